@@ -1,0 +1,726 @@
+"""Harbour's core: one inbound event in, the replies out, state saved in between.
+
+`Harbour.handle` is the only entry point adapters use. For each person it
+handles one event at a time (a per-person lock), ignores an event id it has
+already handled, runs the command or the flow step, makes exactly one durable
+write, and only then returns the replies for the adapter to send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot import engine
+from bot.engine import CONTROL_WORDS, Draft, FlowEvent
+from bot.flow import Flow, FlowContext
+from bot.models import (
+    ChoiceMade,
+    ChoiceQuestion,
+    Command,
+    Control,
+    FilesShared,
+    FormSubmitted,
+    Notice,
+    NoticeLevel,
+    Option,
+    PersonRef,
+    Reply,
+    SummaryCard,
+    SummaryField,
+    Text,
+    TextMessage,
+)
+from bot.reports import (
+    ABUSE_KIND_LABELS,
+    Audience,
+    DomainEvent,
+    EventKind,
+    Report,
+    ReportAnswers,
+    ReportUpdate,
+    RiskLevel,
+    UpdateAnswers,
+    parse_reference,
+)
+from bot.session import PendingChoice, Session
+from bot.store import Store
+from bot.triage import assess
+from bot.validation import clean_text
+from flows import FLOWS, REFLECTION, REPORT, UPDATE
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+InboundEvent = Command | TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared
+
+COMMAND_WORDS: dict[str, str] = {
+    "": "report",
+    "report": "report",
+    "new": "report",
+    "start": "report",
+    "resume": "report",
+    "continue": "report",
+    "help": "help",
+    "?": "help",
+    "commands": "help",
+    "mine": "mine",
+    "list": "mine",
+    "reports": "mine",
+    "my reports": "mine",
+    "update": "update",
+    "add": "update",
+    "reflect": "reflect",
+    "hi": "hello",
+    "hello": "hello",
+    "hey": "hello",
+}
+
+HELP_LINES = (
+    ("report", "start a private report, or pick up the one you paused"),
+    ("mine", "list your reports"),
+    ("update HB-2026-0001", "add a new incident to one of your reports"),
+    ("reflect HB-2026-0001", "answer reflective questions about a report"),
+    ("help", "show this list"),
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def log_failure(what: str, exc: BaseException) -> None:
+    """Log where something failed without its message, which may quote what a
+    person typed (pydantic errors include the input, for instance)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("%s failed with %s\n%s", what, type(exc).__name__, frames)
+
+
+@dataclass
+class _Outcome:
+    """What handling one event produced: replies, and the one write to make."""
+
+    replies: list[Reply]
+    session: Session
+    events: list[DomainEvent] = field(default_factory=list)
+    file_from: Draft | None = None
+    report: Report | None = None
+
+
+@dataclass
+class _PersonLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class Harbour:
+    def __init__(
+        self,
+        store: Store,
+        ctx: FlowContext,
+        *,
+        clock: Clock = utc_now,
+        ids: Callable[[], str] = new_id,
+        command_prefix: str = "",
+    ) -> None:
+        """`command_prefix` is how commands are typed on this surface in help
+        text (e.g. "/report-abuse " in Slack); replies are otherwise the same."""
+        self.store = store
+        self.ctx = ctx
+        self.clock = clock
+        self.ids = ids
+        self.prefix = command_prefix
+        self._locks: dict[str, _PersonLock] = {}
+
+    # ----------------------------------------------------------------- entry point
+
+    async def handle(self, event: InboundEvent) -> list[Reply]:
+        key = event.person.key
+        entry = self._locks.setdefault(key, _PersonLock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                return await self._handle_locked(event)
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[key]
+
+    async def _handle_locked(self, event: InboundEvent) -> list[Reply]:
+        if await self.store.seen(event.event_id):
+            return []
+        try:
+            now = self.clock()
+            session = await self.store.load_session(event.person) or Session(
+                person=event.person, updated_at=now
+            )
+            outcome = await self._dispatch(session, event)
+            outcome.session.updated_at = now
+            await self._commit(event, outcome)
+            return outcome.replies
+        except Exception as exc:
+            log_failure(f"handling a {event.type} event", exc)
+            return [
+                Notice(
+                    level=NoticeLevel.ERROR,
+                    text="Something went wrong on my side and that last step wasn't saved. "
+                    "Everything before it is safe. Please try again in a minute; if it keeps "
+                    "happening, tell your manager or IT team.",
+                )
+            ]
+
+    async def _commit(self, event: InboundEvent, outcome: _Outcome) -> None:
+        person = event.person
+        if outcome.file_from is not None:
+            draft = outcome.file_from
+            offer: list[Reply] = []
+
+            def make(seq: int, ref: str) -> tuple[Report, list[DomainEvent]]:
+                # Runs before the store writes the session, so the offer to
+                # reflect on the new report is saved with it.
+                report, events = self._make_report(person, draft, seq, ref)
+                offer.extend(self._reflect_offer(outcome.session, ref).replies)
+                return report, events + outcome.events
+
+            filed = await self.store.file_report(
+                year=self.clock().year,
+                draft_id=draft.id,
+                make=make,
+                person=person,
+                session=outcome.session,
+                event_id=event.event_id,
+            )
+            outcome.replies[:0] = self._filed_replies(filed) + offer
+        elif outcome.report is not None:
+            await self.store.save_report(
+                outcome.report,
+                events=outcome.events,
+                person=person,
+                session=outcome.session,
+                event_id=event.event_id,
+            )
+        else:
+            await self.store.save_session(
+                person, outcome.session, event_id=event.event_id, events=outcome.events
+            )
+
+    # ----------------------------------------------------------------- routing
+
+    async def _dispatch(self, session: Session, event: InboundEvent) -> _Outcome:
+        draft = session.active_draft
+        in_flow = draft is not None and not draft.paused
+        if isinstance(event, Command):
+            text = clean_text(f"{event.name} {event.args}")
+            if draft is not None and in_flow and text.casefold() in CONTROL_WORDS:
+                control = Control(
+                    event_id=event.event_id,
+                    person=event.person,
+                    action=CONTROL_WORDS[text.casefold()],
+                )
+                return await self._step(session, draft, control)
+            name, args = self._parse_command(text)
+            return await self._command(session, name, args)
+        if draft is not None and in_flow:
+            if isinstance(event, TextMessage) and self._is_interruption(event.text):
+                name, args = self._parse_command(event.text)
+                return await self._command(session, name, args)
+            return await self._step(session, draft, event)
+        pending = session.pending
+        if pending is not None:
+            answered = self._pending_answer(pending, event)
+            if answered is not None:
+                return await self._answer_pending(session, pending, answered)
+        if isinstance(event, TextMessage):
+            name, args = self._parse_command(event.text)
+            return await self._command(session, name, args)
+        if isinstance(event, FilesShared):
+            return _Outcome(
+                [
+                    Text(
+                        text="To keep files with a report, start a report (or an update to one) "
+                        "first, then share them while it's open."
+                    )
+                ],
+                session,
+            )
+        return _Outcome(
+            [
+                Notice(
+                    text="That button belongs to a conversation that has already finished, so "
+                    "I've left everything as it was."
+                ),
+                self._help_reply(session),
+            ],
+            session,
+        )
+
+    def _is_interruption(self, text: str) -> bool:
+        """Typed text that means a command even in the middle of a flow: only
+        unmistakable ones, so an answer that starts with "update" stays an answer."""
+        name, args = self._parse_command(text)
+        if name == "mine":
+            return not args
+        return name in ("update", "reflect") and parse_reference(args) is not None
+
+    def _parse_command(self, text: str) -> tuple[str, str]:
+        words = clean_text(text).split()
+        lowered = [w.casefold() for w in words]
+        for size in (2, 1):
+            head = " ".join(lowered[:size])
+            if len(lowered) >= size and head in COMMAND_WORDS:
+                return COMMAND_WORDS[head], " ".join(words[size:])
+        if not words:
+            return "report", ""
+        return "unknown", ""
+
+    async def _command(self, session: Session, name: str, args: str) -> _Outcome:
+        if name == "report":
+            return self._report_command(session)
+        if name == "mine":
+            return await self._mine(session)
+        if name in ("update", "reflect"):
+            return await self._about_report(session, name, args)
+        if name == "hello":
+            return self._with_current(
+                session,
+                [
+                    Text(
+                        text="Hello. I'm Harbour. I'm here to help if you're being abused or "
+                        "harassed online because of your work: you can report it privately, and "
+                        "I'll make sure the right people know."
+                    ),
+                    self._help_reply(session),
+                ],
+            )
+        if name == "help":
+            return self._with_current(session, [self._help_reply(session)])
+        return self._with_current(
+            session,
+            [
+                Text(text="Sorry, I didn't understand that. Here's what I can do."),
+                self._help_reply(session),
+            ],
+        )
+
+    def _with_current(self, session: Session, replies: list[Reply]) -> _Outcome:
+        """Answer, then show the question in progress again so nothing is a dead end."""
+        draft = session.active_draft
+        if draft is not None and not draft.paused:
+            replies = [*replies, *engine.prompt(FLOWS[draft.flow], draft, self.ctx)]
+        return _Outcome(replies, session)
+
+    def _help_reply(self, session: Session) -> Notice:
+        lines = [f"{self.prefix}{cmd} — {what}" for cmd, what in HELP_LINES]
+        if any(d.paused for d in session.drafts.values()):
+            lines.append("You have a paused draft: say report (or reflect) to pick it up.")
+        lines.append(
+            "Everything you tell me stays private to you and the people you choose. "
+            "If anyone is in immediate danger, call the emergency services first."
+        )
+        return Notice(title="What I can do", text="\n".join(lines))
+
+    # ----------------------------------------------------------------- flows
+
+    def _start(
+        self,
+        session: Session,
+        flow: Flow[Any],
+        *,
+        subject: str | None = None,
+        answers: dict[str, Any] | None = None,
+        lead: list[Reply] | None = None,
+    ) -> _Outcome:
+        replies = list(lead or [])
+        active = session.active_draft
+        if active is not None and active.flow != flow.id and not active.paused:
+            session.drafts[active.flow] = active.model_copy(update={"paused": True})
+            replies.append(
+                Text(
+                    text=f"I've saved your unfinished {FLOWS[active.flow].title.lower()} "
+                    "draft; you can go back to it later."
+                )
+            )
+        started = engine.start(
+            flow,
+            draft_id=self.ids(),
+            now=self.clock(),
+            ctx=self.ctx,
+            subject=subject,
+            answers=answers,
+        )
+        session.drafts[flow.id] = started.draft
+        session.active = flow.id
+        session.pending = None
+        return _Outcome(replies + started.replies, session)
+
+    def _resume(self, session: Session, draft: Draft) -> _Outcome:
+        resumed = draft.model_copy(update={"paused": False, "revision": draft.revision + 1})
+        session.drafts[draft.flow] = resumed
+        session.active = draft.flow
+        session.pending = None
+        return _Outcome(
+            [
+                Text(
+                    text="Welcome back. Here's where you left off; everything you'd answered is kept."
+                ),
+                *engine.prompt(FLOWS[draft.flow], resumed, self.ctx),
+            ],
+            session,
+        )
+
+    def _report_command(self, session: Session) -> _Outcome:
+        draft = session.drafts.get(REPORT.id)
+        if draft is None:
+            return self._start(session, REPORT)
+        if session.active == REPORT.id and not draft.paused:
+            return self._with_current(session, [Text(text="Let's carry on with your report.")])
+        started = draft.started_at.strftime("%d %b %Y")
+        return self._ask(
+            session,
+            "resume",
+            f"You have an unfinished report, started {started}. Would you like to carry on "
+            "with it, or start a new one? Starting again discards the draft.",
+            [
+                Option(value="resume", label="Carry on with my draft"),
+                Option(value="restart", label="Start a new report"),
+            ],
+        )
+
+    async def _step(self, session: Session, draft: Draft, event: FlowEvent) -> _Outcome:
+        flow = FLOWS[draft.flow]
+        moved = engine.advance(flow, draft, event, now=self.clock(), ctx=self.ctx)
+        events = [self._draft_event(session.person, moved.draft, kind) for kind in moved.events]
+        if moved.outcome == "continue":
+            session.drafts[flow.id] = moved.draft
+            return _Outcome(moved.replies, session, events)
+        if moved.outcome == "paused":
+            session.drafts[flow.id] = moved.draft
+            session.active = None
+            return _Outcome(moved.replies, session, events)
+        del session.drafts[flow.id]
+        session.active = None
+        if moved.outcome == "cancelled":
+            return _Outcome(moved.replies, session, events)
+        return await self._finish(session, moved.draft)
+
+    async def _finish(self, session: Session, draft: Draft) -> _Outcome:
+        if draft.flow == REPORT.id:
+            # The report's number is chosen by the store, in `_commit`.
+            return _Outcome([], session, file_from=draft)
+        report = await self.store.get_report(draft.subject or "")
+        if report is None:  # deleted meanwhile; say so rather than lose the answers silently
+            return _Outcome(
+                [Notice(level=NoticeLevel.ERROR, text="I couldn't find that report any more.")],
+                session,
+            )
+        now = self.clock()
+        if draft.flow == REFLECTION.id:
+            report.reflection = REFLECTION.typed(draft.answers)
+            report.reflection_draft_id = draft.id
+            replies: list[Reply] = [
+                REFLECTION.summary(report.reflection, self.ctx),
+                Notice(
+                    level=NoticeLevel.SUCCESS,
+                    text=f"Saved with {report.reference}. You can change them any time with "
+                    f"{self.prefix}reflect {report.reference}.",
+                ),
+            ]
+            return _Outcome(replies, session, report=report)
+        update = UPDATE.typed(draft.answers)
+        before = report.risk
+        if all(u.id != draft.id for u in report.updates):
+            report.updates.append(ReportUpdate(id=draft.id, at=now, answers=update))
+        assessment = assess(
+            report.answers, updates=[_as_report(report, u.answers) for u in report.updates]
+        )
+        report.risk, report.risk_reasons = assessment.level, list(assessment.reasons)
+        events = [self._report_event(report, EventKind.REPORT_UPDATED)]
+        if report.risk is RiskLevel.CRITICAL and before is not RiskLevel.CRITICAL:
+            events.append(self._report_event(report, EventKind.RISK_CRITICAL))
+        return _Outcome(
+            [
+                Notice(
+                    level=NoticeLevel.SUCCESS,
+                    text=f"Added to {report.reference}. Risk is now assessed as {report.risk.value}.",
+                )
+            ],
+            session,
+            events,
+            report=report,
+        )
+
+    def _make_report(
+        self, person: PersonRef, draft: Draft, seq: int, reference: str
+    ) -> tuple[Report, list[DomainEvent]]:
+        answers = REPORT.typed(draft.answers)
+        assessment = assess(answers)
+        now = self.clock()
+        report = Report(
+            reference=reference,
+            year=now.year,
+            seq=seq,
+            reporter=person,
+            filed_at=now,
+            draft_id=draft.id,
+            answers=answers,
+            risk=assessment.level,
+            risk_reasons=list(assessment.reasons),
+        )
+        events = [self._report_event(report, EventKind.REPORT_FILED)]
+        if report.risk is RiskLevel.CRITICAL and "immediate-danger" not in draft.effects_done:
+            events.append(self._report_event(report, EventKind.RISK_CRITICAL))
+        return report, events
+
+    def _reflect_offer(self, session: Session, reference: str) -> _Outcome:
+        return self._ask(
+            session,
+            "reflect-offer",
+            "Some people find it helps to think it through with a few reflective questions. "
+            "Would you like to do that now? It's optional, and you can come back to it any time.",
+            [
+                Option(value="now", label="Yes, now"),
+                Option(value="later", label="Not now"),
+            ],
+            context={"reference": reference},
+        )
+
+    def _filed_replies(self, report: Report) -> list[Reply]:
+        audience = report.answers.audience or Audience.MANAGER_AND_LEADS
+        who = {
+            Audience.MANAGER_AND_LEADS: "I'll let your manager know privately, and the safety "
+            "leads will get an alert with only the reference and how serious it is.",
+            Audience.LEADS_ONLY: "Your manager won't be told. The safety leads will get an "
+            "alert with only the reference and how serious it is.",
+            Audience.ONLY_ME: "It's kept as your own record: nobody else is told unless someone "
+            "is in immediate danger. You can share it later.",
+        }[audience]
+        replies: list[Reply] = [
+            Notice(
+                level=NoticeLevel.SUCCESS,
+                title="Report filed",
+                text=f"Your reference is {report.reference}. {who}",
+            )
+        ]
+        if report.risk is RiskLevel.CRITICAL:
+            replies.append(
+                Notice(
+                    level=NoticeLevel.DANGER,
+                    title="This is serious",
+                    text=self.ctx.emergency_guidance,
+                )
+            )
+        replies.append(
+            Text(
+                text="Thank you for telling me. None of this is your fault, and you don't have "
+                "to deal with it alone."
+            )
+        )
+        return replies
+
+    async def _mine(self, session: Session) -> _Outcome:
+        reports = await self.store.reports_by(session.person)
+        if not reports:
+            return self._with_current(
+                session,
+                [
+                    Text(
+                        text=f"You haven't filed any reports yet. Say {self.prefix}report to start one."
+                    )
+                ],
+            )
+        rows = []
+        for r in reports[:25]:
+            extras = [f"{len(r.updates)} update(s)"] if r.updates else []
+            if r.reflection:
+                extras.append("reflections saved")
+            detail = (
+                f"{r.filed_at:%d %b %Y} · {r.risk.value} risk · {r.status.value.replace('_', ' ')}"
+            )
+            rows.append(SummaryField(label=r.reference, value=" · ".join([detail, *extras])))
+        footer = f"Showing the newest 25 of {len(reports)}." if len(reports) > 25 else ""
+        return self._with_current(
+            session, [SummaryCard(title="Your reports", fields=tuple(rows), footer=footer)]
+        )
+
+    async def _about_report(self, session: Session, name: str, args: str) -> _Outcome:
+        flow = UPDATE if name == "update" else REFLECTION
+        ref = args.split()[0] if args.split() else ""
+        if ref:
+            report = await self._own_report(session.person, ref)
+            if report is None:
+                return self._with_current(
+                    session,
+                    [
+                        Notice(
+                            level=NoticeLevel.WARNING,
+                            text="I couldn't find a report of yours with that reference. "
+                            f"References look like HB-2026-0042; say {self.prefix}mine to see yours.",
+                        )
+                    ],
+                )
+            return self._start_about(session, flow, report)
+        reports = await self.store.reports_by(session.person)
+        if not reports:
+            return self._with_current(
+                session,
+                [
+                    Text(
+                        text=f"You haven't filed any reports yet. Say {self.prefix}report to start one."
+                    )
+                ],
+            )
+        if len(reports) == 1:
+            return self._start_about(session, flow, reports[0])
+        verb = "add to" if flow is UPDATE else "reflect on"
+        return self._ask(
+            session,
+            "pick-report",
+            f"Which report would you like to {verb}?",
+            [Option(value=r.reference, label=_report_label(r)) for r in reports[:10]],
+            context={"flow": flow.id},
+        )
+
+    def _start_about(self, session: Session, flow: Flow[Any], report: Report) -> _Outcome:
+        lead: list[Reply] = [Text(text=f"This is about {report.reference}.")]
+        if flow is REFLECTION:
+            existing = session.drafts.get(REFLECTION.id)
+            if existing is not None and existing.subject == report.reference:
+                return self._resume(session, existing)
+            answers = report.reflection.model_dump(mode="json") if report.reflection else None
+            return self._start(session, flow, subject=report.reference, answers=answers, lead=lead)
+        existing = session.drafts.get(UPDATE.id)
+        if existing is not None and existing.subject == report.reference:
+            return self._resume(session, existing)
+        return self._start(session, flow, subject=report.reference, lead=lead)
+
+    async def _own_report(self, person: PersonRef, ref: str) -> Report | None:
+        if parse_reference(ref) is None:
+            return None
+        report = await self.store.get_report(ref)
+        # Someone else's report is "not found" too: its existence is not ours to reveal.
+        return report if report is not None and report.reporter == person else None
+
+    # ----------------------------------------------------------------- one-off questions
+
+    def _ask(
+        self,
+        session: Session,
+        question: str,
+        prompt: str,
+        options: list[Option],
+        *,
+        context: dict[str, str] | None = None,
+    ) -> _Outcome:
+        pending = PendingChoice(
+            question=question,
+            token=self.ids(),
+            prompt=prompt,
+            options=options,
+            context=context or {},
+        )
+        session.pending = pending
+        return _Outcome([self._pending_reply(pending)], session)
+
+    @staticmethod
+    def _pending_reply(pending: PendingChoice) -> ChoiceQuestion:
+        return ChoiceQuestion(
+            id=pending.question,
+            prompt=pending.prompt,
+            options=tuple(pending.options),
+            required=True,
+            token=pending.token,
+        )
+
+    @staticmethod
+    def _pending_answer(pending: PendingChoice, event: InboundEvent) -> str | None:
+        if isinstance(event, ChoiceMade):
+            if event.question != pending.question or (event.token and event.token != pending.token):
+                return None
+            values = {o.value for o in pending.options}
+            return event.values[0] if event.values and event.values[0] in values else None
+        if isinstance(event, TextMessage):
+            text = clean_text(event.text).casefold()
+            for number, option in enumerate(pending.options, start=1):
+                if text in (str(number), option.value.casefold(), option.label.casefold()):
+                    return option.value
+            if text in engine.YES_WORDS and len(pending.options) == 2:
+                return pending.options[0].value
+            if text in ("no", "n", "not now") and len(pending.options) == 2:
+                return pending.options[1].value
+        return None
+
+    async def _answer_pending(
+        self, session: Session, pending: PendingChoice, value: str
+    ) -> _Outcome:
+        session.pending = None
+        if pending.question == "resume":
+            draft = session.drafts.get(REPORT.id)
+            if value == "resume" and draft is not None:
+                return self._resume(session, draft)
+            session.drafts.pop(REPORT.id, None)
+            return self._start(session, REPORT, lead=[Text(text="The old draft is discarded.")])
+        if pending.question == "reflect-offer":
+            ref = pending.context.get("reference", "")
+            report = await self._own_report(session.person, ref)
+            if value == "now" and report is not None:
+                return self._start_about(session, REFLECTION, report)
+            return _Outcome(
+                [
+                    Text(
+                        text=f"That's fine. Whenever you want to, say {self.prefix}reflect {ref}. "
+                        "Look after yourself."
+                    )
+                ],
+                session,
+            )
+        if pending.question == "pick-report":
+            report = await self._own_report(session.person, value)
+            flow = UPDATE if pending.context.get("flow") == UPDATE.id else REFLECTION
+            if report is not None:
+                return self._start_about(session, flow, report)
+        return _Outcome([self._help_reply(session)], session)
+
+    # ----------------------------------------------------------------- events
+
+    def _draft_event(self, person: PersonRef, draft: Draft, kind: EventKind) -> DomainEvent:
+        return DomainEvent(
+            kind=kind,
+            at=self.clock(),
+            reporter=person,
+            risk=RiskLevel.CRITICAL if kind is EventKind.RISK_CRITICAL else None,
+            source="draft",
+            draft_id=draft.id,
+        )
+
+    def _report_event(self, report: Report, kind: EventKind) -> DomainEvent:
+        return DomainEvent(
+            kind=kind,
+            at=self.clock(),
+            reporter=report.reporter,
+            reference=report.reference,
+            risk=report.risk,
+            draft_id=report.draft_id,
+        )
+
+
+def _as_report(report: Report, update: UpdateAnswers) -> ReportAnswers:
+    """An update assessed as a report of its own, sharing the original's context."""
+    return ReportAnswers.model_validate(
+        {**update.model_dump(), "affected": report.answers.affected}
+    )
+
+
+def _report_label(report: Report) -> str:
+    kinds = ", ".join(ABUSE_KIND_LABELS[k].split(" (")[0] for k in report.answers.kinds[:2])
+    more = "…" if len(report.answers.kinds) > 2 else ""
+    return f"{report.reference} ({report.filed_at:%d %b}): {kinds}{more}"[:75]

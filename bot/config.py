@@ -1,0 +1,68 @@
+"""Configuration: environment variables (and an optional .env file), checked at start.
+
+Every Harbour setting is `HARBOUR_<NAME>`; a bad value stops the bot at start
+with a message naming the variable, never half-way through someone's report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.flow import FlowContext
+
+
+class ConfigError(ValueError):
+    """Settings that cannot work; the message names each bad variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HARBOUR_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        default=Path("harbour-data"),
+        description="Where the embedded store keeps its files (created if missing).",
+    )
+    store: Literal["tinydb", "memory"] = Field(
+        default="tinydb", description="'memory' keeps nothing after the process stops."
+    )
+    organisation: str = Field(default="your organisation", min_length=1, max_length=100)
+    emergency_numbers: str = Field(
+        default="112 or 999",
+        min_length=1,
+        max_length=200,
+        description="What to call in an emergency (default: Ireland).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def flow_context(self) -> FlowContext:
+        return FlowContext(
+            organisation=self.organisation,
+            emergency_guidance=(
+                f"If you or anyone else is in danger now, call the emergency services on "
+                f"{self.emergency_numbers}. Get yourself and others somewhere safe first; "
+                "the report can wait."
+            ),
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning validation errors into one readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "HARBOUR_" + "_".join(str(p) for p in error["loc"]).upper()
+            problems.append(f"  {name}: {error['msg']}")
+        raise ConfigError("Harbour's settings are not valid:\n" + "\n".join(problems)) from None

@@ -1,0 +1,498 @@
+"""The flow engine: pure transitions over a saved draft.
+
+`start`, `prompt` and `advance` take a draft and an event and return the next
+draft, the replies and any domain events. They do no I/O: the caller
+(`bot.app.Harbour`) saves the draft, then sends the replies, so every answer is
+on disk before the person sees the next question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from bot.flow import REVIEW, Flow, FlowContext, Page, Step
+from bot.models import (
+    ChoiceMade,
+    ChoiceQuestion,
+    Confirmation,
+    Control,
+    ControlAction,
+    FilesShared,
+    Form,
+    FormSubmitted,
+    Notice,
+    NoticeLevel,
+    Question,
+    Reply,
+    Text,
+    TextMessage,
+    TextQuestion,
+)
+from bot.reports import EventKind
+from bot.validation import Invalid, clean_text, form_value, parse_answer
+
+CANCEL = "cancel"
+"""The id of the "discard this draft?" confirmation."""
+
+CONTROL_WORDS: dict[str, ControlAction] = {
+    "back": ControlAction.BACK,
+    "go back": ControlAction.BACK,
+    "skip": ControlAction.SKIP,
+    "pause": ControlAction.PAUSE,
+    "later": ControlAction.PAUSE,
+    "come back later": ControlAction.PAUSE,
+    "cancel": ControlAction.CANCEL,
+    "stop": ControlAction.CANCEL,
+    "help": ControlAction.HELP,
+    "?": ControlAction.HELP,
+}
+YES_WORDS = frozenset({"yes", "y", "yeah", "yep", "ok", "okay", "confirm", "1"})
+NO_WORDS = frozenset({"no", "n", "nope", "2", "back"})
+
+FlowEvent = TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared
+
+
+class Draft(BaseModel):
+    """A flow in progress. Saved after every step; typed answers via `Flow.typed`."""
+
+    id: str
+    flow: str
+    subject: str | None = Field(default=None, description="The report it is about, if any.")
+    step: str
+    answers: dict[str, Any] = Field(default_factory=dict)
+    trail: list[str] = Field(default_factory=list, description="Steps behind us, for back.")
+    revision: int = 0
+    confirming_cancel: bool = False
+    paused: bool = False
+    effects_done: list[str] = Field(default_factory=list)
+    started_at: datetime
+    updated_at: datetime
+
+    @property
+    def token(self) -> str:
+        return f"{self.id}.{self.revision}"
+
+
+Outcome = Literal["continue", "paused", "cancelled", "finished"]
+
+
+@dataclass
+class Transition:
+    outcome: Outcome
+    draft: Draft
+    replies: list[Reply] = field(default_factory=list)
+    events: list[EventKind] = field(default_factory=list)
+
+
+def start(
+    flow: Flow[Any],
+    *,
+    draft_id: str,
+    now: datetime,
+    ctx: FlowContext,
+    subject: str | None = None,
+    answers: dict[str, Any] | None = None,
+) -> Transition:
+    """Begin a flow, optionally pre-filled (e.g. reflections saved earlier)."""
+    first = next(flow.visible(answers or {}))[1]
+    draft = Draft(
+        id=draft_id,
+        flow=flow.id,
+        subject=subject,
+        step=first.id,
+        answers=answers or {},
+        started_at=now,
+        updated_at=now,
+    )
+    replies: list[Reply] = [Text(text=flow.intro)] if flow.intro else []
+    return Transition("continue", draft, [*replies, *prompt(flow, draft, ctx)])
+
+
+def prompt(flow: Flow[Any], draft: Draft, ctx: FlowContext) -> list[Reply]:
+    """What to show for the draft's current position (asking again is harmless)."""
+    if draft.confirming_cancel:
+        return [
+            Confirmation(
+                id=CANCEL,
+                prompt="Discard this draft? Nothing you've entered so far will be kept.",
+                confirm_label="Yes, discard it",
+                deny_label="No, keep going",
+                token=draft.token,
+                danger=True,
+            )
+        ]
+    if draft.step == REVIEW:
+        return [
+            flow.summary(flow.typed(draft.answers), ctx),
+            Confirmation(
+                id=REVIEW,
+                prompt=flow.review_prompt,
+                confirm_label=flow.confirm_label,
+                deny_label="Go back and change something",
+                token=draft.token,
+            ),
+        ]
+    return [_form(flow, draft)]
+
+
+def _form(flow: Flow[Any], draft: Draft) -> Form:
+    page, focus = _position(flow, draft)
+    visible = list(flow.visible(draft.answers))
+    page_steps = [s for p, s in visible if p.id == page.id]
+    pages = list(dict.fromkeys(p.id for p, _ in visible))
+    controls = [ControlAction.BACK] if draft.trail else []
+    if not focus.required:
+        controls.append(ControlAction.SKIP)
+    controls += [ControlAction.PAUSE, ControlAction.CANCEL, ControlAction.HELP]
+    return Form(
+        id=page.id,
+        title=page.title,
+        intro=page.intro,
+        questions=tuple(_question(flow, s, draft) for s in page_steps),
+        focus=focus.id,
+        token=draft.token,
+        progress=f"Part {pages.index(page.id) + 1} of {len(pages)}",
+        controls=tuple(controls),
+        submit_label="Next" if page.id != pages[-1] else "Review",
+    )
+
+
+def _question(flow: Flow[Any], step: Step[Any], draft: Draft) -> Question:
+    value = form_value(step, draft.answers.get(step.field))
+    if step.is_choice:
+        return ChoiceQuestion(
+            id=step.id,
+            prompt=step.prompt,
+            options=flow.options_for(step),
+            multiple=step.kind.value == "multi_choice",
+            required=step.required,
+            hint=step.hint,
+            value=value if isinstance(value, tuple) else (),
+            token=draft.token,
+        )
+    return TextQuestion(
+        id=step.id,
+        prompt=step.prompt,
+        multiline=step.kind.value in ("long_text", "links"),
+        required=step.required,
+        hint=step.hint,
+        max_length=step.max_length,
+        value=value if isinstance(value, str) else "",
+        token=draft.token,
+    )
+
+
+def _position(flow: Flow[Any], draft: Draft) -> tuple[Page[Any], Step[Any]]:
+    """The page and step the draft is on; if that step no longer exists or no
+    longer applies (the flow changed since the draft was saved), the first
+    visible step that has no answer yet."""
+    visible = list(flow.visible(draft.answers))
+    for page, step in visible:
+        if step.id == draft.step:
+            return page, step
+    for page, step in visible:
+        if draft.answers.get(step.field) in (None, [], ""):
+            return page, step
+    return visible[-1]
+
+
+def advance(
+    flow: Flow[Any], draft: Draft, event: FlowEvent, *, now: datetime, ctx: FlowContext
+) -> Transition:
+    """Apply one event to a draft."""
+    token = getattr(event, "token", "")
+    if token and token != draft.token:
+        return _stale(flow, draft, ctx)
+    if isinstance(event, FilesShared):
+        return _files(flow, draft, event, now, ctx)
+    if isinstance(event, Control):
+        return _control(flow, draft, event.action, now, ctx, by_page=event.by_page)
+    if isinstance(event, TextMessage):
+        word = clean_text(event.text).casefold()
+        if not draft.confirming_cancel and draft.step != REVIEW and word in CONTROL_WORDS:
+            return _control(flow, draft, CONTROL_WORDS[word], now, ctx)
+        if CONTROL_WORDS.get(word) is ControlAction.HELP:
+            return _control(flow, draft, ControlAction.HELP, now, ctx)
+    if draft.confirming_cancel:
+        return _answer_cancel(flow, draft, event, now, ctx)
+    if draft.step == REVIEW:
+        return _answer_review(flow, draft, event, now, ctx)
+    if isinstance(event, FormSubmitted):
+        return _answer_page(flow, draft, event, now, ctx)
+    _, step = _position(flow, draft)
+    if isinstance(event, ChoiceMade):
+        if event.question != step.id:
+            return _stale(flow, draft, ctx)
+        raw: str | list[str] = list(event.values)
+    else:
+        raw = event.text
+    value = parse_answer(step, raw, flow.options_for(step))
+    if isinstance(value, Invalid):
+        return _refuse(flow, draft, value.message, ctx)
+    return _move_on(flow, _save(draft, {step.field: value}, now), [step], ctx, now)
+
+
+def _decision(event: FlowEvent, confirm_label: str, deny_label: str) -> bool | None:
+    if isinstance(event, ChoiceMade) and event.values:
+        choice = event.values[0].casefold()
+    elif isinstance(event, TextMessage):
+        choice = clean_text(event.text).casefold()
+    else:
+        return None
+    if choice in YES_WORDS or choice == confirm_label.casefold():
+        return True
+    if choice in NO_WORDS or choice == deny_label.casefold():
+        return False
+    return None
+
+
+def _answer_cancel(
+    flow: Flow[Any], draft: Draft, event: FlowEvent, now: datetime, ctx: FlowContext
+) -> Transition:
+    decision = _decision(event, "yes, discard it", "no, keep going")
+    if decision is None:
+        return Transition(
+            "continue",
+            draft,
+            [Notice(text="Please answer yes to discard the draft, or no to keep going.")]
+            + prompt(flow, draft, ctx),
+        )
+    if decision:
+        return Transition(
+            "cancelled",
+            draft,
+            [Text(text="Discarded. Nothing from that draft was kept or sent to anyone.")],
+        )
+    return _keep_going(flow, draft, now, ctx)
+
+
+def _keep_going(flow: Flow[Any], draft: Draft, now: datetime, ctx: FlowContext) -> Transition:
+    kept = _save(draft, {}, now, confirming_cancel=False)
+    return Transition(
+        "continue", kept, [Text(text="Good, let's carry on."), *prompt(flow, kept, ctx)]
+    )
+
+
+def _answer_review(
+    flow: Flow[Any], draft: Draft, event: FlowEvent, now: datetime, ctx: FlowContext
+) -> Transition:
+    if isinstance(event, ChoiceMade) and event.question != REVIEW:
+        return _stale(flow, draft, ctx)
+    decision = _decision(event, flow.confirm_label, "go back and change something")
+    if decision is None:
+        return Transition(
+            "continue",
+            draft,
+            [Notice(text=f"Reply yes to {flow.confirm_label.lower()}, or back to change it.")]
+            + prompt(flow, draft, ctx),
+        )
+    if decision:
+        return Transition("finished", draft)
+    return _control(flow, draft, ControlAction.BACK, now, ctx)
+
+
+def _answer_page(
+    flow: Flow[Any], draft: Draft, event: FormSubmitted, now: datetime, ctx: FlowContext
+) -> Transition:
+    page, _ = _position(flow, draft)
+    if event.form != page.id:
+        return _stale(flow, draft, ctx)
+    steps = [s for p, s in flow.visible(draft.answers) if p.id == page.id]
+    updates: dict[str, Any] = {}
+    problems: list[str] = []
+    for step in steps:
+        raw = event.values.get(step.id)
+        value = parse_answer(step, raw, flow.options_for(step))
+        if isinstance(value, Invalid):
+            problems.append(f"{step.prompt} — {value.message}")
+        else:
+            updates[step.field] = value
+    if problems:
+        text = "Some answers need another look:\n" + "\n".join(f"• {p}" for p in problems)
+        # Keep what was valid, so a retry does not lose it.
+        return _refuse(flow, _save(draft, updates, now), text, ctx)
+    return _move_on(flow, _save(draft, updates, now), steps, ctx, now)
+
+
+def _move_on(
+    flow: Flow[Any],
+    draft: Draft,
+    answered: list[Step[Any]],
+    ctx: FlowContext,
+    now: datetime,
+) -> Transition:
+    replies: list[Reply] = []
+    events: list[EventKind] = []
+    done = list(draft.effects_done)
+    typed = flow.typed(draft.answers)
+    for step in answered:
+        effects = step.after(typed, ctx) if step.after else None
+        if effects is not None and effects.key not in done:
+            done.append(effects.key)
+            replies.extend(effects.replies)
+            events.extend(effects.events)
+    visible = [s.id for _, s in flow.visible(draft.answers)]
+    last = answered[-1].id
+    following = visible[visible.index(last) + 1 :] if last in visible else []
+    answered_ids = [s.id for s in answered]
+    trail = [t for t in draft.trail if t not in answered_ids] + answered_ids
+    moved = draft.model_copy(
+        update={
+            "step": following[0] if following else REVIEW,
+            "trail": trail,
+            "effects_done": done,
+            "revision": draft.revision + 1,
+            "updated_at": now,
+        }
+    )
+    return Transition("continue", moved, replies + prompt(flow, moved, ctx), events)
+
+
+def _control(
+    flow: Flow[Any],
+    draft: Draft,
+    action: ControlAction,
+    now: datetime,
+    ctx: FlowContext,
+    *,
+    by_page: bool = False,
+) -> Transition:
+    if action is ControlAction.HELP:
+        return Transition("continue", draft, [_help(flow, draft), *prompt(flow, draft, ctx)])
+    if action is ControlAction.PAUSE:
+        paused = _save(draft, {}, now, paused=True)
+        return Transition(
+            "paused",
+            paused,
+            [
+                Text(
+                    text="Your draft is saved, just as you left it. Take whatever time you "
+                    "need: start a report again whenever you're ready and I'll offer to pick up "
+                    "from here. Nothing has been sent to anyone yet."
+                )
+            ],
+        )
+    if action is ControlAction.CANCEL:
+        confirming = _save(draft, {}, now, confirming_cancel=True)
+        return Transition("continue", confirming, prompt(flow, confirming, ctx))
+    if draft.confirming_cancel:
+        return _keep_going(flow, draft, now, ctx)
+    if action is ControlAction.BACK:
+        return _back(flow, draft, now, ctx, by_page=by_page)
+    # SKIP
+    if draft.step == REVIEW:
+        return _refuse(flow, draft, "There is nothing left to skip: this is the summary.", ctx)
+    _, step = _position(flow, draft)
+    if step.required:
+        return _refuse(
+            flow,
+            draft,
+            "This one can't be skipped, because the rest of the report depends on it. "
+            "If you'd rather stop for now, say pause and your draft will be kept.",
+            ctx,
+        )
+    return _move_on(flow, _save(draft, {step.field: None}, now), [step], ctx, now)
+
+
+def _back(
+    flow: Flow[Any], draft: Draft, now: datetime, ctx: FlowContext, *, by_page: bool
+) -> Transition:
+    """Step back one question, or (`by_page`, for form adapters) to the start
+    of the previous page. Steps that no longer apply are passed over."""
+    page_of = {s.id: p.id for p, s in flow.visible(draft.answers)}
+    trail = [step_id for step_id in draft.trail if step_id in page_of]
+    if not trail:
+        return Transition(
+            "continue",
+            draft,
+            [Notice(text="This is the first question, so there is nothing to go back to.")]
+            + prompt(flow, draft, ctx),
+        )
+    target = trail.pop()
+    if by_page:
+        here = page_of.get(draft.step)
+        while trail and page_of[target] == here:
+            target = trail.pop()
+        while trail and page_of[trail[-1]] == page_of[target]:
+            target = trail.pop()
+    back = draft.model_copy(
+        update={"step": target, "trail": trail, "revision": draft.revision + 1, "updated_at": now}
+    )
+    return Transition("continue", back, prompt(flow, back, ctx))
+
+
+def _help(flow: Flow[Any], draft: Draft) -> Notice:
+    lines = []
+    if draft.step != REVIEW and not draft.confirming_cancel:
+        _, step = _position(flow, draft)
+        if step.help:
+            lines.append(step.help)
+        if step.is_choice:
+            lines.append("Answer with the number or the name of an option.")
+    lines.append(
+        "At any point you can say back (previous question), skip (optional questions), "
+        "pause (keep the draft for later) or cancel (discard it)."
+    )
+    return Notice(title=f"Help: {flow.title}", text="\n".join(lines))
+
+
+def _files(
+    flow: Flow[Any], draft: Draft, event: FilesShared, now: datetime, ctx: FlowContext
+) -> Transition:
+    if flow.attachments_field is None:
+        return _refuse(
+            flow,
+            draft,
+            "Files can't be kept with this conversation; please share them in a report.",
+            ctx,
+        )
+    kept = list(draft.answers.get(flow.attachments_field) or [])
+    for f in event.files:
+        entry = clean_text(f"{f.name} {f.url}" if f.url else f.name)[:300]
+        if entry and entry not in kept:
+            kept.append(entry)
+    saved = _save(draft, {flow.attachments_field: kept}, now)
+    noun = "file" if len(event.files) == 1 else "files"
+    return Transition(
+        "continue",
+        saved,
+        [
+            Notice(
+                text=f"Kept {len(event.files)} {noun} with the evidence for this draft.",
+                level=NoticeLevel.SUCCESS,
+            ),
+            *prompt(flow, saved, ctx),
+        ],
+    )
+
+
+def _stale(flow: Flow[Any], draft: Draft, ctx: FlowContext) -> Transition:
+    return Transition(
+        "continue",
+        draft,
+        [
+            Notice(
+                text="That question has already been answered, so I've left it as it was. "
+                "Here is where we are now."
+            ),
+            *prompt(flow, draft, ctx),
+        ],
+    )
+
+
+def _refuse(flow: Flow[Any], draft: Draft, message: str, ctx: FlowContext) -> Transition:
+    return Transition(
+        "continue",
+        draft,
+        [Notice(text=message, level=NoticeLevel.WARNING), *prompt(flow, draft, ctx)],
+    )
+
+
+def _save(draft: Draft, updates: dict[str, Any], now: datetime, **fields: Any) -> Draft:
+    return draft.model_copy(
+        update={"answers": {**draft.answers, **updates}, "updated_at": now, **fields}
+    )

@@ -1,0 +1,178 @@
+"""How a conversational flow is declared: as data, checked when it is built.
+
+A flow is a sequence of short pages; a page is a few related steps. Each step
+has a stable string id (saved in drafts, so reordering steps never breaks a
+conversation in progress), the kind of answer it takes, whether it is
+required, and optionally a condition (`when`) that decides whether it is asked
+at all. Conditions may only read answers from earlier pages: a form shows a
+whole page at once, so it cannot depend on itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from bot.models import Option, Reply, SummaryCard
+from bot.reports import EventKind
+
+A = TypeVar("A", bound=BaseModel)
+
+# Documented limits (README "Limits"). Past them the worker is told plainly
+# how long their answer was and what fits; nothing already saved is lost.
+SHORT_TEXT_LIMIT = 500
+LONG_TEXT_LIMIT = 5_000
+LINK_LIMIT = 2_048
+LINKS_PER_ANSWER = 25
+
+REVIEW = "review"
+"""The step id of the summary-and-confirm step every flow ends with."""
+
+
+class AnswerKind(StrEnum):
+    YES_NO = "yes_no"
+    CHOICE = "choice"
+    MULTI_CHOICE = "multi_choice"
+    TEXT = "text"
+    LONG_TEXT = "long_text"
+    LINKS = "links"
+
+
+@dataclass(frozen=True)
+class FlowContext:
+    """What flows may know about the organisation they run in."""
+
+    emergency_guidance: str
+    organisation: str = "your organisation"
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Extra replies and domain events caused by an answer, sent once per draft."""
+
+    key: str
+    replies: tuple[Reply, ...] = ()
+    events: tuple[EventKind, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step(Generic[A]):
+    id: str
+    prompt: str
+    kind: AnswerKind
+    field: str
+    options: tuple[Option, ...] = ()
+    required: bool = False
+    hint: str = ""
+    help: str = ""
+    when: Callable[[A], bool] | None = None
+    after: Callable[[A, FlowContext], Effects | None] | None = None
+
+    @property
+    def max_length(self) -> int:
+        if self.kind is AnswerKind.TEXT:
+            return SHORT_TEXT_LIMIT
+        if self.kind is AnswerKind.LINKS:
+            return LINK_LIMIT * LINKS_PER_ANSWER
+        return LONG_TEXT_LIMIT
+
+    @property
+    def is_choice(self) -> bool:
+        return self.kind in (AnswerKind.YES_NO, AnswerKind.CHOICE, AnswerKind.MULTI_CHOICE)
+
+
+YES_NO_OPTIONS = (Option(value="yes", label="Yes"), Option(value="no", label="No"))
+
+
+@dataclass(frozen=True)
+class Page(Generic[A]):
+    id: str
+    title: str
+    steps: tuple[Step[A], ...]
+    intro: str = ""
+    when: Callable[[A], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Flow(Generic[A]):
+    """A whole conversation: pages, the typed answers, and how it ends.
+
+    `summary` renders the answers for the final review; `attachments_field`
+    names the list that files shared during the flow are added to.
+    """
+
+    id: str
+    title: str
+    pages: tuple[Page[A], ...]
+    answers: type[A]
+    summary: Callable[[A, FlowContext], SummaryCard]
+    intro: str = ""
+    review_prompt: str = "Is this right?"
+    confirm_label: str = "Save"
+    attachments_field: str | None = None
+    step_index: dict[str, tuple[Page[A], Step[A]]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, tuple[Page[A], Step[A]]] = {}
+        page_ids: set[str] = set()
+        fields = self.answers.model_fields
+        if not self.pages:
+            raise ValueError(f"flow {self.id!r} has no pages")
+        for page in self.pages:
+            if page.id in page_ids:
+                raise ValueError(f"flow {self.id!r}: page id {page.id!r} is used twice")
+            page_ids.add(page.id)
+            if not page.steps:
+                raise ValueError(f"flow {self.id!r}: page {page.id!r} has no steps")
+            for step in page.steps:
+                if step.id in index or step.id == REVIEW:
+                    raise ValueError(f"flow {self.id!r}: step id {step.id!r} is used twice")
+                if step.field not in fields:
+                    raise ValueError(
+                        f"flow {self.id!r}: step {step.id!r} saves to unknown field {step.field!r}"
+                    )
+                if step.kind in (AnswerKind.CHOICE, AnswerKind.MULTI_CHOICE) and not step.options:
+                    raise ValueError(f"flow {self.id!r}: choice step {step.id!r} has no options")
+                if step.kind is AnswerKind.YES_NO and step.options not in ((), YES_NO_OPTIONS):
+                    raise ValueError(f"flow {self.id!r}: yes/no step {step.id!r} sets options")
+                values = [o.value for o in step.options]
+                if len(set(values)) != len(values):
+                    raise ValueError(f"flow {self.id!r}: step {step.id!r} repeats an option")
+                index[step.id] = (page, step)
+        if self.attachments_field and self.attachments_field not in fields:
+            raise ValueError(f"flow {self.id!r}: unknown attachments field")
+        object.__setattr__(self, "step_index", index)
+
+    def typed(self, answers: dict[str, Any]) -> A:
+        return self.answers.model_validate(answers)
+
+    def visible(self, answers: dict[str, Any]) -> Iterator[tuple[Page[A], Step[A]]]:
+        """The steps that are asked, in order, given the answers so far."""
+        typed = self.typed(answers)
+        for page in self.pages:
+            if page.when is not None and not page.when(typed):
+                continue
+            for step in page.steps:
+                if step.when is None or step.when(typed):
+                    yield page, step
+
+    def options_for(self, step: Step[A]) -> tuple[Option, ...]:
+        return YES_NO_OPTIONS if step.kind is AnswerKind.YES_NO else step.options
+
+    def mermaid(self) -> str:
+        """A Mermaid diagram of the flow, for the docs beside it."""
+        lines = ["flowchart TD"]
+        previous = "start([start])"
+        for page in self.pages:
+            node = f'{page.id}["{page.title}<br/>' + "<br/>".join(s.id for s in page.steps) + '"]'
+            label = "|if applicable|" if page.when else ""
+            lines.append(f"  {previous} -->{label} {node}")
+            previous = page.id
+        lines.append(f"  {previous} --> {REVIEW}{{{{review and confirm}}}}")
+        lines.append(f"  {REVIEW} -->|confirm| done([saved])")
+        lines.append(f"  {REVIEW} -->|go back| {previous}")
+        return "\n".join(lines)

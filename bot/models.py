@@ -1,0 +1,282 @@
+"""The core vocabulary: who is talking, what they sent, and what Harbour answers.
+
+Adapters translate a platform payload into one `InboundEvent` and render each
+`Reply` natively (Block Kit, an Adaptive Card, terminal text). Nothing in here
+knows which platform it is on; a capability one platform lacks is a reply type
+that each renderer degrades on its own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Platform(StrEnum):
+    SLACK = "slack"
+    TEAMS = "teams"
+    CONSOLE = "console"
+
+
+class PersonRef(BaseModel):
+    """A person on one platform: enough to find them again, nothing more."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform: Platform
+    workspace: str = Field(description="Slack team id, Teams tenant id, or 'local'.")
+    user: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.workspace}:{self.user}"
+
+
+class ConversationKey(BaseModel):
+    """One flow a person has going with the bot (their private chat with it).
+
+    A person may have a report paused while they answer reflective questions on
+    an older one, so drafts are keyed by flow; events for the same person are
+    still handled one at a time (see `bot.app.Harbour`).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    person: PersonRef
+    flow: str
+
+
+# --------------------------------------------------------------------------- inbound
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str = Field(min_length=1, description="The platform's id for this delivery.")
+    person: PersonRef
+    at: datetime | None = None
+
+
+class Command(_Event):
+    """An explicit command, e.g. `/report-abuse mine` -> name='mine'.
+
+    `name` may be empty (the bare command), and is matched case-insensitively.
+    """
+
+    type: Literal["command"] = "command"
+    name: str = ""
+    args: str = ""
+
+
+class TextMessage(_Event):
+    """Free text typed in the private chat with the bot."""
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ChoiceMade(_Event):
+    """A button, select menu or numbered option was chosen.
+
+    `question` is the id of the question the choice answers and `token` the
+    token that question was sent with, so a stale or repeated press is noticed.
+    """
+
+    type: Literal["choice"] = "choice"
+    question: str
+    values: tuple[str, ...]
+    token: str = ""
+
+
+class FormSubmitted(_Event):
+    """A whole page answered at once (a modal or an Adaptive Card form)."""
+
+    type: Literal["form"] = "form"
+    form: str
+    values: dict[str, str | list[str] | None]
+    token: str = ""
+
+
+class ControlAction(StrEnum):
+    BACK = "back"
+    SKIP = "skip"
+    PAUSE = "pause"
+    CANCEL = "cancel"
+    HELP = "help"
+
+
+class Control(_Event):
+    """One of the exits offered on every step: back, skip, pause, cancel, help."""
+
+    type: Literal["control"] = "control"
+    action: ControlAction
+    token: str = ""
+    by_page: bool = Field(
+        default=False,
+        description="Sent from a whole-page form: back goes to the previous page, not question.",
+    )
+
+
+class SharedFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    url: str | None = None
+
+
+class FilesShared(_Event):
+    """Files (screenshots, exports) shared into the private chat."""
+
+    type: Literal["files"] = "files"
+    files: tuple[SharedFile, ...]
+
+
+InboundEvent = Annotated[
+    Command | TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared,
+    Field(discriminator="type"),
+]
+
+
+# --------------------------------------------------------------------------- replies
+
+
+class Option(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    value: str
+    label: str
+    description: str = ""
+
+
+class ChoiceQuestion(BaseModel):
+    """Pick one option (buttons, a select) or several (`multiple`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["choice"] = "choice"
+    id: str
+    prompt: str
+    options: tuple[Option, ...]
+    multiple: bool = False
+    required: bool = False
+    hint: str = ""
+    value: tuple[str, ...] = ()
+    token: str = ""
+
+
+class TextQuestion(BaseModel):
+    """Ask for typed text. `lines` > 1 means one item per line (e.g. links)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["text"] = "text"
+    id: str
+    prompt: str
+    multiline: bool = False
+    required: bool = False
+    hint: str = ""
+    max_length: int
+    value: str = ""
+    token: str = ""
+
+
+Question = Annotated[ChoiceQuestion | TextQuestion, Field(discriminator="type")]
+
+
+class Form(BaseModel):
+    """A page of related questions answered together.
+
+    Form-capable adapters render every question and send back `FormSubmitted`;
+    the console asks `focus` alone and sends each answer as it comes. Questions
+    before `focus` on the page are already answered (their `value` is set).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["form"] = "form"
+    id: str
+    title: str
+    intro: str = ""
+    questions: tuple[Question, ...]
+    focus: str
+    token: str
+    progress: str = ""
+    controls: tuple[ControlAction, ...] = ()
+    submit_label: str = "Next"
+
+    @property
+    def focused(self) -> ChoiceQuestion | TextQuestion:
+        return next(q for q in self.questions if q.id == self.focus)
+
+    @property
+    def starts_page(self) -> bool:
+        return self.questions[0].id == self.focus
+
+
+class Confirmation(BaseModel):
+    """A yes/no decision with its consequences spelled out."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["confirmation"] = "confirmation"
+    id: str
+    prompt: str
+    confirm_label: str
+    deny_label: str
+    token: str = ""
+    danger: bool = Field(default=False, description="Confirming destroys something.")
+
+
+class SummaryField(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    value: str
+
+
+class SummaryCard(BaseModel):
+    """A titled set of label/value pairs: a report summary, a list of reports."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["summary"] = "summary"
+    title: str
+    fields: tuple[SummaryField, ...]
+    footer: str = ""
+
+
+class NoticeLevel(StrEnum):
+    INFO = "info"
+    SUCCESS = "success"
+    WARNING = "warning"
+    ERROR = "error"
+    DANGER = "danger"
+
+
+class Notice(BaseModel):
+    """A short message with a weight: a kind error, a confirmation, emergency help."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["notice"] = "notice"
+    text: str
+    level: NoticeLevel = NoticeLevel.INFO
+    title: str = ""
+
+
+class Text(BaseModel):
+    """Plain prose. Renderers escape it: it never carries platform markup."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+Reply = Annotated[
+    Text | ChoiceQuestion | TextQuestion | Form | Confirmation | SummaryCard | Notice,
+    Field(discriminator="type"),
+]

@@ -1,0 +1,194 @@
+"""What a report is: the answers a worker gives, and the record Harbour files.
+
+The vocabulary comes from DESIGN.md, which lists the kinds of online abuse that
+child protection staff described to Burns et al. (2021).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.models import PersonRef
+
+
+class AbuseKind(StrEnum):
+    THREATENING_MESSAGES = "threatening_messages"
+    STALKING = "stalking"
+    PERSONAL_DETAILS = "personal_details"
+    FAMILY_PHOTOS = "family_photos"
+    COMPLAINTS = "complaints"
+    CASE_INFORMATION = "case_information"
+    THREATS = "threats"
+    RECORDINGS = "recordings"
+    OTHER = "other"
+
+
+ABUSE_KIND_LABELS: dict[AbuseKind, str] = {
+    AbuseKind.THREATENING_MESSAGES: "Threatening messages sent to my own accounts",
+    AbuseKind.STALKING: "Being followed or watched through my own accounts",
+    AbuseKind.PERSONAL_DETAILS: "My personal details posted (home, children, school)",
+    AbuseKind.FAMILY_PHOTOS: "Family photos reshared, with comments",
+    AbuseKind.COMPLAINTS: "Complaints about me or the agency",
+    AbuseKind.CASE_INFORMATION: "Details of a case or foster carers shared",
+    AbuseKind.THREATS: "Threats against me or my family, open or veiled",
+    AbuseKind.RECORDINGS: "Recordings of my work shared without consent",
+    AbuseKind.OTHER: "Something else",
+}
+
+# Details whose exposure puts a worker's home life at risk (doxxing).
+HOME_DETAILS = frozenset({"home", "children", "school"})
+
+
+class RiskLevel(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RISK_ORDER.index(self)
+
+
+_RISK_ORDER = [RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH, RiskLevel.CRITICAL]
+
+
+class Audience(StrEnum):
+    """Who the worker agreed may see the report (besides themselves)."""
+
+    MANAGER_AND_LEADS = "manager_and_leads"
+    LEADS_ONLY = "leads_only"
+    ONLY_ME = "only_me"
+
+
+class ReportAnswers(BaseModel):
+    """Everything the report flow asks. Every field may still be unanswered."""
+
+    in_danger: bool | None = None
+    kinds: list[AbuseKind] = Field(default_factory=list)
+    details_exposed: list[str] = Field(default_factory=list)
+    platforms: list[str] = Field(default_factory=list)
+    links: list[str] = Field(default_factory=list)
+    evidence: str | None = None
+    started: str | None = None
+    frequency: str | None = None
+    affected: list[str] = Field(default_factory=list)
+    poster: str | None = None
+    worry: int | None = Field(default=None, ge=1, le=5)
+    description: str | None = None
+    audience: Audience | None = None
+    attachments: list[str] = Field(default_factory=list)
+
+
+class UpdateAnswers(BaseModel):
+    """A new incident in the same series as an earlier report."""
+
+    kinds: list[AbuseKind] = Field(default_factory=list)
+    details_exposed: list[str] = Field(default_factory=list)
+    platforms: list[str] = Field(default_factory=list)
+    links: list[str] = Field(default_factory=list)
+    evidence: str | None = None
+    worry: int | None = Field(default=None, ge=1, le=5)
+    description: str | None = None
+    attachments: list[str] = Field(default_factory=list)
+
+
+class ReflectionAnswers(BaseModel):
+    """The reflective questions of Burns et al. (2021), each optional."""
+
+    concerns: str | None = None
+    concern_list: str | None = None
+    impacted: str | None = None
+    implications: str | None = None
+    best_interests: str | None = None
+    justifiable: str | None = None
+    work_impact: str | None = None
+    poster_context: str | None = None
+    culture_age: str | None = None
+
+
+class Assessment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    level: RiskLevel
+    reasons: tuple[str, ...]
+
+
+class ReportUpdate(BaseModel):
+    id: str = Field(description="The id of the draft it came from, so it is added once.")
+    at: datetime
+    answers: UpdateAnswers
+
+
+class ReportStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+
+
+class Report(BaseModel):
+    reference: str
+    year: int
+    seq: int
+    reporter: PersonRef
+    filed_at: datetime
+    draft_id: str = Field(description="The draft it was filed from (recovery after a crash).")
+    answers: ReportAnswers
+    risk: RiskLevel
+    risk_reasons: list[str]
+    status: ReportStatus = ReportStatus.OPEN
+    updates: list[ReportUpdate] = Field(default_factory=list)
+    reflection: ReflectionAnswers | None = None
+    reflection_draft_id: str | None = None
+
+    def consumed_drafts(self) -> set[str]:
+        """Ids of every draft whose result is already in this report."""
+        ids = {self.draft_id, *(u.id for u in self.updates)}
+        if self.reflection_draft_id:
+            ids.add(self.reflection_draft_id)
+        return ids
+
+
+def format_reference(year: int, seq: int) -> str:
+    return f"HB-{year}-{seq:04d}"
+
+
+def parse_reference(text: str) -> tuple[int, int] | None:
+    """`hb-2026-42` or `HB-2026-0042` -> (2026, 42); anything else -> None."""
+    parts = text.strip().upper().split("-")
+    if len(parts) != 3 or parts[0] != "HB":
+        return None
+    year, seq = parts[1], parts[2]
+    if not (year.isdigit() and len(year) == 4 and seq.isdigit() and 0 < len(seq) <= 7):
+        return None
+    return int(year), int(seq)
+
+
+class EventKind(StrEnum):
+    REPORT_FILED = "report_filed"
+    RISK_CRITICAL = "risk_critical"
+    REPORT_UPDATED = "report_updated"
+
+
+class DomainEvent(BaseModel):
+    """Something others must hear about, kept in the outbox until delivered.
+
+    It carries references only, never incident content: whoever delivers it
+    reads the report and decides what the recipient may see.
+    """
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    kind: EventKind
+    at: datetime
+    reporter: PersonRef
+    reference: str | None = None
+    risk: RiskLevel | None = None
+    source: Literal["report", "draft"] = "report"
+    draft_id: str | None = None
+    delivered_at: datetime | None = None

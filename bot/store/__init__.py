@@ -1,0 +1,6 @@
+"""Storage: the async interface the core uses, and its TinyDB implementation."""
+
+from bot.store.base import Store, StoreError, StoreLocked
+from bot.store.tiny import MemoryStore, TinyStore
+
+__all__ = ["MemoryStore", "Store", "StoreError", "StoreLocked", "TinyStore"]

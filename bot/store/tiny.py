@@ -1,0 +1,432 @@
+"""The embedded store: TinyDB files in one data directory, written atomically.
+
+tinydb's own JSONStorage rewrites its file in place with no locking, so a
+crash mid-write leaves unreadable JSON and two processes corrupt each other.
+Here instead:
+
+* every write goes to a temporary file that is fsynced, renamed over the old
+  one (`os.replace`) and made durable by fsyncing the directory: a crash
+  leaves either the old file or the new one, never half of each;
+* an exclusive lock on the directory (`filelock`) refuses a second process;
+* the data is split so each write stays small. `conversations.json` holds only
+  hot data (drafts in progress, recently seen event ids, outbox events raised
+  before a report exists); reports live in shards of `SHARD_SIZE` by number
+  (`reports/2026-0000.json`), so filing rewrites one shard, never every report
+  ever filed. A report's outbox events sit in its shard: same write, same fate.
+
+All TinyDB access happens on one worker thread, so the event loop never waits
+on a disk flush and no two operations interleave. `MemoryStore` is the same
+code with no files, for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from filelock import FileLock, Timeout
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document, Table
+
+from bot.models import PersonRef
+from bot.reports import DomainEvent, Report, format_reference, parse_reference
+from bot.session import Session
+from bot.store.base import ReportFactory, Store, StoreError, StoreLocked
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SHARD_SIZE = 256
+SEEN_KEEP = 1_000
+"""How many recent event ids are remembered to ignore redeliveries. Slack
+retries within minutes and the bot handles at most a few events a second per
+person, so this is hours of headroom while keeping the hot file small."""
+
+_SHARD_NAME = re.compile(r"^(\d{4})-(\d{4,})\.json$")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that a crash leaves the old or the new file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class AtomicJSONStorage(Storage):
+    """A TinyDB storage kept in memory and written atomically on commit.
+
+    TinyDB writes the whole database after every table operation; inside
+    `batch()` those writes are held back and made once at the end, so several
+    operations (save a draft, remember the event id, queue an outbox event)
+    become one atomic write. With no path it never touches the disk.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
+        self._path = Path(path) if path else None
+        self._data: dict[str, Any] | None = None
+        self._committed = "{}"
+        self._depth = 0
+        self._dirty = False
+
+    def read(self) -> dict[str, Any]:
+        if self._data is None:
+            text = self._committed
+            if self._path is not None and self._path.exists():
+                text = self._path.read_text(encoding="utf-8")
+            try:
+                self._data = json.loads(text) if text.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise StoreError(
+                    f"{self._path} is not valid JSON ({exc.msg} at line {exc.lineno}). "
+                    "It was not written by this version of Harbour's store; restore it from "
+                    "a backup or move it aside."
+                ) from exc
+        return self._data
+
+    def write(self, data: dict[str, Any]) -> None:
+        self._data = data
+        if self._depth:
+            self._dirty = True
+        else:
+            self._flush()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._dirty = False
+            self._data = None  # drop uncommitted changes: re-read what is on disk
+            raise
+        self._depth -= 1
+        if self._depth == 0 and self._dirty:
+            self._dirty = False
+            try:
+                self._flush()
+            except BaseException:
+                self._data = None
+                raise
+
+    def _flush(self) -> None:
+        text = json.dumps(self._data, ensure_ascii=False, separators=(",", ":"))
+        if self._path is not None:
+            atomic_write(self._path, text)
+        self._committed = text
+
+    def close(self) -> None:
+        pass
+
+
+class _File:
+    """One TinyDB database and the storage that makes its writes atomic."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.storage = AtomicJSONStorage(str(path) if path else None)
+        self.db = TinyDB(storage=lambda: self.storage)
+
+    def table(self, name: str) -> Table:
+        return self.db.table(name)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        try:
+            with self.storage.batch():
+                yield
+        except BaseException:
+            self.db.clear_cache()
+            for table in self.db._tables.values():  # ids must be re-read after a rollback
+                table._next_id = None
+            raise
+
+
+class TinyStore(Store):
+    """The embedded store. `directory=None` keeps everything in memory."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self._dir = directory
+        self._lock: FileLock | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._shards: dict[tuple[int, int], _File] = {}
+        self._session_ids: dict[str, int] = {}
+        self._seen: dict[str, int] = {}
+        self._by_person: dict[str, list[str]] = {}
+        self._max_seq: dict[int, int] = {}
+        self._from_draft: dict[str, str] = {}
+        self._pending: dict[str, tuple[_File, str, int]] = {}
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "reports").mkdir(exist_ok=True)
+            self._lock = FileLock(str(directory / "harbour.lock"), timeout=0)
+            try:
+                self._lock.acquire()
+            except Timeout:
+                raise StoreLocked(
+                    f"Another Harbour process is already using the data directory {directory}. "
+                    "Stop that process first, or point HARBOUR_DATA_DIR at another directory."
+                ) from None
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harbour-store")
+            for leftover in [*directory.glob(".*.tmp"), *(directory / "reports").glob(".*.tmp")]:
+                leftover.unlink()  # a write that never completed; the real file is intact
+        try:
+            self._hot = _File(directory / "conversations.json" if directory else None)
+            self._load()
+        except BaseException:
+            self._release()
+            raise
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        if self._executor is None:
+            return fn()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def _shard(self, year: int, seq: int) -> _File:
+        key = (year, seq // SHARD_SIZE)
+        shard = self._shards.get(key)
+        if shard is None:
+            path = self._dir / "reports" / f"{year}-{key[1]:04d}.json" if self._dir else None
+            shard = self._shards[key] = _File(path)
+        return shard
+
+    def _load(self) -> None:
+        """Build the in-memory indexes and finish any filing a crash interrupted."""
+        if self._dir is not None:
+            for path in sorted((self._dir / "reports").glob("*.json")):
+                match = _SHARD_NAME.match(path.name)
+                if match:
+                    self._shard(int(match[1]), int(match[2]) * SHARD_SIZE)
+        consumed: set[str] = set()
+        for shard in self._shards.values():
+            for doc in shard.table("reports").all():
+                report = Report.model_validate(doc)
+                self._index_report(report)
+                consumed |= report.consumed_drafts()
+            self._index_outbox(shard)
+        self._index_outbox(self._hot)
+        for doc in self._hot.table("seen").all():
+            self._seen[doc["id"]] = doc.doc_id
+        sessions = self._hot.table("sessions")
+        for doc in sessions.all():
+            session = Session.model_validate(doc)
+            finished = [flow for flow, d in session.drafts.items() if d.id in consumed]
+            if finished:
+                log.info("dropping %d draft(s) already filed before a restart", len(finished))
+                for flow in finished:
+                    del session.drafts[flow]
+                if session.active in finished:
+                    session.active = None
+                sessions.update(session.model_dump(mode="json"), doc_ids=[doc.doc_id])
+            self._session_ids[session.person.key] = doc.doc_id
+
+    def _index_report(self, report: Report) -> None:
+        refs = self._by_person.setdefault(report.reporter.key, [])
+        if report.reference not in refs:
+            refs.append(report.reference)
+        self._from_draft[report.draft_id] = report.reference
+        self._max_seq[report.year] = max(self._max_seq.get(report.year, 0), report.seq)
+
+    def _index_outbox(self, file: _File) -> None:
+        for doc in file.table("outbox").all():
+            if doc.get("delivered_at") is None:
+                self._pending[doc["id"]] = (file, doc["at"], doc.doc_id)
+
+    def _queue(self, file: _File, events: Sequence[DomainEvent]) -> None:
+        outbox = file.table("outbox")
+        for event in events:
+            doc_id = outbox.insert(event.model_dump(mode="json"))
+            if event.delivered_at is None:
+                self._pending[event.id] = (file, event.at.isoformat(), doc_id)
+
+    def _put_session(
+        self, person: PersonRef, session: Session | None, event_id: str | None
+    ) -> None:
+        sessions = self._hot.table("sessions")
+        doc_id = self._session_ids.get(person.key)
+        if session is None or session.is_empty:
+            if doc_id is not None:
+                sessions.remove(doc_ids=[doc_id])
+                del self._session_ids[person.key]
+        elif doc_id is None:
+            self._session_ids[person.key] = sessions.insert(session.model_dump(mode="json"))
+        else:
+            sessions.upsert(Document(session.model_dump(mode="json"), doc_id=doc_id))
+        if event_id is not None and event_id not in self._seen:
+            seen = self._hot.table("seen")
+            self._seen[event_id] = seen.insert({"id": event_id})
+            if len(self._seen) > SEEN_KEEP * 1.2:
+                oldest = list(self._seen)[: len(self._seen) - SEEN_KEEP]
+                seen.remove(doc_ids=[self._seen.pop(old) for old in oldest])
+
+    # ------------------------------------------------------------------ interface
+
+    async def load_session(self, person: PersonRef) -> Session | None:
+        def load() -> Session | None:
+            doc_id = self._session_ids.get(person.key)
+            doc = self._hot.table("sessions").get(doc_id=doc_id) if doc_id else None
+            return Session.model_validate(doc) if doc else None
+
+        return await self._run(load)
+
+    async def seen(self, event_id: str) -> bool:
+        return event_id in self._seen
+
+    async def save_session(
+        self,
+        person: PersonRef,
+        session: Session | None,
+        *,
+        event_id: str | None = None,
+        events: Sequence[DomainEvent] = (),
+    ) -> None:
+        def save() -> None:
+            with self._hot.batch():
+                self._put_session(person, session, event_id)
+                self._queue(self._hot, events)
+
+        await self._run(save)
+
+    async def file_report(
+        self,
+        *,
+        year: int,
+        draft_id: str,
+        make: ReportFactory,
+        person: PersonRef,
+        session: Session | None,
+        event_id: str | None = None,
+    ) -> Report:
+        def file() -> Report:
+            existing = self._from_draft.get(draft_id)
+            if existing is not None:
+                # Filed already, but the session write after it failed: finish that part only.
+                parsed = parse_reference(existing)
+                assert parsed is not None
+                report = Report.model_validate(
+                    self._shard(*parsed).table("reports").get(doc_id=parsed[1])
+                )
+            else:
+                seq = self._max_seq.get(year, 0) + 1
+                report, events = make(seq, format_reference(year, seq))
+                shard = self._shard(year, seq)
+                with shard.batch():
+                    shard.table("reports").insert(
+                        Document(report.model_dump(mode="json"), doc_id=seq)
+                    )
+                    self._queue(shard, events)
+                self._index_report(report)
+            with self._hot.batch():
+                self._put_session(person, session, event_id)
+            return report
+
+        return await self._run(file)
+
+    async def save_report(
+        self,
+        report: Report,
+        *,
+        events: Sequence[DomainEvent] = (),
+        person: PersonRef | None = None,
+        session: Session | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        def save() -> None:
+            shard = self._shard(report.year, report.seq)
+            with shard.batch():
+                shard.table("reports").upsert(
+                    Document(report.model_dump(mode="json"), doc_id=report.seq)
+                )
+                self._queue(shard, events)
+            if person is not None:
+                with self._hot.batch():
+                    self._put_session(person, session, event_id)
+
+        await self._run(save)
+
+    async def get_report(self, reference: str) -> Report | None:
+        parsed = parse_reference(reference)
+        if parsed is None:
+            return None
+        year, seq = parsed
+
+        def get() -> Report | None:
+            if (year, seq // SHARD_SIZE) not in self._shards:
+                return None
+            doc = self._shard(year, seq).table("reports").get(doc_id=seq)
+            return Report.model_validate(doc) if doc else None
+
+        return await self._run(get)
+
+    async def reports_by(self, person: PersonRef) -> list[Report]:
+        refs = list(self._by_person.get(person.key, ()))
+        reports = [r for r in [await self.get_report(ref) for ref in reversed(refs)] if r]
+        return sorted(reports, key=lambda r: r.filed_at, reverse=True)
+
+    async def pending_events(self) -> list[DomainEvent]:
+        def pending() -> list[DomainEvent]:
+            found = []
+            for file, _, doc_id in sorted(self._pending.values(), key=lambda p: p[1]):
+                doc = file.table("outbox").get(doc_id=doc_id)
+                if doc:
+                    found.append(DomainEvent.model_validate(doc))
+            return found
+
+        return await self._run(pending)
+
+    async def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None:
+        def mark() -> None:
+            by_file: dict[int, tuple[_File, list[int]]] = {}
+            for event_id in event_ids:
+                entry = self._pending.get(event_id)
+                if entry:
+                    by_file.setdefault(id(entry[0]), (entry[0], []))[1].append(entry[2])
+            for file, doc_ids in by_file.values():
+                with file.batch():
+                    file.table("outbox").update({"delivered_at": at.isoformat()}, doc_ids=doc_ids)
+            for event_id in event_ids:
+                self._pending.pop(event_id, None)
+
+        await self._run(mark)
+
+    async def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None and self._lock.is_locked:
+            self._lock.release()
+
+
+class MemoryStore(TinyStore):
+    """The same store with nothing on disk: for tests and throwaway trials."""
+
+    def __init__(self) -> None:
+        super().__init__(None)

@@ -1,0 +1,313 @@
+"""The report flow: what happened, where, when, to whom, and who may know.
+
+Safety comes first: the opening question asks about immediate danger, and a
+yes shows emergency guidance at once and raises a critical alert before any
+other question. Every other question can be skipped unless the report would
+mean nothing without it. The diagram is in flows/README.md.
+"""
+
+from __future__ import annotations
+
+from bot.flow import AnswerKind, Effects, Flow, FlowContext, Page, Step
+from bot.models import Notice, NoticeLevel, Option, SummaryCard, SummaryField
+from bot.reports import ABUSE_KIND_LABELS, AbuseKind, Audience, EventKind, ReportAnswers
+from bot.validation import display_value
+
+S = Step[ReportAnswers]
+
+KIND_OPTIONS = tuple(Option(value=k.value, label=label) for k, label in ABUSE_KIND_LABELS.items())
+
+DETAIL_OPTIONS = (
+    Option(value="home", label="Where I live"),
+    Option(value="children", label="Who my children are"),
+    Option(value="school", label="My children's school"),
+    Option(value="family", label="My partner or other family"),
+    Option(value="contact", label="My phone number or personal email"),
+    Option(value="other", label="Something else about my private life"),
+)
+
+PLATFORM_OPTIONS = tuple(
+    Option(value=v, label=label)
+    for v, label in (
+        ("facebook", "Facebook"),
+        ("instagram", "Instagram"),
+        ("x", "X (Twitter)"),
+        ("tiktok", "TikTok"),
+        ("youtube", "YouTube"),
+        ("linkedin", "LinkedIn"),
+        ("reddit", "Reddit"),
+        ("whatsapp", "WhatsApp"),
+        ("messages", "Text messages or email"),
+        ("other", "Another site or app"),
+    )
+)
+
+STARTED_OPTIONS = (
+    Option(value="today", label="Today"),
+    Option(value="this_week", label="In the last week"),
+    Option(value="this_month", label="In the last month"),
+    Option(value="longer", label="Longer ago"),
+)
+
+FREQUENCY_OPTIONS = (
+    Option(value="once", label="Once"),
+    Option(value="few", label="A few times"),
+    Option(value="daily", label="Most days"),
+    Option(value="constant", label="All the time, it's ongoing"),
+)
+
+AFFECTED_OPTIONS = (
+    Option(value="me", label="Me"),
+    Option(value="partner", label="My partner"),
+    Option(value="children", label="My children"),
+    Option(value="family", label="Other family"),
+    Option(value="foster_carers", label="Foster carers"),
+    Option(value="service_users", label="Children or families we work with"),
+    Option(value="colleagues", label="Colleagues"),
+)
+
+POSTER_OPTIONS = (
+    Option(value="service_user", label="Someone we work with (a service user)"),
+    Option(value="relative", label="A relative of someone we work with"),
+    Option(value="public", label="A member of the public"),
+    Option(value="other_known", label="Someone else I know of"),
+    Option(value="unknown", label="I don't know who it is"),
+)
+
+WORRY_OPTIONS = (
+    Option(value="1", label="1 — a little"),
+    Option(value="2", label="2 — somewhat"),
+    Option(value="3", label="3 — quite worried"),
+    Option(value="4", label="4 — very worried"),
+    Option(value="5", label="5 — extremely worried"),
+)
+
+AUDIENCE_OPTIONS = (
+    Option(
+        value=Audience.MANAGER_AND_LEADS.value,
+        label="My manager and the safety leads",
+        description="The usual choice: your manager is told privately.",
+    ),
+    Option(
+        value=Audience.LEADS_ONLY.value,
+        label="Only the safety leads, not my manager",
+        description="For when your manager is involved or you'd rather they didn't see it.",
+    ),
+    Option(
+        value=Audience.ONLY_ME.value,
+        label="Nobody for now, keep it as my own record",
+        description="You can share it later. Immediate danger is always passed on.",
+    ),
+)
+
+
+def _danger_effects(answers: ReportAnswers, ctx: FlowContext) -> Effects | None:
+    if answers.in_danger is not True:
+        return None
+    return Effects(
+        key="immediate-danger",
+        replies=(
+            Notice(
+                title="Get help now",
+                level=NoticeLevel.DANGER,
+                text=ctx.emergency_guidance
+                + "\n\nI'm alerting your manager and the safety leads straight away. When you "
+                "are safe, the rest of the questions are here; answer what you can.",
+            ),
+        ),
+        events=(EventKind.RISK_CRITICAL,),
+    )
+
+
+STEPS_BY_PAGE: tuple[Page[ReportAnswers], ...] = (
+    Page(
+        id="safety",
+        title="First, your safety",
+        steps=(
+            S(
+                id="danger",
+                field="in_danger",
+                kind=AnswerKind.YES_NO,
+                required=True,
+                prompt="Is anyone in immediate danger right now: you, your family, or anyone else?",
+                help="Immediate danger means someone could be hurt soon, or someone is at or near "
+                "your home, your children's school or your workplace. If you're unsure, say yes.",
+                after=_danger_effects,
+            ),
+        ),
+    ),
+    Page(
+        id="what",
+        title="What happened",
+        intro="Choose everything that fits. There's room to describe it in your own words later.",
+        steps=(
+            S(
+                id="kinds",
+                field="kinds",
+                kind=AnswerKind.MULTI_CHOICE,
+                options=KIND_OPTIONS,
+                required=True,
+                hint="choose one or more",
+                prompt="What has been happening?",
+                help="Several may apply. If none of these fit, choose 'Something else'.",
+            ),
+        ),
+    ),
+    Page(
+        id="exposed",
+        title="Your personal details",
+        when=lambda a: AbuseKind.PERSONAL_DETAILS in a.kinds,
+        steps=(
+            S(
+                id="details_exposed",
+                field="details_exposed",
+                kind=AnswerKind.MULTI_CHOICE,
+                options=DETAIL_OPTIONS,
+                prompt="Which details were posted?",
+                help="This helps your manager plan for your safety at home, for example with "
+                "your children's school.",
+            ),
+        ),
+    ),
+    Page(
+        id="where",
+        title="Where it happened",
+        steps=(
+            S(
+                id="platforms",
+                field="platforms",
+                kind=AnswerKind.MULTI_CHOICE,
+                options=PLATFORM_OPTIONS,
+                prompt="Where did it happen?",
+                hint="choose one or more",
+            ),
+            S(
+                id="links",
+                field="links",
+                kind=AnswerKind.LINKS,
+                prompt="Links to the posts, profiles or messages, if you have them.",
+                hint="paste one or more web addresses, one per line",
+                help="Posts can be deleted, so a link plus a screenshot that shows the date and "
+                "the address is the best record. Only you and the people you choose will see them.",
+            ),
+            S(
+                id="evidence",
+                field="evidence",
+                kind=AnswerKind.LONG_TEXT,
+                prompt="Anything else you've kept, such as screenshots or saved messages?",
+                hint="for example: 'six screenshots on my work phone, taken 3 March'",
+            ),
+        ),
+    ),
+    Page(
+        id="when",
+        title="When",
+        steps=(
+            S(
+                id="started",
+                field="started",
+                kind=AnswerKind.CHOICE,
+                options=STARTED_OPTIONS,
+                prompt="When did it start?",
+            ),
+            S(
+                id="frequency",
+                field="frequency",
+                kind=AnswerKind.CHOICE,
+                options=FREQUENCY_OPTIONS,
+                prompt="How often has it happened?",
+            ),
+        ),
+    ),
+    Page(
+        id="who",
+        title="Who is involved",
+        steps=(
+            S(
+                id="affected",
+                field="affected",
+                kind=AnswerKind.MULTI_CHOICE,
+                options=AFFECTED_OPTIONS,
+                prompt="Who is affected?",
+                hint="choose one or more",
+            ),
+            S(
+                id="poster",
+                field="poster",
+                kind=AnswerKind.CHOICE,
+                options=POSTER_OPTIONS,
+                prompt="Do you know who is behind it?",
+                help="A best guess is fine. Please don't go looking for them yourself, "
+                "for example through personal or fake profiles.",
+            ),
+        ),
+    ),
+    Page(
+        id="you",
+        title="How you are",
+        steps=(
+            S(
+                id="worry",
+                field="worry",
+                kind=AnswerKind.CHOICE,
+                options=WORRY_OPTIONS,
+                prompt="How worried are you about this?",
+            ),
+            S(
+                id="description",
+                field="description",
+                kind=AnswerKind.LONG_TEXT,
+                prompt="Is there anything you'd like to add in your own words?",
+                hint="optional; only you and the people you choose will read it",
+            ),
+        ),
+    ),
+    Page(
+        id="sharing",
+        title="Who may see this report",
+        steps=(
+            S(
+                id="audience",
+                field="audience",
+                kind=AnswerKind.CHOICE,
+                options=AUDIENCE_OPTIONS,
+                required=True,
+                prompt="Who should I share this report with?",
+                help="Channel alerts never contain what happened: only a reference, how serious "
+                "it is and the kind of abuse. Links and your own words go only to the people you "
+                "choose here.",
+            ),
+        ),
+    ),
+)
+
+
+def summarise(answers: ReportAnswers, ctx: FlowContext) -> SummaryCard:
+    rows: list[SummaryField] = []
+    for page in STEPS_BY_PAGE:
+        if page.when is not None and not page.when(answers):
+            continue
+        for step in page.steps:
+            value = display_value(step, getattr(answers, step.field), REPORT.options_for(step))
+            rows.append(SummaryField(label=step.prompt, value=value))
+    if answers.attachments:
+        rows.append(SummaryField(label="Files shared", value="\n".join(answers.attachments)))
+    return SummaryCard(
+        title="Your report, before it is filed",
+        fields=tuple(rows),
+        footer="Check it through. You can go back and change anything before filing.",
+    )
+
+
+REPORT: Flow[ReportAnswers] = Flow(
+    id="report",
+    title="Report online abuse",
+    pages=STEPS_BY_PAGE,
+    answers=ReportAnswers,
+    summary=summarise,
+    intro="I'm sorry this is happening. I'll ask a few short questions, a page at a time. "
+    "You can skip anything optional, go back, or pause and finish later.",
+    review_prompt="Shall I file this report?",
+    confirm_label="File report",
+    attachments_field="attachments",
+)
