@@ -82,6 +82,9 @@ COMMAND_WORDS: dict[str, str] = {
     "hey": "hello",
 }
 
+INTERRUPTIONS = frozenset({"report", "resume", "continue", "mine", "my reports"})
+"""Words that mean a command even when typed in the middle of a flow."""
+
 HELP_LINES = (
     ("report", "start a private report, or pick up the one you paused"),
     ("mine", "list your reports"),
@@ -267,9 +270,9 @@ class Harbour:
     def _is_interruption(self, text: str) -> bool:
         """Typed text that means a command even in the middle of a flow: only
         unmistakable ones, so an answer that starts with "update" stays an answer."""
+        if clean_text(text).casefold() in INTERRUPTIONS:
+            return True
         name, args = self._parse_command(text)
-        if name == "mine":
-            return not args
         return name in ("update", "reflect") and parse_reference(args) is not None
 
     def _parse_command(self, text: str) -> tuple[str, str]:

@@ -233,7 +233,7 @@ def advance(
     value = parse_answer(step, raw, flow.options_for(step))
     if isinstance(value, Invalid):
         return _refuse(flow, draft, value.message, ctx)
-    return _move_on(flow, _save(draft, {step.field: value}, now), [step], ctx, now)
+    return _move_on(flow, _save(draft, flow.stored(step, value), now), [step], ctx, now)
 
 
 def _decision(event: FlowEvent, confirm_label: str, deny_label: str) -> bool | None:
@@ -265,7 +265,13 @@ def _answer_cancel(
         return Transition(
             "cancelled",
             draft,
-            [Text(text="Discarded. Nothing from that draft was kept or sent to anyone.")],
+            [
+                Text(
+                    text="Discarded. Nothing from that draft was kept or sent to anyone. "
+                    "If you want to start again at any time, say report; say help for "
+                    "everything else I can do."
+                )
+            ],
         )
     return _keep_going(flow, draft, now, ctx)
 
@@ -310,7 +316,7 @@ def _answer_page(
         if isinstance(value, Invalid):
             problems.append(f"{step.prompt} — {value.message}")
         else:
-            updates[step.field] = value
+            updates.update(flow.stored(step, value))
     if problems:
         text = "Some answers need another look:\n" + "\n".join(f"• {p}" for p in problems)
         # Keep what was valid, so a retry does not lose it.
@@ -395,7 +401,7 @@ def _control(
             "If you'd rather stop for now, say pause and your draft will be kept.",
             ctx,
         )
-    return _move_on(flow, _save(draft, {step.field: None}, now), [step], ctx, now)
+    return _move_on(flow, _save(draft, flow.stored(step, None), now), [step], ctx, now)
 
 
 def _back(

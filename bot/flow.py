@@ -147,6 +147,13 @@ class Flow(Generic[A]):
             raise ValueError(f"flow {self.id!r}: unknown attachments field")
         object.__setattr__(self, "step_index", index)
 
+    def stored(self, step: Step[A], value: Any) -> dict[str, Any]:
+        """The update that saves `value` for `step`; an empty answer takes the
+        field's default (an empty list for multi-answers)."""
+        if value is None:
+            value = self.answers.model_fields[step.field].get_default(call_default_factory=True)
+        return {step.field: value}
+
     def typed(self, answers: dict[str, Any]) -> A:
         return self.answers.model_validate(answers)
 
@@ -166,13 +173,15 @@ class Flow(Generic[A]):
     def mermaid(self) -> str:
         """A Mermaid diagram of the flow, for the docs beside it."""
         lines = ["flowchart TD"]
-        previous = "start([start])"
+        previous = ["start([start])"]
         for page in self.pages:
             node = f'{page.id}["{page.title}<br/>' + "<br/>".join(s.id for s in page.steps) + '"]'
             label = "|if applicable|" if page.when else ""
-            lines.append(f"  {previous} -->{label} {node}")
-            previous = page.id
-        lines.append(f"  {previous} --> {REVIEW}{{{{review and confirm}}}}")
+            lines.append(f"  {previous[0]} -->{label} {node}")
+            lines.extend(f"  {p} -->|otherwise| {page.id}" for p in previous[1:])
+            # A page that may be passed over leaves two ways into the next one.
+            previous = [page.id, previous[0]] if page.when else [page.id]
+        lines.append(f"  {previous[0]} --> {REVIEW}{{{{review and confirm}}}}")
         lines.append(f"  {REVIEW} -->|confirm| done([saved])")
-        lines.append(f"  {REVIEW} -->|go back| {previous}")
+        lines.append(f"  {REVIEW} -->|go back| {previous[0]}")
         return "\n".join(lines)

@@ -113,7 +113,8 @@ def _match_option(token: str, options: tuple[Option, ...]) -> Option | None:
         index = int(token) - 1
         return options[index] if 0 <= index < len(options) else None
     for option in options:
-        if token in (option.value.casefold(), option.label.casefold()):
+        value = option.value.casefold()
+        if token in (value, value.replace("_", " "), option.label.casefold()):
             return option
     starts = [o for o in options if o.label.casefold().startswith(token)] if len(token) >= 3 else []
     return starts[0] if len(starts) == 1 else None

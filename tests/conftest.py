@@ -1,0 +1,234 @@
+"""Shared fixtures: a Harbour core on an in-memory store with a controllable clock,
+and a `Chat` that plays one person talking to it through core events only."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.app import Harbour
+from bot.config import Settings
+from bot.models import (
+    ChoiceMade,
+    ChoiceQuestion,
+    Command,
+    Confirmation,
+    Control,
+    ControlAction,
+    FilesShared,
+    Form,
+    FormSubmitted,
+    Notice,
+    PersonRef,
+    Platform,
+    Reply,
+    SharedFile,
+    SummaryCard,
+    Text,
+    TextMessage,
+)
+from bot.store import MemoryStore, Store
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection to a non-local address fails the test."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and not (
+            host.startswith("127.") or host in ("localhost", "::1") or host.startswith("/")
+        ):
+            raise AssertionError(f"test tried to reach the network: {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    yield MemoryStore()
+
+
+@pytest.fixture
+def harbour(store: Store, clock: Clock, settings: Settings) -> Harbour:
+    counter = itertools.count(1)
+    return Harbour(store, settings.flow_context(), clock=clock, ids=lambda: f"id{next(counter)}")
+
+
+def person(user: str = "alice") -> PersonRef:
+    return PersonRef(platform=Platform.CONSOLE, workspace="local", user=user)
+
+
+class Chat:
+    """One person's side of the conversation, in core events."""
+
+    def __init__(self, harbour: Harbour, user: str = "alice") -> None:
+        self.harbour = harbour
+        self.person = person(user)
+        self.replies: list[Reply] = []
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> str:
+        return f"{self.person.user}-{next(self._ids)}"
+
+    async def send_event(self, event: Any) -> list[Reply]:
+        self.replies = await self.harbour.handle(event)
+        return self.replies
+
+    async def say(self, text: str) -> list[Reply]:
+        return await self.send_event(
+            TextMessage(event_id=self.next_id(), person=self.person, text=text)
+        )
+
+    async def command(self, name: str = "", args: str = "") -> list[Reply]:
+        return await self.send_event(
+            Command(event_id=self.next_id(), person=self.person, name=name, args=args)
+        )
+
+    async def choose(
+        self, *values: str, question: str | None = None, token: str | None = None
+    ) -> list[Reply]:
+        if question is None or token is None:
+            asked = self.asking()
+            question = question or _question_id(asked)
+            token = asked_token(asked) if token is None else token
+        return await self.send_event(
+            ChoiceMade(
+                event_id=self.next_id(),
+                person=self.person,
+                question=question,
+                values=values,
+                token=token,
+            )
+        )
+
+    async def submit(self, values: dict[str, Any], token: str | None = None) -> list[Reply]:
+        form = self.form()
+        return await self.send_event(
+            FormSubmitted(
+                event_id=self.next_id(),
+                person=self.person,
+                form=form.id,
+                values=values,
+                token=form.token if token is None else token,
+            )
+        )
+
+    async def control(self, action: ControlAction, *, by_page: bool = False) -> list[Reply]:
+        return await self.send_event(
+            Control(
+                event_id=self.next_id(),
+                person=self.person,
+                action=action,
+                token=asked_token(self.asking()),
+                by_page=by_page,
+            )
+        )
+
+    async def share(self, *names: str) -> list[Reply]:
+        return await self.send_event(
+            FilesShared(
+                event_id=self.next_id(),
+                person=self.person,
+                files=tuple(
+                    SharedFile(name=n, url=f"https://files.example.org/{n}") for n in names
+                ),
+            )
+        )
+
+    def asking(self) -> Form | ChoiceQuestion | Confirmation:
+        for reply in reversed(self.replies):
+            if isinstance(reply, Form | ChoiceQuestion | Confirmation):
+                return reply
+        raise AssertionError(f"nothing is being asked: {self.replies!r}")
+
+    def form(self) -> Form:
+        asked = self.asking()
+        assert isinstance(asked, Form), f"expected a form, got {asked!r}"
+        return asked
+
+    def focus(self) -> str:
+        return self.form().focus
+
+    def notices(self) -> list[Notice]:
+        return [r for r in self.replies if isinstance(r, Notice)]
+
+    def text(self) -> str:
+        """Everything said in the last replies, as one string (for `in` checks)."""
+        parts: list[str] = []
+        for r in self.replies:
+            if isinstance(r, Text | Notice):
+                parts.append(getattr(r, "title", "") + " " + r.text)
+            elif isinstance(r, SummaryCard):
+                parts.append(r.title + " " + " ".join(f"{f.label} {f.value}" for f in r.fields))
+            elif isinstance(r, Form):
+                parts.append(r.title + " " + " ".join(q.prompt for q in r.questions))
+            elif isinstance(r, ChoiceQuestion | Confirmation):
+                parts.append(r.prompt)
+        return "\n".join(parts)
+
+
+def _question_id(asked: Form | ChoiceQuestion | Confirmation) -> str:
+    return asked.focus if isinstance(asked, Form) else asked.id
+
+
+def asked_token(asked: Form | ChoiceQuestion | Confirmation) -> str:
+    return asked.token
+
+
+@pytest.fixture
+def chat(harbour: Harbour) -> Chat:
+    return Chat(harbour)
+
+
+# The answers of a complete, ordinary report, by step id, as typed in a chat.
+TYPED_REPORT: list[tuple[str, str]] = [
+    ("danger", "no"),
+    ("kinds", "1, 3"),
+    ("details_exposed", "home, school"),
+    ("platforms", "Facebook"),
+    ("links", "https://www.facebook.com/some.post/123"),
+    ("evidence", "Four screenshots on my work phone"),
+    ("started", "this week"),
+    ("frequency", "a few times"),
+    ("affected", "me, my children"),
+    ("poster", "2"),
+    ("worry", "4"),
+    ("description", "Posts naming me and my street."),
+    ("audience", "1"),
+]
+
+
+async def type_report(chat: Chat, answers: list[tuple[str, str]] = TYPED_REPORT) -> None:
+    """Answer the report flow by typing, checking each question is the expected one."""
+    for step, text in answers:
+        assert chat.focus() == step, f"expected {step}, asked {chat.focus()}"
+        await chat.say(text)

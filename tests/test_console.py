@@ -1,0 +1,206 @@
+"""The console adapter: rendering, line parsing, and scripted sessions of the
+real `harbour chat` process, including a `kill -9` in the middle of a report."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapters.console import chat, console_person, render, to_event
+from bot.app import Harbour
+from bot.models import (
+    ChoiceQuestion,
+    Command,
+    Confirmation,
+    ControlAction,
+    Form,
+    Notice,
+    NoticeLevel,
+    Option,
+    SummaryCard,
+    SummaryField,
+    Text,
+    TextMessage,
+    TextQuestion,
+)
+from tests.conftest import TYPED_REPORT
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_lines_become_events() -> None:
+    me = console_person("alice")
+    assert isinstance(to_event("no", me), TextMessage)
+    for line, name, args in [
+        ("/mine", "mine", ""),
+        ("/report-abuse update HB-2026-0001", "update", "HB-2026-0001"),
+        ("/report-abuse", "", ""),
+        ("/", "", ""),
+    ]:
+        event = to_event(line, me)
+        assert isinstance(event, Command)
+        assert (event.name, event.args) == (name, args)
+    assert isinstance(to_event("/report-abusee", me), Command)
+    assert to_event("a", me).event_id != to_event("a", me).event_id
+
+
+def test_every_reply_type_renders() -> None:
+    choice = ChoiceQuestion(
+        id="c",
+        prompt="Pick",
+        options=(
+            Option(value="a", label="Alpha", description="first"),
+            Option(value="b", label="Beta"),
+        ),
+        multiple=True,
+        value=("b",),
+    )
+    text_q = TextQuestion(id="t", prompt="Say", max_length=10, value="so far", hint="short")
+    form = Form(
+        id="p",
+        title="Page",
+        intro="Intro",
+        questions=(choice, text_q),
+        focus="c",
+        token="x",
+        progress="Part 1 of 2",
+        controls=(ControlAction.PAUSE, ControlAction.HELP),
+    )
+    out = render(form)
+    assert "── Page · Part 1 of 2 ──" in out
+    assert "   1. Alpha" in out and "  *2. Beta" in out
+    assert "several numbers" in out and "(pause · help)" in out
+    second = render(form.model_copy(update={"focus": "t"}))
+    assert "Page" not in second  # the page heading is shown once, at its first question
+    assert "Your answer so far: so far" in second
+    assert "1. Yes" in render(
+        Confirmation(id="r", prompt="Sure?", confirm_label="Yes", deny_label="No")
+    )
+    card = render(
+        SummaryCard(title="T", fields=(SummaryField(label="L", value="V\nW"),), footer="F")
+    )
+    assert "    V\n    W" in card and card.endswith("F")
+    assert render(Notice(text="careful", level=NoticeLevel.WARNING)) == "[!] careful"
+    assert render(Notice(title="Help", text="x")).startswith("[i] Help\n")
+    assert render(Text(text="plain")) == "plain"
+
+
+async def test_chat_loop_reads_lines_until_quit(harbour: Harbour) -> None:
+    stdin = io.StringIO("hello\nquit\nreport\n")
+    stdout = io.StringIO()
+    await chat(harbour, console_person("alice"), stdin=stdin, stdout=stdout, interactive=False)
+    assert "I'm Harbour" in stdout.getvalue()
+    assert "First, your safety" not in stdout.getvalue()  # stopped at quit
+
+
+class Console:
+    """A real `python -m bot chat` process, driven line by line through pipes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, data_dir: Path, user: str = "alice") -> Console:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HARBOUR_")}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "chat", "--user", user, "--data-dir", str(data_dir),
+            cwd=ROOT, env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        return cls(proc)
+
+    async def send(self, line: str, until: str = "cancel · help") -> str:
+        """Send one line; return the output up to and including the first line
+        containing `until` (by default the controls line that ends every form)."""
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(line.encode() + b"\n")
+        await self.proc.stdin.drain()
+        seen: list[str] = []
+        while True:
+            raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout=20)
+            if not raw:
+                raise AssertionError("console exited:\n" + "\n".join(seen))
+            text = raw.decode().rstrip("\n")
+            seen.append(text)
+            if until in text:
+                return "\n".join(seen)
+
+    async def finish(self) -> int:
+        assert self.proc.stdin
+        self.proc.stdin.close()
+        return await asyncio.wait_for(self.proc.wait(), timeout=20)
+
+
+async def test_scripted_console_files_a_complete_report(tmp_path: Path) -> None:
+    console = await Console.start(tmp_path)
+    out = await console.send("report")
+    assert "First, your safety" in out
+    for _, answer in TYPED_REPORT[:-1]:
+        out = await console.send(answer)
+    out = await console.send(TYPED_REPORT[-1][1], until="2. Go back")
+    assert "Your report, before it is filed" in out
+    out = await console.send("1", until="Would you like")
+    assert "Your reference is HB-2026-0001" in out
+    assert await console.finish() == 0
+    assert (tmp_path / "reports" / "2026-0000.json").exists() or any(
+        (tmp_path / "reports").iterdir()
+    )
+
+
+async def test_kill_9_mid_report_resumes_at_the_same_step(tmp_path: Path) -> None:
+    console = await Console.start(tmp_path)
+    await console.send("report")
+    await console.send("no")
+    await console.send("1, 3")
+    out = await console.send("home, school")
+    assert "Where did it happen?" in out
+    console.proc.kill()  # SIGKILL: no clean-up, no flush, no lock release by the process
+    await console.proc.wait()
+
+    again = await Console.start(tmp_path)
+    out = await again.send("report")
+    assert "carry on with your report" in out
+    assert "Where did it happen?" in out
+    out = await again.send("back")
+    assert "Which details were posted?" in out
+    assert "*1. Where I live" in out and "*3. My children's school" in out
+    out = await again.send("back")
+    assert "*1. Threatening messages" in out and "*3. My personal details" in out
+    out = await again.send("back")
+    assert "*2. No" in out
+    for _, answer in TYPED_REPORT[:-1]:
+        out = await again.send(answer)
+    await again.send(TYPED_REPORT[-1][1], until="2. Go back")
+    out = await again.send("yes", until="Would you like")
+    assert "HB-2026-0001" in out
+    assert await again.finish() == 0
+
+
+async def test_second_console_on_the_same_data_is_refused(tmp_path: Path) -> None:
+    first = await Console.start(tmp_path)
+    await first.send("report")
+    second = await Console.start(tmp_path)
+    assert await asyncio.wait_for(second.proc.wait(), timeout=20) == 2
+    assert second.proc.stderr is not None
+    message = (await second.proc.stderr.read()).decode()
+    assert "Another Harbour process is already using the data directory" in message
+    assert str(tmp_path) in message
+    assert await first.finish() == 0
+
+
+@pytest.mark.parametrize("value", ["sometimes", ""])
+def test_bad_settings_stop_the_cli_with_the_variable_named(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("HARBOUR_STORE", value)
+    assert main(["chat", "--user", "x"]) == 2
+    assert "HARBOUR_STORE" in capsys.readouterr().err
