@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -178,7 +179,9 @@ class TinyStore(Store):
         self._by_person: dict[str, list[str]] = {}
         self._max_seq: dict[int, int] = {}
         self._from_draft: dict[str, str] = {}
-        self._pending: dict[str, tuple[_File, str, int]] = {}
+        self._pending: dict[str, tuple[datetime, int, _File, int]] = {}
+        self._order = itertools.count()
+        self._closed = False
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "reports").mkdir(exist_ok=True)
@@ -203,9 +206,23 @@ class TinyStore(Store):
     # ------------------------------------------------------------------ plumbing
 
     async def _run(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise StoreError("the store is closed")
         if self._executor is None:
             return fn()
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    @contextlib.contextmanager
+    def _writing(self, file: _File) -> Iterator[None]:
+        """One atomic write to `file`. If it fails, the tables fall back to what
+        is on disk and the indexes are rebuilt from them, so the live store
+        never believes in a write that did not happen."""
+        try:
+            with file.batch():
+                yield
+        except BaseException:
+            self._index()
+            raise
 
     def _shard(self, year: int, seq: int) -> _File:
         key = (year, seq // SHARD_SIZE)
@@ -216,53 +233,66 @@ class TinyStore(Store):
         return shard
 
     def _load(self) -> None:
-        """Build the in-memory indexes and finish any filing a crash interrupted."""
+        """Open every shard, build the indexes, and finish any filing a crash
+        interrupted (the report is on disk but its draft was never removed)."""
         if self._dir is not None:
             for path in sorted((self._dir / "reports").glob("*.json")):
                 match = _SHARD_NAME.match(path.name)
                 if match:
                     self._shard(int(match[1]), int(match[2]) * SHARD_SIZE)
-        consumed: set[str] = set()
-        for shard in self._shards.values():
-            for doc in shard.table("reports").all():
-                report = Report.model_validate(doc)
-                self._index_report(report)
-                consumed |= report.consumed_drafts()
-            self._index_outbox(shard)
-        self._index_outbox(self._hot)
-        for doc in self._hot.table("seen").all():
-            self._seen[doc["id"]] = doc.doc_id
+        self._index()
         sessions = self._hot.table("sessions")
-        for doc in sessions.all():
-            session = Session.model_validate(doc)
-            finished = [flow for flow, d in session.drafts.items() if d.id in consumed]
-            if finished:
+        with self._writing(self._hot):
+            for doc in sessions.all():
+                session = Session.model_validate(doc)
+                finished = [f for f, d in session.drafts.items() if d.id in self._from_draft]
+                if not finished:
+                    continue
                 log.info("dropping %d draft(s) already filed before a restart", len(finished))
                 for flow in finished:
                     del session.drafts[flow]
                 if session.active in finished:
                     session.active = None
-                sessions.update(session.model_dump(mode="json"), doc_ids=[doc.doc_id])
-            self._session_ids[session.person.key] = doc.doc_id
+                sessions.upsert(Document(session.model_dump(mode="json"), doc_id=doc.doc_id))
+
+    def _index(self) -> None:
+        """(Re)build every in-memory index from the tables."""
+        self._session_ids.clear()
+        self._seen.clear()
+        self._by_person.clear()
+        self._max_seq.clear()
+        self._from_draft.clear()
+        self._pending.clear()
+        for shard in self._shards.values():
+            for doc in shard.table("reports").all():
+                self._index_report(Report.model_validate(doc))
+            self._index_outbox(shard)
+        self._index_outbox(self._hot)
+        for doc in self._hot.table("seen").all():
+            self._seen[doc["id"]] = doc.doc_id
+        for doc in self._hot.table("sessions").all():
+            self._session_ids[PersonRef.model_validate(doc["person"]).key] = doc.doc_id
 
     def _index_report(self, report: Report) -> None:
         refs = self._by_person.setdefault(report.reporter.key, [])
         if report.reference not in refs:
             refs.append(report.reference)
-        self._from_draft[report.draft_id] = report.reference
+        for draft_id in report.consumed_drafts():
+            self._from_draft[draft_id] = report.reference
         self._max_seq[report.year] = max(self._max_seq.get(report.year, 0), report.seq)
 
     def _index_outbox(self, file: _File) -> None:
         for doc in file.table("outbox").all():
             if doc.get("delivered_at") is None:
-                self._pending[doc["id"]] = (file, doc["at"], doc.doc_id)
+                at = datetime.fromisoformat(doc["at"])
+                self._pending[doc["id"]] = (at, next(self._order), file, doc.doc_id)
 
     def _queue(self, file: _File, events: Sequence[DomainEvent]) -> None:
         outbox = file.table("outbox")
         for event in events:
             doc_id = outbox.insert(event.model_dump(mode="json"))
             if event.delivered_at is None:
-                self._pending[event.id] = (file, event.at.isoformat(), doc_id)
+                self._pending[event.id] = (event.at, next(self._order), file, doc_id)
 
     def _put_session(
         self, person: PersonRef, session: Session | None, event_id: str | None
@@ -295,7 +325,7 @@ class TinyStore(Store):
         return await self._run(load)
 
     async def seen(self, event_id: str) -> bool:
-        return event_id in self._seen
+        return await self._run(lambda: event_id in self._seen)
 
     async def save_session(
         self,
@@ -306,7 +336,7 @@ class TinyStore(Store):
         events: Sequence[DomainEvent] = (),
     ) -> None:
         def save() -> None:
-            with self._hot.batch():
+            with self._writing(self._hot):
                 self._put_session(person, session, event_id)
                 self._queue(self._hot, events)
 
@@ -335,13 +365,13 @@ class TinyStore(Store):
                 seq = self._max_seq.get(year, 0) + 1
                 report, events = make(seq, format_reference(year, seq))
                 shard = self._shard(year, seq)
-                with shard.batch():
+                with self._writing(shard):
                     shard.table("reports").insert(
                         Document(report.model_dump(mode="json"), doc_id=seq)
                     )
                     self._queue(shard, events)
                 self._index_report(report)
-            with self._hot.batch():
+            with self._writing(self._hot):
                 self._put_session(person, session, event_id)
             return report
 
@@ -358,13 +388,13 @@ class TinyStore(Store):
     ) -> None:
         def save() -> None:
             shard = self._shard(report.year, report.seq)
-            with shard.batch():
+            with self._writing(shard):
                 shard.table("reports").upsert(
                     Document(report.model_dump(mode="json"), doc_id=report.seq)
                 )
                 self._queue(shard, events)
             if person is not None:
-                with self._hot.batch():
+                with self._writing(self._hot):
                     self._put_session(person, session, event_id)
 
         await self._run(save)
@@ -391,30 +421,38 @@ class TinyStore(Store):
     async def pending_events(self) -> list[DomainEvent]:
         def pending() -> list[DomainEvent]:
             found = []
-            for file, _, doc_id in sorted(self._pending.values(), key=lambda p: p[1]):
+            for _, _, file, doc_id in sorted(self._pending.values(), key=lambda p: p[:2]):
                 doc = file.table("outbox").get(doc_id=doc_id)
-                if doc:
+                if doc and doc.get("delivered_at") is None:
                     found.append(DomainEvent.model_validate(doc))
             return found
 
         return await self._run(pending)
 
     async def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None:
+        """Delivered events stay in a report's shard as its record; those in the
+        hot file (raised before a report existed) are removed to keep it small."""
+
         def mark() -> None:
             by_file: dict[int, tuple[_File, list[int]]] = {}
             for event_id in event_ids:
                 entry = self._pending.get(event_id)
                 if entry:
-                    by_file.setdefault(id(entry[0]), (entry[0], []))[1].append(entry[2])
+                    by_file.setdefault(id(entry[2]), (entry[2], []))[1].append(entry[3])
             for file, doc_ids in by_file.values():
-                with file.batch():
-                    file.table("outbox").update({"delivered_at": at.isoformat()}, doc_ids=doc_ids)
+                with self._writing(file):
+                    outbox = file.table("outbox")
+                    if file is self._hot:
+                        outbox.remove(doc_ids=doc_ids)
+                    else:
+                        outbox.update({"delivered_at": at.isoformat()}, doc_ids=doc_ids)
             for event_id in event_ids:
                 self._pending.pop(event_id, None)
 
         await self._run(mark)
 
     async def close(self) -> None:
+        self._closed = True
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

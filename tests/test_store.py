@@ -1,0 +1,775 @@
+"""The embedded store on real files: restarts, crashes, locking, recovery, numbering.
+
+Everything runs on real tinydb files in pytest's temporary directories. The
+failed-write tests are regression tests for the in-memory indexes once running
+ahead of the disk when a write failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bot.store.tiny as tiny
+from bot.reports import DomainEvent, EventKind, Report, ReportStatus
+from bot.session import Session
+from bot.store import MemoryStore, StoreError, StoreLocked, TinyStore
+from bot.store.base import Store
+from bot.store.tiny import AtomicJSONStorage
+from tests.store_helpers import (
+    Factory,
+    at,
+    draft,
+    event,
+    person,
+    reflect_offer,
+    refuse_to_make,
+    session,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+ALICE = person("U-ALICE")
+BOB = person("U-BOB")
+
+OpenStore = Callable[[Path], TinyStore]
+
+
+@pytest.fixture
+async def open_store() -> AsyncIterator[OpenStore]:
+    """Open TinyStores that are all closed (lock released) when the test ends."""
+    opened: list[TinyStore] = []
+
+    def open_(directory: Path) -> TinyStore:
+        store = TinyStore(directory)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        await store.close()
+
+
+async def file_one(
+    store: Store,
+    who: Any,
+    draft_id: str,
+    *,
+    year: int = 2026,
+    after: Session | None = None,
+    event_id: str | None = None,
+    filed_at_s: float = 0,
+    extra_events: Sequence[DomainEvent] = (),
+) -> tuple[Report, Factory]:
+    make = Factory(who, draft_id, filed_at=at(filed_at_s), extra_events=extra_events)
+    filed = await store.file_report(
+        year=year, draft_id=draft_id, make=make, person=who, session=after, event_id=event_id
+    )
+    return filed, make
+
+
+def tmp_files(directory: Path) -> list[Path]:
+    return [*directory.glob(".*.tmp"), *(directory / "reports").glob(".*.tmp")]
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def fail_writes_to(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make every atomic write of a file called `name` fail, as a full disk would."""
+    real = tiny.atomic_write
+
+    def atomic_write(path: Path, text: str) -> None:
+        if path.name == name:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, text)
+
+    monkeypatch.setattr(tiny, "atomic_write", atomic_write)
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+@pytest.mark.parametrize("kind", ["tiny", "memory"])
+async def test_round_trip(kind: str, tmp_path: Path) -> None:
+    store: Store = TinyStore(tmp_path / "data") if kind == "tiny" else MemoryStore()
+    try:
+        in_progress = session(ALICE, draft("d1", revision=3))
+        await store.save_session(ALICE, in_progress, event_id="ev-1")
+        assert await store.load_session(ALICE) == in_progress
+        assert await store.load_session(BOB) is None
+        assert await store.seen("ev-1")
+        assert not await store.seen("ev-2")
+
+        after = session(ALICE, pending=reflect_offer("HB-2026-0001"))
+        filed, make = await file_one(store, ALICE, "d1", after=after, event_id="ev-2")
+        assert make.calls == [(1, "HB-2026-0001")]
+        assert filed.reference == "HB-2026-0001"
+        assert await store.get_report("HB-2026-0001") == filed
+        assert await store.reports_by(ALICE) == [filed]
+        assert await store.reports_by(BOB) == []
+        assert await store.load_session(ALICE) == after
+        assert await store.seen("ev-2")
+        assert [e.id for e in await store.pending_events()] == [e.id for e in make.events]
+
+        await store.save_session(ALICE, None, event_id="ev-3")
+        assert await store.load_session(ALICE) is None
+    finally:
+        await store.close()
+    if kind == "memory":
+        assert not (tmp_path / "data").exists()
+
+
+async def test_everything_survives_a_restart(tmp_path: Path, open_store: OpenStore) -> None:
+    store = open_store(tmp_path)
+    danger = event(ALICE, EventKind.RISK_CRITICAL, when=at(1), source="draft", draft_id="d1")
+    await store.save_session(
+        ALICE, session(ALICE, draft("d1", revision=1)), event_id="ev-1", events=[danger]
+    )
+    after = session(
+        ALICE, draft("r1", flow="reflect", concern="the photos"), pending=reflect_offer("x")
+    )
+    filed_a, make_a = await file_one(store, ALICE, "d1", after=after, event_id="ev-2", filed_at_s=2)
+    filed_b, make_b = await file_one(store, BOB, "d2", event_id="ev-3", filed_at_s=3)
+    filed_a2, make_a2 = await file_one(
+        store, ALICE, "d3", after=after, event_id="ev-4", filed_at_s=4
+    )
+    before = {
+        "session": await store.load_session(ALICE),
+        "pending": await store.pending_events(),
+        "alice": await store.reports_by(ALICE),
+    }
+    await store.close()
+
+    reopened = open_store(tmp_path)
+    assert await reopened.load_session(ALICE) == after == before["session"]
+    assert await reopened.load_session(BOB) is None
+    assert await reopened.get_report("HB-2026-0001") == filed_a
+    assert await reopened.get_report("HB-2026-0002") == filed_b
+    assert await reopened.reports_by(ALICE) == [filed_a2, filed_a] == before["alice"]
+    assert await reopened.reports_by(BOB) == [filed_b]
+    for event_id in ("ev-1", "ev-2", "ev-3", "ev-4"):
+        assert await reopened.seen(event_id), event_id
+    assert not await reopened.seen("ev-5")
+    pending = await reopened.pending_events()
+    assert pending == before["pending"]
+    assert [e.id for e in pending] == [
+        danger.id,
+        *(e.id for e in make_a.events),
+        *(e.id for e in make_b.events),
+        *(e.id for e in make_a2.events),
+    ]
+    # Numbering carries on where it stopped.
+    filed_next, _ = await file_one(reopened, BOB, "d4")
+    assert filed_next.reference == "HB-2026-0004"
+
+
+# --------------------------------------------------------------------------- failed writes
+
+
+@pytest.mark.parametrize("failing", ["os.replace", "os.fsync"])
+async def test_failed_write_leaves_previous_state_on_disk(
+    failing: str, tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    first = session(ALICE, draft("d1", revision=1))
+    await store.save_session(ALICE, first, event_id="ev-1")
+    on_disk = (tmp_path / "conversations.json").read_bytes()
+
+    name = failing.split(".")[1]
+    real = getattr(os, name)
+
+    def broken(*args: Any) -> Any:
+        if name == "fsync" or str(tmp_path) in str(args[1]):
+            raise OSError(5, "Input/output error")
+        return real(*args)
+
+    second = session(ALICE, draft("d1", revision=2))
+    crit = event(ALICE, EventKind.RISK_CRITICAL, source="draft", draft_id="d1")
+    with monkeypatch.context() as m:
+        m.setattr(f"bot.store.tiny.os.{name}", broken)  # tiny.os is the os module
+        with pytest.raises(OSError, match="Input/output error"):
+            await store.save_session(ALICE, second, event_id="ev-2", events=[crit])
+
+    assert (tmp_path / "conversations.json").read_bytes() == on_disk
+    assert tmp_files(tmp_path) == []  # atomic_write removed its temporary file
+    # The live store rolled back to what is on disk.
+    assert await store.load_session(ALICE) == first
+    assert await store.pending_events() == []
+    await store.close()  # the lock is held until close, even after a failure
+
+    reopened = open_store(tmp_path)
+    assert await reopened.load_session(ALICE) == first
+    assert await reopened.seen("ev-1")
+    assert not await reopened.seen("ev-2")
+    assert await reopened.pending_events() == []
+
+
+async def test_leftover_temporary_files_are_removed_at_open(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    store = open_store(tmp_path)
+    first = session(ALICE, draft("d1", revision=1))
+    await store.save_session(ALICE, first)
+    filed, _ = await file_one(store, BOB, "d2")
+    await store.close()
+    # What a crash between writing a temporary file and renaming it leaves behind.
+    (tmp_path / ".conversations.json.tmp").write_text('{"sessions":{"1":{"per', "utf-8")
+    (tmp_path / "reports" / ".2026-0000.json.tmp").write_text('{"reports":{', "utf-8")
+
+    reopened = open_store(tmp_path)
+    assert tmp_files(tmp_path) == []
+    assert await reopened.load_session(ALICE) == first
+    assert await reopened.get_report(filed.reference) == filed
+
+
+async def test_failed_batch_keeps_live_store_consistent_with_disk(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    first = session(ALICE, draft("d1", revision=1))
+    await store.save_session(ALICE, first, event_id="ev-1")
+    filed, make = await file_one(store, BOB, "b1")
+
+    with monkeypatch.context() as m:
+        fail_writes_to(m, "conversations.json")
+        with pytest.raises(OSError):
+            await store.save_session(
+                ALICE,
+                session(ALICE, draft("d1", revision=2)),
+                event_id="ev-2",
+                events=[event(ALICE, EventKind.RISK_CRITICAL, source="draft")],
+            )
+        fail_writes_to(m, "2026-0000.json")
+        with pytest.raises(OSError):
+            await file_one(store, ALICE, "d1", event_id="ev-3")
+
+    # In memory, the rolled-back writes are gone, exactly as on disk.
+    assert await store.load_session(ALICE) == first
+    assert await store.get_report("HB-2026-0002") is None
+    assert await store.reports_by(ALICE) == []
+    assert [e.id for e in await store.pending_events()] == [e.id for e in make.events]
+    assert store._hot.storage.read() == read_json(tmp_path / "conversations.json")
+    shard = store._shard(2026, 1)
+    assert shard.storage.read() == read_json(tmp_path / "reports" / "2026-0000.json")
+
+    # And the store goes on working: the number was not used up, later writes land.
+    third = session(ALICE, draft("d1", revision=3))
+    await store.save_session(ALICE, third, event_id="ev-4")
+    again, _ = await file_one(store, ALICE, "d9", after=third, event_id="ev-5")
+    assert again.reference == "HB-2026-0002"
+    await store.close()
+
+    reopened = open_store(tmp_path)
+    assert await reopened.load_session(ALICE) == third
+    assert await reopened.get_report("HB-2026-0001") == filed
+    assert await reopened.get_report("HB-2026-0002") == again
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_atomic_storage_batch_rolls_back(
+    on_disk: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db.json"
+    storage = AtomicJSONStorage(str(path) if on_disk else None)
+    storage.write({"t": {"1": {"v": 1}}})
+
+    with pytest.raises(RuntimeError), storage.batch():
+        storage.write({"t": {"1": {"v": 2}}})
+        raise RuntimeError("the operation failed half-way")
+    assert storage.read() == {"t": {"1": {"v": 1}}}
+
+    if not on_disk:
+        assert not path.exists()
+        return
+    fail_writes_to(monkeypatch, "db.json")
+    with pytest.raises(OSError), storage.batch():
+        storage.write({"t": {"1": {"v": 3}}})
+    assert storage.read() == {"t": {"1": {"v": 1}}}
+    assert read_json(path) == {"t": {"1": {"v": 1}}}
+
+
+# After a failed write the store's in-memory indexes (_seen, _session_ids,
+# _pending) must agree with the rolled-back tables and with the disk.
+
+
+async def test_failed_write_does_not_mark_event_seen(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    with monkeypatch.context() as m:
+        fail_writes_to(m, "conversations.json")
+        with pytest.raises(OSError):
+            await store.save_session(ALICE, session(ALICE, draft("d1")), event_id="ev-1")
+    assert await store.load_session(ALICE) is None  # rolled back...
+    assert not await store.seen("ev-1")  # ...and not remembered as handled
+
+
+async def test_failed_first_save_does_not_hand_its_document_to_another_person(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    with monkeypatch.context() as m:
+        fail_writes_to(m, "conversations.json")
+        with pytest.raises(OSError):
+            await store.save_session(ALICE, session(ALICE, draft("a1")))
+    bobs = session(BOB, draft("b1"))
+    await store.save_session(BOB, bobs)
+    await store.save_session(ALICE, session(ALICE, draft("a2")))
+    assert await store.load_session(BOB) == bobs
+
+
+async def test_failed_forget_keeps_the_session(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    kept = session(ALICE, draft("d1", revision=1))
+    await store.save_session(ALICE, kept)
+    with monkeypatch.context() as m:
+        fail_writes_to(m, "conversations.json")
+        with pytest.raises(OSError):
+            await store.save_session(ALICE, None)
+    assert await store.load_session(ALICE) == kept
+    await store.save_session(ALICE, session(ALICE, draft("d2")))
+    await store.save_session(ALICE, None)  # discard everything
+    await store.close()
+    assert await open_store(tmp_path).load_session(ALICE) is None
+
+
+async def test_failed_filing_leaves_no_phantom_outbox_entry(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    with monkeypatch.context() as m:
+        fail_writes_to(m, "2026-0000.json")
+        with pytest.raises(OSError):
+            await file_one(store, ALICE, "d1")
+    _, make = await file_one(store, ALICE, "d1")
+    pending = await store.pending_events()
+    assert [e.id for e in pending] == [make.events[0].id]
+    await store.mark_delivered([make.events[0].id], at(10))
+    assert await store.pending_events() == []
+
+
+async def test_pending_order_survives_restart_whole_second(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    store = open_store(tmp_path)
+    whole = at(0).replace(microsecond=0)
+    first = event(ALICE, EventKind.RISK_CRITICAL, when=whole, source="draft")
+    second = event(ALICE, EventKind.RISK_CRITICAL, when=whole.replace(microsecond=500_000))
+    await store.save_session(ALICE, None, events=[first])
+    await store.save_session(ALICE, None, events=[second])
+    assert [e.id for e in await store.pending_events()] == [first.id, second.id]
+    await store.close()
+    reopened = open_store(tmp_path)
+    assert [e.id for e in await reopened.pending_events()] == [first.id, second.id]
+
+
+# --------------------------------------------------------------------------- a real crash
+
+SAVE_FOREVER = """
+import asyncio, sys
+from pathlib import Path
+from bot.store import TinyStore
+from tests.store_helpers import draft, person, session
+
+async def main():
+    store = TinyStore(Path(sys.argv[1]))
+    who = person("U-CRASH")
+    i = 0
+    while True:
+        i += 1
+        await store.save_session(
+            who, session(who, draft("d1", revision=i, counter=i)), event_id=f"ev-{i}"
+        )
+        sys.stdout.write(f"{i}\\n")
+        sys.stdout.flush()
+
+asyncio.run(main())
+"""
+
+
+def run_writer_and_kill(directory: Path, run_for: float = 0.5) -> int:
+    """Start SAVE_FOREVER, SIGKILL it `run_for` seconds after its first save, and
+    return the number of the last save it acknowledged."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SAVE_FOREVER, str(directory)],
+        cwd=REPO,
+        env=SUBPROCESS_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "the writer did not start within 30 s"
+        first = proc.stdout.readline()
+        assert first.strip(), proc.stderr.read()
+        time.sleep(run_for)
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    return [int(line) for line in [first, *out.splitlines()] if line.strip()][-1]
+
+
+async def test_sigkill_mid_writes_leaves_a_saved_version(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    last = run_writer_and_kill(tmp_path)
+    assert last > 20, f"only {last} saves in 0.5 s"
+
+    store = open_store(tmp_path)
+    assert tmp_files(tmp_path) == []
+    loaded = await store.load_session(person("U-CRASH"))
+    assert loaded is not None
+    saved = loaded.drafts["report"]
+    # One complete version: every acknowledged save, and at most the one in flight.
+    assert saved.answers["counter"] == saved.revision
+    assert last <= saved.revision <= last + 1
+    assert await store.seen(f"ev-{saved.revision}")
+    assert not await store.seen(f"ev-{saved.revision + 1}")
+
+
+# --------------------------------------------------------------------------- locking
+
+TRY_OPEN = """
+import asyncio, sys
+from pathlib import Path
+from bot.store import StoreLocked, TinyStore
+from tests.store_helpers import person
+
+async def main():
+    try:
+        store = TinyStore(Path(sys.argv[1]))
+    except StoreLocked as exc:
+        print("LOCKED", exc)
+        sys.exit(3)
+    found = await store.load_session(person("U-ALICE"))
+    await store.close()
+    print("OPEN", found.drafts["report"].revision if found else None)
+
+asyncio.run(main())
+"""
+
+
+def try_open_elsewhere(directory: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", TRY_OPEN, str(directory)],
+        cwd=REPO,
+        env=SUBPROCESS_ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_second_store_in_same_process_is_refused(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    store = open_store(tmp_path)
+    await store.save_session(ALICE, session(ALICE, draft("d1", revision=7)))
+    in_flight = tmp_path / ".conversations.json.tmp"
+    in_flight.write_text("{}", "utf-8")  # as if the first store were mid-write
+
+    with pytest.raises(StoreLocked, match=re.escape(str(tmp_path))) as refused:
+        TinyStore(tmp_path)
+    assert "Another Harbour process" in str(refused.value)
+    assert in_flight.exists()  # the refused store did not clean up the owner's files
+
+    await store.close()
+    again = open_store(tmp_path)
+    loaded = await again.load_session(ALICE)
+    assert loaded is not None and loaded.drafts["report"].revision == 7
+
+
+async def test_second_process_is_refused(tmp_path: Path, open_store: OpenStore) -> None:
+    store = open_store(tmp_path)
+    await store.save_session(ALICE, session(ALICE, draft("d1", revision=7)))
+
+    refused = try_open_elsewhere(tmp_path)
+    assert refused.returncode == 3, refused.stderr
+    assert refused.stdout.startswith("LOCKED")
+    assert str(tmp_path) in refused.stdout
+
+    await store.close()
+    allowed = try_open_elsewhere(tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.split() == ["OPEN", "7"]
+
+
+async def test_unreadable_file_is_reported_and_releases_the_lock(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    (tmp_path / "conversations.json").write_text('{"sessions": {', "utf-8")
+    with pytest.raises(StoreError, match=r"conversations\.json is not valid JSON"):
+        TinyStore(tmp_path)
+    (tmp_path / "conversations.json").unlink()
+    assert await open_store(tmp_path).load_session(ALICE) is None  # the lock was released
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+async def _file_but_fail_session_write(
+    store: TinyStore, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Session, Session]:
+    """Alice confirms her report; the shard write lands, the session write fails."""
+    before = session(
+        ALICE, draft("d1", revision=12), draft("r1", flow="reflect", concern="the photos")
+    )
+    await store.save_session(ALICE, before, event_id="ev-1")
+    after = session(
+        ALICE, draft("r1", flow="reflect", concern="the photos"), pending=reflect_offer("x")
+    )
+    with monkeypatch.context() as m:
+        fail_writes_to(m, "conversations.json")
+        with pytest.raises(OSError):
+            await file_one(store, ALICE, "d1", after=after, event_id="ev-2")
+    return before, after
+
+
+async def test_filed_draft_is_dropped_on_reopen(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    before, _ = await _file_but_fail_session_write(store, monkeypatch)
+    assert (tmp_path / "reports" / "2026-0000.json").exists()
+    assert await store.load_session(ALICE) == before  # the draft is still there
+    await store.close()
+
+    for _ in range(2):  # the repair is written back, not redone at every open
+        reopened = open_store(tmp_path)
+        assert (await reopened.get_report("HB-2026-0001")) is not None
+        loaded = await reopened.load_session(ALICE)
+        assert loaded is not None
+        assert list(loaded.drafts) == ["reflect"]  # the filed draft is gone, the other kept
+        assert loaded.drafts["reflect"] == before.drafts["reflect"]
+        assert loaded.active is None  # it was the active one
+        assert [e.kind for e in await reopened.pending_events()] == [EventKind.REPORT_FILED]
+        await reopened.close()
+    stored = read_json(tmp_path / "conversations.json")["sessions"]
+    assert [list(s["drafts"]) for s in stored.values()] == [["reflect"]]
+
+
+async def test_filing_again_returns_the_report_already_filed(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    _, after = await _file_but_fail_session_write(store, monkeypatch)
+    first = await store.get_report("HB-2026-0001")
+    assert first is not None and first.draft_id == "d1"
+
+    again = await store.file_report(
+        year=2026,
+        draft_id="d1",
+        make=refuse_to_make,
+        person=ALICE,
+        session=after,
+        event_id="ev-3",
+    )
+    assert again == first
+    assert await store.reports_by(ALICE) == [first]
+    assert await store.load_session(ALICE) == after  # the session part is finished now
+    assert await store.seen("ev-3")
+    assert len(await store.pending_events()) == 1  # no second REPORT_FILED
+    nxt, _ = await file_one(store, ALICE, "d2", after=after, filed_at_s=60)
+    assert nxt.reference == "HB-2026-0002"
+
+    await store.close()
+    reopened = open_store(tmp_path)
+    assert await reopened.load_session(ALICE) == after
+    assert [r.reference for r in await reopened.reports_by(ALICE)] == [
+        "HB-2026-0002",
+        "HB-2026-0001",
+    ]
+    assert (
+        await reopened.file_report(
+            year=2026, draft_id="d1", make=refuse_to_make, person=ALICE, session=after
+        )
+        == first
+    )
+
+
+# --------------------------------------------------------------------------- numbering
+
+
+async def test_reference_numbers_run_per_year(tmp_path: Path, open_store: OpenStore) -> None:
+    store = open_store(tmp_path)
+    refs = [
+        (await file_one(store, ALICE, f"d{i}", year=y))[0]
+        for i, y in enumerate([2026, 2026, 2027, 2026])
+    ]
+    assert [r.reference for r in refs] == [
+        "HB-2026-0001",
+        "HB-2026-0002",
+        "HB-2027-0001",
+        "HB-2026-0003",
+    ]
+    assert [(r.year, r.seq) for r in refs] == [(2026, 1), (2026, 2), (2027, 1), (2026, 3)]
+    # Filing the same draft twice (a double-click) files it once.
+    same, make = await file_one(store, ALICE, "d0")
+    assert same == refs[0] and make.calls == []
+    assert await store.get_report("hb-2026-1") == refs[0]  # as people type it
+    assert await store.get_report("HB-2026-0099") is None
+    assert await store.get_report("HB-2031-0001") is None
+    assert await store.get_report("not a reference") is None
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
+        "2026-0000.json",
+        "2027-0000.json",
+    ]
+    await store.close()
+
+    reopened = open_store(tmp_path)
+    assert (await file_one(reopened, BOB, "e1", year=2026))[0].reference == "HB-2026-0004"
+    assert (await file_one(reopened, BOB, "e2", year=2027))[0].reference == "HB-2027-0002"
+
+
+async def test_reports_are_split_into_shards(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tiny, "SHARD_SIZE", 4)
+    store = open_store(tmp_path)
+    filed = []
+    for i in range(10):
+        who = ALICE if i % 2 == 0 else BOB
+        filed.append((await file_one(store, who, f"d{i}", filed_at_s=i))[0])
+    assert [r.seq for r in filed] == list(range(1, 11))
+    shards = {
+        p.name: sorted(map(int, read_json(p)["reports"])) for p in (tmp_path / "reports").iterdir()
+    }
+    assert shards == {
+        "2026-0000.json": [1, 2, 3],
+        "2026-0001.json": [4, 5, 6, 7],
+        "2026-0002.json": [8, 9, 10],
+    }
+    # Each report's outbox event sits in the report's shard.
+    assert len(read_json(tmp_path / "reports" / "2026-0001.json")["outbox"]) == 4
+    await store.close()
+
+    reopened = open_store(tmp_path)
+    for report in filed:
+        assert await reopened.get_report(report.reference) == report
+    assert await reopened.reports_by(ALICE) == filed[::2][::-1]
+    assert await reopened.reports_by(BOB) == filed[1::2][::-1]
+    assert len(await reopened.pending_events()) == 10
+    nxt, _ = await file_one(reopened, ALICE, "d10")
+    assert nxt.reference == "HB-2026-0011"
+    assert (tmp_path / "reports" / "2026-0002.json").exists()
+
+    # A changed report is rewritten in its own shard only.
+    shard0 = (tmp_path / "reports" / "2026-0000.json").read_bytes()
+    changed = filed[5].model_copy(update={"status": ReportStatus.ACKNOWLEDGED})
+    await reopened.save_report(changed)
+    assert (tmp_path / "reports" / "2026-0000.json").read_bytes() == shard0
+    assert (await reopened.get_report(changed.reference)) == changed
+
+
+# --------------------------------------------------------------------------- seen events
+
+
+async def test_seen_events_keep_the_most_recent(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tiny, "SEEN_KEEP", 5)
+    store = open_store(tmp_path)
+    mine = session(ALICE, draft("d1"))
+    for i in range(20):
+        await store.save_session(ALICE, mine, event_id=f"ev-{i}")
+    await store.save_session(ALICE, mine, event_id="ev-19")  # a redelivery adds nothing
+
+    async def check(s: TinyStore, newest: int) -> None:
+        for i in range(newest - 4, newest + 1):
+            assert await s.seen(f"ev-{i}"), f"ev-{i} forgotten"
+        for i in range(newest - 6):  # at most 20% headroom beyond SEEN_KEEP
+            assert not await s.seen(f"ev-{i}"), f"ev-{i} still kept"
+
+    await check(store, 19)
+    assert len(read_json(tmp_path / "conversations.json")["seen"]) <= 6
+    await store.close()
+
+    reopened = open_store(tmp_path)
+    await check(reopened, 19)
+    for i in range(20, 27):  # pruning still drops the oldest after a restart
+        await reopened.save_session(ALICE, mine, event_id=f"ev-{i}")
+    await check(reopened, 26)
+    assert len(read_json(tmp_path / "conversations.json")["seen"]) <= 6
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+async def test_outbox_lists_events_oldest_first_until_delivered(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    store = open_store(tmp_path)
+    e1 = event(ALICE, EventKind.RISK_CRITICAL, when=at(1), source="draft", draft_id="d1")
+    await store.save_session(ALICE, session(ALICE, draft("d1")), events=[e1])
+    e3 = event(ALICE, EventKind.RISK_CRITICAL, when=at(3), reference="HB-2026-0001")
+    filed, make = await file_one(store, ALICE, "d1", filed_at_s=2, extra_events=[e3])
+    e2 = make.events[0]
+    e4 = event(ALICE, EventKind.REPORT_UPDATED, when=at(4), reference=filed.reference)
+    updated = filed.model_copy(update={"status": ReportStatus.IN_PROGRESS})
+    await store.save_report(updated, events=[e4], person=ALICE, session=None, event_id="ev-u")
+    e5 = event(BOB, EventKind.RISK_CRITICAL, when=at(5), source="draft", draft_id="b1")
+    await store.save_session(BOB, session(BOB, draft("b1")), events=[e5])
+
+    expected = [e1, e2, e3, e4, e5]
+    assert await store.pending_events() == expected
+    assert await store.get_report(filed.reference) == updated
+    assert await store.load_session(ALICE) is None and await store.seen("ev-u")
+
+    await store.mark_delivered([e2.id, e4.id, "no-such-event"], at(10))
+    assert await store.pending_events() == [e1, e3, e5]
+    await store.close()
+
+    reopened = open_store(tmp_path)
+    assert await reopened.pending_events() == [e1, e3, e5]  # hot and shard events interleaved
+    await reopened.mark_delivered([e1.id, e3.id, e5.id], at(11))
+    assert await reopened.pending_events() == []
+    await reopened.close()
+
+    assert await open_store(tmp_path).pending_events() == []
+    outbox = read_json(tmp_path / "reports" / "2026-0000.json")["outbox"]
+    assert all(doc["delivered_at"] for doc in outbox.values())
+
+
+# --------------------------------------------------------------------------- hot data
+
+
+async def test_filing_reports_does_not_grow_the_hot_file(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    store = open_store(tmp_path)
+    hot = tmp_path / "conversations.json"
+    someone = session(BOB, draft("b-live", revision=4))
+    await store.save_session(BOB, someone)
+    await file_one(store, ALICE, "d0", after=None)
+    after_one = hot.stat().st_size
+    reports_after_one = sum(p.stat().st_size for p in (tmp_path / "reports").iterdir())
+    for i in range(1, 50):
+        await file_one(store, ALICE, f"d{i}", after=None)
+    assert hot.stat().st_size == after_one
+    reports_after_50 = sum(p.stat().st_size for p in (tmp_path / "reports").iterdir())
+    assert reports_after_50 > 40 * reports_after_one
+    assert await store.load_session(BOB) == someone
+    assert len(await store.reports_by(ALICE)) == 50
