@@ -31,6 +31,7 @@ from bot.models import (
     NoticeLevel,
     Option,
     PersonRef,
+    Platform,
     Reply,
     SummaryCard,
     SummaryField,
@@ -134,16 +135,19 @@ class Harbour:
         *,
         clock: Clock = utc_now,
         ids: Callable[[], str] = new_id,
-        command_prefix: str = "",
+        command_prefixes: dict[Platform, str] | None = None,
     ) -> None:
-        """`command_prefix` is how commands are typed on this surface in help
-        text (e.g. "/report-abuse " in Slack); replies are otherwise the same."""
+        """`command_prefixes` says how each adapter's people type a command, for
+        help text (e.g. "/report-abuse " in Slack); replies are otherwise the same."""
         self.store = store
         self.ctx = ctx
         self.clock = clock
         self.ids = ids
-        self.prefix = command_prefix
+        self.prefixes = command_prefixes or {}
         self._locks: dict[str, _PersonLock] = {}
+
+    def _prefix(self, person: PersonRef) -> str:
+        return self.prefixes.get(person.platform, "")
 
     # ----------------------------------------------------------------- entry point
 
@@ -323,7 +327,8 @@ class Harbour:
         return _Outcome(replies, session)
 
     def _help_reply(self, session: Session) -> Notice:
-        lines = [f"{self.prefix}{cmd} — {what}" for cmd, what in HELP_LINES]
+        prefix = self.prefixes.get(session.person.platform, "")
+        lines = [f"{prefix}{cmd} — {what}" for cmd, what in HELP_LINES]
         if any(d.paused for d in session.drafts.values()):
             lines.append("You have a paused draft: say report (or reflect) to pick it up.")
         lines.append(
@@ -435,7 +440,7 @@ class Harbour:
                 Notice(
                     level=NoticeLevel.SUCCESS,
                     text=f"Saved with {report.reference}. You can change them any time with "
-                    f"{self.prefix}reflect {report.reference}.",
+                    f"{self._prefix(report.reporter)}reflect {report.reference}.",
                 ),
             ]
             return _Outcome(replies, session, report=report)
@@ -530,16 +535,12 @@ class Harbour:
         )
         return replies
 
-    async def _mine(self, session: Session) -> _Outcome:
-        reports = await self.store.reports_by(session.person)
+    async def reports_card(self, person: PersonRef) -> SummaryCard | Text:
+        """A person's own reports, newest first (read-only: for "mine" and home tabs)."""
+        reports = await self.store.reports_by(person)
         if not reports:
-            return self._with_current(
-                session,
-                [
-                    Text(
-                        text=f"You haven't filed any reports yet. Say {self.prefix}report to start one."
-                    )
-                ],
+            return Text(
+                text=f"You haven't filed any reports yet. Say {self._prefix(person)}report to start one."
             )
         rows = []
         for r in reports[:25]:
@@ -551,9 +552,10 @@ class Harbour:
             )
             rows.append(SummaryField(label=r.reference, value=" · ".join([detail, *extras])))
         footer = f"Showing the newest 25 of {len(reports)}." if len(reports) > 25 else ""
-        return self._with_current(
-            session, [SummaryCard(title="Your reports", fields=tuple(rows), footer=footer)]
-        )
+        return SummaryCard(title="Your reports", fields=tuple(rows), footer=footer)
+
+    async def _mine(self, session: Session) -> _Outcome:
+        return self._with_current(session, [await self.reports_card(session.person)])
 
     async def _about_report(self, session: Session, name: str, args: str) -> _Outcome:
         flow = UPDATE if name == "update" else REFLECTION
@@ -567,7 +569,7 @@ class Harbour:
                         Notice(
                             level=NoticeLevel.WARNING,
                             text="I couldn't find a report of yours with that reference. "
-                            f"References look like HB-2026-0042; say {self.prefix}mine to see yours.",
+                            f"References look like HB-2026-0042; say {self._prefix(session.person)}mine to see yours.",
                         )
                     ],
                 )
@@ -578,7 +580,7 @@ class Harbour:
                 session,
                 [
                     Text(
-                        text=f"You haven't filed any reports yet. Say {self.prefix}report to start one."
+                        text=f"You haven't filed any reports yet. Say {self._prefix(session.person)}report to start one."
                     )
                 ],
             )
@@ -680,7 +682,7 @@ class Harbour:
             return _Outcome(
                 [
                     Text(
-                        text=f"That's fine. Whenever you want to, say {self.prefix}reflect {ref}. "
+                        text=f"That's fine. Whenever you want to, say {self._prefix(session.person)}reflect {ref}. "
                         "Look after yourself."
                     )
                 ],

@@ -20,6 +20,18 @@ def open_store(settings: Settings) -> Store:
     return TinyStore(settings.data_dir)
 
 
+async def _serve(settings: Settings) -> None:
+    from adapters.slack.config import load_slack_settings
+    from bot.server import run
+
+    slack = load_slack_settings()
+    store = open_store(settings)
+    try:
+        await run(settings, slack, store)
+    finally:
+        await store.close()
+
+
 async def _chat(settings: Settings, user: str) -> None:
     from adapters.console import chat, console_person
 
@@ -41,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     chat_cmd.add_argument("--user", default=None, help="who you are in the chat (default: you)")
     chat_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
     chat_cmd.add_argument("--memory", action="store_true", help="keep nothing after exit")
+    serve_cmd = commands.add_parser("serve", help="serve Slack (and Teams) on PORT")
+    serve_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
+    serve_cmd.add_argument("--memory", action="store_true", help="keep nothing after exit")
     args = parser.parse_args(argv)
 
     overrides: dict[str, object] = {}
@@ -53,20 +68,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level="WARNING" if args.command == "chat" else settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    user = args.user or _default_user()
+    configure_logging("WARNING" if args.command == "chat" else settings.log_level)
     try:
-        asyncio.run(_chat(settings, user))
-    except StoreError as exc:
+        if args.command == "serve":
+            asyncio.run(_serve(settings))
+        else:
+            asyncio.run(_chat(settings, args.user or _default_user()))
+    except (StoreError, ConfigError) as exc:
         print(f"harbour: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(file=sys.stderr)
     return 0
+
+
+# Libraries that log request and response bodies at DEBUG: those bodies can hold
+# what a person reported, so they never log below INFO, whatever the level.
+CHATTY_LOGGERS = ("slack_sdk", "slack_bolt", "harbour.slack.bolt", "aiohttp.access")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
 
 
 def _default_user() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.flow import FlowContext
@@ -39,6 +39,14 @@ class Settings(BaseSettings):
         description="What to call in an emergency (default: Ireland).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    port: int = Field(
+        default=3978,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("PORT", "HARBOUR_PORT"),
+        description="Where `harbour serve` listens (Slack and Teams share it).",
+    )
+    host: str = Field(default="0.0.0.0", description="The address `harbour serve` binds.")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -63,6 +71,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = "HARBOUR_" + "_".join(str(p) for p in error["loc"]).upper()
+            field = "_".join(str(p) for p in error["loc"]).upper()
+            name = field if field == "PORT" else "HARBOUR_" + field
             problems.append(f"  {name}: {error['msg']}")
         raise ConfigError("Harbour's settings are not valid:\n" + "\n".join(problems)) from None

@@ -1,0 +1,269 @@
+"""The Slack adapter: a bolt AsyncApp that acknowledges first and works after.
+
+Every listener calls `ack()` straight away (bolt runs with
+`process_before_response=True`, so the HTTP response leaves as soon as the ack
+is made) and hands the real work to a background task: translate the payload
+into a core event, let `Harbour.handle` save and answer, then post the replies
+in the person's DM with the bot. The conversation never happens in a channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import render, translate
+from adapters.slack.config import SlackSettings
+from bot.app import Harbour, log_failure
+from bot.models import Notice, NoticeLevel, PersonRef, Reply
+
+log = logging.getLogger(__name__)
+
+IN_CHANNEL_NOTE = (
+    "I've sent you a private message. Reports always happen there, never in a channel."
+)
+NOT_YOURS = (
+    "That button belongs to someone else's private conversation, so I haven't done anything."
+)
+
+
+def web_client(settings: SlackSettings) -> AsyncWebClient:
+    """A Web API client that retries on rate limits (honouring Retry-After),
+    server errors and dropped connections, with backoff."""
+    return AsyncWebClient(
+        token=settings.bot_token,
+        base_url=settings.api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+@dataclass
+class _Live:
+    """The last message whose buttons still work, per person."""
+
+    channel: str
+    ts: str
+    blocks: list[dict[str, Any]]
+
+
+@dataclass
+class _PersonQueue:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class SlackAdapter:
+    def __init__(
+        self,
+        harbour: Harbour,
+        settings: SlackSettings,
+        *,
+        client: AsyncWebClient | None = None,
+    ) -> None:
+        self.harbour = harbour
+        self.settings = settings
+        self.client = client or web_client(settings)
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=settings.signing_secret or None,
+            request_verification_enabled=not settings.use_socket_mode,
+            process_before_response=True,
+            logger=logging.getLogger("harbour.slack.bolt"),
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._socket_mode: Any = None
+        self._dm: dict[str, str] = {}
+        self._live: dict[str, _Live] = {}
+        self._queues: dict[str, _PersonQueue] = {}
+        self._register()
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        """POST /slack/events: events, slash commands and interactivity alike."""
+        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    def attach(self, web_app: web.Application, path: str = "/slack/events") -> None:
+        web_app.router.add_post(path, self.handle_http)
+        web_app.on_shutdown.append(lambda _: self.drain())
+
+    async def connect_socket_mode(self) -> None:
+        """Receive everything over a Socket Mode websocket instead of HTTP
+        (for agencies behind a firewall with no public URL)."""
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        self._socket_mode = AsyncSocketModeHandler(self.app, self.settings.app_token)
+        await self._socket_mode.connect_async()
+
+    async def close(self) -> None:
+        if self._socket_mode is not None:
+            await self._socket_mode.close_async()
+            self._socket_mode = None
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait for work already acknowledged (on shutdown, and in tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ------------------------------------------------------------------ listeners
+
+    def _register(self) -> None:
+        app = self.app
+
+        @app.error
+        async def on_error(error: Exception) -> None:
+            # bolt's own handler would log the message, which can quote a payload.
+            log_failure("a Slack listener", error)
+
+        @app.command(self.settings.command)
+        async def on_command(ack: Any, body: dict[str, Any]) -> None:
+            who = translate.person(body.get("team_id", ""), body.get("user_id", ""))
+            if body.get("channel_id") == self._dm.get(who.key):
+                await ack()
+            else:
+                await ack(response_type="ephemeral", text=IN_CHANNEL_NOTE)
+            self._spawn(self._work(who, lambda: [translate.command_event(body)]))
+
+        @app.action({"action_id": _HB_ACTIONS})
+        async def on_action(ack: Any, body: dict[str, Any]) -> None:
+            await ack()
+            self._spawn(self._act(body))
+
+        @app.event("message")
+        async def on_message(body: dict[str, Any]) -> None:
+            user = (body.get("event") or {}).get("user") or ""
+            who = translate.person(body.get("team_id", ""), user)
+            self._spawn(self._work(who, lambda: translate.message_events(body)))
+
+        @app.event("app_home_opened")
+        async def on_home(body: dict[str, Any]) -> None:
+            event = body.get("event") or {}
+            if event.get("tab") == "home" and event.get("user"):
+                who = translate.person(body.get("team_id", ""), event["user"])
+                self._spawn(self._publish_home(who))
+
+    async def _act(self, body: dict[str, Any]) -> None:
+        try:
+            action = translate.action_event(body)
+        except Exception as exc:
+            log_failure("reading a Slack button press", exc)
+            return
+        if action.event is None:
+            await self._refuse(action.presser, action.refused)
+            return
+        container = body.get("container") or {}
+        source = _Live(
+            channel=container.get("channel_id", ""),
+            ts=container.get("message_ts", ""),
+            blocks=(body.get("message") or {}).get("blocks") or [],
+        )
+        event = action.event
+        await self._work(action.presser, lambda: [event], source=source)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ work
+
+    async def _work(
+        self,
+        who: PersonRef,
+        events_from: Callable[[], list[translate.CoreEvent]],
+        *,
+        source: _Live | None = None,
+    ) -> None:
+        """Translate, handle one person's events in order, and post the replies
+        in their DM. Nothing here is logged with its content."""
+        queue = self._queues.setdefault(who.key, _PersonQueue())
+        queue.users += 1
+        try:
+            async with queue.lock:
+                for event in events_from():
+                    replies = await self.harbour.handle(event)
+                    if replies:
+                        await self._deliver(who, replies, source)
+                    source = None
+        except SlackApiError as exc:
+            log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
+        except Exception as exc:
+            log_failure("a Slack conversation step", exc)
+        finally:
+            queue.users -= 1
+            if queue.users == 0:
+                del self._queues[who.key]
+
+    async def _deliver(self, who: PersonRef, replies: list[Reply], source: _Live | None) -> None:
+        channel = await self.dm_channel(who)
+        answered = source if source and source.ts else self._live.pop(who.key, None)
+        if answered is not None:
+            self._live.pop(who.key, None)
+            await self.client.chat_update(
+                channel=answered.channel,
+                ts=answered.ts,
+                blocks=render.answered(answered.blocks, "Received"),
+                text="Harbour: received",
+            )
+        for blocks in render.messages(replies, who.user):
+            sent = await self.client.chat_postMessage(
+                channel=channel, blocks=blocks, text=render.fallback_text(replies)
+            )
+            if render.is_interactive(blocks):
+                self._live[who.key] = _Live(channel=channel, ts=str(sent["ts"]), blocks=blocks)
+
+    async def _refuse(self, who: PersonRef, reason: str) -> None:
+        text = NOT_YOURS if reason == "not-yours" else "I couldn't read that button press."
+        note = Notice(text=text, level=NoticeLevel.WARNING)
+        try:
+            await self.client.chat_postMessage(
+                channel=await self.dm_channel(who),
+                text=text,
+                blocks=[b.to_dict() for b in render.reply_blocks(note, who.user)],
+            )
+        except SlackApiError as exc:
+            log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
+
+    async def dm_channel(self, who: PersonRef) -> str:
+        """The person's DM with the bot (opened once, then remembered)."""
+        channel = self._dm.get(who.key)
+        if channel is None:
+            opened = await self.client.conversations_open(users=who.user)
+            channel = str(opened["channel"]["id"])
+            self._dm[who.key] = channel
+        return channel
+
+    async def _publish_home(self, who: PersonRef) -> None:
+        try:
+            card = await self.harbour.reports_card(who)
+            view = {"type": "home", "blocks": render.home_blocks(card, self.settings.command)}
+            await self.client.views_publish(user_id=who.user, view=view)
+        except SlackApiError as exc:
+            log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
+        except Exception as exc:
+            log_failure("publishing the App Home", exc)
+
+
+_HB_ACTIONS = re.compile(r"^hb\.")
+"""Every action id Harbour puts on a button or menu starts with `hb.`."""

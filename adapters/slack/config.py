@@ -1,0 +1,79 @@
+"""Slack settings, by the names Slack's own tools use (SLACK_BOT_TOKEN, ...)."""
+
+from __future__ import annotations
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.config import ConfigError
+
+
+class SlackSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SLACK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    bot_token: str = Field(default="", description="The bot token (xoxb-...).")
+    signing_secret: str = Field(default="", description="Verifies requests over HTTP.")
+    app_token: str = Field(default="", description="App-level token (xapp-...) for Socket Mode.")
+    socket_mode: bool | None = Field(
+        default=None, description="Defaults to on when SLACK_APP_TOKEN is set."
+    )
+    api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Base URL of the Slack Web API (tests, on-premises proxies).",
+    )
+    command: str = Field(default="/report-abuse", pattern=r"^/[a-z0-9_-]{1,31}$")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bot_token)
+
+    @property
+    def use_socket_mode(self) -> bool:
+        return self.socket_mode if self.socket_mode is not None else bool(self.app_token)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _bot_token(cls, value: str) -> str:
+        if value and not value.startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("app_token")
+    @classmethod
+    def _app_token(cls, value: str) -> str:
+        if value and not value.startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _complete(self) -> SlackSettings:
+        if not self.bot_token:
+            return self
+        if self.use_socket_mode and not self.app_token:
+            raise ValueError("SLACK_APP_TOKEN is needed for Socket Mode")
+        if not self.use_socket_mode and len(self.signing_secret) < 16:
+            raise ValueError(
+                "SLACK_SIGNING_SECRET is needed over HTTP (Basic Information > App Credentials)"
+            )
+        return self
+
+
+def load_slack_settings(**overrides: object) -> SlackSettings:
+    try:
+        return SlackSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "SLACK_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else ""
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"  {name}: {message}" if name else f"  {message}")
+        raise ConfigError("Slack settings are not valid:\n" + "\n".join(problems)) from None

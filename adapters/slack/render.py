@@ -1,0 +1,371 @@
+"""Core replies -> Block Kit, with slack_sdk's models (they enforce Slack's limits).
+
+A form page is one DM message with an input block per question and a row of
+buttons (Next, Back, Pause, Cancel, Help): clicking a button sends the whole
+page's state, so a page is answered in one go. Every piece of user text is
+escaped, so `<!channel>`, `<@U123>` or a crafted `<url|label>` in a report can
+neither ping anyone nor become a link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    PlainTextObject,
+    RadioButtonsElement,
+    SectionBlock,
+    StaticMultiSelectElement,
+    StaticSelectElement,
+)
+from slack_sdk.models.blocks import (
+    Option as SlackOption,
+)
+
+from bot.models import (
+    ChoiceQuestion,
+    Confirmation,
+    ControlAction,
+    Form,
+    Notice,
+    NoticeLevel,
+    Option,
+    Reply,
+    SummaryCard,
+    Text,
+    TextQuestion,
+)
+
+MAX_BLOCKS = 50  # per message
+SECTION_LIMIT = 3000
+CHUNK = 2900  # leaves room for a label line and the "continued" note
+INPUT_LIMIT = 3000  # plain_text_input max_length
+OPTION_TEXT = 75
+HEADER_TEXT = 150
+FEW_BUTTONS = 5
+FEW_CHECKS = 10
+
+SEP = "|"
+"""Separates the parts packed into a button value or block id."""
+
+ACTION_CHOICE = "hb.choice"
+ACTION_SELECT = "hb.select"
+ACTION_SUBMIT = "hb.submit"
+ACTION_CONTROL = "hb.control"
+ACTION_INPUT = "hb.input"
+ACTION_HOME_REPORT = "hb.home.report"
+
+ICONS = {
+    NoticeLevel.INFO: ":information_source:",
+    NoticeLevel.SUCCESS: ":white_check_mark:",
+    NoticeLevel.WARNING: ":warning:",
+    NoticeLevel.ERROR: ":x:",
+    NoticeLevel.DANGER: ":rotating_light:",
+}
+CONTROL_LABELS = {
+    ControlAction.BACK: "Back",
+    ControlAction.SKIP: "Skip",
+    ControlAction.PAUSE: "Pause",
+    ControlAction.CANCEL: "Cancel",
+    ControlAction.HELP: "Help",
+}
+
+
+def escape(text: str) -> str:
+    """Make user text inert in mrkdwn: no mentions, no links, no entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _chunks(text: str, size: int = CHUNK) -> list[str]:
+    """Split long text at line or word boundaries into pieces Slack accepts."""
+    pieces: list[str] = []
+    while len(text) > size:
+        cut = text.rfind("\n", 0, size)
+        if cut < size // 2:
+            cut = text.rfind(" ", 0, size)
+        if cut < size // 2:
+            cut = size
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip()
+    pieces.append(text)
+    return pieces
+
+
+def _sections(markdown: str) -> list[Block]:
+    """Escaped text, split over as many sections as it needs."""
+    parts = _chunks(markdown)
+    return [SectionBlock(text=MarkdownTextObject(text=p)) for p in parts]
+
+
+def pack(*parts: str) -> str:
+    return SEP.join(parts)
+
+
+def _option(option: Option) -> SlackOption:
+    return SlackOption(
+        value=option.value,
+        text=PlainTextObject(text=_clip(option.label, OPTION_TEXT)),
+        description=PlainTextObject(text=_clip(option.description, OPTION_TEXT))
+        if option.description
+        else None,
+    )
+
+
+def _choice_input(question: ChoiceQuestion) -> Any:
+    options = [_option(o) for o in question.options]
+    chosen = [o for o in options if o.value in question.value]
+    if question.multiple:
+        if len(options) <= FEW_CHECKS:
+            return CheckboxesElement(
+                action_id=ACTION_INPUT, options=options, initial_options=chosen or None
+            )
+        return StaticMultiSelectElement(
+            action_id=ACTION_INPUT,
+            placeholder="Choose one or more",
+            options=options,
+            initial_options=chosen or None,
+        )
+    if len(options) <= FEW_CHECKS:
+        return RadioButtonsElement(
+            action_id=ACTION_INPUT, options=options, initial_option=chosen[0] if chosen else None
+        )
+    return StaticSelectElement(
+        action_id=ACTION_INPUT,
+        placeholder="Choose one",
+        options=options,
+        initial_option=chosen[0] if chosen else None,
+    )
+
+
+def _text_input(question: TextQuestion) -> PlainTextInputElement:
+    return PlainTextInputElement(
+        action_id=ACTION_INPUT,
+        multiline=question.multiline,
+        max_length=min(question.max_length, INPUT_LIMIT),
+        initial_value=question.value[:INPUT_LIMIT] or None,
+    )
+
+
+def form_blocks(form: Form, owner: str) -> list[Block]:
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_clip(form.title, HEADER_TEXT))),
+        ContextBlock(elements=[PlainTextObject(text=form.progress or " ")]),
+    ]
+    if form.intro:
+        blocks += _sections(escape(form.intro))
+    for question in form.questions:
+        element = (
+            _choice_input(question)
+            if isinstance(question, ChoiceQuestion)
+            else _text_input(question)
+        )
+        hint = question.hint
+        if isinstance(question, TextQuestion) and question.max_length > INPUT_LIMIT:
+            hint = (hint + " · " if hint else "") + (
+                f"longer than {INPUT_LIMIT:,} characters? type it as a message here instead"
+            )
+        blocks.append(
+            InputBlock(
+                block_id=pack("q", form.token, question.id),
+                label=PlainTextObject(text=_clip(question.prompt, 2000)),
+                element=element,
+                hint=PlainTextObject(text=_clip(hint, 2000)) if hint else None,
+                optional=not question.required,
+            )
+        )
+    buttons = [
+        ButtonElement(
+            text=form.submit_label,
+            action_id=ACTION_SUBMIT,
+            value=pack(owner, form.id, form.token),
+            style="primary",
+        )
+    ]
+    for control in form.controls:
+        if control is ControlAction.SKIP:
+            continue  # on a whole-page form, leaving optional answers empty is skipping
+        buttons.append(
+            ButtonElement(
+                text=CONTROL_LABELS[control],
+                action_id=f"{ACTION_CONTROL}.{control.value}",
+                value=pack(owner, form.token),
+            )
+        )
+    blocks.append(ActionsBlock(block_id=pack("a", form.token), elements=buttons))
+    return blocks
+
+
+def _choice_blocks(question: ChoiceQuestion, owner: str) -> list[Block]:
+    blocks = _sections(escape(question.prompt))
+    if len(question.options) <= FEW_BUTTONS and not question.multiple:
+        buttons = [
+            ButtonElement(
+                text=_clip(o.label, OPTION_TEXT),
+                action_id=f"{ACTION_CHOICE}.{n}",
+                value=pack(owner, question.id, question.token, o.value),
+                style="primary" if n == 0 else None,
+            )
+            for n, o in enumerate(question.options)
+        ]
+        blocks.append(ActionsBlock(block_id=pack("c", question.token), elements=buttons))
+    else:
+        select = StaticSelectElement(
+            action_id=ACTION_SELECT,
+            placeholder="Choose one",
+            options=[_option(o) for o in question.options],
+        )
+        blocks.append(
+            ActionsBlock(block_id=pack("s", owner, question.id, question.token), elements=[select])
+        )
+    return blocks
+
+
+def _confirmation_blocks(confirm: Confirmation, owner: str) -> list[Block]:
+    dialog = (
+        ConfirmObject(
+            title="Are you sure?",
+            text=escape(confirm.prompt),
+            confirm=_clip(confirm.confirm_label, 30),
+            deny="Go back",
+            style="danger",
+        )
+        if confirm.danger
+        else None
+    )
+    buttons = [
+        ButtonElement(
+            text=_clip(confirm.confirm_label, OPTION_TEXT),
+            action_id=f"{ACTION_CHOICE}.yes",
+            value=pack(owner, confirm.id, confirm.token, "yes"),
+            style="danger" if confirm.danger else "primary",
+            confirm=dialog,
+        ),
+        ButtonElement(
+            text=_clip(confirm.deny_label, OPTION_TEXT),
+            action_id=f"{ACTION_CHOICE}.no",
+            value=pack(owner, confirm.id, confirm.token, "no"),
+        ),
+    ]
+    return [
+        *_sections(escape(confirm.prompt)),
+        ActionsBlock(block_id=pack("c", confirm.token), elements=buttons),
+    ]
+
+
+def _summary_blocks(card: SummaryCard) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip(card.title, HEADER_TEXT)))]
+    for field in card.fields:
+        blocks += _sections(f"*{escape(field.label)}*\n{escape(field.value)}")
+    if card.footer:
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=_clip(escape(card.footer), 3000))])
+        )
+    return blocks
+
+
+def reply_blocks(reply: Reply, owner: str) -> list[Block]:
+    """One core reply as blocks. `owner` is the Slack user the buttons belong to."""
+    if isinstance(reply, Text):
+        return _sections(escape(reply.text))
+    if isinstance(reply, Notice):
+        title = f"*{escape(reply.title)}*\n" if reply.title else ""
+        return _sections(f"{ICONS[reply.level]} {title}{escape(reply.text)}")
+    if isinstance(reply, Form):
+        return form_blocks(reply, owner)
+    if isinstance(reply, ChoiceQuestion):
+        return _choice_blocks(reply, owner)
+    if isinstance(reply, TextQuestion):
+        return _sections(escape(reply.prompt) + "\n_Type your answer as a message here._")
+    if isinstance(reply, Confirmation):
+        return _confirmation_blocks(reply, owner)
+    if isinstance(reply, SummaryCard):
+        return _summary_blocks(reply)
+    raise TypeError(f"no Block Kit rendering for {type(reply).__name__}")
+
+
+def messages(replies: Sequence[Reply], owner: str) -> list[list[dict[str, Any]]]:
+    """All the replies to one event, in as few messages as Slack allows."""
+    out: list[list[dict[str, Any]]] = [[]]
+    for reply in replies:
+        blocks = [b.to_dict() for b in reply_blocks(reply, owner)]
+        if out[-1] and len(out[-1]) + len(blocks) > MAX_BLOCKS:
+            out.append([])
+        while len(blocks) > MAX_BLOCKS:  # one huge summary: split it over messages
+            out[-1].extend(blocks[:MAX_BLOCKS])
+            blocks = blocks[MAX_BLOCKS:]
+            out.append([])
+        out[-1].extend(blocks)
+    return [m for m in out if m]
+
+
+def fallback_text(replies: Sequence[Reply]) -> str:
+    """The notification text. Never incident content: it shows on lock screens."""
+    for reply in replies:
+        if isinstance(reply, Notice) and reply.level is NoticeLevel.DANGER:
+            return "Harbour: urgent safety information"
+        if isinstance(reply, Form):
+            return f"Harbour: {reply.title}"
+    return "Harbour has replied"
+
+
+def is_interactive(blocks: Iterable[dict[str, Any]]) -> bool:
+    return any(b.get("type") in ("actions", "input") for b in blocks)
+
+
+def answered(blocks: Sequence[dict[str, Any]], note: str = "Answered") -> list[dict[str, Any]]:
+    """The same message with its inputs and buttons taken away, so an answered
+    question cannot be answered again."""
+    kept = [b for b in blocks if b.get("type") not in ("actions", "input")]
+    kept.append(
+        ContextBlock(elements=[MarkdownTextObject(text=f":heavy_check_mark: {note}")]).to_dict()
+    )
+    return kept[-MAX_BLOCKS:]
+
+
+def home_blocks(card: SummaryCard | Text, command: str) -> list[dict[str, Any]]:
+    """The App Home tab: a way to start a report, and the person's own reports."""
+    blocks: list[Block] = [
+        HeaderBlock(text="Harbour"),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="If you're being abused or harassed online because of your work, you can "
+                "report it here, privately. Only you and the people you choose will see it."
+            )
+        ),
+        ActionsBlock(
+            block_id="home",
+            elements=[
+                ButtonElement(
+                    text="Start a report",
+                    action_id=ACTION_HOME_REPORT,
+                    value="report",
+                    style="primary",
+                )
+            ],
+        ),
+        *reply_blocks(card, ""),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"In any channel or DM: `{command} help`. If anyone is in immediate "
+                    "danger, call the emergency services first."
+                )
+            ]
+        ),
+    ]
+    return [b.to_dict() for b in blocks[:100]]

@@ -1,0 +1,153 @@
+"""Slack payloads -> core events. Pure functions over the JSON bolt hands us."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.slack.render import (
+    ACTION_CHOICE,
+    ACTION_CONTROL,
+    ACTION_HOME_REPORT,
+    ACTION_SELECT,
+    ACTION_SUBMIT,
+    SEP,
+)
+from bot.models import (
+    ChoiceMade,
+    Command,
+    Control,
+    ControlAction,
+    FilesShared,
+    FormSubmitted,
+    PersonRef,
+    Platform,
+    SharedFile,
+    TextMessage,
+)
+
+CoreEvent = Command | TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared
+
+
+def person(team: str, user: str) -> PersonRef:
+    return PersonRef(platform=Platform.SLACK, workspace=team, user=user)
+
+
+def command_event(body: dict[str, Any]) -> Command:
+    """`/report-abuse mine` -> Command(name='mine'). The trigger id is unique per use."""
+    name, _, args = (body.get("text") or "").strip().partition(" ")
+    return Command(
+        event_id=f"cmd:{body.get('trigger_id') or body.get('command_ts', '')}",
+        person=person(body["team_id"], body["user_id"]),
+        name=name,
+        args=args.strip(),
+    )
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    """A translated button press, or the reason it must be refused."""
+
+    event: CoreEvent | None
+    presser: PersonRef
+    refused: str = ""
+
+
+def _team(body: dict[str, Any]) -> str:
+    return (body.get("user") or {}).get("team_id") or (body.get("team") or {}).get("id") or ""
+
+
+def _state_values(body: dict[str, Any], token: str) -> dict[str, str | list[str] | None]:
+    """The answers on a form message, by question id (only this form's inputs)."""
+    values: dict[str, str | list[str] | None] = {}
+    prefix = f"q{SEP}{token}{SEP}"
+    for block_id, elements in ((body.get("state") or {}).get("values") or {}).items():
+        if not block_id.startswith(prefix):
+            continue
+        question = block_id[len(prefix) :]
+        for element in elements.values():
+            kind = element.get("type")
+            if kind in ("radio_buttons", "static_select"):
+                selected = element.get("selected_option")
+                values[question] = [selected["value"]] if selected else None
+            elif kind in ("checkboxes", "multi_static_select"):
+                values[question] = [o["value"] for o in element.get("selected_options") or []]
+            elif kind == "plain_text_input":
+                values[question] = element.get("value")
+    return values
+
+
+def action_event(body: dict[str, Any]) -> ActionEvent:
+    """A block_actions payload -> the core event it means.
+
+    Buttons carry the id of the Slack user they were sent to; a press by
+    anyone else is refused (checked against who pressed, not the message).
+    """
+    action = (body.get("actions") or [{}])[0]
+    action_id: str = action.get("action_id", "")
+    presser = person(_team(body), (body.get("user") or {}).get("id", ""))
+    container = body.get("container") or {}
+    event_id = f"act:{container.get('message_ts', '')}:{action.get('action_ts', '')}:{action_id}"
+    common: dict[str, Any] = {"event_id": event_id, "person": presser}
+
+    if action_id == ACTION_HOME_REPORT:
+        return ActionEvent(Command(**common, name="report"), presser)
+    if action_id == ACTION_SELECT:
+        parts = (action.get("block_id") or "").split(SEP)
+        selected = (action.get("selected_option") or {}).get("value")
+        if len(parts) != 4 or selected is None:
+            return ActionEvent(None, presser, refused="unreadable")
+        _, owner, question, token = parts
+        values: tuple[str, ...] = (selected,)
+    else:
+        parts = (action.get("value") or "").split(SEP)
+        owner = parts[0] if parts else ""
+    if owner != presser.user:
+        return ActionEvent(None, presser, refused="not-yours")
+    if action_id == ACTION_SELECT:
+        return ActionEvent(
+            ChoiceMade(**common, question=question, values=values, token=token), presser
+        )
+    if action_id.startswith(ACTION_CHOICE) and len(parts) == 4:
+        _, question, token, value = parts
+        return ActionEvent(
+            ChoiceMade(**common, question=question, values=(value,), token=token), presser
+        )
+    if action_id == ACTION_SUBMIT and len(parts) == 3:
+        _, form, token = parts
+        return ActionEvent(
+            FormSubmitted(**common, form=form, values=_state_values(body, token), token=token),
+            presser,
+        )
+    if action_id.startswith(ACTION_CONTROL + ".") and len(parts) == 2:
+        try:
+            control = ControlAction(action_id.rsplit(".", 1)[1])
+        except ValueError:
+            return ActionEvent(None, presser, refused="unreadable")
+        return ActionEvent(Control(**common, action=control, token=parts[1], by_page=True), presser)
+    return ActionEvent(None, presser, refused="unreadable")
+
+
+def message_events(body: dict[str, Any]) -> list[CoreEvent]:
+    """A direct message to the bot -> events; anything else (bots, edits) -> none."""
+    event = body.get("event") or {}
+    if (
+        event.get("channel_type") != "im"
+        or event.get("bot_id")
+        or event.get("subtype") not in (None, "file_share")
+        or not event.get("user")
+    ):
+        return []
+    who = person(body.get("team_id") or event.get("team") or "", event["user"])
+    event_id = body.get("event_id") or f"msg:{event.get('ts', '')}"
+    out: list[CoreEvent] = []
+    files = [
+        SharedFile(name=f.get("name") or f.get("title") or "file", url=f.get("permalink"))
+        for f in event.get("files") or []
+    ]
+    if files:
+        out.append(FilesShared(event_id=f"{event_id}:files", person=who, files=tuple(files)))
+    text = event.get("text") or ""
+    if text.strip() or not files:
+        out.append(TextMessage(event_id=event_id, person=who, text=text))
+    return out

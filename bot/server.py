@@ -1,0 +1,82 @@
+"""`harbour serve`: one aiohttp server for every platform Harbour is set up for.
+
+Slack's events, slash commands and interactivity arrive at /slack/events (or
+over a Socket Mode connection, for agencies with no public URL); /healthz
+answers a load balancer. The adapters are composed here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from adapters.slack.app import SlackAdapter
+from adapters.slack.config import SlackSettings
+from bot.app import Harbour
+from bot.config import Settings
+from bot.models import Platform
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Server:
+    web_app: web.Application
+    harbour: Harbour
+    slack: SlackAdapter | None = None
+
+
+async def _health(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def build(settings: Settings, slack: SlackSettings, store: Store) -> Server:
+    harbour = Harbour(
+        store,
+        settings.flow_context(),
+        command_prefixes={Platform.SLACK: f"{slack.command} "},
+    )
+    web_app = web.Application(client_max_size=1024**2)
+    web_app.router.add_get("/healthz", _health)
+    server = Server(web_app=web_app, harbour=harbour)
+    if slack.enabled:
+        server.slack = SlackAdapter(harbour, slack)
+        if not slack.use_socket_mode:
+            server.slack.attach(web_app)
+    return server
+
+
+async def run(settings: Settings, slack: SlackSettings, store: Store) -> None:
+    server = build(settings, slack, store)
+    if server.slack is not None and slack.use_socket_mode:
+        await server.slack.connect_socket_mode()
+        log.info("Slack: connected over Socket Mode")
+    elif server.slack is not None:
+        log.info("Slack: listening for requests at /slack/events")
+    else:
+        log.warning(
+            "No platform is configured (set SLACK_BOT_TOKEN and friends); serving /healthz "
+            "only. To try Harbour without Slack or Teams, run `harbour chat`."
+        )
+    runner = web.AppRunner(server.web_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    log.info("Harbour is listening on %s:%d", settings.host, settings.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: finishing work already acknowledged")
+        await runner.cleanup()
+        if server.slack is not None:
+            await server.slack.close()

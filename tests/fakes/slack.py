@@ -1,0 +1,170 @@
+"""A local fake of the Slack Web API (aiohttp on a random port) that records every call,
+and helpers that sign requests the way Slack does."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TEAM = "T0HARBOUR"
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.failures: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self._ts = itertools.count(1)
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._handle)
+        self.server = TestServer(app, host="127.0.0.1")
+
+    async def start(self) -> str:
+        await self.server.start_server()
+        return str(self.server.make_url("/api/"))
+
+    async def close(self) -> None:
+        await self.server.close()
+
+    def fail(self, method: str, status: int, headers: dict[str, str] | None = None) -> None:
+        """Make the next call to `method` fail with this HTTP status."""
+        self.failures.setdefault(method, []).append((status, headers or {}))
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        raw = await request.text()
+        params: dict[str, Any] = dict(request.query)  # slack_sdk sends some as query params
+        if request.content_type == "application/json":
+            params.update(json.loads(raw or "{}"))
+        else:
+            params.update(parse_qsl(raw))
+            for key in ("blocks", "view"):
+                if isinstance(params.get(key), str):
+                    params[key] = json.loads(params[key])
+        if method == "chat.postMessage":
+            params["_ts"] = f"1700000000.{next(self._ts):06d}"  # the ts this post is given
+        self.calls.append((method, params))
+        if self.failures.get(method):
+            status, headers = self.failures[method].pop(0)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=status, headers=headers
+            )
+        if method == "auth.test":
+            return web.json_response(
+                {
+                    "ok": True,
+                    "user_id": "UBOT",
+                    "bot_id": "BBOT",
+                    "team_id": TEAM,
+                    "user": "harbour",
+                }
+            )
+        if method == "conversations.open":
+            return web.json_response({"ok": True, "channel": {"id": "D" + params["users"]}})
+        if method in ("chat.postMessage", "chat.update"):
+            ts = params.get("_ts") or params.get("ts")
+            return web.json_response({"ok": True, "channel": params.get("channel"), "ts": ts})
+        return web.json_response({"ok": True})
+
+    # ---------------------------------------------------------------- reading the record
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.calls if name == method]
+
+    def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
+        return [p for p in self.called("chat.postMessage") if channel in (None, p.get("channel"))]
+
+    def last_post(self) -> dict[str, Any]:
+        return self.posts()[-1]
+
+
+def signed_headers(
+    body: str, *, secret: str = SIGNING_SECRET, at: int | None = None, content_type: str
+) -> dict[str, str]:
+    ts = str(int(time.time()) if at is None else at)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": content_type,
+    }
+
+
+def command_body(
+    user: str, text: str = "", *, channel: str = "C0GENERAL", trigger: str | None = None
+) -> str:
+    return urlencode(
+        {
+            "token": "unused",
+            "team_id": TEAM,
+            "team_domain": "agency",
+            "channel_id": channel,
+            "channel_name": "directmessage" if channel.startswith("D") else "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/report-abuse",
+            "text": text,
+            "api_app_id": "A0HARBOUR",
+            "response_url": "https://hooks.slack.invalid/commands/1",
+            "trigger_id": trigger or f"trigger-{time.monotonic_ns()}",
+        }
+    )
+
+
+def interaction_body(payload: dict[str, Any]) -> str:
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def block_actions(
+    user: str,
+    action: dict[str, Any],
+    *,
+    message: dict[str, Any],
+    channel: str,
+    state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+        "api_app_id": "A0HARBOUR",
+        "team": {"id": TEAM, "domain": "agency"},
+        "container": {
+            "type": "message",
+            "message_ts": message["ts"],
+            "channel_id": channel,
+            "is_ephemeral": False,
+        },
+        "channel": {"id": channel, "name": "directmessage"},
+        "message": {
+            "type": "message",
+            "ts": message["ts"],
+            "blocks": message["blocks"],
+            "text": "",
+        },
+        "state": {"values": state or {}},
+        "trigger_id": f"trigger-{time.monotonic_ns()}",
+        "response_url": "https://hooks.slack.invalid/actions/1",
+        "actions": [{**action, "action_ts": f"{time.time():.6f}"}],
+    }
+
+
+def event_body(event: dict[str, Any], *, event_id: str) -> str:
+    return json.dumps(
+        {
+            "token": "unused",
+            "team_id": TEAM,
+            "api_app_id": "A0HARBOUR",
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+        }
+    )

@@ -1,0 +1,403 @@
+"""Slack, end to end: signed, real-shaped payloads posted over HTTP to the real
+bolt app inside Harbour's aiohttp server, with a local fake Slack Web API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from adapters.slack import render
+from adapters.slack.config import SlackSettings, load_slack_settings
+from bot.config import ConfigError, Settings
+from bot.server import Server, build
+from bot.store import MemoryStore, Store
+from tests.fakes.slack import (
+    SIGNING_SECRET,
+    TEAM,
+    FakeSlack,
+    block_actions,
+    command_body,
+    event_body,
+    interaction_body,
+    signed_headers,
+)
+
+ALICE, BOB = "U0ALICE", "U0BOB"
+FORM = "application/x-www-form-urlencoded"
+
+
+class SlackHarness:
+    def __init__(
+        self, fake: FakeSlack, server: Server, client: TestClient[Any, Any], store: Store
+    ) -> None:
+        self.fake = fake
+        self.server = server
+        self.client = client
+        self.store = store
+        assert server.slack is not None
+        self.slack = server.slack
+
+    async def post(self, body: str, content_type: str, **sign: Any) -> Any:
+        headers = signed_headers(body, content_type=content_type, **sign)
+        return await self.client.post("/slack/events", data=body, headers=headers)
+
+    async def command(self, user: str, text: str = "", channel: str = "C0GENERAL") -> Any:
+        response = await self.post(command_body(user, text, channel=channel), FORM)
+        await self.slack.drain()
+        return response
+
+    async def act(
+        self,
+        user: str,
+        action: dict[str, Any],
+        message: dict[str, Any],
+        state: dict[str, Any] | None = None,
+    ) -> Any:
+        payload = block_actions(
+            user, action, message=message, channel=message["channel"], state=state
+        )
+        response = await self.post(interaction_body(payload), FORM)
+        await self.slack.drain()
+        return response
+
+    async def dm(self, user: str, text: str, event_id: str | None = None, **extra: Any) -> Any:
+        event = {
+            "type": "message",
+            "channel_type": "im",
+            "channel": f"D{user}",
+            "user": user,
+            "text": text,
+            "ts": f"{time.time():.6f}",
+            **extra,
+        }
+        body = event_body(event, event_id=event_id or f"Ev{time.monotonic_ns()}")
+        response = await self.post(body, "application/json")
+        await self.slack.drain()
+        return response
+
+    def last_message(self, user: str) -> dict[str, Any]:
+        posts = self.fake.posts(f"D{user}")
+        assert posts, "nothing was posted to the DM"
+        post = posts[-1]
+        return {
+            "ts": post["_ts"],
+            "channel": post["channel"],
+            "blocks": post["blocks"],
+            "text": post["text"],
+        }
+
+    def text_of(self, user: str) -> str:
+        return json.dumps(self.last_message(user)["blocks"], ensure_ascii=False)
+
+    async def submit(self, user: str, answers: dict[str, Any]) -> Any:
+        """Fill in the form in the last DM message and press its primary button."""
+        message = self.last_message(user)
+        state: dict[str, Any] = {}
+        for block in message["blocks"]:
+            if block["type"] != "input":
+                continue
+            question = block["block_id"].split("|")[-1]
+            element = block["element"]
+            value = answers.get(question)
+            kind = element["type"]
+            if kind == "plain_text_input":
+                entry: dict[str, Any] = {"type": kind, "value": value}
+            elif kind in ("checkboxes", "multi_static_select"):
+                entry = {"type": kind, "selected_options": [{"value": v} for v in value or []]}
+            else:
+                chosen = value[0] if isinstance(value, list) and value else value
+                entry = {"type": kind, "selected_option": {"value": chosen} if chosen else None}
+            state[block["block_id"]] = {"hb.input": entry}
+        button = find_button(message, render.ACTION_SUBMIT)
+        return await self.act(user, button, message, state)
+
+    async def press(
+        self, user: str, action_prefix: str, *, message: dict[str, Any] | None = None
+    ) -> Any:
+        message = message or self.last_message(user)
+        return await self.act(user, find_button(message, action_prefix), message)
+
+
+def find_button(message: dict[str, Any], prefix: str) -> dict[str, Any]:
+    for block in message["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("type") == "button" and element["action_id"].startswith(prefix):
+                return {
+                    "type": "button",
+                    "action_id": element["action_id"],
+                    "value": element["value"],
+                    "block_id": block.get("block_id"),
+                }
+    raise AssertionError(f"no button {prefix!r} in {message['blocks']!r}")
+
+
+@pytest.fixture
+async def h() -> AsyncIterator[SlackHarness]:
+    fake = FakeSlack()
+    base_url = await fake.start()
+    store = MemoryStore()
+    slack = SlackSettings(
+        bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=base_url, _env_file=None
+    )  # type: ignore[call-arg]
+    server = build(Settings(_env_file=None), slack, store)  # type: ignore[call-arg]
+    client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield SlackHarness(fake, server, client, store)
+    finally:
+        await client.close()
+        await fake.close()
+
+
+REPORT_PAGES: list[dict[str, Any]] = [
+    {"danger": ["no"]},
+    {"kinds": ["threats", "personal_details"]},
+    {"details_exposed": ["home"]},
+    {"platforms": ["facebook"], "links": "https://facebook.com/p/1", "evidence": None},
+    {"started": ["this_week"], "frequency": ["few"]},
+    {"affected": ["me", "children"], "poster": ["relative"]},
+    {
+        "worry": ["4"],
+        "description": "They wrote <!channel> and <@U0BOSS> and <https://evil.example|click me> & more",
+    },
+    {"audience": ["manager_and_leads"]},
+]
+
+
+async def test_command_in_a_channel_moves_to_a_private_dm(h: SlackHarness) -> None:
+    response = await h.command(ALICE, "", channel="C0GENERAL")
+    assert response.status == 200
+    body = await response.json()
+    assert body["response_type"] == "ephemeral"
+    assert "private message" in body["text"]
+    assert h.fake.called("conversations.open") == [{"users": ALICE}]
+    posts = h.fake.posts()
+    assert posts and all(p["channel"] == f"D{ALICE}" for p in posts)
+    assert "First, your safety" in h.text_of(ALICE)
+    # No message of any kind went to the channel.
+    assert not [p for _, p in h.fake.calls if p.get("channel") == "C0GENERAL"]
+
+
+async def test_command_in_the_dm_is_acknowledged_silently(h: SlackHarness) -> None:
+    await h.command(ALICE, "help")
+    response = await h.command(ALICE, "help", channel=f"D{ALICE}")
+    assert response.status == 200
+    assert await response.text() == ""
+    assert "/report-abuse mine" in h.text_of(ALICE)
+
+
+async def test_full_report_through_slack_payloads(h: SlackHarness) -> None:
+    await h.command(ALICE)
+    for page in REPORT_PAGES:
+        response = await h.submit(ALICE, page)
+        assert response.status == 200
+    review = h.last_message(ALICE)
+    assert "Shall I file this report?" in h.text_of(ALICE)
+    await h.press(ALICE, render.ACTION_CHOICE + ".yes", message=review)
+    assert "HB-2026-0001" in h.text_of(ALICE)
+    report = await h.store.get_report("HB-2026-0001")
+    assert report is not None
+    assert report.answers.kinds == ["threats", "personal_details"]
+    assert report.answers.links == ["https://facebook.com/p/1"]
+    assert report.risk.value == "critical"
+    # Every answered message was updated so its buttons can't be pressed again.
+    updates = h.fake.called("chat.update")
+    assert len(updates) >= len(REPORT_PAGES)
+    for update in updates:
+        assert not render.is_interactive(update["blocks"])
+
+
+async def test_nothing_reported_reaches_the_logs(
+    h: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.cli import configure_logging
+
+    configure_logging("DEBUG")
+    caplog.set_level(logging.DEBUG)
+    await h.command(ALICE)
+    for page in REPORT_PAGES:
+        await h.submit(ALICE, page)
+    await h.press(ALICE, render.ACTION_CHOICE + ".yes")
+    await h.act(BOB, {"action_id": "hb.submit", "value": "garbage"}, h.last_message(ALICE), {})
+    assert "HB-2026-0001" in h.text_of(ALICE)
+    for secret in ("evil.example", "facebook.com/p/1", "U0BOSS"):
+        assert secret not in caplog.text
+
+
+async def test_user_text_is_escaped_so_it_cannot_ping_or_link(h: SlackHarness) -> None:
+    await h.command(ALICE)
+    for page in REPORT_PAGES:
+        await h.submit(ALICE, page)
+    review = h.text_of(ALICE)
+    assert "&lt;!channel&gt;" in review
+    assert "&lt;@U0BOSS&gt;" in review
+    assert "&lt;https://evil.example|click me&gt; &amp; more" in review
+    for _, params in h.fake.calls:
+        dumped = json.dumps(params.get("blocks", []))
+        assert "<!channel>" not in dumped and "<@U0BOSS>" not in dumped
+
+
+async def test_typed_answers_in_the_dm(h: SlackHarness) -> None:
+    await h.command(ALICE)
+    await h.dm(ALICE, "no")
+    assert "What has been happening?" in h.text_of(ALICE)
+    await h.dm(ALICE, "2")
+    assert "Where did it happen?" in h.text_of(ALICE)
+    # The question answered by typing was disabled too.
+    assert all(not render.is_interactive(u["blocks"]) for u in h.fake.called("chat.update"))
+    session = await h.store.load_session(_person(ALICE))
+    assert session is not None and session.drafts["report"].answers["kinds"] == ["stalking"]
+
+
+async def test_retried_event_is_handled_once(h: SlackHarness) -> None:
+    await h.command(ALICE)
+    before = len(h.fake.posts())
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "channel": f"D{ALICE}",
+        "user": ALICE,
+        "text": "no",
+        "ts": "1.1",
+    }
+    body = event_body(event, event_id="Ev0RETRY")
+    first = await h.post(body, "application/json")
+    await h.slack.drain()
+    headers = signed_headers(body, content_type="application/json")
+    headers.update({"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    again = await h.client.post("/slack/events", data=body, headers=headers)
+    await h.slack.drain()
+    assert first.status == again.status == 200
+    assert len(h.fake.posts()) == before + 1
+
+
+async def test_forged_and_stale_signatures_are_rejected_without_effect(h: SlackHarness) -> None:
+    body = command_body(ALICE, "")
+    forged = await h.post(body, FORM, secret="not-the-secret")
+    stale = await h.post(body, FORM, at=int(time.time()) - 6 * 60)
+    unsigned = await h.client.post("/slack/events", data=body, headers={"Content-Type": FORM})
+    await h.slack.drain()
+    assert forged.status == stale.status == unsigned.status == 401
+    assert h.fake.calls == []
+
+
+async def test_another_users_button_press_is_refused(h: SlackHarness) -> None:
+    await h.command(ALICE)
+    alices_form = h.last_message(ALICE)
+    await h.act(BOB, find_button(alices_form, render.ACTION_SUBMIT), alices_form, {})
+    assert "someone else's private conversation" in h.text_of(BOB)
+    session = await h.store.load_session(_person(ALICE))
+    assert session is not None and session.drafts["report"].step == "danger"
+    assert await h.store.load_session(_person(BOB)) is None
+
+
+async def test_stale_button_gets_a_kind_reply(h: SlackHarness) -> None:
+    await h.command(ALICE)
+    first = h.last_message(ALICE)
+    await h.submit(ALICE, {"danger": ["no"]})
+    await h.act(ALICE, find_button(first, render.ACTION_SUBMIT), first, {})
+    assert "already been answered" in h.text_of(ALICE)
+
+
+async def test_controls_on_a_form_page(h: SlackHarness) -> None:
+    await h.command(ALICE)
+    await h.submit(ALICE, {"danger": ["no"]})
+    await h.press(ALICE, render.ACTION_CONTROL + ".back")
+    assert "First, your safety" in h.text_of(ALICE)
+    await h.press(ALICE, render.ACTION_CONTROL + ".pause")
+    assert "draft is saved" in h.text_of(ALICE)
+    await h.command(ALICE)
+    assert "unfinished report" in h.text_of(ALICE)
+    await h.press(ALICE, render.ACTION_CHOICE + ".0")  # "Carry on with my draft"
+    assert "First, your safety" in h.text_of(ALICE)
+
+
+async def test_validation_error_is_shown_and_answers_kept(h: SlackHarness) -> None:
+    await h.command(ALICE)
+    await h.submit(ALICE, {"danger": ["no"]})
+    await h.submit(ALICE, {"kinds": ["stalking"]})
+    await h.submit(ALICE, {"platforms": ["x"], "links": "not a link", "evidence": "kept"})
+    text = h.text_of(ALICE)
+    assert "doesn't look like a web address" in text
+    assert '"initial_value": "kept"' in text
+
+
+async def test_files_shared_in_the_dm_are_kept(h: SlackHarness) -> None:
+    await h.command(ALICE)
+    await h.dm(
+        ALICE,
+        "",
+        subtype="file_share",
+        files=[
+            {"name": "shot.png", "permalink": "https://agency.slack.com/files/U0ALICE/F1/shot.png"}
+        ],
+    )
+    assert "Kept 1 file" in h.text_of(ALICE)
+
+
+async def test_messages_from_bots_and_edits_are_ignored(h: SlackHarness) -> None:
+    await h.dm(ALICE, "hi", bot_id="B0OTHER")
+    await h.dm(ALICE, "hi", subtype="message_changed")
+    assert h.fake.posts() == []
+
+
+async def test_app_home_lists_my_reports(h: SlackHarness) -> None:
+    await h.command(ALICE)
+    for page in REPORT_PAGES:
+        await h.submit(ALICE, page)
+    await h.press(ALICE, render.ACTION_CHOICE + ".yes")
+    body = event_body(
+        {"type": "app_home_opened", "user": ALICE, "channel": f"D{ALICE}", "tab": "home"},
+        event_id="Ev0HOME",
+    )
+    response = await h.post(body, "application/json")
+    await h.slack.drain()
+    assert response.status == 200
+    [published] = h.fake.called("views.publish")
+    assert published["user_id"] == ALICE
+    view = json.dumps(published["view"])
+    assert "HB-2026-0001" in view and "Start a report" in view
+    assert "evil.example" not in view  # the list shows references, never content
+    home = {"ts": "1.0", "channel": f"D{ALICE}", "blocks": published["view"]["blocks"]}
+    await h.press(ALICE, render.ACTION_HOME_REPORT, message=home)
+    assert "First, your safety" in h.text_of(ALICE)
+
+
+async def test_rate_limited_post_is_retried_and_delivered_once(h: SlackHarness) -> None:
+    h.fake.fail("chat.postMessage", 429, {"Retry-After": "1"})
+    started = time.monotonic()
+    await h.command(ALICE)
+    assert time.monotonic() - started >= 0.9  # honoured Retry-After
+    posts = h.fake.posts(f"D{ALICE}")
+    assert len(posts) == 2  # the refused attempt and the one that landed
+    assert posts[0]["blocks"] == posts[1]["blocks"]
+
+
+async def test_unknown_subcommand_gets_help(h: SlackHarness) -> None:
+    await h.command(ALICE, "frobnicate now")
+    text = h.text_of(ALICE)
+    assert "didn't understand" in text and "/report-abuse mine" in text
+
+
+def test_bad_slack_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxp-user-token")
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN: must be a bot token"):
+        load_slack_settings(_env_file=None)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-ok")
+    monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET is needed"):
+        load_slack_settings(_env_file=None)
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-abc")
+    assert load_slack_settings(_env_file=None).use_socket_mode
+
+
+def _person(user: str) -> Any:
+    from adapters.slack.translate import person
+
+    return person(TEAM, user)
