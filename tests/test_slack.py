@@ -3,11 +3,13 @@ bolt app inside Harbour's aiohttp server, with a local fake Slack Web API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -401,3 +403,36 @@ def _person(user: str) -> Any:
     from adapters.slack.translate import person
 
     return person(TEAM, user)
+
+
+async def test_socket_mode_receives_acks_and_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeSlack()
+    base_url = await fake.start()
+    slack = SlackSettings(
+        bot_token="xoxb-test", app_token="xapp-1-test", api_url=base_url, _env_file=None
+    )  # type: ignore[call-arg]
+    server = build(Settings(_env_file=None), slack, MemoryStore())  # type: ignore[call-arg]
+    assert server.slack is not None
+    assert not any(r.resource.canonical == "/slack/events" for r in server.web_app.router.routes())  # type: ignore[union-attr]
+    try:
+        await server.slack.connect_socket_mode()
+        payload = dict(parse_qsl(command_body(ALICE, "help", trigger="trigger-socket")))
+        await fake.push(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "payload": payload,
+                "accepts_response_payload": True,
+            }
+        )
+        deadline = time.monotonic() + 5
+        while not (fake.socket_acks and fake.posts()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await server.slack.drain()
+        [ack] = fake.socket_acks
+        assert ack["envelope_id"] == "env-1"
+        assert "private message" in json.dumps(ack.get("payload", {}))
+        assert "/report-abuse mine" in json.dumps(fake.last_post()["blocks"])
+    finally:
+        await server.slack.close()
+        await fake.close()

@@ -23,8 +23,11 @@ class FakeSlack:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.failures: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self._ts = itertools.count(1)
+        self.socket_acks: list[dict[str, Any]] = []
+        self._sockets: list[web.WebSocketResponse] = []
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
+        app.router.add_get("/link", self._socket_mode)
         self.server = TestServer(app, host="127.0.0.1")
 
     async def start(self) -> str:
@@ -67,12 +70,35 @@ class FakeSlack:
                     "user": "harbour",
                 }
             )
+        if method == "apps.connections.open":
+            return web.json_response(
+                {"ok": True, "url": str(self.server.make_url("/link")).replace("http", "ws", 1)}
+            )
         if method == "conversations.open":
             return web.json_response({"ok": True, "channel": {"id": "D" + params["users"]}})
         if method in ("chat.postMessage", "chat.update"):
             ts = params.get("_ts") or params.get("ts")
             return web.json_response({"ok": True, "channel": params.get("channel"), "ts": ts})
         return web.json_response({"ok": True})
+
+    async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        """A Socket Mode link: says hello, then records the app's acknowledgements."""
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._sockets.append(socket)
+        await socket.send_json({"type": "hello", "num_connections": 1})
+        async for message in socket:
+            if message.type == web.WSMsgType.TEXT:
+                self.socket_acks.append(json.loads(message.data))
+        return socket
+
+    async def push(self, envelope: dict[str, Any]) -> None:
+        """Send an envelope to the connected app, as Slack does in Socket Mode."""
+        for socket in self._sockets:
+            if not socket.closed:
+                await socket.send_json(envelope)
+                return
+        raise AssertionError("no Socket Mode connection is open")
 
     # ---------------------------------------------------------------- reading the record
 
