@@ -299,11 +299,38 @@ async def test_another_users_button_press_is_refused(h: SlackHarness) -> None:
     assert await h.store.load_session(_person(BOB)) is None
 
 
+async def test_double_click_does_nothing_twice(h: SlackHarness) -> None:
+    await h.command(ALICE)
+    form = h.last_message(ALICE)
+    button = find_button(form, render.ACTION_SUBMIT)
+    state = {
+        b["block_id"]: {"hb.input": {"type": "radio_buttons", "selected_option": {"value": "no"}}}
+        for b in form["blocks"]
+        if b["type"] == "input"
+    }
+    before = len(h.fake.posts())
+    payloads = [
+        interaction_body(
+            block_actions(ALICE, button, message=form, channel=form["channel"], state=state)
+        )
+        for _ in range(2)
+    ]
+    responses = await asyncio.gather(*(h.post(p, FORM) for p in payloads))
+    await h.slack.drain()
+    assert [r.status for r in responses] == [200, 200]
+    assert len(h.fake.posts()) == before + 1
+    assert "What has been happening?" in h.text_of(ALICE)
+
+
 async def test_stale_button_gets_a_kind_reply(h: SlackHarness) -> None:
     await h.command(ALICE)
     first = h.last_message(ALICE)
     await h.submit(ALICE, {"danger": ["no"]})
-    await h.act(ALICE, find_button(first, render.ACTION_SUBMIT), first, {})
+    await h.submit(ALICE, {"kinds": ["stalking"]})
+    await h.press(ALICE, render.ACTION_CONTROL + ".back")
+    # An old form (from before going back) is pressed again: its token is stale.
+    old = {**first, "ts": "1699999999.000001"}
+    await h.act(ALICE, find_button(old, render.ACTION_SUBMIT), old, {})
     assert "already been answered" in h.text_of(ALICE)
 
 

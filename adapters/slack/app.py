@@ -34,6 +34,11 @@ from bot.models import Notice, NoticeLevel, PersonRef, Reply
 
 log = logging.getLogger(__name__)
 
+PRESSED_KEEP = 10_000
+"""How many acted-on messages are remembered to swallow double clicks. Every
+acted-on message also loses its buttons, and the core refuses a stale token, so
+forgetting one later only means a kind "already answered" reply."""
+
 IN_CHANNEL_NOTE = (
     "I've sent you a private message. Reports always happen there, never in a channel."
 )
@@ -93,6 +98,7 @@ class SlackAdapter:
         self._socket_mode: Any = None
         self._dm: dict[str, str] = {}
         self._live: dict[str, _Live] = {}
+        self._pressed: dict[str, None] = {}  # message ts already acted on, oldest first
         self._queues: dict[str, _PersonQueue] = {}
         self._register()
 
@@ -178,6 +184,12 @@ class SlackAdapter:
             ts=container.get("message_ts", ""),
             blocks=(body.get("message") or {}).get("blocks") or [],
         )
+        if source.ts:
+            if source.ts in self._pressed:
+                return  # a double click: this message was already acted on
+            self._pressed[source.ts] = None
+            while len(self._pressed) > PRESSED_KEEP:
+                del self._pressed[next(iter(self._pressed))]
         event = action.event
         await self._work(action.presser, lambda: [event], source=source)
 
