@@ -773,3 +773,31 @@ async def test_filing_reports_does_not_grow_the_hot_file(
     assert reports_after_50 > 40 * reports_after_one
     assert await store.load_session(BOB) == someone
     assert len(await store.reports_by(ALICE)) == 50
+
+
+# --------------------------------------------------------------------------- contacts
+
+
+async def test_contacts_survive_a_restart_apart_from_the_hot_file(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    store = open_store(tmp_path)
+    reference = {"conversation": {"id": "a:1"}, "serviceUrl": "https://smba.example/emea/"}
+    await store.save_contact("teams:tenant:user-1", reference)
+    await store.save_contact("channel:safety-leads:teams", {"conversation": {"id": "19:x"}})
+    assert await store.contact("teams:tenant:user-1") == reference
+    assert await store.contact("nobody") is None
+    hot = (
+        (tmp_path / "conversations.json").read_text()
+        if (tmp_path / "conversations.json").exists()
+        else ""
+    )
+    assert "smba.example" not in hot
+    before = (tmp_path / "contacts.json").stat().st_mtime_ns
+    await store.save_contact("teams:tenant:user-1", dict(reference))  # unchanged: not rewritten
+    assert (tmp_path / "contacts.json").stat().st_mtime_ns == before
+    await store.save_contact("teams:tenant:user-1", {**reference, "serviceUrl": "https://new/"})
+    await store.close()
+    reopened = open_store(tmp_path)
+    assert (await reopened.contact("teams:tenant:user-1") or {})["serviceUrl"] == "https://new/"
+    assert await reopened.contact("channel:safety-leads:teams") == {"conversation": {"id": "19:x"}}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.models import PersonRef
 from bot.reports import DomainEvent, Report
@@ -91,6 +92,14 @@ class Store(ABC):
 
     @abstractmethod
     async def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None: ...
+
+    @abstractmethod
+    async def save_contact(self, key: str, address: dict[str, Any]) -> None:
+        """Remember how to reach a person or a channel later (e.g. a Teams
+        conversation reference), under a key such as `PersonRef.key`."""
+
+    @abstractmethod
+    async def contact(self, key: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -179,6 +179,7 @@ class TinyStore(Store):
         self._by_person: dict[str, list[str]] = {}
         self._max_seq: dict[int, int] = {}
         self._from_draft: dict[str, str] = {}
+        self._contact_ids: dict[str, int] = {}
         self._pending: dict[str, tuple[datetime, int, _File, int]] = {}
         self._order = itertools.count()
         self._closed = False
@@ -198,6 +199,9 @@ class TinyStore(Store):
                 leftover.unlink()  # a write that never completed; the real file is intact
         try:
             self._hot = _File(directory / "conversations.json" if directory else None)
+            # Addresses change rarely and are read on every proactive send: their
+            # own file keeps them out of the hot file's every-step rewrite.
+            self._contacts = _File(directory / "contacts.json" if directory else None)
             self._load()
         except BaseException:
             self._release()
@@ -272,6 +276,7 @@ class TinyStore(Store):
             self._seen[doc["id"]] = doc.doc_id
         for doc in self._hot.table("sessions").all():
             self._session_ids[PersonRef.model_validate(doc["person"]).key] = doc.doc_id
+        self._contact_ids = {d["key"]: d.doc_id for d in self._contacts.table("contacts").all()}
 
     def _index_report(self, report: Report) -> None:
         refs = self._by_person.setdefault(report.reporter.key, [])
@@ -450,6 +455,29 @@ class TinyStore(Store):
                 self._pending.pop(event_id, None)
 
         await self._run(mark)
+
+    async def save_contact(self, key: str, address: dict[str, Any]) -> None:
+        def save() -> None:
+            contacts = self._contacts.table("contacts")
+            found = self._contact_ids.get(key)
+            if found is not None and contacts.get(doc_id=found) == {"key": key, "address": address}:
+                return  # unchanged: no write
+            with self._writing(self._contacts):
+                doc = {"key": key, "address": address}
+                if found is None:
+                    self._contact_ids[key] = contacts.insert(doc)
+                else:
+                    contacts.upsert(Document(doc, doc_id=found))
+
+        await self._run(save)
+
+    async def contact(self, key: str) -> dict[str, Any] | None:
+        def get() -> dict[str, Any] | None:
+            found = self._contact_ids.get(key)
+            doc = self._contacts.table("contacts").get(doc_id=found) if found else None
+            return dict(doc["address"]) if doc else None
+
+        return await self._run(get)
 
     async def close(self) -> None:
         self._closed = True

@@ -1,0 +1,261 @@
+"""Core replies -> Adaptive Cards (schema 1.5) for Teams.
+
+All the replies to one event become one card (Teams reviewers count separate
+bot messages sent in a burst as spam). A form page is one card: an input per
+question, with its label, and at most five buttons (Teams shows six). Text a
+person typed is only ever shown through `TextRun`s, which Teams does not read
+as Markdown, so a report cannot smuggle in links or formatting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.models import (
+    ChoiceQuestion,
+    Confirmation,
+    ControlAction,
+    Form,
+    Notice,
+    NoticeLevel,
+    Reply,
+    SummaryCard,
+    Text,
+    TextQuestion,
+)
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+VERSION = "1.5"
+MAX_ACTIONS = 6
+FEW_BUTTONS = 5
+KEY = "hb"
+"""Every Action.Submit Harbour sends carries `{"hb": kind, ...}` in its data."""
+
+STYLES = {
+    NoticeLevel.INFO: "emphasis",
+    NoticeLevel.SUCCESS: "good",
+    NoticeLevel.WARNING: "warning",
+    NoticeLevel.ERROR: "attention",
+    NoticeLevel.DANGER: "attention",
+}
+CONTROL_LABELS = {
+    ControlAction.BACK: "Back",
+    ControlAction.PAUSE: "Pause",
+    ControlAction.CANCEL: "Cancel",
+    ControlAction.HELP: "Help",
+}
+
+
+def plain(text: str, **style: Any) -> dict[str, Any]:
+    """Text shown exactly as written: no Markdown, no links."""
+    return {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": text, **style}]}
+
+
+def heading(text: str, size: str = "Medium") -> dict[str, Any]:
+    return plain(text, size=size, weight="Bolder")
+
+
+def _choice_input(question: ChoiceQuestion) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "Input.ChoiceSet",
+        "id": question.id,
+        "label": question.prompt,
+        "isMultiSelect": question.multiple,
+        "style": "expanded" if len(question.options) <= 10 else "compact",
+        "wrap": True,
+        "choices": [{"title": o.label, "value": o.value} for o in question.options],
+        "isRequired": question.required,
+    }
+    if question.value:
+        element["value"] = ",".join(question.value)
+    if question.required:
+        element["errorMessage"] = "Please choose an answer."
+    return element
+
+
+def _text_input(question: TextQuestion) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "Input.Text",
+        "id": question.id,
+        "label": question.prompt,
+        "isMultiline": question.multiline,
+        "maxLength": question.max_length,
+        "isRequired": question.required,
+    }
+    if question.hint:
+        element["placeholder"] = question.hint
+    if question.value:
+        element["value"] = question.value
+    if question.required:
+        element["errorMessage"] = "Please answer this question."
+    return element
+
+
+def _submit(
+    title: str, data: dict[str, Any], *, style: str | None = None, inputs: bool = False
+) -> dict[str, Any]:
+    action: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": {KEY: data}}
+    if style:
+        action["style"] = style
+    if not inputs:
+        action["associatedInputs"] = "none"  # Back or Pause must not demand answers first
+    return action
+
+
+def _form(form: Form, owner: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    body = [heading(form.title), plain(form.progress, isSubtle=True)]
+    if form.intro:
+        body.append(plain(form.intro))
+    multi = []
+    for question in form.questions:
+        if isinstance(question, ChoiceQuestion):
+            body.append(_choice_input(question))
+            if question.multiple:
+                multi.append(question.id)
+        else:
+            body.append(_text_input(question))
+    actions = [
+        _submit(
+            form.submit_label,
+            {
+                "kind": "submit",
+                "form": form.id,
+                "token": form.token,
+                "owner": owner,
+                "multi": multi,
+            },
+            style="positive",
+            inputs=True,
+        )
+    ]
+    for control in form.controls:
+        if control in CONTROL_LABELS:  # skipping is leaving optional answers empty
+            actions.append(
+                _submit(
+                    CONTROL_LABELS[control],
+                    {
+                        "kind": "control",
+                        "action": control.value,
+                        "token": form.token,
+                        "owner": owner,
+                    },
+                )
+            )
+    return body, actions[:MAX_ACTIONS]
+
+
+def _choice(
+    question: ChoiceQuestion, owner: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    body = [plain(question.prompt, weight="Bolder")]
+    base = {"kind": "choice", "question": question.id, "token": question.token, "owner": owner}
+    if len(question.options) <= FEW_BUTTONS and not question.multiple:
+        actions = [
+            _submit(o.label, {**base, "value": o.value}, style="positive" if n == 0 else None)
+            for n, o in enumerate(question.options)
+        ]
+        return body, actions
+    body.append(_choice_input(question.model_copy(update={"prompt": "Choose"})))
+    return body, [_submit("OK", {**base, "input": question.id}, style="positive", inputs=True)]
+
+
+def _confirmation(
+    confirm: Confirmation, owner: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    base = {"kind": "choice", "question": confirm.id, "token": confirm.token, "owner": owner}
+    return [plain(confirm.prompt, weight="Bolder")], [
+        _submit(
+            confirm.confirm_label,
+            {**base, "value": "yes"},
+            style="destructive" if confirm.danger else "positive",
+        ),
+        _submit(confirm.deny_label, {**base, "value": "no"}),
+    ]
+
+
+def _summary(card: SummaryCard) -> list[dict[str, Any]]:
+    body: list[dict[str, Any]] = [heading(card.title)]
+    for field in card.fields:
+        body.append(
+            {
+                "type": "Container",
+                "spacing": "Small",
+                "items": [plain(field.label, weight="Bolder"), plain(field.value)],
+            }
+        )
+    if card.footer:
+        body.append(plain(card.footer, isSubtle=True))
+    return body
+
+
+def _notice(notice: Notice) -> dict[str, Any]:
+    items = [heading(notice.title, size="Default")] if notice.title else []
+    items.append(
+        plain(notice.text, weight="Bolder" if notice.level is NoticeLevel.DANGER else "Default")
+    )
+    return {"type": "Container", "style": STYLES[notice.level], "items": items}
+
+
+def reply_parts(reply: Reply, owner: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One reply as card body elements and card actions."""
+    if isinstance(reply, Text):
+        return [plain(reply.text)], []
+    if isinstance(reply, Notice):
+        return [_notice(reply)], []
+    if isinstance(reply, Form):
+        return _form(reply, owner)
+    if isinstance(reply, ChoiceQuestion):
+        return _choice(reply, owner)
+    if isinstance(reply, TextQuestion):
+        return [
+            plain(reply.prompt, weight="Bolder"),
+            plain("Type your answer as a message.", isSubtle=True),
+        ], []
+    if isinstance(reply, Confirmation):
+        return _confirmation(reply, owner)
+    if isinstance(reply, SummaryCard):
+        return _summary(reply), []
+    raise TypeError(f"no Adaptive Card rendering for {type(reply).__name__}")
+
+
+def card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "type": "AdaptiveCard",
+        "$schema": SCHEMA,
+        "version": VERSION,
+        "body": body,
+    }
+    if actions:
+        content["actions"] = actions
+    return content
+
+
+def cards(replies: Sequence[Reply], owner: str) -> list[dict[str, Any]]:
+    """All the replies to one event as few cards as possible: one, unless two
+    replies each need their own buttons."""
+    out: list[dict[str, Any]] = []
+    body: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
+    for reply in replies:
+        part_body, part_actions = reply_parts(reply, owner)
+        if part_actions and actions:
+            out.append(card(body, actions))
+            body, actions = [], []
+        body.extend(part_body)
+        actions.extend(part_actions)
+    if body:
+        out.append(card(body, actions))
+    return out
+
+
+def answered(content: dict[str, Any], note: str = "Received") -> dict[str, Any]:
+    """The same card without its inputs and buttons, so it can't be used again."""
+    body = [e for e in content.get("body", []) if not str(e.get("type", "")).startswith("Input.")]
+    body.append(plain(f"✓ {note}", isSubtle=True))
+    return card(body)
+
+
+def is_interactive(content: dict[str, Any]) -> bool:
+    return bool(content.get("actions"))
