@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -56,7 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_cmd = commands.add_parser("serve", help="serve Slack (and Teams) on PORT")
     serve_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
     serve_cmd.add_argument("--memory", action="store_true", help="keep nothing after exit")
+    package_cmd = commands.add_parser("teams-package", help="build the Teams app package (zip)")
+    package_cmd.add_argument(
+        "--client-id",
+        default=os.environ.get("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID", ""),
+        help="the bot's Entra app (client) id (default: from the environment)",
+    )
+    package_cmd.add_argument("--out", default="harbour-teams.zip", help="where to write the zip")
+    package_cmd.add_argument("--publisher-name", default="Your organisation")
+    package_cmd.add_argument("--publisher-url", default="https://harbour.example.org")
     args = parser.parse_args(argv)
+    if args.command == "teams-package":
+        return _teams_package(args)
 
     overrides: dict[str, object] = {}
     if args.data_dir:
@@ -93,6 +105,25 @@ def configure_logging(level: str) -> None:
     )
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
+
+
+def _teams_package(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from adapters.teams.package import PackageError, build_package
+
+    try:
+        out = build_package(
+            args.client_id,
+            Path(args.out),
+            publisher_name=args.publisher_name,
+            publisher_url=args.publisher_url,
+        )
+    except PackageError as exc:
+        print(f"harbour: {exc}", file=sys.stderr)
+        return 2
+    print(f"Wrote {out}: upload it in Teams (Apps > Manage your apps > Upload an app).")
+    return 0
 
 
 def _default_user() -> str:
