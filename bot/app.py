@@ -326,6 +326,10 @@ class Harbour:
             replies = [*replies, *engine.prompt(FLOWS[draft.flow], draft, self.ctx)]
         return _Outcome(replies, session)
 
+    def help_for(self, person: PersonRef) -> Notice:
+        """What Harbour can do, as this person types it (for adapters' own use)."""
+        return self._help_reply(Session(person=person, updated_at=self.clock()))
+
     def _help_reply(self, session: Session) -> Notice:
         prefix = self.prefixes.get(session.person.platform, "")
         lines = [f"{prefix}{cmd} — {what}" for cmd, what in HELP_LINES]

@@ -23,12 +23,14 @@ def open_store(settings: Settings) -> Store:
 
 async def _serve(settings: Settings) -> None:
     from adapters.slack.config import load_slack_settings
+    from adapters.teams.config import load_teams_settings
     from bot.server import run
 
     slack = load_slack_settings()
+    teams = load_teams_settings()
     store = open_store(settings)
     try:
-        await run(settings, slack, store)
+        await run(settings, slack, teams, store)
     finally:
         await store.close()
 

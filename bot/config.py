@@ -47,6 +47,15 @@ class Settings(BaseSettings):
         description="Where `harbour serve` listens (Slack and Teams share it).",
     )
     host: str = Field(default="0.0.0.0", description="The address `harbour serve` binds.")
+    admins: str = Field(
+        default="",
+        description="Comma-separated ids of Harbour administrators: Slack member ids (U…), "
+        "Teams Entra object ids.",
+    )
+
+    @property
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.admins.split(",") if a.strip())
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,8 +1,8 @@
 """`harbour serve`: one aiohttp server for every platform Harbour is set up for.
 
 Slack's events, slash commands and interactivity arrive at /slack/events (or
-over a Socket Mode connection, for agencies with no public URL); /healthz
-answers a load balancer. The adapters are composed here and nowhere else.
+over a Socket Mode connection, for agencies with no public URL); Teams
+activities at /api/messages; /healthz answers a load balancer. The adapters are composed here and nowhere else.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from aiohttp import web
 
 from adapters.slack.app import SlackAdapter
 from adapters.slack.config import SlackSettings
+from adapters.teams.app import TeamsAdapter
+from adapters.teams.config import TeamsSettings
 from bot.app import Harbour
 from bot.config import Settings
 from bot.models import Platform
@@ -30,13 +32,16 @@ class Server:
     web_app: web.Application
     harbour: Harbour
     slack: SlackAdapter | None = None
+    teams: TeamsAdapter | None = None
 
 
 async def _health(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def build(settings: Settings, slack: SlackSettings, store: Store) -> Server:
+def build(
+    settings: Settings, slack: SlackSettings, store: Store, teams: TeamsSettings | None = None
+) -> Server:
     harbour = Harbour(
         store,
         settings.flow_context(),
@@ -49,21 +54,22 @@ def build(settings: Settings, slack: SlackSettings, store: Store) -> Server:
         server.slack = SlackAdapter(harbour, slack)
         if not slack.use_socket_mode:
             server.slack.attach(web_app)
+    if teams is not None:
+        server.teams = TeamsAdapter(harbour, store, teams, admins=settings.admin_ids)
+        server.teams.attach(web_app)
     return server
 
 
-async def run(settings: Settings, slack: SlackSettings, store: Store) -> None:
-    server = build(settings, slack, store)
+async def run(settings: Settings, slack: SlackSettings, teams: TeamsSettings, store: Store) -> None:
+    server = build(settings, slack, store, teams)
     if server.slack is not None and slack.use_socket_mode:
         await server.slack.connect_socket_mode()
         log.info("Slack: connected over Socket Mode")
     elif server.slack is not None:
         log.info("Slack: listening for requests at /slack/events")
     else:
-        log.warning(
-            "No platform is configured (set SLACK_BOT_TOKEN and friends); serving /healthz "
-            "only. To try Harbour without Slack or Teams, run `harbour chat`."
-        )
+        log.info("Slack: off (set SLACK_BOT_TOKEN to connect a workspace)")
+    log.info("Teams: listening for activities at /api/messages")
     runner = web.AppRunner(server.web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()

@@ -31,7 +31,8 @@ VERSION = "1.5"
 MAX_ACTIONS = 6
 FEW_BUTTONS = 5
 KEY = "hb"
-"""Every Action.Submit Harbour sends carries `{"hb": kind, ...}` in its data."""
+"""Every action Harbour puts on a card carries `{"hb": {...}}` in its data."""
+VERB = "hb"
 
 STYLES = {
     NoticeLevel.INFO: "emphasis",
@@ -93,10 +94,18 @@ def _text_input(question: TextQuestion) -> dict[str, Any]:
     return element
 
 
-def _submit(
+def _execute(
     title: str, data: dict[str, Any], *, style: str | None = None, inputs: bool = False
 ) -> dict[str, Any]:
-    action: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": {KEY: data}}
+    """An Action.Execute: Teams sends it as an `adaptiveCard/action` invoke, and
+    the card in our invoke response replaces the pressed one for that person,
+    so an answered card loses its buttons without another call to Teams."""
+    action: dict[str, Any] = {
+        "type": "Action.Execute",
+        "verb": VERB,
+        "title": title,
+        "data": {KEY: data},
+    }
     if style:
         action["style"] = style
     if not inputs:
@@ -117,7 +126,7 @@ def _form(form: Form, owner: str) -> tuple[list[dict[str, Any]], list[dict[str, 
         else:
             body.append(_text_input(question))
     actions = [
-        _submit(
+        _execute(
             form.submit_label,
             {
                 "kind": "submit",
@@ -133,7 +142,7 @@ def _form(form: Form, owner: str) -> tuple[list[dict[str, Any]], list[dict[str, 
     for control in form.controls:
         if control in CONTROL_LABELS:  # skipping is leaving optional answers empty
             actions.append(
-                _submit(
+                _execute(
                     CONTROL_LABELS[control],
                     {
                         "kind": "control",
@@ -150,28 +159,40 @@ def _choice(
     question: ChoiceQuestion, owner: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     body = [plain(question.prompt, weight="Bolder")]
-    base = {"kind": "choice", "question": question.id, "token": question.token, "owner": owner}
+    base = {
+        "kind": "choice",
+        "question": question.id,
+        "token": question.token,
+        "owner": owner,
+        "title": question.prompt[:120],
+    }
     if len(question.options) <= FEW_BUTTONS and not question.multiple:
         actions = [
-            _submit(o.label, {**base, "value": o.value}, style="positive" if n == 0 else None)
+            _execute(o.label, {**base, "value": o.value}, style="positive" if n == 0 else None)
             for n, o in enumerate(question.options)
         ]
         return body, actions
     body.append(_choice_input(question.model_copy(update={"prompt": "Choose"})))
-    return body, [_submit("OK", {**base, "input": question.id}, style="positive", inputs=True)]
+    return body, [_execute("OK", {**base, "input": question.id}, style="positive", inputs=True)]
 
 
 def _confirmation(
     confirm: Confirmation, owner: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    base = {"kind": "choice", "question": confirm.id, "token": confirm.token, "owner": owner}
+    base = {
+        "kind": "choice",
+        "question": confirm.id,
+        "token": confirm.token,
+        "owner": owner,
+        "title": confirm.prompt[:120],
+    }
     return [plain(confirm.prompt, weight="Bolder")], [
-        _submit(
+        _execute(
             confirm.confirm_label,
             {**base, "value": "yes"},
             style="destructive" if confirm.danger else "positive",
         ),
-        _submit(confirm.deny_label, {**base, "value": "no"}),
+        _execute(confirm.deny_label, {**base, "value": "no"}),
     ]
 
 
@@ -250,11 +271,17 @@ def cards(replies: Sequence[Reply], owner: str) -> list[dict[str, Any]]:
     return out
 
 
-def answered(content: dict[str, Any], note: str = "Received") -> dict[str, Any]:
-    """The same card without its inputs and buttons, so it can't be used again."""
-    body = [e for e in content.get("body", []) if not str(e.get("type", "")).startswith("Input.")]
+def answered(title: str, note: str = "Received") -> dict[str, Any]:
+    """What a pressed card turns into: its heading and a tick, no buttons."""
+    body = [heading(title, size="Default")] if title else []
     body.append(plain(f"✓ {note}", isSubtle=True))
     return card(body)
+
+
+def invite(text: str, chat_url: str | None) -> dict[str, Any]:
+    """A short card for a team channel or group chat: reports happen in private."""
+    actions = [{"type": "Action.OpenUrl", "title": "Open my private chat", "url": chat_url}]
+    return card([plain(text)], actions if chat_url else None)
 
 
 def is_interactive(content: dict[str, Any]) -> bool:

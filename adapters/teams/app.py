@@ -1,0 +1,394 @@
+"""The Teams adapter, on the Microsoft 365 Agents SDK (CloudAdapter + AgentApplication).
+
+Reports happen only in the personal chat with the bot. Each turn: remember how
+to reach the person (their conversation reference), translate the activity
+into a core event, let `Harbour.handle` save and answer, and send the replies
+as one Adaptive Card. Card buttons are Action.Execute, so the pressed card is
+replaced in the invoke response itself. In a team channel or group chat the bot
+only points people to their private chat, and lets an administrator register
+the channel as the safety leads' one.
+
+Every import of the Agents SDK stays inside adapters/teams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.web_exceptions import NotAppKeyWarning
+from microsoft_agents.activity import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    ConversationReference,
+)
+from microsoft_agents.hosting.aiohttp import (
+    CloudAdapter,
+    jwt_authorization_decorator,
+    start_agent_process,
+)
+from microsoft_agents.hosting.core import (
+    AgentApplication,
+    AgentAuthConfiguration,
+    AnonymousTokenProvider,
+    CardFactory,
+    ClaimsIdentity,
+    ConnectionManager,
+    MemoryStorage,
+    MessageFactory,
+    TurnContext,
+    TurnState,
+)
+
+from adapters.teams import cards, translate
+from adapters.teams.config import TeamsSettings
+from bot.app import Harbour, log_failure
+from bot.models import Notice, NoticeLevel, PersonRef, Reply, Text
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({412, 429, 500, 502, 503, 504})
+SEND_ATTEMPTS = 4
+MAX_WAIT = 10.0  # seconds, per wait: a Retry-After beyond this is capped
+SAFETY_LEADS = "safety-leads:teams"
+REGISTER = re.compile(r"^\s*register\s+safety[- ]?leads\s*$", re.IGNORECASE)
+
+IN_CHANNEL = (
+    "Reports to Harbour are private, so they only happen in your personal chat with me; "
+    "nothing about them is ever posted here. Open the chat and say report, or help."
+)
+WELCOME = (
+    "Hello, I'm Harbour. If you're abused or harassed online because of your work, you can "
+    "report it to me here, privately: a few short pages of questions, each one skippable, and "
+    "you can pause and come back. I assess how serious it is, keep it under a reference, and "
+    "you choose who is told. Your organisation's administrator sets up who your manager is "
+    "and the safety leads' channel; until then I still keep your reports safe. "
+    "Say report to start, or help for everything I can do."
+)
+CHANNEL_WELCOME = (
+    "Hello, I'm Harbour. People report online abuse to me privately, in their personal chat "
+    "with me: nothing about a report is posted here. An administrator can make this channel "
+    "the safety leads' alert channel by mentioning me with: register safety-leads"
+)
+
+
+class NoAddress(LookupError):
+    """Nobody has told us how to reach this person or channel yet."""
+
+
+class DeliveryFailed(RuntimeError):
+    """Teams refused a message after every retry."""
+
+
+async def send_with_retry(
+    send: Callable[[], Awaitable[Any]], *, attempts: int = SEND_ATTEMPTS, base: float = 0.5
+) -> Any:
+    """Send, retrying throttling and server errors with backoff (honouring
+    Retry-After): the SDK itself never retries, so one 429 would lose a reply."""
+    for attempt in range(attempts):
+        try:
+            return await send()
+        except aiohttp.ClientResponseError as exc:
+            if exc.status not in RETRY_STATUSES or attempt == attempts - 1:
+                raise DeliveryFailed(f"Teams answered {exc.status}") from None
+            await asyncio.sleep(_wait(exc, base * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+def _wait(exc: aiohttp.ClientResponseError, backoff: float) -> float:
+    header = exc.headers.get("Retry-After") if exc.headers else None
+    try:
+        return min(float(header), MAX_WAIT) if header else backoff
+    except ValueError:
+        return backoff
+
+
+def _reference(activity: Activity) -> dict[str, Any]:
+    """The conversation reference to store: without per-message ids, so it only
+    changes (and is only rewritten) when the conversation itself does."""
+    reference = activity.get_conversation_reference().model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    for volatile in ("activityId", "requestId"):
+        reference.pop(volatile, None)
+    return reference
+
+
+def _is_loopback(request: web.Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+class TeamsAdapter:
+    def __init__(
+        self,
+        harbour: Harbour,
+        store: Store,
+        settings: TeamsSettings,
+        *,
+        admins: frozenset[str] = frozenset(),
+    ) -> None:
+        self.harbour = harbour
+        self.store = store
+        self.settings = settings
+        self.admins = admins
+        if settings.anonymous:
+            self.auth_config = AgentAuthConfiguration(anonymous_allowed=True)
+            connections: Any = ConnectionManager(
+                provider_factory=lambda _config: AnonymousTokenProvider(),
+                connections_configurations={"SERVICE_CONNECTION": self.auth_config},
+            )
+            # Without an app id the SDK warns on every turn; we warn once, at start.
+            logging.getLogger(
+                "microsoft_agents.hosting.core.connector.client.user_token_client"
+            ).setLevel(logging.ERROR)
+        else:
+            from microsoft_agents.authentication.msal import MsalConnectionManager
+
+            connections = MsalConnectionManager(**settings.sdk_config)
+            self.auth_config = connections.get_default_connection_configuration()
+        self.adapter = CloudAdapter(connection_manager=connections)
+        self.adapter.on_turn_error = self._on_turn_error
+        self.app = AgentApplication[TurnState](
+            storage=MemoryStorage(),
+            connection_manager=connections,
+            start_typing_timer=False,
+            remove_recipient_mention=True,
+        )
+        self._register()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def attach(self, web_app: web.Application, path: str = "/api/messages") -> None:
+        """Serve `path`; with a client id, the SDK's JWT check guards it (and only it)."""
+        with warnings.catch_warnings():
+            # The SDK's JWT check looks this up by its plain string name.
+            warnings.simplefilter("ignore", NotAppKeyWarning)
+            web_app["agent_configuration"] = self.auth_config
+        web_app.router.add_post(path, jwt_authorization_decorator(self._messages))  # type: ignore[no-untyped-call]
+        if self.settings.anonymous:
+            log.warning(
+                "Teams: no client id (CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID), "
+                "so /api/messages runs unauthenticated for local trial and accepts requests "
+                "from this machine only. Set the client id, secret and tenant id to connect "
+                "to Teams."
+            )
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        if self.settings.anonymous and not _is_loopback(request):
+            # An unauthenticated bot reachable from elsewhere would post wherever a
+            # forged activity's serviceUrl told it to.
+            return web.json_response({"error": "Unauthenticated mode is local only."}, status=401)
+        response = await start_agent_process(request, self.app, self.adapter)
+        return response if response is not None else web.Response(status=202)
+
+    # ------------------------------------------------------------------ routes
+
+    def _register(self) -> None:
+        app = self.app
+        app.activity(ActivityTypes.message)(self._on_message)
+        app.activity(ActivityTypes.conversation_update)(self._on_conversation_update)
+        app.activity(ActivityTypes.installation_update)(self._on_installation_update)
+        app.adaptive_card.action_execute(re.compile(".*"))(self._on_execute)
+
+    async def _on_message(self, ctx: TurnContext, state: TurnState) -> None:
+        activity = ctx.activity
+        who = translate.person_of(activity)
+        await self._remember(activity, who)
+        if not translate.is_personal(activity):
+            await self._in_shared_chat(ctx, who)
+            return
+        if isinstance(activity.value, dict) and cards.KEY in activity.value:
+            # An Action.Submit from an older card: handled like Action.Execute.
+            action = translate.action_event(activity, activity.value)
+            await self._act(ctx, who, action)
+            if activity.reply_to_id:
+                answered = Activity(
+                    type=ActivityTypes.message,
+                    id=activity.reply_to_id,
+                    attachments=[CardFactory.adaptive_card(cards.answered(action.title))],
+                )
+                await send_with_retry(lambda: ctx.update_activity(answered))
+            return
+        for event in translate.message_events(activity):
+            await self._send(ctx, who, await self.harbour.handle(event))
+
+    async def _on_execute(
+        self, ctx: TurnContext, state: TurnState, data: Any
+    ) -> AdaptiveCardInvokeResponse:
+        who = translate.person_of(ctx.activity)
+        await self._remember(ctx.activity, who)
+        action = translate.action_event(ctx.activity, data if isinstance(data, dict) else {})
+        if translate.is_personal(ctx.activity):
+            await self._act(ctx, who, action)
+        note = "Received" if action.event is not None else "Not changed"
+        return AdaptiveCardInvokeResponse(
+            status_code=200, type=cards.CARD_CONTENT_TYPE, value=cards.answered(action.title, note)
+        )
+
+    async def _act(self, ctx: TurnContext, who: PersonRef, action: translate.ActionEvent) -> None:
+        if action.event is not None:
+            await self._send(ctx, who, await self.harbour.handle(action.event))
+            return
+        text = (
+            "That button belongs to someone else's private conversation, so I haven't done "
+            "anything."
+            if action.refused == "not-yours"
+            else "Please choose an option first."
+            if action.refused == "empty"
+            else "I couldn't read that button press."
+        )
+        await self._send(ctx, who, [Notice(text=text, level=NoticeLevel.WARNING)])
+
+    async def _on_conversation_update(self, ctx: TurnContext, state: TurnState) -> None:
+        activity = ctx.activity
+        bot = activity.recipient.id if activity.recipient else None
+        if any(m.id == bot for m in activity.members_added or []):
+            await self._welcome(ctx)
+
+    async def _on_installation_update(self, ctx: TurnContext, state: TurnState) -> None:
+        if (ctx.activity.action or "").startswith("add"):
+            await self._welcome(ctx)
+
+    # ------------------------------------------------------------------ behaviour
+
+    async def _welcome(self, ctx: TurnContext) -> None:
+        """Once per person (personal) or per conversation (team, group chat), however
+        many install and member events Teams sends."""
+        activity = ctx.activity
+        personal = translate.is_personal(activity)
+        key = (
+            translate.person_of(activity).key
+            if personal
+            else f"teams-conversation:{activity.conversation.id}"
+        )
+        known = await self.store.contact(key) or {}
+        await self.store.save_contact(
+            key, {**known, "reference": _reference(activity), "welcomed": True}
+        )
+        if known.get("welcomed"):
+            return
+        if personal:
+            await self._send(ctx, translate.person_of(activity), [Text(text=WELCOME)])
+        else:
+            await self._post_card(ctx, cards.card([cards.plain(CHANNEL_WELCOME)]))
+
+    async def _in_shared_chat(self, ctx: TurnContext, who: PersonRef) -> None:
+        text = (ctx.activity.text or "").strip()
+        if REGISTER.match(text):
+            if who.user not in self.admins and who.key not in self.admins:
+                reply = (
+                    "Only Harbour administrators can choose the safety leads' channel. Ask "
+                    "your IT team to add your account to HARBOUR_ADMINS."
+                )
+            else:
+                await self.store.save_contact(
+                    SAFETY_LEADS,
+                    {
+                        "reference": _reference(ctx.activity),
+                        "registered_by": who.key,
+                        "registered_at": datetime.now(UTC).isoformat(),
+                    },
+                )
+                reply = (
+                    "Done: this channel will get safety alerts. They only ever say a report's "
+                    "reference, how serious it is and the kind of abuse, never what happened "
+                    "or who reported it."
+                )
+            await self._post_card(ctx, cards.card([cards.plain(reply)]))
+            return
+        await self._post_card(ctx, cards.invite(IN_CHANNEL, self._chat_url()))
+        if await self.store.contact(who.key):
+            # They have a personal chat with us: open it with a way forward.
+            await self.send_to(who.key, [self.harbour.help_for(who)])
+
+    def _chat_url(self) -> str | None:
+        if not self.settings.client_id:
+            return None
+        return f"https://teams.microsoft.com/l/chat/0/0?users=28:{self.settings.client_id}"
+
+    async def _remember(self, activity: Activity, who: PersonRef) -> None:
+        """Save how to reach this person (first contact, or when it changed)."""
+        if not translate.is_personal(activity):
+            return
+        known = await self.store.contact(who.key) or {}
+        reference = _reference(activity)
+        if known.get("reference") != reference:
+            await self.store.save_contact(who.key, {**known, "reference": reference})
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send(self, ctx: TurnContext, who: PersonRef, replies: Sequence[Reply]) -> None:
+        for content in cards.cards(replies, who.user):
+            await self._post_card(ctx, content)
+
+    async def _post_card(self, ctx: TurnContext, content: dict[str, Any]) -> None:
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
+        await send_with_retry(lambda: ctx.send_activity(activity))
+
+    async def send_to(self, key: str, replies: Sequence[Reply]) -> None:
+        """Send replies to a person or channel outside any turn (alerts, check-ins).
+
+        Raises NoAddress when nobody has given us a way to reach them, and
+        DeliveryFailed when Teams refused after every retry: never a silent drop.
+        """
+        known = await self.store.contact(key)
+        if not known or "reference" not in known:
+            log.error("Teams: no conversation reference for %s; the message was not sent", key)
+            raise NoAddress(key)
+        reference = ConversationReference.model_validate(known["reference"])
+        continuation = reference.get_continuation_activity()
+        continuation.id = None  # a new message, not a reply to an old one
+        owner = key.rsplit(":", 1)[-1]
+        failure: list[BaseException] = []
+
+        async def deliver(ctx: TurnContext) -> None:
+            try:
+                for content in cards.cards(replies, owner):
+                    await self._post_card(ctx, content)
+            except BaseException as exc:  # re-raised below, outside the SDK's turn
+                failure.append(exc)
+
+        if self.settings.anonymous:
+            await self.adapter.continue_conversation_with_claims(
+                ClaimsIdentity({}), continuation, deliver
+            )
+        else:
+            await self.adapter.continue_conversation(self.settings.client_id, continuation, deliver)
+        if failure:
+            raise failure[0]
+
+    async def _on_turn_error(self, ctx: TurnContext, error: Exception) -> None:
+        # The SDK's default would print the error and send its text (with URLs) to the user.
+        log_failure("a Teams turn", error)
+        if isinstance(error, DeliveryFailed):
+            return  # Teams itself is refusing: a further message would fail too
+        try:
+            await ctx.send_activity(
+                MessageFactory.attachment(
+                    CardFactory.adaptive_card(
+                        cards.card(
+                            [
+                                cards.plain(
+                                    "Something went wrong on my side. Everything you'd already "
+                                    "answered is safe; please try again in a minute."
+                                )
+                            ]
+                        )
+                    )
+                )
+            )
+        except Exception as exc:
+            log_failure("telling a Teams user about an error", exc)

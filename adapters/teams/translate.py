@@ -1,0 +1,118 @@
+"""Teams activities -> core events. Pure functions over the SDK's Activity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from microsoft_agents.activity import Activity
+
+from adapters.teams.cards import KEY
+from bot.models import (
+    ChoiceMade,
+    Command,
+    Control,
+    ControlAction,
+    FilesShared,
+    FormSubmitted,
+    PersonRef,
+    Platform,
+    SharedFile,
+    TextMessage,
+)
+
+CoreEvent = Command | TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared
+CARD_TYPES = ("application/vnd.microsoft.card.", "text/html")
+
+
+def tenant_of(activity: Activity) -> str:
+    tenant = activity.conversation.tenant_id if activity.conversation else None
+    if not tenant and isinstance(activity.channel_data, dict):
+        tenant = (activity.channel_data.get("tenant") or {}).get("id")
+    return tenant or "unknown-tenant"
+
+
+def person_of(activity: Activity) -> PersonRef:
+    """The Entra object id when Teams gives it (stable across apps), else the chat id."""
+    sender = activity.from_property
+    user = (sender.aad_object_id or sender.id) if sender else ""
+    return PersonRef(platform=Platform.TEAMS, workspace=tenant_of(activity), user=user or "unknown")
+
+
+def is_personal(activity: Activity) -> bool:
+    kind = activity.conversation.conversation_type if activity.conversation else None
+    return kind in (None, "personal")
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    event: CoreEvent | None
+    refused: str = ""
+    title: str = ""
+
+
+def action_event(activity: Activity, data: dict[str, Any]) -> ActionEvent:
+    """Card data (Action.Execute or Action.Submit, inputs merged in) -> a core event.
+
+    Buttons carry the person they were sent to; a press by anyone else is refused.
+    """
+    who = person_of(activity)
+    hb = data.get(KEY)
+    if not isinstance(hb, dict):
+        return ActionEvent(None, refused="unreadable")
+    title = str(hb.get("title") or "")
+    if hb.get("owner") != who.user:
+        return ActionEvent(None, refused="not-yours", title=title)
+    common: dict[str, Any] = {"event_id": activity.id or "", "person": who}
+    token = str(hb.get("token") or "")
+    kind = hb.get("kind")
+    if kind == "submit":
+        multi = set(hb.get("multi") or [])
+        values: dict[str, str | list[str] | None] = {}
+        for name, value in data.items():
+            if name == KEY:
+                continue
+            text = "" if value is None else str(value)
+            # Teams joins a multi-select's values with commas.
+            values[name] = [v for v in text.split(",") if v] if name in multi else text
+        return ActionEvent(
+            FormSubmitted(**common, form=str(hb.get("form")), values=values, token=token),
+            title=title,
+        )
+    if kind == "choice":
+        picked = hb.get("value")
+        if picked is None and hb.get("input"):
+            picked = data.get(str(hb["input"]))
+        if not picked:
+            return ActionEvent(None, refused="empty", title=title)
+        return ActionEvent(
+            ChoiceMade(
+                **common, question=str(hb.get("question")), values=(str(picked),), token=token
+            ),
+            title=title,
+        )
+    if kind == "control":
+        try:
+            action = ControlAction(str(hb.get("action")))
+        except ValueError:
+            return ActionEvent(None, refused="unreadable", title=title)
+        return ActionEvent(Control(**common, action=action, token=token, by_page=True), title=title)
+    return ActionEvent(None, refused="unreadable", title=title)
+
+
+def message_events(activity: Activity) -> list[CoreEvent]:
+    """A personal-chat message -> events (typed text, shared files)."""
+    who = person_of(activity)
+    event_id = activity.id or ""
+    out: list[CoreEvent] = []
+    files = [
+        SharedFile(name=a.name or "file", url=a.content_url)
+        for a in activity.attachments or []
+        if a.content_type and not a.content_type.startswith(CARD_TYPES)
+    ]
+    if files:
+        out.append(FilesShared(event_id=f"{event_id}:files", person=who, files=tuple(files)))
+    text = activity.text or ""
+    if text.strip() or not files:
+        out.append(TextMessage(event_id=event_id, person=who, text=text))
+    return out

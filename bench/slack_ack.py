@@ -1,0 +1,860 @@
+"""How fast Harbour acknowledges Slack, next to a bare bolt app doing nothing but ack().
+
+    python -m bench.slack_ack                 # concurrency 1, 50 and 200, 6 rounds (~1.5 min)
+    python -m bench.slack_ack --quick         # concurrency 1 and 50, 2 rounds (a few seconds)
+    python -m bench.slack_ack --store tiny    # Harbour on a TinyStore in a temporary directory
+
+Slack gives up on a request that is not answered within 3 seconds and shows
+the person an error, so what matters is the time until the HTTP response to
+Slack arrives (the "ack"), under bursts: a team meeting where everyone is told
+to try `/report-abuse`, or a form page everyone answers at once.
+
+What is timed: the time from just before the client sends a request until its
+whole response has been read (time.perf_counter in the client), for
+
+* `/report-abuse`: a signed slash command, posted from a channel (so Harbour
+  acks with its "I've sent you a private message" note);
+* press: a signed block_actions payload pressing the primary "Next" button of a
+  real report form. Every simulated person ran the command once during set-up;
+  before each measurement the latest form message Harbour posted to each of
+  them is read back from the fake Slack and the press is built from its blocks
+  (nothing filled in, so Harbour answers in the background with the same page
+  and a "this needs an answer" note: the flow never advances, every round
+  does the same work);
+* press, one person: the same, but every request of a burst comes from one
+  person. Harbour handles one event per person at a time; that ordering
+  happens after the ack, and this row shows it does not hold the ack up;
+
+at 1 (one request at a time, 30 per round), 50 and 200 requests at once
+(`asyncio.gather`, each request signed with a fresh timestamp just before its
+burst, distinct people per request except in the one-person row), reporting
+the median and p99 (nearest rank) over all rounds.
+
+The baseline, measured side by side in the same run, is a bare slack_bolt
+AsyncApp with the same signing secret, the same kind of AsyncWebClient
+(`adapters.slack.app.web_client`) pointed at the same fake Slack,
+`process_before_response=True`, hosted the same way (aiohttp,
+`to_bolt_request` -> `async_dispatch` -> `to_aiohttp_response`) and with
+listeners on the same command and action ids that only call `ack()`. Harbour
+is `bot.server.build(...)` exactly as `harbour serve` composes it, on a
+MemoryStore by default (the ack path must not touch the store; `--store tiny`
+checks that a real store makes no difference to it).
+
+How the processes are laid out, and why: the fake Slack Web API
+(tests/fakes/slack.py), the bare bolt app and Harbour each run in their own
+child process (`python -m bench.slack_ack --serve ...`) on 127.0.0.1 random
+ports; the load generator (one aiohttp ClientSession per app, a connector
+allowing 250 kept-alive connections) runs in this process. On a 2-core machine
+this keeps the client's CPU (building, sending and parsing 200 requests costs
+it about as much as the server spends answering them) off the server's core,
+and keeps Harbour's background work and the fake Slack answering it out of the
+bolt baseline's process. Running everything in one event loop
+(`--in-process`, kept for comparison) roughly doubles the figures and makes
+them depend on how the one loop interleaves client and server work.
+
+Noise and fairness: the two apps take turns at every (scenario, concurrency)
+cell, and which goes first alternates by round, so a slow patch of the machine
+lands on both. A warm-up round (not counted) opens the client's connections
+and warms both apps' code paths first. Harbour's background work (handling
+the event, posting replies to the fake Slack) keeps running after the ack, as
+in production, and competes with the acks of the same burst: that is counted.
+It is not allowed to spill into the next measurement: after every burst (and
+after every single request at concurrency 1) the client asks both servers to
+finish their acknowledged work (`SlackAdapter.drain()`) and run a full garbage
+collection before the next request is sent; the table shows how long
+Harbour's background work took to finish. The client collects garbage before
+each burst and does not collect during it.
+
+Targets: for every row, Harbour's p99 within 1.5x of bare bolt's p99; at 200
+requests at once, Harbour's p99 under 100 ms. The exit status is 1 if a target
+is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import math
+import os
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+
+from tests.fakes.slack import (
+    SIGNING_SECRET,
+    FakeSlack,
+    block_actions,
+    command_body,
+    interaction_body,
+    signed_headers,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+EVENTS = "/slack/events"
+FORM = "application/x-www-form-urlencoded"
+COMMAND = "/report-abuse"
+SUBMIT = "hb.submit"  # adapters.slack.render.ACTION_SUBMIT, the primary "Next" button
+BOT_TOKEN = "xoxb-bench"
+
+FULL_CONCURRENCY = (1, 50, 200)
+QUICK_CONCURRENCY = (1, 50)
+FULL_ROUNDS = 6
+QUICK_ROUNDS = 2
+SEQUENTIAL = 30
+QUICK_SEQUENTIAL = 10
+"""Requests per round, one at a time, at concurrency 1."""
+BURST_SAMPLES = 100
+QUICK_BURST_SAMPLES = 50
+"""At least this many requests per round at each concurrency above 1 (in bursts)."""
+SETUP_BURST = 50
+"""People run their first command in bursts of this size during set-up."""
+
+RATIO_TARGET = 1.5
+P99_TARGET_MS = 100.0
+P99_TARGET_AT = 200
+
+BURST_TIMEOUT_S = 30.0
+DRAIN_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 60.0
+CHILD_LIFETIME_S = 900.0
+"""A server child process stops after this long even if nobody tells it to."""
+FULL_BUDGET_S = 150.0
+QUICK_BUDGET_S = 30.0
+"""No new round starts after this many seconds of measuring."""
+
+SCENARIOS = ("command", "press", "press, one person")
+LABELS = {"command": COMMAND, "press": "press Next", "press, one person": "press, 1 person"}
+
+APPS = ("bolt", "harbour")
+
+
+def user_id(n: int) -> str:
+    return f"UB{n:05d}"
+
+
+# =========================================================================== servers
+#
+# Each runs in a child process (or, with --in-process, in the client's loop) and
+# answers POST /bench/drain: finish acknowledged work, collect garbage, say how
+# long that took. The fake Slack also answers GET /bench/forms (the latest form
+# message posted to each person) and GET /bench/stats (Web API calls so far).
+
+
+@dataclass
+class Served:
+    port: int
+    close: Callable[[], Awaitable[None]]
+
+
+async def _site(app: web.Application) -> Served:
+    # Long keep-alive so the client's pooled connections survive between rounds.
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=600)
+    await runner.setup()
+    site = web.TCPSite(runner, HOST, 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return Served(port=port, close=runner.cleanup)
+
+
+def _drain_route(app: web.Application, drain: Callable[[], Awaitable[int]]) -> None:
+    async def handle(request: web.Request) -> web.Response:
+        t0 = time.perf_counter()
+        pending = await asyncio.wait_for(drain(), DRAIN_TIMEOUT_S)
+        drained = time.perf_counter() - t0
+        if request.query.get("collect"):
+            gc.collect()
+        return web.json_response({"pending": pending, "drain_ms": drained * 1e3})
+
+    app.router.add_post("/bench/drain", handle)
+
+
+async def start_fake() -> Served:
+    fake = FakeSlack()
+    counts: dict[str, int] = {}
+    latest: dict[str, dict[str, Any]] = {}
+
+    def absorb() -> None:
+        """Fold the recorded calls into counts and the latest form per DM, and
+        forget them, so the record stays small however long the run."""
+        for method, params in fake.calls:
+            counts[method] = counts.get(method, 0) + 1
+            if method == "chat.postMessage" and _submit_button(params.get("blocks") or []):
+                latest[str(params.get("channel"))] = {
+                    "ts": params["_ts"],
+                    "channel": params["channel"],
+                    "blocks": params["blocks"],
+                }
+        fake.calls.clear()
+
+    async def forms(request: web.Request) -> web.Response:
+        absorb()
+        wanted = request.query.get("users", "").split(",")
+        return web.json_response({u: latest.get(f"D{u}") for u in wanted if u})
+
+    async def stats(_: web.Request) -> web.Response:
+        absorb()
+        return web.json_response(counts)
+
+    fake.server.app.router.add_get("/bench/forms", forms)
+    fake.server.app.router.add_get("/bench/stats", stats)
+    await fake.start()
+    port = fake.server.port
+    assert port is not None
+    return Served(port=port, close=fake.close)
+
+
+async def start_bolt(api_url: str) -> Served:
+    """The baseline: bare bolt, hosted as Harbour hosts it, listeners that only ack."""
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_bolt.async_app import AsyncApp
+
+    from adapters.slack.app import web_client
+    from adapters.slack.config import SlackSettings
+
+    settings = SlackSettings(
+        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_url=api_url, _env_file=None
+    )  # type: ignore[call-arg]
+    bolt = AsyncApp(
+        client=web_client(settings),
+        signing_secret=SIGNING_SECRET,
+        process_before_response=True,
+    )
+
+    @bolt.command(COMMAND)
+    async def on_command(ack: Any) -> None:
+        await ack()
+
+    @bolt.action({"action_id": re.compile(r"^hb\.")})
+    async def on_action(ack: Any) -> None:
+        await ack()
+
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    async def nothing_to_drain() -> int:
+        return 0
+
+    app = web.Application(client_max_size=1024**2)
+    app.router.add_post(EVENTS, handle)
+    _drain_route(app, nothing_to_drain)
+    return await _site(app)
+
+
+async def start_harbour(api_url: str, store_kind: str, data_dir: Path | None) -> Served:
+    """Harbour as `harbour serve` composes it."""
+    from adapters.slack.config import SlackSettings
+    from bot.config import Settings
+    from bot.server import build
+    from bot.store import MemoryStore, Store, TinyStore
+
+    slack = SlackSettings(
+        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_url=api_url, _env_file=None
+    )  # type: ignore[call-arg]
+    if store_kind == "tiny":
+        if data_dir is None:
+            raise ValueError("a TinyStore needs a data directory")
+        store: Store = TinyStore(data_dir)
+    else:
+        store = MemoryStore()
+    server = build(Settings(_env_file=None), slack, store)  # type: ignore[call-arg]
+    adapter = server.slack
+    assert adapter is not None
+
+    async def drain() -> int:
+        pending = len(getattr(adapter, "_tasks", ()))
+        await adapter.drain()
+        return pending
+
+    _drain_route(server.web_app, drain)
+    served = await _site(server.web_app)
+
+    async def close() -> None:
+        await served.close()
+        await adapter.close()
+        await store.close()
+
+    return Served(port=served.port, close=close)
+
+
+async def start(kind: str, api_url: str, store_kind: str, data_dir: Path | None) -> Served:
+    if kind == "fake":
+        return await start_fake()
+    if kind == "bolt":
+        return await start_bolt(api_url)
+    if kind == "harbour":
+        return await start_harbour(api_url, store_kind, data_dir)
+    raise ValueError(f"unknown server {kind!r}")
+
+
+async def serve_child(kind: str, api_url: str, store_kind: str, data_dir: Path | None) -> None:
+    """Child process: start one server, print its port, serve until stdin closes."""
+    if kind != "fake":
+        from bot.cli import configure_logging
+
+        configure_logging("INFO")  # as `harbour serve` does by default (stderr: a file)
+    served = await start(kind, api_url, store_kind, data_dir)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def wait_for_eof() -> None:
+        with contextlib.suppress(Exception):
+            sys.stdin.buffer.read()
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=wait_for_eof, daemon=True).start()
+    print(f"PORT {served.port}", flush=True)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), CHILD_LIFETIME_S)
+    finally:
+        await served.close()
+
+
+class Child:
+    """One server in a child process of ours; stopped by closing its stdin."""
+
+    def __init__(self, kind: str, log_path: Path) -> None:
+        self.kind = kind
+        self.log_path = log_path
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, api_url: str, store_kind: str, data_dir: Path | None) -> int:
+        args = ["--serve", self.kind, "--api-url", api_url, "--store", store_kind]
+        if data_dir is not None:
+            args += ["--data-dir", str(data_dir)]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
+        with self.log_path.open("wb") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.slack_ack",
+                *args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                cwd=ROOT,
+                env=env,
+            )
+        assert self.proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), START_TIMEOUT_S)
+        except TimeoutError:
+            line = b""
+        words = line.decode(errors="replace").split()
+        if len(words) != 2 or words[0] != "PORT":
+            await self.stop()
+            raise RuntimeError(f"the {self.kind} server did not start:\n{self.log()}")
+        return int(words[1])
+
+    async def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+@contextlib.asynccontextmanager
+async def servers(
+    *, isolated: bool, store_kind: str, workdir: Path
+) -> AsyncIterator[tuple[dict[str, str], Callable[[], dict[str, str]]]]:
+    """Start the fake Slack, bare bolt and Harbour; yield their base URLs and a
+    function returning what each server logged (child processes only)."""
+    data_dir = workdir / "harbour-data" if store_kind == "tiny" else None
+    if not isolated:
+        fake = await start_fake()
+        api_url = f"http://{HOST}:{fake.port}/api/"
+        started = [fake]
+        try:
+            started.append(await start_bolt(api_url))
+            started.append(await start_harbour(api_url, store_kind, data_dir))
+            yield (
+                {
+                    "fake": f"http://{HOST}:{fake.port}",
+                    "bolt": f"http://{HOST}:{started[1].port}",
+                    "harbour": f"http://{HOST}:{started[2].port}",
+                },
+                dict,
+            )
+        finally:
+            for one in reversed(started):
+                await one.close()
+        return
+    children = {k: Child(k, workdir / f"{k}.log") for k in ("fake", "bolt", "harbour")}
+    try:
+        fake_port = await children["fake"].start("http://unused/", store_kind, None)
+        api_url = f"http://{HOST}:{fake_port}/api/"
+        bolt_port, harbour_port = await asyncio.gather(
+            children["bolt"].start(api_url, store_kind, None),
+            children["harbour"].start(api_url, store_kind, data_dir),
+        )
+        yield (
+            {
+                "fake": f"http://{HOST}:{fake_port}",
+                "bolt": f"http://{HOST}:{bolt_port}",
+                "harbour": f"http://{HOST}:{harbour_port}",
+            },
+            lambda: {k: c.log() for k, c in children.items()},
+        )
+    finally:
+        for child in reversed(children.values()):
+            await child.stop()
+
+
+# =========================================================================== payloads
+
+
+def _submit_button(blocks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for block in blocks:
+        for element in block.get("elements") or []:
+            if element.get("type") == "button" and element.get("action_id") == SUBMIT:
+                return {
+                    "type": "button",
+                    "action_id": element["action_id"],
+                    "value": element["value"],
+                    "block_id": block.get("block_id"),
+                }
+    return None
+
+
+def command_request(user: str) -> str:
+    return command_body(user, "", channel="C0GENERAL")
+
+
+def press_request(user: str, form: dict[str, Any], n: int) -> str:
+    button = _submit_button(form["blocks"])
+    if button is None:
+        raise RuntimeError(f"the latest message to {user} has no Next button")
+    payload = block_actions(user, button, message=form, channel=form["channel"], state={})
+    payload["actions"][0]["action_ts"] = f"{time.time() + n / 1e6:.6f}"  # unique per press
+    return interaction_body(payload)
+
+
+# =========================================================================== client
+
+
+@dataclass(frozen=True)
+class Stats:
+    median_ms: float
+    p99_ms: float
+    n: int
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Stats:
+        ordered = sorted(seconds)
+        p99 = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]  # nearest rank
+        return cls(statistics.median(ordered) * 1e3, p99 * 1e3, len(ordered))
+
+
+class Client:
+    def __init__(self, urls: dict[str, str], max_concurrency: int) -> None:
+        self.urls = urls
+        limit = max(250, max_concurrency + 50)
+        self.sessions = {
+            name: ClientSession(
+                connector=TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=600),
+                timeout=ClientTimeout(total=BURST_TIMEOUT_S),
+            )
+            for name in (*APPS, "fake")
+        }
+
+    async def close(self) -> None:
+        for session in self.sessions.values():
+            await session.close()
+
+    async def _one(self, app: str, body: bytes, headers: dict[str, str]) -> tuple[float, int, str]:
+        t0 = time.perf_counter()
+        async with self.sessions[app].post(
+            self.urls[app] + EVENTS, data=body, headers=headers
+        ) as r:
+            text = await r.text()
+        return time.perf_counter() - t0, r.status, text
+
+    async def burst(self, app: str, bodies: Sequence[str]) -> list[float]:
+        """Send `bodies` all at once (each signed now) and time each response."""
+        signed = [(b.encode(), signed_headers(b, content_type=FORM)) for b in bodies]
+        gc.disable()
+        try:
+            results = await asyncio.wait_for(
+                asyncio.gather(*(self._one(app, body, headers) for body, headers in signed)),
+                BURST_TIMEOUT_S,
+            )
+        finally:
+            gc.enable()
+        for _, status, text in results:
+            if status != 200:
+                raise RuntimeError(f"{app} answered HTTP {status}: {text[:200]!r}")
+        return [seconds for seconds, _, _ in results]
+
+    async def drain(self, app: str, *, collect: bool = False) -> float:
+        """Wait until `app` has finished everything it acknowledged (and, with
+        `collect`, has run a full garbage collection); return how long the
+        waiting took the server."""
+        async with self.sessions[app].post(
+            self.urls[app] + "/bench/drain",
+            params={"collect": "1"} if collect else {},
+            timeout=ClientTimeout(total=DRAIN_TIMEOUT_S + 5),
+        ) as r:
+            r.raise_for_status()
+            return float((await r.json())["drain_ms"])
+
+    async def forms(self, users: Sequence[str]) -> dict[str, dict[str, Any]]:
+        async with self.sessions["fake"].get(
+            self.urls["fake"] + "/bench/forms", params={"users": ",".join(users)}
+        ) as r:
+            r.raise_for_status()
+            found: dict[str, dict[str, Any] | None] = await r.json()
+        missing = [u for u in users if not found.get(u)]
+        if missing:
+            raise RuntimeError(
+                f"no form message was posted to {len(missing)} people, e.g. {missing[0]}"
+            )
+        return {u: f for u, f in found.items() if f}
+
+    async def stats(self) -> dict[str, int]:
+        async with self.sessions["fake"].get(self.urls["fake"] + "/bench/stats") as r:
+            r.raise_for_status()
+            counts: dict[str, int] = await r.json()
+            return counts
+
+
+# =========================================================================== the run
+
+
+@dataclass(frozen=True)
+class Cell:
+    scenario: str
+    concurrency: int
+    bolt: Stats
+    harbour: Stats
+    harbour_drain_ms: float
+    """Median time Harbour's background work took to finish after a burst."""
+
+    @property
+    def ratio(self) -> float:
+        return self.harbour.p99_ms / self.bolt.p99_ms if self.bolt.p99_ms else math.inf
+
+
+@dataclass
+class Result:
+    store: str
+    isolated: bool
+    rounds: int
+    people: int
+    seconds: float
+    cells: list[Cell] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
+    stopped_early: bool = False
+    cold: dict[str, Stats] = field(default_factory=dict)
+    """The very first burst each app received after starting."""
+    cold_auth_tests: int = 0
+
+    def cell(self, scenario: str, concurrency: int) -> Cell | None:
+        for c in self.cells:
+            if (c.scenario, c.concurrency) == (scenario, concurrency):
+                return c
+        return None
+
+    def checks(self) -> list[tuple[bool, str]]:
+        out = [
+            (
+                c.ratio <= RATIO_TARGET,
+                f"{LABELS[c.scenario]} x{c.concurrency}: Harbour p99 within {RATIO_TARGET:g}x "
+                f"of bare bolt ({c.harbour.p99_ms:.2f} vs {c.bolt.p99_ms:.2f} ms, {c.ratio:.2f}x)",
+            )
+            for c in self.cells
+        ]
+        for c in self.cells:
+            if c.concurrency == P99_TARGET_AT and c.scenario != "press, one person":
+                out.append(
+                    (
+                        c.harbour.p99_ms < P99_TARGET_MS,
+                        f"{LABELS[c.scenario]} x{c.concurrency}: Harbour p99 < "
+                        f"{P99_TARGET_MS:g} ms ({c.harbour.p99_ms:.2f} ms)",
+                    )
+                )
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return all(ok for ok, _ in self.checks())
+
+
+@dataclass
+class _Samples:
+    bolt: list[float] = field(default_factory=list)
+    harbour: list[float] = field(default_factory=list)
+    drains: list[float] = field(default_factory=list)
+
+    def of(self, app: str) -> list[float]:
+        return self.bolt if app == "bolt" else self.harbour
+
+
+def plan(concurrency: int, sequential: int, burst_samples: int) -> list[list[int]]:
+    """The bursts of one cell per round, as lists of person numbers (distinct)."""
+    if concurrency == 1:
+        return [[n] for n in range(sequential)]
+    bursts = max(1, math.ceil(burst_samples / concurrency))
+    return [list(range(b * concurrency, (b + 1) * concurrency)) for b in range(bursts)]
+
+
+async def run_cell(
+    client: Client, app: str, scenario: str, bursts: list[list[int]], into: _Samples | None
+) -> None:
+    """One app, one cell, one round: every burst, each followed by a drain."""
+    one_person = scenario == "press, one person"
+    people = sorted({user_id(0 if one_person else n) for burst in bursts for n in burst})
+    forms = await client.forms(people) if scenario != "command" else {}
+    for burst in bursts:
+        bodies = []
+        for i, n in enumerate(burst):
+            user = user_id(0 if one_person else n)
+            bodies.append(
+                command_request(user)
+                if scenario == "command"
+                else press_request(user, forms[user], i)
+            )
+        seconds = await client.burst(app, bodies)
+        drained = await client.drain(app)
+        if into is not None:
+            into.of(app).extend(seconds)
+            if app == "harbour":
+                into.drains.append(drained)
+    await client.drain(app, collect=True)
+    gc.collect()
+
+
+async def measure(
+    *,
+    quick: bool = False,
+    concurrency: Sequence[int] | None = None,
+    rounds: int | None = None,
+    sequential: int | None = None,
+    burst_samples: int = BURST_SAMPLES,
+    store: str = "memory",
+    isolated: bool = True,
+    budget_s: float | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Result:
+    """Run the whole benchmark and return the figures (no printing, no exit)."""
+    levels = tuple(concurrency or (QUICK_CONCURRENCY if quick else FULL_CONCURRENCY))
+    rounds = max(1, rounds or (QUICK_ROUNDS if quick else FULL_ROUNDS))
+    sequential = max(1, sequential or (QUICK_SEQUENTIAL if quick else SEQUENTIAL))
+    if quick and burst_samples == BURST_SAMPLES:
+        burst_samples = QUICK_BURST_SAMPLES
+    budget_s = budget_s or (QUICK_BUDGET_S if quick else FULL_BUDGET_S)
+    plans = {c: plan(c, sequential, burst_samples) for c in levels}
+    people = max(len({n for burst in p for n in burst}) for p in plans.values())
+    cells = [(s, c) for s in SCENARIOS for c in levels if not (s == "press, one person" and c == 1)]
+    samples = {cell: _Samples() for cell in cells}
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="harbour-bench-slack-") as tmp:
+        progress(
+            f"  starting the fake Slack, bare bolt and Harbour ({'child processes' if isolated else 'in this process'})…"
+        )
+        async with servers(isolated=isolated, store_kind=store, workdir=Path(tmp)) as (urls, logs):
+            client = Client(urls, max(levels))
+            try:
+                t0 = time.perf_counter()
+                first = [user_id(n) for n in range(min(people, SETUP_BURST))]
+                cold = {
+                    app: Stats.of(await client.burst(app, [command_request(u) for u in first]))
+                    for app in APPS
+                }
+                await client.drain("harbour")
+                cold_auth_tests = (await client.stats()).get("auth.test", 0)
+                progress(f"  set-up: {people} people run {COMMAND} once, {SETUP_BURST} at a time…")
+                for start_at in range(len(first), people, SETUP_BURST):
+                    chunk = range(start_at, min(people, start_at + SETUP_BURST))
+                    await client.burst("harbour", [command_request(user_id(n)) for n in chunk])
+                    await client.drain("harbour")
+                await client.forms([user_id(n) for n in range(people)])  # every one got a form
+                gc.collect()
+                gc.freeze()  # the client's own start-up objects: keeps its collections short
+                progress(f"  warm-up round, not counted ({time.perf_counter() - t0:.1f} s so far)…")
+                for scenario, c in cells:
+                    for app in APPS:
+                        await run_cell(client, app, scenario, plans[c], None)
+                done = 0
+                stopped_early = False
+                t_measure = time.perf_counter()
+                for r in range(rounds):
+                    if time.perf_counter() - t_measure > budget_s:
+                        stopped_early = True
+                        break
+                    progress(
+                        f"  round {r + 1} of {rounds} ({time.perf_counter() - t0:.1f} s so far)…"
+                    )
+                    order = APPS if r % 2 == 0 else APPS[::-1]
+                    for scenario, c in cells:
+                        for app in order:
+                            await run_cell(client, app, scenario, plans[c], samples[(scenario, c)])
+                    done += 1
+                api_calls = await client.stats()
+            finally:
+                await client.close()
+            server_logs = logs()
+    result = Result(
+        store=store,
+        isolated=isolated,
+        rounds=done,
+        people=people,
+        seconds=time.perf_counter() - t_start,
+        api_calls=api_calls,
+        logs=server_logs,
+        stopped_early=stopped_early,
+        cold=cold,
+        cold_auth_tests=cold_auth_tests,
+    )
+    for (scenario, c), got in samples.items():
+        if got.bolt and got.harbour:
+            result.cells.append(
+                Cell(
+                    scenario,
+                    c,
+                    Stats.of(got.bolt),
+                    Stats.of(got.harbour),
+                    statistics.median(got.drains),
+                )
+            )
+    return result
+
+
+# =========================================================================== output
+
+
+def format_result(result: Result) -> str:
+    lines = [
+        f"{'':<16} {'':>5}  {'bare bolt (ms)':>15}  {'Harbour (ms)':>15}  {'p99':>6}  "
+        f"{'':>6}  {'Harbour work':>12}",
+        f"{'request':<16} {'at once':>5}  {'median':>7} {'p99':>7}  {'median':>7} {'p99':>7}  "
+        f"{'ratio':>6}  {'n':>6}  {'after burst':>12}",
+    ]
+    for c in result.cells:
+        lines.append(
+            f"{LABELS[c.scenario]:<16} {c.concurrency:>7}  {c.bolt.median_ms:>7.2f} "
+            f"{c.bolt.p99_ms:>7.2f}  {c.harbour.median_ms:>7.2f} {c.harbour.p99_ms:>7.2f}  "
+            f"{c.ratio:>5.2f}x  {c.harbour.n:>6}  {c.harbour_drain_ms:>9.0f} ms"
+        )
+    lines.append("")
+    lines.append(
+        "n = requests per app per row over all rounds; 'Harbour work after burst' = median time "
+        "its background work (handling, replies to the fake Slack) took to finish after the "
+        "last ack of a burst, waited for before the next request."
+    )
+    for c in result.cells:
+        if c.scenario != "press, one person":
+            continue
+        distinct = result.cell("press", c.concurrency)
+        if distinct is not None:
+            lines.append(
+                f"one person x{c.concurrency} vs {c.concurrency} people: Harbour p99 "
+                f"{c.harbour.p99_ms:.2f} vs {distinct.harbour.p99_ms:.2f} ms "
+                f"(per-person ordering {'does not' if c.harbour.p99_ms <= RATIO_TARGET * distinct.harbour.p99_ms else 'DOES'} hold up the ack)"
+            )
+    if result.cold:
+        b, h = result.cold["bolt"], result.cold["harbour"]
+        lines.append(
+            f"cold start, the first {b.n} commands at once each app received: bare bolt "
+            f"median {b.median_ms:.2f} / p99 {b.p99_ms:.2f} ms, Harbour median "
+            f"{h.median_ms:.2f} / p99 {h.p99_ms:.2f} ms; {result.cold_auth_tests} auth.test "
+            "calls (bolt's lazy auth.test runs once per request until the first one returns)"
+        )
+    calls = ", ".join(f"{n} {m}" for m, n in sorted(result.api_calls.items()))
+    lines.append(f"fake Slack Web API calls in all: {calls}")
+    for name, text in result.logs.items():
+        logged = [line for line in text.splitlines() if line.strip()]
+        if logged:
+            lines.append(f"the {name} server logged {len(logged)} lines, e.g.:")
+            lines += [f"    {line}" for line in logged[:5]]
+    if result.stopped_early:
+        lines.append(f"stopped after {result.rounds} rounds: the time budget ran out")
+    if not any(c.concurrency == P99_TARGET_AT for c in result.cells):
+        lines.append(
+            f"(the {P99_TARGET_MS:g} ms target at {P99_TARGET_AT} at once is not measured in this run)"
+        )
+    lines.append("")
+    lines += [f"{'PASS' if ok else 'FAIL'}  {text}" for ok, text in result.checks()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.slack_ack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="concurrency 1 and 50, 2 rounds")
+    parser.add_argument(
+        "--store",
+        choices=("memory", "tiny"),
+        default="memory",
+        help="Harbour's store (default: memory)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="measured rounds (default 6, quick 2)"
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the servers in this process's event loop instead of child processes",
+    )
+    parser.add_argument("--serve", choices=("fake", "bolt", "harbour"), help=argparse.SUPPRESS)
+    parser.add_argument("--api-url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        asyncio.run(serve_child(args.serve, args.api_url, args.store, args.data_dir))
+        return 0
+    levels = QUICK_CONCURRENCY if args.quick else FULL_CONCURRENCY
+    print(
+        f"Harbour Slack ack benchmark: bare bolt vs Harbour ({args.store} store), "
+        f"{', '.join(map(str, levels))} at once, "
+        f"{'servers in this process' if args.in_process else 'servers in child processes'}, "
+        f"{os.cpu_count()} CPUs{' (quick)' if args.quick else ''}",
+        flush=True,
+    )
+    result = asyncio.run(
+        measure(
+            quick=args.quick,
+            rounds=args.rounds,
+            store=args.store,
+            isolated=not args.in_process,
+            progress=lambda m: print(m, flush=True),
+        )
+    )
+    print()
+    print(f"{result.rounds} rounds, {result.people} people, {result.seconds:.0f} s in all")
+    print(format_result(result))
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

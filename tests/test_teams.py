@@ -1,0 +1,362 @@
+"""Teams, end to end: real-shaped activities posted to /api/messages on Harbour's
+server (the real Agents SDK), with serviceUrl pointing at a local fake connector."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from adapters.slack.config import SlackSettings
+from adapters.teams import cards
+from adapters.teams.app import SAFETY_LEADS, NoAddress, TeamsAdapter
+from adapters.teams.config import load_teams_settings
+from adapters.teams.translate import person_of
+from bot.config import ConfigError, Settings
+from bot.models import Notice, Text
+from bot.server import build
+from bot.store import MemoryStore
+from tests.fakes.teams import FakeConnector, activity, execute
+
+ADMIN = "aad-admin"
+
+
+class TeamsHarness:
+    def __init__(
+        self,
+        fake: FakeConnector,
+        service_url: str,
+        client: TestClient[Any, Any],
+        adapter: TeamsAdapter,
+        store: MemoryStore,
+    ) -> None:
+        self.fake = fake
+        self.url = service_url
+        self.client = client
+        self.adapter = adapter
+        self.store = store
+
+    async def post(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+        return await self.client.post("/api/messages", json=body, headers=headers or {})
+
+    async def say(self, text: str, user: str = "alice", **fields: Any) -> Any:
+        response = await self.post(activity(self.url, user, text=text, **fields))
+        assert response.status in (200, 201, 202), await response.text()
+        return response
+
+    def last_card(self, user: str = "alice") -> dict[str, Any]:
+        found = self.fake.cards(f"a:{user}-personal")
+        assert found, "no card was sent to the personal chat"
+        return found[-1]
+
+    def text(self, user: str = "alice") -> str:
+        return json.dumps(self.last_card(user), ensure_ascii=False)
+
+    async def press(
+        self,
+        title: str,
+        inputs: dict[str, Any] | None = None,
+        user: str = "alice",
+        card: dict[str, Any] | None = None,
+        presser: str | None = None,
+    ) -> dict[str, Any]:
+        card = card or self.last_card(user)
+        action = next(a for a in card.get("actions", []) if a["title"] == title)
+        data = {**action["data"], **(inputs or {})}
+        response = await self.post(execute(self.url, presser or user, data))
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+    async def submit(self, inputs: dict[str, Any], user: str = "alice") -> dict[str, Any]:
+        card = self.last_card(user)
+        primary = next(a for a in card["actions"] if a.get("style") == "positive")
+        return await self.press(primary["title"], inputs, user)
+
+
+@pytest.fixture
+async def t() -> AsyncIterator[TeamsHarness]:
+    fake = FakeConnector()
+    service_url = await fake.start()
+    store = MemoryStore()
+    settings = Settings(_env_file=None, admins=ADMIN)  # type: ignore[call-arg]
+    server = build(settings, SlackSettings(_env_file=None), store, load_teams_settings({}))  # type: ignore[call-arg]
+    assert server.teams is not None
+    client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield TeamsHarness(fake, service_url, client, server.teams, store)
+    finally:
+        await client.close()
+        await fake.close()
+
+
+PAGES: list[dict[str, str]] = [
+    {"danger": "no"},
+    {"kinds": "threats,personal_details"},
+    {"details_exposed": "home,school"},
+    {"platforms": "facebook", "links": "https://facebook.com/p/9", "evidence": ""},
+    {"started": "today", "frequency": "once"},
+    {"affected": "me", "poster": "unknown"},
+    {"worry": "5", "description": "**bold** [click](https://evil.example) <at>Everyone</at>"},
+    {"audience": "leads_only"},
+]
+
+
+async def test_full_report_in_the_personal_chat(t: TeamsHarness) -> None:
+    await t.say("report")
+    card = t.last_card()
+    assert card["version"] == "1.5"
+    for page in PAGES:
+        replaced = await t.submit(page)
+        assert replaced["statusCode"] == 200
+        assert "Received" in json.dumps(replaced["value"])
+        assert "actions" not in replaced["value"]  # the pressed card loses its buttons
+    assert "Shall I file this report?" in t.text()
+    await t.press("File report")
+    assert "HB-2026-0001" in t.text()
+    report = await t.store.get_report("HB-2026-0001")
+    assert report is not None
+    assert report.answers.kinds == ["threats", "personal_details"]
+    assert report.answers.details_exposed == ["home", "school"]
+    assert report.reporter.user == "aad-alice" and report.reporter.workspace == "tenant-0001"
+
+
+async def test_each_page_is_one_card_form_with_labelled_inputs(t: TeamsHarness) -> None:
+    await t.say("report")
+    await t.submit({"danger": "no"})
+    await t.submit({"kinds": "stalking"})
+    card = t.last_card()
+    inputs = [e for e in card["body"] if e["type"].startswith("Input.")]
+    assert [i["id"] for i in inputs] == ["platforms", "links", "evidence"]
+    assert all(i["label"] for i in inputs)
+    assert next(i for i in inputs if i["id"] == "platforms")["isMultiSelect"] is True
+    assert 1 <= len(card["actions"]) <= 6
+    assert all(a["type"] == "Action.Execute" for a in card["actions"])
+
+
+async def test_user_text_never_becomes_markdown(t: TeamsHarness) -> None:
+    await t.say("report")
+    for page in PAGES:
+        await t.submit(page)
+    summary = t.last_card()
+    described = [e for e in json.dumps(summary).split('"') if "evil.example" in e]
+    assert described  # shown...
+    for element in _walk(summary):
+        if element.get("type") == "TextBlock":
+            assert "evil.example" not in element.get("text", "")  # ...but only as a TextRun
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    found = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found += _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _walk(value)
+    return found
+
+
+async def test_action_submit_from_an_older_card_updates_it(t: TeamsHarness) -> None:
+    await t.say("report")
+    form = t.last_card()
+    data = {**form["actions"][0]["data"], "danger": "no"}
+    response = await t.post(activity(t.url, "alice", value=data, replyToId="activity-1"))
+    assert response.status == 202
+    [update] = [r for r in t.fake.requests if r["method"] == "PUT"]
+    assert update["path"].endswith("/activities/activity-1")
+    assert "Received" in json.dumps(update["body"])
+    assert "What has been happening?" in t.text()
+
+
+async def test_welcome_once_and_help_always(t: TeamsHarness) -> None:
+    await t.post(activity(t.url, kind="installationUpdate", action="add"))
+    await t.post(
+        activity(t.url, kind="conversationUpdate", membersAdded=[{"id": "28:harbour-bot"}])
+    )
+    await t.post(activity(t.url, kind="installationUpdate", action="add"))
+    welcomes = [c for c in t.fake.cards() if "I'm Harbour" in json.dumps(c)]
+    assert len(welcomes) == 1
+    for text in ("help", "HELP", "Hello", "hi", "asdf qwer", "🙂"):
+        await t.say(text)
+        assert "report" in t.text() and "mine" in t.text(), text
+    assert len([c for c in t.fake.cards() if "administrator sets up" in json.dumps(c)]) == 1
+
+
+async def test_reference_saved_on_first_contact_and_proactive_send(t: TeamsHarness) -> None:
+    await t.post(activity(t.url, kind="installationUpdate", action="add"))
+    alice = person_of(_activity_model(t.url))
+    saved = await t.store.contact(alice.key)
+    assert saved and saved["reference"]["conversation"]["id"] == "a:alice-personal"
+    before = len(t.fake.requests)
+    await t.adapter.send_to(alice.key, [Notice(text="Your manager has seen your report.")])
+    [request] = t.fake.requests[before:]
+    assert request["path"].endswith("/v3/conversations/a:alice-personal/activities")
+    assert "Your manager has seen" in json.dumps(request["body"])
+
+
+async def test_proactive_send_without_reference_is_loud(
+    t: TeamsHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(NoAddress):
+        await t.adapter.send_to("teams:tenant-0001:aad-nobody", [Text(text="x")])
+    assert "no conversation reference" in caplog.text
+
+
+async def test_throttled_reply_is_retried_and_delivered_once(t: TeamsHarness) -> None:
+    t.fake.fail(429, {"Retry-After": "1"})
+    t.fake.fail(503)
+    started = time.monotonic()
+    await t.say("help")
+    assert time.monotonic() - started >= 1.0
+    posts = [r for r in t.fake.requests if r["method"] == "POST"]
+    assert len(posts) == 3
+    assert posts[0]["body"] == posts[2]["body"]
+    assert "mine" in t.text()
+
+
+async def test_channel_gets_no_report_content_and_points_to_private_chat(t: TeamsHarness) -> None:
+    channel = "19:safety@thread.tacv2"
+    await t.post(
+        activity(t.url, "alice", text="report", conversation=channel, conversation_type="channel")
+    )
+    [card] = t.fake.cards(channel)
+    assert "personal chat" in json.dumps(card)
+    assert "First, your safety" not in json.dumps(t.fake.sent())
+    assert await t.store.load_session(person_of(_activity_model(t.url))) is None
+
+
+async def test_channel_welcome_once_not_to_every_member(t: TeamsHarness) -> None:
+    channel = "19:team@thread.tacv2"
+    for _ in range(2):
+        await t.post(
+            activity(
+                t.url,
+                kind="conversationUpdate",
+                conversation=channel,
+                conversation_type="channel",
+                membersAdded=[{"id": "28:harbour-bot"}, {"id": "29:bob"}],
+            )
+        )
+    sent = t.fake.sent()
+    assert len(sent) == 1 and channel in json.dumps(t.fake.requests[0]["path"])
+
+
+async def test_register_safety_leads_channel_admin_only(t: TeamsHarness) -> None:
+    channel = "19:leads@thread.tacv2"
+    await t.post(
+        activity(
+            t.url,
+            "bob",
+            text="register safety-leads",
+            conversation=channel,
+            conversation_type="channel",
+        )
+    )
+    assert "Only Harbour administrators" in json.dumps(t.fake.cards(channel)[-1])
+    assert await t.store.contact(SAFETY_LEADS) is None
+    await t.post(
+        activity(
+            t.url,
+            "admin",
+            text="register safety-leads",
+            conversation=channel,
+            conversation_type="channel",
+        )
+    )
+    saved = await t.store.contact(SAFETY_LEADS)
+    assert saved and saved["reference"]["conversation"]["id"] == channel
+    assert "never what happened" in json.dumps(t.fake.cards(channel)[-1])
+    before = len(t.fake.requests)
+    await t.adapter.send_to(SAFETY_LEADS, [Text(text="HB-2026-0001: high risk")])
+    assert t.fake.requests[before]["path"].endswith(f"/conversations/{channel}/activities")
+
+
+async def test_another_users_card_press_is_refused(t: TeamsHarness) -> None:
+    await t.say("report")
+    alices = t.last_card()
+    response = await t.press(
+        alices["actions"][0]["title"], {"danger": "yes"}, card=alices, presser="bob"
+    )
+    assert "Not changed" in json.dumps(response["value"])
+    assert "someone else's private conversation" in json.dumps(t.fake.cards("a:bob-personal")[-1])
+    session = await t.store.load_session(person_of(_activity_model(t.url)))
+    assert session is not None and session.drafts["report"].step == "danger"
+
+
+async def test_stale_card_gets_a_kind_reply(t: TeamsHarness) -> None:
+    await t.say("report")
+    first = t.last_card()
+    await t.submit({"danger": "no"})
+    await t.press(first["actions"][0]["title"], {"danger": "yes"}, card=first)
+    assert "already been answered" in t.text()
+
+
+async def test_unknown_card_verb_or_garbage_data_is_handled(t: TeamsHarness) -> None:
+    response = await t.post(execute(t.url, "alice", {"hb": "nonsense"}))
+    assert response.status == 200
+    response = await t.post(execute(t.url, "alice", {"something": "else"}))
+    assert response.status == 200
+
+
+async def test_with_a_client_id_unauthenticated_requests_are_refused() -> None:
+    env = {
+        "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+        "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET": "secret",
+        "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID": "11111111-2222-3333-4444-555555555555",
+    }
+    fake = FakeConnector()
+    service_url = await fake.start()
+    server = build(
+        Settings(_env_file=None),
+        SlackSettings(_env_file=None),
+        MemoryStore(),
+        load_teams_settings(env),
+    )  # type: ignore[call-arg]
+    client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        body = activity(service_url, text="report")
+        missing = await client.post("/api/messages", json=body)
+        forged = await client.post(
+            "/api/messages", json=body, headers={"Authorization": "Bearer not.a.jwt"}
+        )
+        health = await client.get("/healthz")
+        assert missing.status == forged.status == 401
+        assert health.status == 200
+        assert fake.requests == []
+    finally:
+        await client.close()
+        await fake.close()
+
+
+def test_incomplete_teams_settings_name_the_variable() -> None:
+    with pytest.raises(ConfigError, match="CLIENTSECRET"):
+        load_teams_settings({"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": "x"})
+    assert load_teams_settings({}).anonymous
+
+
+def test_cards_keep_within_teams_limits() -> None:
+    from bot.models import ChoiceQuestion, Option
+
+    many = ChoiceQuestion(
+        id="q",
+        prompt="Pick",
+        options=tuple(Option(value=str(i), label=f"Option {i}") for i in range(8)),
+        token="t",
+    )
+    [card] = cards.cards([Notice(text="hi"), many], "aad-alice")
+    assert len(card["actions"]) == 1  # a menu and one OK, not eight buttons
+    assert card["body"][0]["type"] == "Container"
+
+
+def _activity_model(service_url: str) -> Any:
+    from microsoft_agents.activity import Activity
+
+    return Activity.model_validate(activity(service_url, "alice"))
