@@ -8,7 +8,6 @@ write, and only then returns the replies for the adapter to send.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import traceback
 import uuid
@@ -20,13 +19,14 @@ from typing import Any
 from bot import engine
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
 from bot.flow import Flow, FlowContext
+from bot.locks import KeyedLocks
 from bot.models import (
     ChoiceMade,
     ChoiceQuestion,
     Command,
     Control,
     FilesShared,
-    FormSubmitted,
+    InboundEvent,
     Notice,
     NoticeLevel,
     Option,
@@ -59,7 +59,6 @@ from flows import FLOWS, REFLECTION, REPORT, UPDATE
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-InboundEvent = Command | TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared
 
 COMMAND_WORDS: dict[str, str] = {
     "": "report",
@@ -121,12 +120,6 @@ class _Outcome:
     report: Report | None = None
 
 
-@dataclass
-class _PersonLock:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
 class Harbour:
     def __init__(
         self,
@@ -144,7 +137,7 @@ class Harbour:
         self.clock = clock
         self.ids = ids
         self.prefixes = command_prefixes or {}
-        self._locks: dict[str, _PersonLock] = {}
+        self._locks = KeyedLocks()
 
     def _prefix(self, person: PersonRef) -> str:
         return self.prefixes.get(person.platform, "")
@@ -152,16 +145,8 @@ class Harbour:
     # ----------------------------------------------------------------- entry point
 
     async def handle(self, event: InboundEvent) -> list[Reply]:
-        key = event.person.key
-        entry = self._locks.setdefault(key, _PersonLock())
-        entry.users += 1
-        try:
-            async with entry.lock:
-                return await self._handle_locked(event)
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._locks[key]
+        async with self._locks.hold(event.person.key):
+            return await self._handle_locked(event)
 
     async def _handle_locked(self, event: InboundEvent) -> list[Reply]:
         if await self.store.seen(event.event_id):

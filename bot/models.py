@@ -107,6 +107,11 @@ class ControlAction(StrEnum):
     CANCEL = "cancel"
     HELP = "help"
 
+    @property
+    def label(self) -> str:
+        """The word on the button."""
+        return self.value.capitalize()
+
 
 class Control(_Event):
     """One of the exits offered on every step: back, skip, pause, cancel, help."""
@@ -134,10 +139,11 @@ class FilesShared(_Event):
     files: tuple[SharedFile, ...]
 
 
-InboundEvent = Annotated[
-    Command | TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared,
-    Field(discriminator="type"),
-]
+InboundEvent = Command | TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared
+"""Any event an adapter can hand to `Harbour.handle`."""
+
+InboundEventField = Annotated[InboundEvent, Field(discriminator="type")]
+"""The same, as a pydantic field that reads the right type from `type`."""
 
 
 # --------------------------------------------------------------------------- replies

@@ -9,38 +9,11 @@ mean nothing without it. The diagram is in flows/README.md.
 from __future__ import annotations
 
 from bot.flow import AnswerKind, Effects, Flow, FlowContext, Page, Step
-from bot.models import Notice, NoticeLevel, Option, SummaryCard, SummaryField
-from bot.reports import ABUSE_KIND_LABELS, AbuseKind, Audience, EventKind, ReportAnswers
-from bot.validation import display_value
+from bot.models import Notice, NoticeLevel, Option, SummaryCard
+from bot.reports import Audience, EventKind, ReportAnswers
+from flows.steps import answer_rows, details_page, feeling_steps, kinds_step, where_steps
 
 S = Step[ReportAnswers]
-
-KIND_OPTIONS = tuple(Option(value=k.value, label=label) for k, label in ABUSE_KIND_LABELS.items())
-
-DETAIL_OPTIONS = (
-    Option(value="home", label="Where I live"),
-    Option(value="children", label="Who my children are"),
-    Option(value="school", label="My children's school"),
-    Option(value="family", label="My partner or other family"),
-    Option(value="contact", label="My phone number or personal email"),
-    Option(value="other", label="Something else about my private life"),
-)
-
-PLATFORM_OPTIONS = tuple(
-    Option(value=v, label=label)
-    for v, label in (
-        ("facebook", "Facebook"),
-        ("instagram", "Instagram"),
-        ("x", "X (Twitter)"),
-        ("tiktok", "TikTok"),
-        ("youtube", "YouTube"),
-        ("linkedin", "LinkedIn"),
-        ("reddit", "Reddit"),
-        ("whatsapp", "WhatsApp"),
-        ("messages", "Text messages or email"),
-        ("other", "Another site or app"),
-    )
-)
 
 STARTED_OPTIONS = (
     Option(value="today", label="Today"),
@@ -74,13 +47,6 @@ POSTER_OPTIONS = (
     Option(value="unknown", label="I don't know who it is"),
 )
 
-WORRY_OPTIONS = (
-    Option(value="1", label="1 — a little"),
-    Option(value="2", label="2 — somewhat"),
-    Option(value="3", label="3 — quite worried"),
-    Option(value="4", label="4 — very worried"),
-    Option(value="5", label="5 — extremely worried"),
-)
 
 AUDIENCE_OPTIONS = (
     Option(
@@ -141,62 +107,26 @@ STEPS_BY_PAGE: tuple[Page[ReportAnswers], ...] = (
         title="What happened",
         intro="Choose everything that fits. There's room to describe it in your own words later.",
         steps=(
-            S(
-                id="kinds",
-                field="kinds",
-                kind=AnswerKind.MULTI_CHOICE,
-                options=KIND_OPTIONS,
-                required=True,
-                hint="choose one or more",
-                prompt="What has been happening?",
+            kinds_step(
+                "What has been happening?",
                 help="Several may apply. If none of these fit, choose 'Something else'.",
             ),
         ),
     ),
-    Page(
-        id="exposed",
-        title="Your personal details",
-        when=lambda a: AbuseKind.PERSONAL_DETAILS in a.kinds,
-        steps=(
-            S(
-                id="details_exposed",
-                field="details_exposed",
-                kind=AnswerKind.MULTI_CHOICE,
-                options=DETAIL_OPTIONS,
-                prompt="Which details were posted?",
-                help="This helps your manager plan for your safety at home, for example with "
-                "your children's school.",
-            ),
-        ),
+    details_page(
+        help="This helps your manager plan for your safety at home, for example with "
+        "your children's school."
     ),
     Page(
         id="where",
         title="Where it happened",
-        steps=(
-            S(
-                id="platforms",
-                field="platforms",
-                kind=AnswerKind.MULTI_CHOICE,
-                options=PLATFORM_OPTIONS,
-                prompt="Where did it happen?",
-                hint="choose one or more",
-            ),
-            S(
-                id="links",
-                field="links",
-                kind=AnswerKind.LINKS,
-                prompt="Links to the posts, profiles or messages, if you have them.",
-                hint="paste one or more web addresses, one per line",
-                help="Posts can be deleted, so a link plus a screenshot that shows the date and "
-                "the address is the best record. Only you and the people you choose will see them.",
-            ),
-            S(
-                id="evidence",
-                field="evidence",
-                kind=AnswerKind.LONG_TEXT,
-                prompt="Anything else you've kept, such as screenshots or saved messages?",
-                hint="for example: 'six screenshots on my work phone, taken 3 March'",
-            ),
+        steps=where_steps(
+            "Links to the posts, profiles or messages, if you have them.",
+            "Anything else you've kept, such as screenshots or saved messages?",
+            links_help="Posts can be deleted, so a link plus a screenshot that shows the date "
+            "and the address is the best record. Only you and the people you choose will see "
+            "them.",
+            evidence_hint="for example: 'six screenshots on my work phone, taken 3 March'",
         ),
     ),
     Page(
@@ -245,21 +175,10 @@ STEPS_BY_PAGE: tuple[Page[ReportAnswers], ...] = (
     Page(
         id="you",
         title="How you are",
-        steps=(
-            S(
-                id="worry",
-                field="worry",
-                kind=AnswerKind.CHOICE,
-                options=WORRY_OPTIONS,
-                prompt="How worried are you about this?",
-            ),
-            S(
-                id="description",
-                field="description",
-                kind=AnswerKind.LONG_TEXT,
-                prompt="Is there anything you'd like to add in your own words?",
-                hint="optional; only you and the people you choose will read it",
-            ),
+        steps=feeling_steps(
+            "How worried are you about this?",
+            "Is there anything you'd like to add in your own words?",
+            "optional; only you and the people you choose will read it",
         ),
     ),
     Page(
@@ -283,18 +202,9 @@ STEPS_BY_PAGE: tuple[Page[ReportAnswers], ...] = (
 
 
 def summarise(answers: ReportAnswers, ctx: FlowContext) -> SummaryCard:
-    rows: list[SummaryField] = []
-    for page in STEPS_BY_PAGE:
-        if page.when is not None and not page.when(answers):
-            continue
-        for step in page.steps:
-            value = display_value(step, getattr(answers, step.field), REPORT.options_for(step))
-            rows.append(SummaryField(label=step.prompt, value=value))
-    if answers.attachments:
-        rows.append(SummaryField(label="Files shared", value="\n".join(answers.attachments)))
     return SummaryCard(
         title="Your report, before it is filed",
-        fields=tuple(rows),
+        fields=tuple(answer_rows(REPORT, answers)),
         footer="Check it through. You can go back and change anything before filing.",
     )
 

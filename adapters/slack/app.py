@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -30,7 +30,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import render, translate
 from adapters.slack.config import SlackSettings
 from bot.app import Harbour, log_failure
-from bot.models import Notice, NoticeLevel, PersonRef, Reply
+from bot.locks import KeyedLocks
+from bot.models import InboundEvent, Notice, NoticeLevel, PersonRef, Reply
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,6 @@ class _Live:
     blocks: list[dict[str, Any]]
 
 
-@dataclass
-class _PersonQueue:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
 class SlackAdapter:
     def __init__(
         self,
@@ -99,7 +94,7 @@ class SlackAdapter:
         self._dm: dict[str, str] = {}
         self._live: dict[str, _Live] = {}
         self._pressed: dict[str, None] = {}  # message ts already acted on, oldest first
-        self._queues: dict[str, _PersonQueue] = {}
+        self._queues = KeyedLocks()
         self._register()
 
     # ------------------------------------------------------------------ HTTP
@@ -203,16 +198,14 @@ class SlackAdapter:
     async def _work(
         self,
         who: PersonRef,
-        events_from: Callable[[], list[translate.CoreEvent]],
+        events_from: Callable[[], list[InboundEvent]],
         *,
         source: _Live | None = None,
     ) -> None:
         """Translate, handle one person's events in order, and post the replies
         in their DM. Nothing here is logged with its content."""
-        queue = self._queues.setdefault(who.key, _PersonQueue())
-        queue.users += 1
         try:
-            async with queue.lock:
+            async with self._queues.hold(who.key):
                 for event in events_from():
                     replies = await self.harbour.handle(event)
                     if replies:
@@ -222,10 +215,6 @@ class SlackAdapter:
             log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
         except Exception as exc:
             log_failure("a Slack conversation step", exc)
-        finally:
-            queue.users -= 1
-            if queue.users == 0:
-                del self._queues[who.key]
 
     async def _deliver(self, who: PersonRef, replies: list[Reply], source: _Live | None) -> None:
         channel = await self.dm_channel(who)

@@ -73,13 +73,6 @@ ICONS = {
     NoticeLevel.ERROR: ":x:",
     NoticeLevel.DANGER: ":rotating_light:",
 }
-CONTROL_LABELS = {
-    ControlAction.BACK: "Back",
-    ControlAction.SKIP: "Skip",
-    ControlAction.PAUSE: "Pause",
-    ControlAction.CANCEL: "Cancel",
-    ControlAction.HELP: "Help",
-}
 
 
 def escape(text: str) -> str:
@@ -201,7 +194,7 @@ def form_blocks(form: Form, owner: str) -> list[Block]:
             continue  # on a whole-page form, leaving optional answers empty is skipping
         buttons.append(
             ButtonElement(
-                text=CONTROL_LABELS[control],
+                text=control.label,
                 action_id=f"{ACTION_CONTROL}.{control.value}",
                 value=pack(owner, form.token),
             )

@@ -20,13 +20,12 @@ from bot.models import (
     ControlAction,
     FilesShared,
     FormSubmitted,
+    InboundEvent,
     PersonRef,
     Platform,
     SharedFile,
     TextMessage,
 )
-
-CoreEvent = Command | TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared
 
 
 def person(team: str, user: str) -> PersonRef:
@@ -48,7 +47,7 @@ def command_event(body: dict[str, Any]) -> Command:
 class ActionEvent:
     """A translated button press, or the reason it must be refused."""
 
-    event: CoreEvent | None
+    event: InboundEvent | None
     presser: PersonRef
     refused: str = ""
 
@@ -128,7 +127,7 @@ def action_event(body: dict[str, Any]) -> ActionEvent:
     return ActionEvent(None, presser, refused="unreadable")
 
 
-def message_events(body: dict[str, Any]) -> list[CoreEvent]:
+def message_events(body: dict[str, Any]) -> list[InboundEvent]:
     """A direct message to the bot -> events; anything else (bots, edits) -> none."""
     event = body.get("event") or {}
     if (
@@ -140,7 +139,7 @@ def message_events(body: dict[str, Any]) -> list[CoreEvent]:
         return []
     who = person(body.get("team_id") or event.get("team") or "", event["user"])
     event_id = body.get("event_id") or f"msg:{event.get('ts', '')}"
-    out: list[CoreEvent] = []
+    out: list[InboundEvent] = []
     files = [
         SharedFile(name=f.get("name") or f.get("title") or "file", url=f.get("permalink"))
         for f in event.get("files") or []

@@ -41,12 +41,6 @@ STYLES = {
     NoticeLevel.ERROR: "attention",
     NoticeLevel.DANGER: "attention",
 }
-CONTROL_LABELS = {
-    ControlAction.BACK: "Back",
-    ControlAction.PAUSE: "Pause",
-    ControlAction.CANCEL: "Cancel",
-    ControlAction.HELP: "Help",
-}
 
 
 def plain(text: str, **style: Any) -> dict[str, Any]:
@@ -140,10 +134,10 @@ def _form(form: Form, owner: str) -> tuple[list[dict[str, Any]], list[dict[str, 
         )
     ]
     for control in form.controls:
-        if control in CONTROL_LABELS:  # skipping is leaving optional answers empty
+        if control is not ControlAction.SKIP:  # skipping is leaving optional answers empty
             actions.append(
                 _execute(
-                    CONTROL_LABELS[control],
+                    control.label,
                     {
                         "kind": "control",
                         "action": control.value,

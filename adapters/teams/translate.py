@@ -10,18 +10,17 @@ from microsoft_agents.activity import Activity
 from adapters.teams.cards import KEY
 from bot.models import (
     ChoiceMade,
-    Command,
     Control,
     ControlAction,
     FilesShared,
     FormSubmitted,
+    InboundEvent,
     PersonRef,
     Platform,
     SharedFile,
     TextMessage,
 )
 
-CoreEvent = Command | TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared
 CARD_TYPES = ("application/vnd.microsoft.card.", "text/html")
 
 
@@ -46,7 +45,7 @@ def is_personal(activity: Activity) -> bool:
 
 @dataclass(frozen=True)
 class ActionEvent:
-    event: CoreEvent | None
+    event: InboundEvent | None
     refused: str = ""
     title: str = ""
 
@@ -100,11 +99,11 @@ def action_event(activity: Activity, data: dict[str, Any]) -> ActionEvent:
     return ActionEvent(None, refused="unreadable", title=title)
 
 
-def message_events(activity: Activity) -> list[CoreEvent]:
+def message_events(activity: Activity) -> list[InboundEvent]:
     """A personal-chat message -> events (typed text, shared files)."""
     who = person_of(activity)
     event_id = activity.id or ""
-    out: list[CoreEvent] = []
+    out: list[InboundEvent] = []
     files = [
         SharedFile(name=a.name or "file", url=a.content_url)
         for a in activity.attachments or []
