@@ -112,7 +112,7 @@ FULL_CONCURRENCY = (1, 50, 200)
 QUICK_CONCURRENCY = (1, 50)
 FULL_ROUNDS = 6
 QUICK_ROUNDS = 2
-SEQUENTIAL = 30
+SEQUENTIAL = 40
 QUICK_SEQUENTIAL = 10
 """Requests per round, one at a time, at concurrency 1."""
 BURST_SAMPLES = 100
@@ -120,6 +120,10 @@ QUICK_BURST_SAMPLES = 50
 """At least this many requests per round at each concurrency above 1 (in bursts)."""
 SETUP_BURST = 50
 """People run their first command in bursts of this size during set-up."""
+WARMUP_SEQUENTIAL = 5
+"""Requests (or bursts) per cell in the warm-up round."""
+SETTLE_S = 0.02
+"""Pause after each drain, before the next request (see the module docstring)."""
 
 RATIO_TARGET = 1.5
 P99_TARGET_MS = 100.0
@@ -522,7 +526,9 @@ class Client:
             timeout=ClientTimeout(total=DRAIN_TIMEOUT_S + 5),
         ) as r:
             r.raise_for_status()
-            return float((await r.json())["drain_ms"])
+            drained = float((await r.json())["drain_ms"])
+        await asyncio.sleep(SETTLE_S)
+        return drained
 
     async def forms(self, users: Sequence[str]) -> dict[str, dict[str, Any]]:
         async with self.sessions["fake"].get(
@@ -701,7 +707,7 @@ async def measure(
                 progress(f"  warm-up round, not counted ({time.perf_counter() - t0:.1f} s so far)…")
                 for scenario, c in cells:
                     for app in APPS:
-                        await run_cell(client, app, scenario, plans[c], None)
+                        await run_cell(client, app, scenario, plans[c][:WARMUP_SEQUENTIAL], None)
                 done = 0
                 stopped_early = False
                 t_measure = time.perf_counter()

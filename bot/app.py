@@ -19,6 +19,8 @@ from typing import Any
 from bot import engine
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
 from bot.flow import Flow, FlowContext
+from bot.guidance import Audience as GuidanceAudience
+from bot.guidance import GuidanceItem, Library
 from bot.locks import KeyedLocks
 from bot.models import (
     ChoiceMade,
@@ -77,6 +79,9 @@ COMMAND_WORDS: dict[str, str] = {
     "update": "update",
     "add": "update",
     "reflect": "reflect",
+    "guidance": "guidance",
+    "advice": "guidance",
+    "tips": "guidance",
     "hi": "hello",
     "hello": "hello",
     "hey": "hello",
@@ -90,6 +95,7 @@ HELP_LINES = (
     ("mine", "list your reports"),
     ("update HB-2026-0001", "add a new incident to one of your reports"),
     ("reflect HB-2026-0001", "answer reflective questions about a report"),
+    ("guidance", "practical guidance; add a topic or words, e.g. guidance evidence"),
     ("help", "show this list"),
 )
 
@@ -129,6 +135,7 @@ class Harbour:
         clock: Clock = utc_now,
         ids: Callable[[], str] = new_id,
         command_prefixes: dict[Platform, str] | None = None,
+        library: Library | None = None,
     ) -> None:
         """`command_prefixes` says how each adapter's people type a command, for
         help text (e.g. "/report-abuse " in Slack); replies are otherwise the same."""
@@ -137,6 +144,7 @@ class Harbour:
         self.clock = clock
         self.ids = ids
         self.prefixes = command_prefixes or {}
+        self.library = library or Library([])
         self._locks = KeyedLocks()
 
     def _prefix(self, person: PersonRef) -> str:
@@ -282,6 +290,8 @@ class Harbour:
             return await self._mine(session)
         if name in ("update", "reflect"):
             return await self._about_report(session, name, args)
+        if name == "guidance":
+            return self._with_current(session, self._guidance(session.person, args))
         if name == "hello":
             return self._with_current(
                 session,
@@ -522,7 +532,97 @@ class Harbour:
                 "to deal with it alone."
             )
         )
+        items = self.guidance_for(report, GuidanceAudience.WORKER)
+        if items:
+            prefix = self._prefix(report.reporter)
+            replies.append(
+                SummaryCard(
+                    title="Some guidance for now",
+                    fields=tuple(
+                        SummaryField(label=i.title, value=self.library.fill(i.summary))
+                        for i in items
+                    ),
+                    footer=f"More on each: {prefix}guidance "
+                    + f", {prefix}guidance ".join(i.id for i in items)
+                    + f". Everything: {prefix}guidance.",
+                )
+            )
         return replies
+
+    # ----------------------------------------------------------------- guidance
+
+    def _guidance(self, person: PersonRef, args: str) -> list[Reply]:
+        prefix = self._prefix(person)
+        words = args.strip()
+        if not words:
+            rows = [
+                SummaryField(label=item.title, value=f"{prefix}guidance {item.id}")
+                for item in sorted(
+                    self.library.items.values(), key=lambda i: (-i.priority, i.title)
+                )
+            ]
+            return [
+                SummaryCard(
+                    title="Guidance",
+                    fields=tuple(rows),
+                    footer=f"Or search, e.g. {prefix}guidance police.",
+                )
+            ]
+        item = self.library.get(words)
+        if item is not None:
+            return [self.guidance_card(item)]
+        found = self.library.search(words)
+        if not found:
+            return [
+                Text(
+                    text=f"I couldn't find guidance about that. Say {prefix}guidance to see "
+                    "every topic."
+                )
+            ]
+        if len(found) == 1:
+            return [self.guidance_card(found[0])]
+        return [
+            SummaryCard(
+                title="Guidance that may help",
+                fields=tuple(
+                    SummaryField(
+                        label=i.title,
+                        value=f"{self.library.fill(i.summary)}\n{prefix}guidance {i.id}",
+                    )
+                    for i in found[:5]
+                ),
+            )
+        ]
+
+    def guidance_card(self, item: GuidanceItem) -> SummaryCard:
+        """One guidance item in full: what to do, detail, pages to act on, sources."""
+        fields = [SummaryField(label="In short", value=self.library.fill(item.summary))]
+        if item.body:
+            fields.append(SummaryField(label="In more detail", value=self.library.fill(item.body)))
+        if item.links:
+            fields.append(
+                SummaryField(
+                    label="Pages to act on (open in your browser)",
+                    value="\n".join(f"{link.title}: {link.url}" for link in item.links),
+                )
+            )
+        sources = "\n".join(f"{s.name}" + (f" ({s.url})" if s.url else "") for s in item.sources)
+        if sources:
+            fields.append(SummaryField(label="Sources", value=sources))
+        return SummaryCard(title=item.title, fields=tuple(fields))
+
+    def guidance_for(
+        self, report: Report, audience: GuidanceAudience, limit: int = 3
+    ) -> list[GuidanceItem]:
+        """The few most useful items for this report and this reader."""
+        kinds = list(report.answers.kinds)
+        platforms = list(report.answers.platforms)
+        for update in report.updates:
+            kinds += update.answers.kinds
+            platforms += update.answers.platforms
+        return self.library.for_incident(
+            audience, kinds=kinds, risk=report.risk, platforms=platforms
+        )[:limit]
 
     async def reports_card(self, person: PersonRef) -> SummaryCard | Text:
         """A person's own reports, newest first (read-only: for "mine" and home tabs)."""

@@ -12,7 +12,23 @@ from collections.abc import Sequence
 
 from bot.app import Harbour
 from bot.config import ConfigError, Settings, load_settings
+from bot.guidance import GuidanceError, Library
 from bot.store import MemoryStore, Store, StoreError, TinyStore
+
+
+def load_guidance(settings: Settings) -> Library:
+    """The guidance library, with a warning while the organisation's own facts
+    (policy link, assistance phone, ...) are still empty."""
+    library = settings.guidance()
+    missing = library.missing_facts()
+    if missing:
+        names = ", ".join(f"HARBOUR_{name.upper()}" for name in missing)
+        logging.getLogger("harbour").warning(
+            "Guidance quotes details your organisation has not set yet (%s); until they are "
+            "set, people are told to ask their manager instead.",
+            names,
+        )
+    return library
 
 
 def open_store(settings: Settings) -> Store:
@@ -28,9 +44,10 @@ async def _serve(settings: Settings) -> None:
 
     slack = load_slack_settings()
     teams = load_teams_settings()
+    library = load_guidance(settings)
     store = open_store(settings)
     try:
-        await run(settings, slack, teams, store)
+        await run(settings, slack, teams, store, library)
     finally:
         await store.close()
 
@@ -40,7 +57,7 @@ async def _chat(settings: Settings, user: str) -> None:
 
     store = open_store(settings)
     try:
-        harbour = Harbour(store, settings.flow_context())
+        harbour = Harbour(store, settings.flow_context(), library=load_guidance(settings))
         await chat(harbour, console_person(user))
     finally:
         await store.close()
@@ -88,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_serve(settings))
         else:
             asyncio.run(_chat(settings, args.user or _default_user()))
-    except (StoreError, ConfigError) as exc:
+    except (StoreError, ConfigError, GuidanceError) as exc:
         print(f"harbour: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -98,7 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Libraries that log request and response bodies at DEBUG: those bodies can hold
 # what a person reported, so they never log below INFO, whatever the level.
-CHATTY_LOGGERS = ("slack_sdk", "slack_bolt", "harbour.slack.bolt", "aiohttp.access")
+CHATTY_LOGGERS = (
+    "slack_sdk",
+    "slack_bolt",
+    "harbour.slack.bolt",
+    "microsoft_agents",
+    "msal",
+    "aiohttp.access",
+)
 
 
 def configure_logging(level: str) -> None:

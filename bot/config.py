@@ -13,6 +13,18 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.flow import FlowContext
+from bot.guidance import Library
+
+EMERGENCY_NUMBERS = {
+    "IE": "112 or 999",
+    "GB": "999 or 112",
+    "US": "911",
+    "CA": "911",
+    "AU": "000 (or 112 from a mobile)",
+    "NZ": "111",
+}
+"""Emergency numbers by country; elsewhere 112, which works across the EU and on
+most mobile networks."""
 
 
 class ConfigError(ValueError):
@@ -32,12 +44,28 @@ class Settings(BaseSettings):
         default="tinydb", description="'memory' keeps nothing after the process stops."
     )
     organisation: str = Field(default="your organisation", min_length=1, max_length=100)
-    emergency_numbers: str = Field(
-        default="112 or 999",
-        min_length=1,
-        max_length=200,
-        description="What to call in an emergency (default: Ireland).",
+    country: str = Field(
+        default="IE",
+        pattern=r"^[A-Za-z]{2}$",
+        description="ISO country code: sets the emergency numbers shown (default Ireland).",
     )
+    emergency_numbers: str = Field(
+        default="",
+        max_length=200,
+        description="What to call in an emergency, if not the country's usual numbers.",
+    )
+    guidance_dir: Path | None = Field(
+        default=None,
+        description="The organisation's own guidance files: they add items or replace "
+        "built-in ones by id.",
+    )
+    # The organisation's own facts, quoted in guidance. While empty, guidance
+    # tells people to ask their manager, and Harbour warns at start.
+    policy_url: str = Field(default="", max_length=500)
+    internal_reporting: str = Field(default="", max_length=500)
+    eap_phone: str = Field(default="", max_length=100)
+    legal_contact: str = Field(default="", max_length=300)
+    police_non_emergency: str = Field(default="", max_length=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     port: int = Field(
         default=3978,
@@ -62,12 +90,33 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @property
+    def emergency(self) -> str:
+        return self.emergency_numbers or EMERGENCY_NUMBERS.get(self.country.upper(), "112")
+
+    def facts(self) -> dict[str, str]:
+        """What guidance placeholders ({{name}}) are filled with."""
+        return {
+            "organisation": self.organisation,
+            "emergency_numbers": self.emergency,
+            "policy_url": self.policy_url,
+            "internal_reporting": self.internal_reporting,
+            "eap_phone": self.eap_phone,
+            "legal_contact": self.legal_contact,
+            "police_non_emergency": self.police_non_emergency,
+        }
+
+    def guidance(self) -> Library:
+        """Built-in guidance with the organisation's files and facts; raises
+        GuidanceError naming each bad file and field."""
+        return Library.load(self.guidance_dir, self.facts())
+
     def flow_context(self) -> FlowContext:
         return FlowContext(
             organisation=self.organisation,
             emergency_guidance=(
                 f"If you or anyone else is in danger now, call the emergency services on "
-                f"{self.emergency_numbers}. Get yourself and others somewhere safe first; "
+                f"{self.emergency}. Get yourself and others somewhere safe first; "
                 "the report can wait."
             ),
         )

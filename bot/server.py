@@ -21,6 +21,7 @@ from adapters.teams.app import TeamsAdapter
 from adapters.teams.config import TeamsSettings
 from bot.app import Harbour
 from bot.config import Settings
+from bot.guidance import Library
 from bot.models import Platform
 from bot.store import Store
 
@@ -40,12 +41,17 @@ async def _health(_: web.Request) -> web.Response:
 
 
 def build(
-    settings: Settings, slack: SlackSettings, store: Store, teams: TeamsSettings | None = None
+    settings: Settings,
+    slack: SlackSettings,
+    store: Store,
+    teams: TeamsSettings | None = None,
+    library: Library | None = None,
 ) -> Server:
     harbour = Harbour(
         store,
         settings.flow_context(),
         command_prefixes={Platform.SLACK: f"{slack.command} "},
+        library=library if library is not None else settings.guidance(),
     )
     web_app = web.Application(client_max_size=1024**2)
     web_app.router.add_get("/healthz", _health)
@@ -60,8 +66,10 @@ def build(
     return server
 
 
-async def run(settings: Settings, slack: SlackSettings, teams: TeamsSettings, store: Store) -> None:
-    server = build(settings, slack, store, teams)
+async def run(
+    settings: Settings, slack: SlackSettings, teams: TeamsSettings, store: Store, library: Library
+) -> None:
+    server = build(settings, slack, store, teams, library)
     if server.slack is not None and slack.use_socket_mode:
         await server.slack.connect_socket_mode()
         log.info("Slack: connected over Socket Mode")

@@ -1,8 +1,8 @@
 """Reflective questions after a report, for the worker and for supervision.
 
-The nine questions are those of Burns et al. (2021), "Social media abuse,
-online harassment and social work" (Online Social Work Practice Initiative,
-University College Cork), put in our own words. Every one is optional.
+The nine questions are those of Burns et al. (2021), the practice tool on
+social media abuse published by University College Cork's Online Social Work
+Practice Initiative, put in our own words. Every one is optional.
 """
 
 from __future__ import annotations

@@ -80,7 +80,13 @@ def store() -> Iterator[Store]:
 @pytest.fixture
 def harbour(store: Store, clock: Clock, settings: Settings) -> Harbour:
     counter = itertools.count(1)
-    return Harbour(store, settings.flow_context(), clock=clock, ids=lambda: f"id{next(counter)}")
+    return Harbour(
+        store,
+        settings.flow_context(),
+        clock=clock,
+        ids=lambda: f"id{next(counter)}",
+        library=settings.guidance(),
+    )
 
 
 def person(user: str = "alice") -> PersonRef:

@@ -360,3 +360,21 @@ def _activity_model(service_url: str) -> Any:
     from microsoft_agents.activity import Activity
 
     return Activity.model_validate(activity(service_url, "alice"))
+
+
+async def test_nothing_reported_reaches_the_logs(
+    t: TeamsHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from bot.cli import configure_logging
+
+    configure_logging("DEBUG")
+    caplog.set_level(logging.DEBUG)
+    await t.say("report")
+    for page in PAGES:
+        await t.submit(page)
+    await t.press("File report")
+    assert "HB-2026-0001" in t.text()
+    for secret in ("evil.example", "facebook.com/p/9", "Everyone</at>"):
+        assert secret not in caplog.text
