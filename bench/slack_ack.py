@@ -142,6 +142,14 @@ SCENARIOS = ("command", "press", "press, one person")
 LABELS = {"command": COMMAND, "press": "press Next", "press, one person": "press, 1 person"}
 
 APPS = ("bolt", "harbour")
+TARGETED = ("command", "press")
+TARGETS = {
+    "bolt": ("bolt", EVENTS),
+    "harbour": ("harbour", EVENTS),
+    "floor": ("bolt", "/bench/empty"),
+}
+"""What the client posts to: (server, path). "floor" is a plain aiohttp handler in
+the bolt process that reads the body and answers 200, i.e. the harness alone."""
 
 
 def user_id(n: int) -> str:
@@ -250,8 +258,13 @@ async def start_bolt(api_url: str) -> Served:
     async def nothing_to_drain() -> int:
         return 0
 
+    async def empty(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response()
+
     app = web.Application(client_max_size=1024**2)
     app.router.add_post(EVENTS, handle)
+    app.router.add_post("/bench/empty", empty)
     _drain_route(app, nothing_to_drain)
     return await _site(app)
 
@@ -477,6 +490,8 @@ class Stats:
 
 
 class Client:
+    """The load generator: one aiohttp session (own connection pool) per target."""
+
     def __init__(self, urls: dict[str, str], max_concurrency: int) -> None:
         self.urls = urls
         limit = max(250, max_concurrency + 50)
@@ -485,43 +500,47 @@ class Client:
                 connector=TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=600),
                 timeout=ClientTimeout(total=BURST_TIMEOUT_S),
             )
-            for name in (*APPS, "fake")
+            for name in (*TARGETS, "fake")
         }
 
     async def close(self) -> None:
         for session in self.sessions.values():
             await session.close()
 
-    async def _one(self, app: str, body: bytes, headers: dict[str, str]) -> tuple[float, int, str]:
+    async def _one(
+        self, target: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[float, int, str]:
+        server, path = TARGETS[target]
         t0 = time.perf_counter()
-        async with self.sessions[app].post(
-            self.urls[app] + EVENTS, data=body, headers=headers
+        async with self.sessions[target].post(
+            self.urls[server] + path, data=body, headers=headers
         ) as r:
             text = await r.text()
         return time.perf_counter() - t0, r.status, text
 
-    async def burst(self, app: str, bodies: Sequence[str]) -> list[float]:
+    async def burst(self, target: str, bodies: Sequence[str]) -> list[float]:
         """Send `bodies` all at once (each signed now) and time each response."""
         signed = [(b.encode(), signed_headers(b, content_type=FORM)) for b in bodies]
         gc.disable()
         try:
             results = await asyncio.wait_for(
-                asyncio.gather(*(self._one(app, body, headers) for body, headers in signed)),
+                asyncio.gather(*(self._one(target, body, headers) for body, headers in signed)),
                 BURST_TIMEOUT_S,
             )
         finally:
             gc.enable()
         for _, status, text in results:
             if status != 200:
-                raise RuntimeError(f"{app} answered HTTP {status}: {text[:200]!r}")
+                raise RuntimeError(f"{target} answered HTTP {status}: {text[:200]!r}")
         return [seconds for seconds, _, _ in results]
 
-    async def drain(self, app: str, *, collect: bool = False) -> float:
-        """Wait until `app` has finished everything it acknowledged (and, with
-        `collect`, has run a full garbage collection); return how long the
-        waiting took the server."""
-        async with self.sessions[app].post(
-            self.urls[app] + "/bench/drain",
+    async def drain(self, target: str, *, collect: bool = False) -> float:
+        """Wait until the server behind `target` has finished everything it
+        acknowledged (and, with `collect`, has run a full garbage collection),
+        then let it settle; return how long the finishing took the server."""
+        server = TARGETS[target][0]
+        async with self.sessions[target].post(
+            self.urls[server] + "/bench/drain",
             params={"collect": "1"} if collect else {},
             timeout=ClientTimeout(total=DRAIN_TIMEOUT_S + 5),
         ) as r:
@@ -561,6 +580,8 @@ class Cell:
     harbour: Stats
     harbour_drain_ms: float
     """Median time Harbour's background work took to finish after a burst."""
+    floor: Stats | None = None
+    """The same requests answered by plain aiohttp (press rows only)."""
 
     @property
     def ratio(self) -> float:
@@ -589,38 +610,31 @@ class Result:
         return None
 
     def checks(self) -> list[tuple[bool, str]]:
+        """The targets, for the command and the press by distinct people (the
+        one-person rows are a check on per-person ordering, reported apart)."""
+        targeted = [c for c in self.cells if c.scenario in TARGETED]
         out = [
             (
                 c.ratio <= RATIO_TARGET,
                 f"{LABELS[c.scenario]} x{c.concurrency}: Harbour p99 within {RATIO_TARGET:g}x "
                 f"of bare bolt ({c.harbour.p99_ms:.2f} vs {c.bolt.p99_ms:.2f} ms, {c.ratio:.2f}x)",
             )
-            for c in self.cells
+            for c in targeted
         ]
-        for c in self.cells:
-            if c.concurrency == P99_TARGET_AT and c.scenario != "press, one person":
-                out.append(
-                    (
-                        c.harbour.p99_ms < P99_TARGET_MS,
-                        f"{LABELS[c.scenario]} x{c.concurrency}: Harbour p99 < "
-                        f"{P99_TARGET_MS:g} ms ({c.harbour.p99_ms:.2f} ms)",
-                    )
-                )
+        out += [
+            (
+                c.harbour.p99_ms < P99_TARGET_MS,
+                f"{LABELS[c.scenario]} x{c.concurrency}: Harbour p99 < {P99_TARGET_MS:g} ms "
+                f"({c.harbour.p99_ms:.2f} ms; bare bolt {c.bolt.p99_ms:.2f} ms)",
+            )
+            for c in targeted
+            if c.concurrency == P99_TARGET_AT
+        ]
         return out
 
     @property
     def passed(self) -> bool:
         return all(ok for ok, _ in self.checks())
-
-
-@dataclass
-class _Samples:
-    bolt: list[float] = field(default_factory=list)
-    harbour: list[float] = field(default_factory=list)
-    drains: list[float] = field(default_factory=list)
-
-    def of(self, app: str) -> list[float]:
-        return self.bolt if app == "bolt" else self.harbour
 
 
 def plan(concurrency: int, sequential: int, burst_samples: int) -> list[list[int]]:
@@ -631,10 +645,18 @@ def plan(concurrency: int, sequential: int, burst_samples: int) -> list[list[int
     return [list(range(b * concurrency, (b + 1) * concurrency)) for b in range(bursts)]
 
 
+def targets_for(scenario: str) -> tuple[str, ...]:
+    return ("floor", *APPS) if scenario == "press" else APPS
+
+
 async def run_cell(
-    client: Client, app: str, scenario: str, bursts: list[list[int]], into: _Samples | None
+    client: Client,
+    target: str,
+    scenario: str,
+    bursts: list[list[int]],
+    into: dict[str, list[float]] | None,
 ) -> None:
-    """One app, one cell, one round: every burst, each followed by a drain."""
+    """One target, one cell, one round: every burst, each followed by a drain."""
     one_person = scenario == "press, one person"
     people = sorted({user_id(0 if one_person else n) for burst in bursts for n in burst})
     forms = await client.forms(people) if scenario != "command" else {}
@@ -647,13 +669,12 @@ async def run_cell(
                 if scenario == "command"
                 else press_request(user, forms[user], i)
             )
-        seconds = await client.burst(app, bodies)
-        drained = await client.drain(app)
+        seconds = await client.burst(target, bodies)
+        drained = await client.drain(target)
         if into is not None:
-            into.of(app).extend(seconds)
-            if app == "harbour":
-                into.drains.append(drained)
-    await client.drain(app, collect=True)
+            into.setdefault(target, []).extend(seconds)
+            into.setdefault(f"{target} drain", []).append(drained)
+    await client.drain(target, collect=True)
     gc.collect()
 
 
@@ -663,7 +684,7 @@ async def measure(
     concurrency: Sequence[int] | None = None,
     rounds: int | None = None,
     sequential: int | None = None,
-    burst_samples: int = BURST_SAMPLES,
+    burst_samples: int | None = None,
     store: str = "memory",
     isolated: bool = True,
     budget_s: float | None = None,
@@ -673,18 +694,16 @@ async def measure(
     levels = tuple(concurrency or (QUICK_CONCURRENCY if quick else FULL_CONCURRENCY))
     rounds = max(1, rounds or (QUICK_ROUNDS if quick else FULL_ROUNDS))
     sequential = max(1, sequential or (QUICK_SEQUENTIAL if quick else SEQUENTIAL))
-    if quick and burst_samples == BURST_SAMPLES:
-        burst_samples = QUICK_BURST_SAMPLES
+    burst_samples = burst_samples or (QUICK_BURST_SAMPLES if quick else BURST_SAMPLES)
     budget_s = budget_s or (QUICK_BUDGET_S if quick else FULL_BUDGET_S)
     plans = {c: plan(c, sequential, burst_samples) for c in levels}
     people = max(len({n for burst in p for n in burst}) for p in plans.values())
     cells = [(s, c) for s in SCENARIOS for c in levels if not (s == "press, one person" and c == 1)]
-    samples = {cell: _Samples() for cell in cells}
+    samples: dict[tuple[str, int], dict[str, list[float]]] = {cell: {} for cell in cells}
+    where = "child processes" if isolated else "this process"
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="harbour-bench-slack-") as tmp:
-        progress(
-            f"  starting the fake Slack, bare bolt and Harbour ({'child processes' if isolated else 'in this process'})…"
-        )
+        progress(f"  starting the fake Slack, bare bolt and Harbour in {where}…")
         async with servers(isolated=isolated, store_kind=store, workdir=Path(tmp)) as (urls, logs):
             client = Client(urls, max(levels))
             try:
@@ -704,10 +723,10 @@ async def measure(
                 await client.forms([user_id(n) for n in range(people)])  # every one got a form
                 gc.collect()
                 gc.freeze()  # the client's own start-up objects: keeps its collections short
-                progress(f"  warm-up round, not counted ({time.perf_counter() - t0:.1f} s so far)…")
+                progress(f"  warm-up round, not counted ({time.perf_counter() - t0:.1f} s)…")
                 for scenario, c in cells:
-                    for app in APPS:
-                        await run_cell(client, app, scenario, plans[c][:WARMUP_SEQUENTIAL], None)
+                    for target in targets_for(scenario):
+                        await run_cell(client, target, scenario, plans[c][:WARMUP_SEQUENTIAL], None)
                 done = 0
                 stopped_early = False
                 t_measure = time.perf_counter()
@@ -715,13 +734,13 @@ async def measure(
                     if time.perf_counter() - t_measure > budget_s:
                         stopped_early = True
                         break
-                    progress(
-                        f"  round {r + 1} of {rounds} ({time.perf_counter() - t0:.1f} s so far)…"
-                    )
-                    order = APPS if r % 2 == 0 else APPS[::-1]
+                    progress(f"  round {r + 1} of {rounds} ({time.perf_counter() - t0:.1f} s)…")
                     for scenario, c in cells:
-                        for app in order:
-                            await run_cell(client, app, scenario, plans[c], samples[(scenario, c)])
+                        order = targets_for(scenario)
+                        for target in order if r % 2 == 0 else order[::-1]:
+                            await run_cell(
+                                client, target, scenario, plans[c], samples[(scenario, c)]
+                            )
                     done += 1
                 api_calls = await client.stats()
             finally:
@@ -740,14 +759,15 @@ async def measure(
         cold_auth_tests=cold_auth_tests,
     )
     for (scenario, c), got in samples.items():
-        if got.bolt and got.harbour:
+        if got.get("bolt") and got.get("harbour"):
             result.cells.append(
                 Cell(
                     scenario,
                     c,
-                    Stats.of(got.bolt),
-                    Stats.of(got.harbour),
-                    statistics.median(got.drains),
+                    Stats.of(got["bolt"]),
+                    Stats.of(got["harbour"]),
+                    statistics.median(got["harbour drain"]),
+                    Stats.of(got["floor"]) if got.get("floor") else None,
                 )
             )
     return result
@@ -758,32 +778,43 @@ async def measure(
 
 def format_result(result: Result) -> str:
     lines = [
-        f"{'':<16} {'':>5}  {'bare bolt (ms)':>15}  {'Harbour (ms)':>15}  {'p99':>6}  "
-        f"{'':>6}  {'Harbour work':>12}",
-        f"{'request':<16} {'at once':>5}  {'median':>7} {'p99':>7}  {'median':>7} {'p99':>7}  "
-        f"{'ratio':>6}  {'n':>6}  {'after burst':>12}",
+        f"{'':<16} {'':>7}  {'bare bolt (ms)':>15}  {'Harbour (ms)':>15}  {'p99':>6}  "
+        f"{'':>5}  {'Harbour work':>12}",
+        f"{'request':<16} {'at once':>7}  {'median':>7} {'p99':>7}  {'median':>7} {'p99':>7}  "
+        f"{'ratio':>6}  {'n':>5}  {'after burst':>12}",
     ]
     for c in result.cells:
         lines.append(
             f"{LABELS[c.scenario]:<16} {c.concurrency:>7}  {c.bolt.median_ms:>7.2f} "
             f"{c.bolt.p99_ms:>7.2f}  {c.harbour.median_ms:>7.2f} {c.harbour.p99_ms:>7.2f}  "
-            f"{c.ratio:>5.2f}x  {c.harbour.n:>6}  {c.harbour_drain_ms:>9.0f} ms"
+            f"{c.ratio:>5.2f}x  {c.harbour.n:>5}  {c.harbour_drain_ms:>9.0f} ms"
         )
-    lines.append("")
-    lines.append(
-        "n = requests per app per row over all rounds; 'Harbour work after burst' = median time "
-        "its background work (handling, replies to the fake Slack) took to finish after the "
-        "last ack of a burst, waited for before the next request."
-    )
+    lines += [
+        "",
+        "n: requests per app per row, over all rounds. Harbour work after burst: median time "
+        "its background work (handling the events, replying to the fake Slack) went on after "
+        "the burst's last ack; it was waited for before the next request.",
+    ]
+    floors = [c for c in result.cells if c.floor is not None]
+    if floors:
+        lines.append(
+            "harness floor, the same press requests answered by plain aiohttp (no bolt) in the "
+            "bolt process: "
+            + ", ".join(
+                f"x{c.concurrency} median {c.floor.median_ms:.2f} / p99 {c.floor.p99_ms:.2f} ms"
+                for c in floors
+                if c.floor is not None
+            )
+        )
     for c in result.cells:
-        if c.scenario != "press, one person":
-            continue
         distinct = result.cell("press", c.concurrency)
-        if distinct is not None:
+        if c.scenario == "press, one person" and distinct is not None:
+            holds = c.harbour.p99_ms > RATIO_TARGET * max(c.bolt.p99_ms, distinct.harbour.p99_ms)
             lines.append(
-                f"one person x{c.concurrency} vs {c.concurrency} people: Harbour p99 "
-                f"{c.harbour.p99_ms:.2f} vs {distinct.harbour.p99_ms:.2f} ms "
-                f"(per-person ordering {'does not' if c.harbour.p99_ms <= RATIO_TARGET * distinct.harbour.p99_ms else 'DOES'} hold up the ack)"
+                f"one person pressing x{c.concurrency}: Harbour p99 {c.harbour.p99_ms:.2f} ms "
+                f"(bare bolt {c.bolt.p99_ms:.2f}, {c.concurrency} people "
+                f"{distinct.harbour.p99_ms:.2f}): per-person ordering "
+                f"{'DOES' if holds else 'does not'} hold up the ack"
             )
     if result.cold:
         b, h = result.cold["bolt"], result.cold["harbour"]
@@ -804,7 +835,8 @@ def format_result(result: Result) -> str:
         lines.append(f"stopped after {result.rounds} rounds: the time budget ran out")
     if not any(c.concurrency == P99_TARGET_AT for c in result.cells):
         lines.append(
-            f"(the {P99_TARGET_MS:g} ms target at {P99_TARGET_AT} at once is not measured in this run)"
+            f"(the {P99_TARGET_MS:g} ms target at {P99_TARGET_AT} at once is not measured "
+            "in this run)"
         )
     lines.append("")
     lines += [f"{'PASS' if ok else 'FAIL'}  {text}" for ok, text in result.checks()]

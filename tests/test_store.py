@@ -783,21 +783,34 @@ async def test_contacts_survive_a_restart_apart_from_the_hot_file(
 ) -> None:
     store = open_store(tmp_path)
     reference = {"conversation": {"id": "a:1"}, "serviceUrl": "https://smba.example/emea/"}
-    await store.save_contact("teams:tenant:user-1", reference)
-    await store.save_contact("channel:safety-leads:teams", {"conversation": {"id": "19:x"}})
-    assert await store.contact("teams:tenant:user-1") == reference
-    assert await store.contact("nobody") is None
+    await store.put_record("contacts", "teams:tenant:user-1", reference)
+    await store.put_record(
+        "contacts", "channel:safety-leads:teams", {"conversation": {"id": "19:x"}}
+    )
+    assert await store.get_record("contacts", "teams:tenant:user-1") == reference
+    assert await store.get_record("contacts", "nobody") is None
     hot = (
         (tmp_path / "conversations.json").read_text()
         if (tmp_path / "conversations.json").exists()
         else ""
     )
     assert "smba.example" not in hot
-    before = (tmp_path / "contacts.json").stat().st_mtime_ns
-    await store.save_contact("teams:tenant:user-1", dict(reference))  # unchanged: not rewritten
-    assert (tmp_path / "contacts.json").stat().st_mtime_ns == before
-    await store.save_contact("teams:tenant:user-1", {**reference, "serviceUrl": "https://new/"})
+    before = (tmp_path / "records.json").stat().st_mtime_ns
+    await store.put_record(
+        "contacts", "teams:tenant:user-1", dict(reference)
+    )  # unchanged: not rewritten
+    assert (tmp_path / "records.json").stat().st_mtime_ns == before
+    await store.put_record(
+        "contacts", "teams:tenant:user-1", {**reference, "serviceUrl": "https://new/"}
+    )
     await store.close()
     reopened = open_store(tmp_path)
-    assert (await reopened.contact("teams:tenant:user-1") or {})["serviceUrl"] == "https://new/"
-    assert await reopened.contact("channel:safety-leads:teams") == {"conversation": {"id": "19:x"}}
+    assert (await reopened.get_record("contacts", "teams:tenant:user-1") or {})[
+        "serviceUrl"
+    ] == "https://new/"
+    assert await reopened.get_record("contacts", "channel:safety-leads:teams") == {
+        "conversation": {"id": "19:x"}
+    }
+    await reopened.put_record("contacts", "channel:safety-leads:teams", None)
+    assert await reopened.get_record("contacts", "channel:safety-leads:teams") is None
+    assert set(await reopened.records("contacts")) == {"teams:tenant:user-1"}

@@ -192,7 +192,7 @@ async def test_welcome_once_and_help_always(t: TeamsHarness) -> None:
 async def test_reference_saved_on_first_contact_and_proactive_send(t: TeamsHarness) -> None:
     await t.post(activity(t.url, kind="installationUpdate", action="add"))
     alice = person_of(_activity_model(t.url))
-    saved = await t.store.contact(alice.key)
+    saved = await t.store.get_record("contacts", alice.key)
     assert saved and saved["reference"]["conversation"]["id"] == "a:alice-personal"
     before = len(t.fake.requests)
     await t.adapter.send_to(alice.key, [Notice(text="Your manager has seen your report.")])
@@ -260,7 +260,7 @@ async def test_register_safety_leads_channel_admin_only(t: TeamsHarness) -> None
         )
     )
     assert "Only Harbour administrators" in json.dumps(t.fake.cards(channel)[-1])
-    assert await t.store.contact(SAFETY_LEADS) is None
+    assert await t.store.get_record("contacts", SAFETY_LEADS) is None
     await t.post(
         activity(
             t.url,
@@ -270,7 +270,7 @@ async def test_register_safety_leads_channel_admin_only(t: TeamsHarness) -> None
             conversation_type="channel",
         )
     )
-    saved = await t.store.contact(SAFETY_LEADS)
+    saved = await t.store.get_record("contacts", SAFETY_LEADS)
     assert saved and saved["reference"]["conversation"]["id"] == channel
     assert "never what happened" in json.dumps(t.fake.cards(channel)[-1])
     before = len(t.fake.requests)

@@ -274,9 +274,9 @@ class TeamsAdapter:
             if personal
             else f"teams-conversation:{activity.conversation.id}"
         )
-        known = await self.store.contact(key) or {}
-        await self.store.save_contact(
-            key, {**known, "reference": _reference(activity), "welcomed": True}
+        known = await self.store.get_record("contacts", key) or {}
+        await self.store.put_record(
+            "contacts", key, {**known, "reference": _reference(activity), "welcomed": True}
         )
         if known.get("welcomed"):
             return
@@ -294,7 +294,8 @@ class TeamsAdapter:
                     "your IT team to add your account to HARBOUR_ADMINS."
                 )
             else:
-                await self.store.save_contact(
+                await self.store.put_record(
+                    "contacts",
                     SAFETY_LEADS,
                     {
                         "reference": _reference(ctx.activity),
@@ -310,7 +311,7 @@ class TeamsAdapter:
             await self._post_card(ctx, cards.card([cards.plain(reply)]))
             return
         await self._post_card(ctx, cards.invite(IN_CHANNEL, self._chat_url()))
-        if await self.store.contact(who.key):
+        if await self.store.get_record("contacts", who.key):
             # They have a personal chat with us: open it with a way forward.
             await self.send_to(who.key, [self.harbour.help_for(who)])
 
@@ -323,10 +324,10 @@ class TeamsAdapter:
         """Save how to reach this person (first contact, or when it changed)."""
         if not translate.is_personal(activity):
             return
-        known = await self.store.contact(who.key) or {}
+        known = await self.store.get_record("contacts", who.key) or {}
         reference = _reference(activity)
         if known.get("reference") != reference:
-            await self.store.save_contact(who.key, {**known, "reference": reference})
+            await self.store.put_record("contacts", who.key, {**known, "reference": reference})
 
     # ------------------------------------------------------------------ sending
 
@@ -344,7 +345,7 @@ class TeamsAdapter:
         Raises NoAddress when nobody has given us a way to reach them, and
         DeliveryFailed when Teams refused after every retry: never a silent drop.
         """
-        known = await self.store.contact(key)
+        known = await self.store.get_record("contacts", key)
         if not known or "reference" not in known:
             log.error("Teams: no conversation reference for %s; the message was not sent", key)
             raise NoAddress(key)

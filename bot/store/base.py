@@ -94,12 +94,16 @@ class Store(ABC):
     async def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None: ...
 
     @abstractmethod
-    async def save_contact(self, key: str, address: dict[str, Any]) -> None:
-        """Remember how to reach a person or a channel later (e.g. a Teams
-        conversation reference), under a key such as `PersonRef.key`."""
+    async def put_record(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
+        """Keep a small record by kind and key, or forget it (None): how to reach a
+        person or channel (kind "contacts"), the team directory, deliveries made."""
 
     @abstractmethod
-    async def contact(self, key: str) -> dict[str, Any] | None: ...
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    async def records(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every record of a kind, by key."""
 
     @abstractmethod
     async def close(self) -> None: ...

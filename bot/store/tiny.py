@@ -179,7 +179,7 @@ class TinyStore(Store):
         self._by_person: dict[str, list[str]] = {}
         self._max_seq: dict[int, int] = {}
         self._from_draft: dict[str, str] = {}
-        self._contact_ids: dict[str, int] = {}
+        self._record_ids: dict[str, dict[str, int]] = {}
         self._pending: dict[str, tuple[datetime, int, _File, int]] = {}
         self._order = itertools.count()
         self._closed = False
@@ -199,9 +199,9 @@ class TinyStore(Store):
                 leftover.unlink()  # a write that never completed; the real file is intact
         try:
             self._hot = _File(directory / "conversations.json" if directory else None)
-            # Addresses change rarely and are read on every proactive send: their
-            # own file keeps them out of the hot file's every-step rewrite.
-            self._contacts = _File(directory / "contacts.json" if directory else None)
+            # Addresses, the team directory and deliveries change rarely next to
+            # conversation steps: their own file keeps them out of the hot file.
+            self._records = _File(directory / "records.json" if directory else None)
             self._load()
         except BaseException:
             self._release()
@@ -276,7 +276,10 @@ class TinyStore(Store):
             self._seen[doc["id"]] = doc.doc_id
         for doc in self._hot.table("sessions").all():
             self._session_ids[PersonRef.model_validate(doc["person"]).key] = doc.doc_id
-        self._contact_ids = {d["key"]: d.doc_id for d in self._contacts.table("contacts").all()}
+        self._record_ids = {
+            kind: {d["key"]: d.doc_id for d in self._records.table(kind).all()}
+            for kind in self._records.db.tables()
+        }
 
     def _index_report(self, report: Report) -> None:
         refs = self._by_person.setdefault(report.reporter.key, [])
@@ -456,28 +459,40 @@ class TinyStore(Store):
 
         await self._run(mark)
 
-    async def save_contact(self, key: str, address: dict[str, Any]) -> None:
-        def save() -> None:
-            contacts = self._contacts.table("contacts")
-            found = self._contact_ids.get(key)
-            if found is not None and contacts.get(doc_id=found) == {"key": key, "address": address}:
+    async def put_record(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
+        def put() -> None:
+            table = self._records.table(kind)
+            ids = self._record_ids.setdefault(kind, {})
+            found = ids.get(key)
+            doc = {"key": key, "value": value}
+            if value is not None and found is not None and table.get(doc_id=found) == doc:
                 return  # unchanged: no write
-            with self._writing(self._contacts):
-                doc = {"key": key, "address": address}
-                if found is None:
-                    self._contact_ids[key] = contacts.insert(doc)
+            if value is None and found is None:
+                return
+            with self._writing(self._records):
+                if found is not None and value is None:
+                    table.remove(doc_ids=[found])
+                    del ids[key]
+                elif found is None:
+                    ids[key] = table.insert(doc)
                 else:
-                    contacts.upsert(Document(doc, doc_id=found))
+                    table.upsert(Document(doc, doc_id=found))
 
-        await self._run(save)
+        await self._run(put)
 
-    async def contact(self, key: str) -> dict[str, Any] | None:
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         def get() -> dict[str, Any] | None:
-            found = self._contact_ids.get(key)
-            doc = self._contacts.table("contacts").get(doc_id=found) if found else None
-            return dict(doc["address"]) if doc else None
+            found = self._record_ids.get(kind, {}).get(key)
+            doc = self._records.table(kind).get(doc_id=found) if found else None
+            return dict(doc["value"]) if doc else None
 
         return await self._run(get)
+
+    async def records(self, kind: str) -> dict[str, dict[str, Any]]:
+        def every() -> dict[str, dict[str, Any]]:
+            return {d["key"]: dict(d["value"]) for d in self._records.table(kind).all()}
+
+        return await self._run(every)
 
     async def close(self) -> None:
         self._closed = True
