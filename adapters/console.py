@@ -23,6 +23,7 @@ from bot.models import (
     Form,
     Notice,
     NoticeLevel,
+    PersonQuestion,
     PersonRef,
     Platform,
     Reply,
@@ -116,6 +117,8 @@ def render(reply: Reply) -> str:
         return "\n".join(lines)
     if isinstance(reply, ChoiceQuestion | TextQuestion):
         return "\n".join(_question(reply))
+    if isinstance(reply, PersonQuestion):
+        return _wrap(reply.prompt) + "\n  (type their name, or their Harbour id)"
     if isinstance(reply, Confirmation):
         return "\n".join(
             [_wrap(reply.prompt), f"  1. {reply.confirm_label}", f"  2. {reply.deny_label}"]

@@ -1,26 +1,29 @@
 """What a Teams turn costs Harbour, next to a bare Agents SDK bot doing the same transport work.
 
-    python -m bench.teams_turns                 # 1 and 50 at once, 8 rounds (~1 min)
-    python -m bench.teams_turns --quick         # 1 and 50 at once, 1 round (a few seconds)
-    python -m bench.teams_turns --store tiny    # Harbour on a TinyStore in a temporary directory
-    python -m bench.teams_turns --profile       # then one cProfile'd round of each bot
+    python -m bench.teams_turns                  # 1 and 50 at once, 8 rounds (~1 min)
+    python -m bench.teams_turns --quick          # 1 and 50 at once, 1 round (a few seconds)
+    python -m bench.teams_turns --store tiny     # Harbour on a TinyStore in a temporary directory
+    python -m bench.teams_turns --profile        # then one cProfile'd round of each bot
+    python -m bench.teams_turns --background 900 # 900 more reports in progress, never measured
 
 Two kinds of turn, each posted to POST /api/messages as Teams would post it
 (real-shaped activities from tests/fakes/teams.py, serviceUrl pointing at a
 local fake Bot Connector):
 
-* message: "help" typed in the personal chat. Harbour answers with one
-  Adaptive Card (its help notice), sent to the connector within the turn; the
-  HTTP answer is 202 once the turn is over.
+* message: "help" typed in the personal chat by someone with no report in
+  progress (they said "hi" once during set-up, so Harbour already has their
+  conversation reference). Harbour answers with one Adaptive Card (its help
+  notice), sent to the connector within the turn; the HTTP answer is 202 once
+  the turn is over.
 * card action: an Action.Execute (`adaptiveCard/action` invoke) pressing the
   primary button ("Next") of a report form page with valid inputs. Harbour
   saves the answers, sends the next page's card to the connector and returns
   the pressed card, answered, in the invoke response (HTTP 200).
 
-Every simulated person has a report in progress, started during set-up (a
-"report" message, then valid pages until they reach their own page: person n
-is parked on page n mod 7, safety ... "How you are", so every page of the
-form except the last is in the mix). Each measured press submits the page the
+Every simulated person of the card scenario has a report in progress,
+started during set-up (a "report" message, then valid pages until they reach
+their own page: person n is parked on page n mod 7, safety ... "How you are",
+so every page of the form except the last is in the mix). Each measured press submits the page the
 person is parked on, built from the last card Harbour sent them (read back
 from the fake connector: the form id, the current token, the owner); after
 the measured burst, and outside the measured window, each of them presses
@@ -28,7 +31,14 @@ the measured burst, and outside the measured window, each of them presses
 So every measured turn is a real page submission through the translation,
 the engine, the store and the card renderer, every round does the same work,
 and the report never reaches its review or gets filed. The chain is checked:
-the card each press is built from must be the person's own page.
+the card each press is built from must be the person's own page, and at the
+end every turn either bot was sent must have produced exactly one card at the
+connector. (Cycling each person through the pages instead would need several
+unmeasured turns to start over after the last page, and would change the mix
+from round to round.) Harbour's store therefore holds 100 reports in progress
+(50 with --quick) and, after the warm-up, about a thousand remembered event
+ids; its size is printed. `--background N` adds N people who start a report
+and are never measured, to show how the figures move as the store grows.
 
 What is measured, for each kind of turn at 1 request at a time (30 people per
 round, one after another) and at 50 at once (two bursts of 50 distinct
@@ -45,7 +55,8 @@ people, `asyncio.gather`):
   sent to a server inside that window, and the SDK finishes the whole turn
   (including the send to the connector) before it answers the HTTP request, so
   no work spills out of the window. Garbage collection is left alone in the
-  servers: collecting more garbage is part of what a turn costs.
+  servers: collecting more garbage is part of what a turn costs (how much of
+  the CPU went to it is shown, timed with gc.callbacks in the server).
 
 The baseline is a bare Agents SDK bot: CloudAdapter + AgentApplication,
 anonymous mode set up as Harbour sets it up (AgentAuthConfiguration(
@@ -54,7 +65,11 @@ start_typing_timer=False, the user_token_client logger quieted), hosted the
 same way (jwt_authorization_decorator around start_agent_process), answering a
 message with one Adaptive Card echoing the text, and an Action.Execute by
 sending one card and returning a card in an AdaptiveCardInvokeResponse. It is
-sent exactly the same activities as Harbour (only serviceUrl and id differ).
+sent exactly the same activities as Harbour (only serviceUrl and id differ),
+but not the unmeasured Back presses, which it has no use for. Its echo card
+is about 0.2 KB; Harbour's form cards are about 2 KB, which makes the SDK's
+own share of the work (it deep-copies and serialises every outgoing activity)
+larger for Harbour too.
 Harbour is `bot.server.build(Settings(...), SlackSettings(...), store,
 load_teams_settings({}))` exactly as `harbour serve` composes it in anonymous
 mode, on a MemoryStore by default (`--store tiny`: a TinyStore in a temporary
@@ -76,8 +91,16 @@ machine lands on both. A warm-up round (not counted) opens the client's
 connections and warms both bots' code paths. The client collects its garbage
 before each burst and not during it.
 
+Profiling (`--profile`, `--profile-dir` to keep the pstats files): after the
+measured rounds, one more round of each kind of turn is sent to each bot with
+cProfile running in its event loop thread (the Back presses are left out of
+the profile). The output shows, per turn, the cumulative time of the main
+parts of a turn for both bots, Harbour's own functions (and the store's and
+libraries' it calls) by cumulative time, and the top functions by self time.
+
 Target: for each kind of turn, at each concurrency, Harbour's CPU per turn
-within 1.3x of the bare bot's. The exit status is 1 if it is missed.
+within 1.3x of the bare bot's, in the default configuration (MemoryStore, no
+background reports). The exit status is 1 if it is missed.
 """
 
 from __future__ import annotations
@@ -368,8 +391,8 @@ async def start_harbour(store_kind: str, data_dir: Path | None) -> Served:
     else:
         store = MemoryStore()
     server = build(
-        Settings(_env_file=None),  # type: ignore[call-arg]
-        SlackSettings(_env_file=None, bot_token=""),  # type: ignore[call-arg]
+        Settings(_env_file=None),
+        SlackSettings(_env_file=None, bot_token=""),
         store,
         load_teams_settings({}),
     )
@@ -529,6 +552,7 @@ async def servers(
 
 def _primary(card: dict[str, Any]) -> dict[str, Any] | None:
     """A form card's primary (submit) Action.Execute, if it has one."""
+    action: dict[str, Any]
     for action in card.get("actions") or []:
         hb = (action.get("data") or {}).get("hb") or {}
         if action.get("type") == "Action.Execute" and hb.get("kind") == "submit":
@@ -537,6 +561,7 @@ def _primary(card: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _titled(card: dict[str, Any], title: str) -> dict[str, Any] | None:
+    action: dict[str, Any]
     for action in card.get("actions") or []:
         if action.get("title") == title:
             return action
@@ -843,9 +868,11 @@ async def set_up(client: Client, people: int, background: int = 0) -> None:
     for app in APPS:
         url = client.service_urls[app]
         for start_at in range(0, people, SETUP_BURST):
-            chunk = range(start_at, min(people, start_at + SETUP_BURST))
+            numbers = range(start_at, min(people, start_at + SETUP_BURST))
             await client.burst(
-                app, [message_body(url, user_name("message", n), "hi") for n in chunk], invoke=False
+                app,
+                [message_body(url, user_name("message", n), "hi") for n in numbers],
+                invoke=False,
             )
     url = client.service_urls["harbour"]
     idle = [f"b{n:04d}" for n in range(background)]

@@ -12,11 +12,12 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import engine
+from bot import casework, engine
+from bot.cases import CASE_QUESTION
+from bot.directory import Directory
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
 from bot.flow import Flow, FlowContext
 from bot.guidance import Audience as GuidanceAudience
@@ -32,6 +33,7 @@ from bot.models import (
     Notice,
     NoticeLevel,
     Option,
+    PersonQuestion,
     PersonRef,
     Platform,
     Reply,
@@ -40,6 +42,7 @@ from bot.models import (
     Text,
     TextMessage,
 )
+from bot.outcome import Outcome
 from bot.reports import (
     ABUSE_KIND_LABELS,
     Audience,
@@ -82,6 +85,10 @@ COMMAND_WORDS: dict[str, str] = {
     "guidance": "guidance",
     "advice": "guidance",
     "tips": "guidance",
+    "cases": "cases",
+    "admin": "admin",
+    "whoami": "whoami",
+    "manager": "manager",
     "hi": "hello",
     "hello": "hello",
     "hey": "hello",
@@ -96,6 +103,7 @@ HELP_LINES = (
     ("update HB-2026-0001", "add a new incident to one of your reports"),
     ("reflect HB-2026-0001", "answer reflective questions about a report"),
     ("guidance", "practical guidance; add a topic or words, e.g. guidance evidence"),
+    ("cases", "managers and safety leads: the open cases you look after"),
     ("help", "show this list"),
 )
 
@@ -115,17 +123,6 @@ def log_failure(what: str, exc: BaseException) -> None:
     log.error("%s failed with %s\n%s", what, type(exc).__name__, frames)
 
 
-@dataclass
-class _Outcome:
-    """What handling one event produced: replies, and the one write to make."""
-
-    replies: list[Reply]
-    session: Session
-    events: list[DomainEvent] = field(default_factory=list)
-    file_from: Draft | None = None
-    report: Report | None = None
-
-
 class Harbour:
     def __init__(
         self,
@@ -136,6 +133,8 @@ class Harbour:
         ids: Callable[[], str] = new_id,
         command_prefixes: dict[Platform, str] | None = None,
         library: Library | None = None,
+        directory: Directory | None = None,
+        admins: frozenset[str] = frozenset(),
     ) -> None:
         """`command_prefixes` says how each adapter's people type a command, for
         help text (e.g. "/report-abuse " in Slack); replies are otherwise the same."""
@@ -145,9 +144,11 @@ class Harbour:
         self.ids = ids
         self.prefixes = command_prefixes or {}
         self.library = library or Library([])
+        self.directory = directory or Directory()
+        self.admins = admins
         self._locks = KeyedLocks()
 
-    def _prefix(self, person: PersonRef) -> str:
+    def command_prefix(self, person: PersonRef) -> str:
         return self.prefixes.get(person.platform, "")
 
     # ----------------------------------------------------------------- entry point
@@ -179,7 +180,7 @@ class Harbour:
                 )
             ]
 
-    async def _commit(self, event: InboundEvent, outcome: _Outcome) -> None:
+    async def _commit(self, event: InboundEvent, outcome: Outcome) -> None:
         person = event.person
         if outcome.file_from is not None:
             draft = outcome.file_from
@@ -189,7 +190,10 @@ class Harbour:
                 # Runs before the store writes the session, so the offer to
                 # reflect on the new report is saved with it.
                 report, events = self._make_report(person, draft, seq, ref)
-                offer.extend(self._reflect_offer(outcome.session, ref).replies)
+                if report.manager_may_see and not report.managers:
+                    offer.extend(self._ask_manager(outcome.session, ref).replies)
+                else:
+                    offer.extend(self._reflect_offer(outcome.session, ref).replies)
                 return report, events + outcome.events
 
             filed = await self.store.file_report(
@@ -216,7 +220,9 @@ class Harbour:
 
     # ----------------------------------------------------------------- routing
 
-    async def _dispatch(self, session: Session, event: InboundEvent) -> _Outcome:
+    async def _dispatch(self, session: Session, event: InboundEvent) -> Outcome:
+        if isinstance(event, ChoiceMade) and event.question.startswith(CASE_QUESTION):
+            return await casework.press(self, session, event)
         draft = session.active_draft
         in_flow = draft is not None and not draft.paused
         if isinstance(event, Command):
@@ -244,7 +250,7 @@ class Harbour:
             name, args = self._parse_command(event.text)
             return await self._command(session, name, args)
         if isinstance(event, FilesShared):
-            return _Outcome(
+            return Outcome(
                 [
                     Text(
                         text="To keep files with a report, start a report (or an update to one) "
@@ -253,7 +259,7 @@ class Harbour:
                 ],
                 session,
             )
-        return _Outcome(
+        return Outcome(
             [
                 Notice(
                     text="That button belongs to a conversation that has already finished, so "
@@ -283,7 +289,7 @@ class Harbour:
             return "report", ""
         return "unknown", ""
 
-    async def _command(self, session: Session, name: str, args: str) -> _Outcome:
+    async def _command(self, session: Session, name: str, args: str) -> Outcome:
         if name == "report":
             return self._report_command(session)
         if name == "mine":
@@ -292,6 +298,14 @@ class Harbour:
             return await self._about_report(session, name, args)
         if name == "guidance":
             return self._with_current(session, self._guidance(session.person, args))
+        if name == "cases":
+            return await casework.cases(self, session, args)
+        if name == "admin":
+            return await casework.admin(self, session, args)
+        if name == "whoami":
+            return casework.whoami(self, session)
+        if name == "manager":
+            return await self._name_manager(session, args, reference=None)
         if name == "hello":
             return self._with_current(
                 session,
@@ -314,12 +328,12 @@ class Harbour:
             ],
         )
 
-    def _with_current(self, session: Session, replies: list[Reply]) -> _Outcome:
+    def _with_current(self, session: Session, replies: list[Reply]) -> Outcome:
         """Answer, then show the question in progress again so nothing is a dead end."""
         draft = session.active_draft
         if draft is not None and not draft.paused:
             replies = [*replies, *engine.prompt(FLOWS[draft.flow], draft, self.ctx)]
-        return _Outcome(replies, session)
+        return Outcome(replies, session)
 
     def help_for(self, person: PersonRef) -> Notice:
         """What Harbour can do, as this person types it (for adapters' own use)."""
@@ -346,7 +360,7 @@ class Harbour:
         subject: str | None = None,
         answers: dict[str, Any] | None = None,
         lead: list[Reply] | None = None,
-    ) -> _Outcome:
+    ) -> Outcome:
         replies = list(lead or [])
         active = session.active_draft
         if active is not None and active.flow != flow.id and not active.paused:
@@ -368,14 +382,28 @@ class Harbour:
         session.drafts[flow.id] = started.draft
         session.active = flow.id
         session.pending = None
-        return _Outcome(replies + started.replies, session)
+        return Outcome(replies + started.replies, session)
 
-    def _resume(self, session: Session, draft: Draft) -> _Outcome:
+    def start_flow(
+        self, session: Session, flow: Flow[Any], *, subject: str | None = None
+    ) -> Outcome:
+        return self._start(session, flow, subject=subject)
+
+    async def set_managers(
+        self, worker: PersonRef, managers: list[PersonRef], *, by: PersonRef
+    ) -> None:
+        """Record who manages a worker (an administrator, or the worker themselves)."""
+        keys = [m.key for m in managers]
+        record = {"managers": keys, "by": by.key, "at": self.clock().isoformat()}
+        await self.store.put_record("managers", worker.key, record)
+        self.directory.managers[worker.key] = keys
+
+    def _resume(self, session: Session, draft: Draft) -> Outcome:
         resumed = draft.model_copy(update={"paused": False, "revision": draft.revision + 1})
         session.drafts[draft.flow] = resumed
         session.active = draft.flow
         session.pending = None
-        return _Outcome(
+        return Outcome(
             [
                 Text(
                     text="Welcome back. Here's where you left off; everything you'd answered is kept."
@@ -385,7 +413,7 @@ class Harbour:
             session,
         )
 
-    def _report_command(self, session: Session) -> _Outcome:
+    def _report_command(self, session: Session) -> Outcome:
         draft = session.drafts.get(REPORT.id)
         if draft is None:
             return self._start(session, REPORT)
@@ -403,30 +431,32 @@ class Harbour:
             ],
         )
 
-    async def _step(self, session: Session, draft: Draft, event: FlowEvent) -> _Outcome:
+    async def _step(self, session: Session, draft: Draft, event: FlowEvent) -> Outcome:
         flow = FLOWS[draft.flow]
         moved = engine.advance(flow, draft, event, now=self.clock(), ctx=self.ctx)
         events = [self._draft_event(session.person, moved.draft, kind) for kind in moved.events]
         if moved.outcome == "continue":
             session.drafts[flow.id] = moved.draft
-            return _Outcome(moved.replies, session, events)
+            return Outcome(moved.replies, session, events)
         if moved.outcome == "paused":
             session.drafts[flow.id] = moved.draft
             session.active = None
-            return _Outcome(moved.replies, session, events)
+            return Outcome(moved.replies, session, events)
         del session.drafts[flow.id]
         session.active = None
         if moved.outcome == "cancelled":
-            return _Outcome(moved.replies, session, events)
+            return Outcome(moved.replies, session, events)
         return await self._finish(session, moved.draft)
 
-    async def _finish(self, session: Session, draft: Draft) -> _Outcome:
+    async def _finish(self, session: Session, draft: Draft) -> Outcome:
+        if draft.flow in casework.CASE_FLOW_IDS:
+            return await casework.finish(self, session, draft)
         if draft.flow == REPORT.id:
             # The report's number is chosen by the store, in `_commit`.
-            return _Outcome([], session, file_from=draft)
+            return Outcome([], session, file_from=draft)
         report = await self.store.get_report(draft.subject or "")
         if report is None:  # deleted meanwhile; say so rather than lose the answers silently
-            return _Outcome(
+            return Outcome(
                 [Notice(level=NoticeLevel.ERROR, text="I couldn't find that report any more.")],
                 session,
             )
@@ -439,10 +469,10 @@ class Harbour:
                 Notice(
                     level=NoticeLevel.SUCCESS,
                     text=f"Saved with {report.reference}. You can change them any time with "
-                    f"{self._prefix(report.reporter)}reflect {report.reference}.",
+                    f"{self.command_prefix(report.reporter)}reflect {report.reference}.",
                 ),
             ]
-            return _Outcome(replies, session, report=report)
+            return Outcome(replies, session, report=report)
         update = UPDATE.typed(draft.answers)
         before = report.risk
         if all(u.id != draft.id for u in report.updates):
@@ -454,7 +484,7 @@ class Harbour:
         events = [self._report_event(report, EventKind.REPORT_UPDATED)]
         if report.risk is RiskLevel.CRITICAL and before is not RiskLevel.CRITICAL:
             events.append(self._report_event(report, EventKind.RISK_CRITICAL))
-        return _Outcome(
+        return Outcome(
             [
                 Notice(
                     level=NoticeLevel.SUCCESS,
@@ -482,13 +512,57 @@ class Harbour:
             answers=answers,
             risk=assessment.level,
             risk_reasons=list(assessment.reasons),
+            managers=[m.key for m in self.directory.managers_of(person)],
         )
+        report.log(now, "filed", person.key)
         events = [self._report_event(report, EventKind.REPORT_FILED)]
         if report.risk is RiskLevel.CRITICAL and "immediate-danger" not in draft.effects_done:
             events.append(self._report_event(report, EventKind.RISK_CRITICAL))
         return report, events
 
-    def _reflect_offer(self, session: Session, reference: str) -> _Outcome:
+    def _ask_manager(self, session: Session, reference: str) -> Outcome:
+        pending = PendingChoice(
+            question="who-manager",
+            kind="person",
+            token=self.ids(),
+            prompt="I don't know who your manager is yet. Who should I tell about this report? "
+            "I'll remember for next time.",
+            options=[],
+            context={"reference": reference},
+        )
+        session.pending = pending
+        return Outcome([self._pending_reply(pending)], session)
+
+    async def _name_manager(self, session: Session, text: str, reference: str | None) -> Outcome:
+        """The worker names their manager: remember it, and alert them about the
+        report that was waiting for one."""
+        manager = casework.manager_from_text(text, session.person)
+        if manager is None:
+            return Outcome(
+                [
+                    Notice(
+                        level=NoticeLevel.WARNING,
+                        text="I couldn't tell who that is. Choose your manager from the list, or "
+                        "give their Harbour id (they can say whoami to me to find it).",
+                    )
+                ],
+                session,
+            )
+        await self.set_managers(session.person, [manager], by=session.person)
+        replies: list[Reply] = [
+            Notice(level=NoticeLevel.SUCCESS, text="Thank you, I'll remember that.")
+        ]
+        report = await self._own_report(session.person, reference) if reference else None
+        if report is None:
+            return Outcome(replies, session)
+        report.managers = [manager.key]
+        report.log(self.clock(), "manager-named", session.person.key)
+        replies.append(Text(text=f"I'll let them know about {report.reference} privately."))
+        replies += self._reflect_offer(session, report.reference).replies
+        events = [self._report_event(report, EventKind.MANAGER_NAMED)]
+        return Outcome(replies, session, events, report=report)
+
+    def _reflect_offer(self, session: Session, reference: str) -> Outcome:
         return self._ask(
             session,
             "reflect-offer",
@@ -534,7 +608,7 @@ class Harbour:
         )
         items = self.guidance_for(report, GuidanceAudience.WORKER)
         if items:
-            prefix = self._prefix(report.reporter)
+            prefix = self.command_prefix(report.reporter)
             replies.append(
                 SummaryCard(
                     title="Some guidance for now",
@@ -552,7 +626,7 @@ class Harbour:
     # ----------------------------------------------------------------- guidance
 
     def _guidance(self, person: PersonRef, args: str) -> list[Reply]:
-        prefix = self._prefix(person)
+        prefix = self.command_prefix(person)
         words = args.strip()
         if not words:
             rows = [
@@ -629,7 +703,7 @@ class Harbour:
         reports = await self.store.reports_by(person)
         if not reports:
             return Text(
-                text=f"You haven't filed any reports yet. Say {self._prefix(person)}report to start one."
+                text=f"You haven't filed any reports yet. Say {self.command_prefix(person)}report to start one."
             )
         rows = []
         for r in reports[:25]:
@@ -643,10 +717,10 @@ class Harbour:
         footer = f"Showing the newest 25 of {len(reports)}." if len(reports) > 25 else ""
         return SummaryCard(title="Your reports", fields=tuple(rows), footer=footer)
 
-    async def _mine(self, session: Session) -> _Outcome:
+    async def _mine(self, session: Session) -> Outcome:
         return self._with_current(session, [await self.reports_card(session.person)])
 
-    async def _about_report(self, session: Session, name: str, args: str) -> _Outcome:
+    async def _about_report(self, session: Session, name: str, args: str) -> Outcome:
         flow = UPDATE if name == "update" else REFLECTION
         ref = args.split()[0] if args.split() else ""
         if ref:
@@ -658,7 +732,7 @@ class Harbour:
                         Notice(
                             level=NoticeLevel.WARNING,
                             text="I couldn't find a report of yours with that reference. "
-                            f"References look like HB-2026-0042; say {self._prefix(session.person)}mine to see yours.",
+                            f"References look like HB-2026-0042; say {self.command_prefix(session.person)}mine to see yours.",
                         )
                     ],
                 )
@@ -669,7 +743,7 @@ class Harbour:
                 session,
                 [
                     Text(
-                        text=f"You haven't filed any reports yet. Say {self._prefix(session.person)}report to start one."
+                        text=f"You haven't filed any reports yet. Say {self.command_prefix(session.person)}report to start one."
                     )
                 ],
             )
@@ -684,7 +758,7 @@ class Harbour:
             context={"flow": flow.id},
         )
 
-    def _start_about(self, session: Session, flow: Flow[Any], report: Report) -> _Outcome:
+    def _start_about(self, session: Session, flow: Flow[Any], report: Report) -> Outcome:
         lead: list[Reply] = [Text(text=f"This is about {report.reference}.")]
         if flow is REFLECTION:
             existing = session.drafts.get(REFLECTION.id)
@@ -714,7 +788,7 @@ class Harbour:
         options: list[Option],
         *,
         context: dict[str, str] | None = None,
-    ) -> _Outcome:
+    ) -> Outcome:
         pending = PendingChoice(
             question=question,
             token=self.ids(),
@@ -723,10 +797,12 @@ class Harbour:
             context=context or {},
         )
         session.pending = pending
-        return _Outcome([self._pending_reply(pending)], session)
+        return Outcome([self._pending_reply(pending)], session)
 
     @staticmethod
-    def _pending_reply(pending: PendingChoice) -> ChoiceQuestion:
+    def _pending_reply(pending: PendingChoice) -> ChoiceQuestion | PersonQuestion:
+        if pending.kind == "person":
+            return PersonQuestion(id=pending.question, prompt=pending.prompt, token=pending.token)
         return ChoiceQuestion(
             id=pending.question,
             prompt=pending.prompt,
@@ -737,6 +813,13 @@ class Harbour:
 
     @staticmethod
     def _pending_answer(pending: PendingChoice, event: InboundEvent) -> str | None:
+        if pending.kind == "person":
+            if isinstance(event, ChoiceMade) and event.question == pending.question:
+                return event.values[0] if event.values else None
+            if isinstance(event, TextMessage):
+                named = casework.manager_from_text(clean_text(event.text), event.person)
+                return named.key if named else None
+            return None
         if isinstance(event, ChoiceMade):
             if event.question != pending.question or (event.token and event.token != pending.token):
                 return None
@@ -755,8 +838,10 @@ class Harbour:
 
     async def _answer_pending(
         self, session: Session, pending: PendingChoice, value: str
-    ) -> _Outcome:
+    ) -> Outcome:
         session.pending = None
+        if pending.question == "who-manager":
+            return await self._name_manager(session, value, pending.context.get("reference"))
         if pending.question == "resume":
             draft = session.drafts.get(REPORT.id)
             if value == "resume" and draft is not None:
@@ -768,10 +853,10 @@ class Harbour:
             report = await self._own_report(session.person, ref)
             if value == "now" and report is not None:
                 return self._start_about(session, REFLECTION, report)
-            return _Outcome(
+            return Outcome(
                 [
                     Text(
-                        text=f"That's fine. Whenever you want to, say {self._prefix(session.person)}reflect {ref}. "
+                        text=f"That's fine. Whenever you want to, say {self.command_prefix(session.person)}reflect {ref}. "
                         "Look after yourself."
                     )
                 ],
@@ -782,7 +867,7 @@ class Harbour:
             flow = UPDATE if pending.context.get("flow") == UPDATE.id else REFLECTION
             if report is not None:
                 return self._start_about(session, flow, report)
-        return _Outcome([self._help_reply(session)], session)
+        return Outcome([self._help_reply(session)], session)
 
     # ----------------------------------------------------------------- events
 

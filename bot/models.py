@@ -189,6 +189,19 @@ class TextQuestion(BaseModel):
     token: str = ""
 
 
+class PersonQuestion(BaseModel):
+    """Pick a colleague (a user picker where the platform has one). The answer
+    comes back as a ChoiceMade whose value is the person's key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["person"] = "person"
+    id: str
+    prompt: str
+    hint: str = ""
+    token: str = ""
+
+
 Question = Annotated[ChoiceQuestion | TextQuestion, Field(discriminator="type")]
 
 
@@ -283,6 +296,13 @@ class Text(BaseModel):
 
 
 Reply = Annotated[
-    Text | ChoiceQuestion | TextQuestion | Form | Confirmation | SummaryCard | Notice,
+    Text
+    | ChoiceQuestion
+    | TextQuestion
+    | PersonQuestion
+    | Form
+    | Confirmation
+    | SummaryCard
+    | Notice,
     Field(discriminator="type"),
 ]

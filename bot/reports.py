@@ -132,6 +132,15 @@ class ReportStatus(StrEnum):
     CLOSED = "closed"
 
 
+class TimelineEntry(BaseModel):
+    """One thing that happened to a case. The timeline is only ever appended to."""
+
+    at: datetime
+    actor: str | None = Field(default=None, description="Person key, or None for Harbour.")
+    action: str
+    detail: str = ""
+
+
 class Report(BaseModel):
     reference: str
     year: int
@@ -146,6 +155,23 @@ class Report(BaseModel):
     updates: list[ReportUpdate] = Field(default_factory=list)
     reflection: ReflectionAnswers | None = None
     reflection_draft_id: str | None = None
+    managers: list[str] = Field(default_factory=list, description="Person keys, at filing.")
+    acknowledged_by: str | None = None
+    claimed_by: str | None = None
+    closed_reason: str | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+    def log(self, at: datetime, action: str, actor: str | None = None, detail: str = "") -> None:
+        self.timeline.append(TimelineEntry(at=at, actor=actor, action=action, detail=detail))
+
+    @property
+    def manager_may_see(self) -> bool:
+        return self.answers.audience in (None, Audience.MANAGER_AND_LEADS)
+
+    @property
+    def leads_may_see(self) -> bool:
+        """Not when the worker kept it as their own record (danger is passed on regardless)."""
+        return self.answers.audience is not Audience.ONLY_ME or self.answers.in_danger is True
 
     def consumed_drafts(self) -> set[str]:
         """Ids of every draft whose result is already in this report."""
@@ -174,6 +200,9 @@ class EventKind(StrEnum):
     REPORT_FILED = "report_filed"
     RISK_CRITICAL = "risk_critical"
     REPORT_UPDATED = "report_updated"
+    CASE_CHANGED = "case_changed"
+    ESCALATED = "escalated"
+    MANAGER_NAMED = "manager_named"
 
 
 class DomainEvent(BaseModel):

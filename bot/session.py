@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +18,7 @@ class PendingChoice(BaseModel):
     """
 
     question: str
+    kind: Literal["choice", "person"] = "choice"
     token: str
     prompt: str
     options: list[Option]

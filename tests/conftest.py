@@ -13,6 +13,7 @@ import pytest
 
 from bot.app import Harbour
 from bot.config import Settings
+from bot.directory import Directory
 from bot.models import (
     ChoiceMade,
     ChoiceQuestion,
@@ -78,7 +79,7 @@ def store() -> Iterator[Store]:
 
 
 @pytest.fixture
-def harbour(store: Store, clock: Clock, settings: Settings) -> Harbour:
+def harbour(store: Store, clock: Clock, settings: Settings, directory: Directory) -> Harbour:
     counter = itertools.count(1)
     return Harbour(
         store,
@@ -86,6 +87,20 @@ def harbour(store: Store, clock: Clock, settings: Settings) -> Harbour:
         clock=clock,
         ids=lambda: f"id{next(counter)}",
         library=settings.guidance(),
+        directory=directory,
+        admins=frozenset({"console:local:admin"}),
+    )
+
+
+@pytest.fixture
+def directory() -> Directory:
+    """Alice and Dan are managed by Bob; Carol is a safety lead."""
+    return Directory(
+        managers={
+            "console:local:alice": ["console:local:bob"],
+            "console:local:dan": ["console:local:bob"],
+        },
+        leads={"console:local:carol"},
     )
 
 

@@ -146,8 +146,11 @@ async def test_scripted_console_files_a_complete_report(tmp_path: Path) -> None:
         out = await console.send(answer)
     out = await console.send(TYPED_REPORT[-1][1], until="2. Go back")
     assert "Your report, before it is filed" in out
-    out = await console.send("1", until="Would you like")
+    out = await console.send("1", until="their name")
     assert "Your reference is HB-2026-0001" in out
+    assert "I don't know who your manager is yet" in out
+    out = await console.send("bob", until="Would you like")
+    assert "I'll let them know about HB-2026-0001" in out
     assert await console.finish() == 0
     assert (tmp_path / "reports" / "2026-0000.json").exists() or any(
         (tmp_path / "reports").iterdir()
@@ -178,7 +181,7 @@ async def test_kill_9_mid_report_resumes_at_the_same_step(tmp_path: Path) -> Non
     for _, answer in TYPED_REPORT[:-1]:
         out = await again.send(answer)
     await again.send(TYPED_REPORT[-1][1], until="2. Go back")
-    out = await again.send("yes", until="Would you like")
+    out = await again.send("yes", until="their name")
     assert "HB-2026-0001" in out
     assert await again.finish() == 0
 

@@ -28,6 +28,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
     StaticMultiSelectElement,
     StaticSelectElement,
+    UserSelectElement,
 )
 from slack_sdk.models.blocks import (
     Option as SlackOption,
@@ -41,6 +42,7 @@ from bot.models import (
     Notice,
     NoticeLevel,
     Option,
+    PersonQuestion,
     Reply,
     SummaryCard,
     Text,
@@ -65,6 +67,7 @@ ACTION_SUBMIT = "hb.submit"
 ACTION_CONTROL = "hb.control"
 ACTION_INPUT = "hb.input"
 ACTION_HOME_REPORT = "hb.home.report"
+ACTION_PERSON = "hb.person"
 
 ICONS = {
     NoticeLevel.INFO: ":information_source:",
@@ -286,6 +289,12 @@ def reply_blocks(reply: Reply, owner: str) -> list[Block]:
         return _sections(escape(reply.prompt) + "\n_Type your answer as a message here._")
     if isinstance(reply, Confirmation):
         return _confirmation_blocks(reply, owner)
+    if isinstance(reply, PersonQuestion):
+        picker = UserSelectElement(action_id=ACTION_PERSON, placeholder="Choose a person")
+        return [
+            *_sections(escape(reply.prompt)),
+            ActionsBlock(block_id=pack("p", owner, reply.id, reply.token), elements=[picker]),
+        ]
     if isinstance(reply, SummaryCard):
         return _summary_blocks(reply)
     raise TypeError(f"no Block Kit rendering for {type(reply).__name__}")

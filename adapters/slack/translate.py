@@ -9,6 +9,7 @@ from adapters.slack.render import (
     ACTION_CHOICE,
     ACTION_CONTROL,
     ACTION_HOME_REPORT,
+    ACTION_PERSON,
     ACTION_SELECT,
     ACTION_SUBMIT,
     SEP,
@@ -91,6 +92,18 @@ def action_event(body: dict[str, Any]) -> ActionEvent:
 
     if action_id == ACTION_HOME_REPORT:
         return ActionEvent(Command(**common, name="report"), presser)
+    if action_id == ACTION_PERSON:
+        parts = (action.get("block_id") or "").split(SEP)
+        chosen = action.get("selected_user")
+        if len(parts) != 4 or not chosen:
+            return ActionEvent(None, presser, refused="unreadable")
+        _, owner, question, token = parts
+        if owner != presser.user:
+            return ActionEvent(None, presser, refused="not-yours")
+        key = person(presser.workspace, chosen).key
+        return ActionEvent(
+            ChoiceMade(**common, question=question, values=(key,), token=token), presser
+        )
     if action_id == ACTION_SELECT:
         parts = (action.get("block_id") or "").split(SEP)
         selected = (action.get("selected_option") or {}).get("value")

@@ -19,6 +19,7 @@ from bot.models import (
     Form,
     Notice,
     NoticeLevel,
+    PersonQuestion,
     Reply,
     SummaryCard,
     Text,
@@ -230,6 +231,19 @@ def reply_parts(reply: Reply, owner: str) -> tuple[list[dict[str, Any]], list[di
         ], []
     if isinstance(reply, Confirmation):
         return _confirmation(reply, owner)
+    if isinstance(reply, PersonQuestion):
+        picker = {
+            "type": "Input.ChoiceSet",
+            "id": reply.id,
+            "label": reply.prompt,
+            "isRequired": True,
+            "errorMessage": "Please choose a person.",
+            "choices": [],
+            # Teams' people picker: searches the organisation's directory as you type.
+            "choices.data": {"type": "Data.Query", "dataset": "graph.microsoft.com/users"},
+        }
+        data = {"kind": "person", "question": reply.id, "token": reply.token, "owner": owner}
+        return [picker], [_execute("OK", data, style="positive", inputs=True)]
     if isinstance(reply, SummaryCard):
         return _summary(reply), []
     raise TypeError(f"no Adaptive Card rendering for {type(reply).__name__}")

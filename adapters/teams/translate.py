@@ -90,6 +90,13 @@ def action_event(activity: Activity, data: dict[str, Any]) -> ActionEvent:
             ),
             title=title,
         )
+    if kind == "person":
+        question = str(hb.get("question"))
+        chosen = str(data.get(question) or "")
+        if not chosen:
+            return ActionEvent(None, refused="empty", title=title)
+        key = PersonRef(platform=Platform.TEAMS, workspace=who.workspace, user=chosen).key
+        return ActionEvent(ChoiceMade(**common, question=question, values=(key,), token=token))
     if kind == "control":
         try:
             action = ControlAction(str(hb.get("action")))

@@ -87,6 +87,10 @@ class Store(ABC):
         """A person's own reports, newest first."""
 
     @abstractmethod
+    async def open_reports(self) -> list[Report]:
+        """Every report not closed, oldest first."""
+
+    @abstractmethod
     async def pending_events(self) -> list[DomainEvent]:
         """Outbox events not yet delivered, oldest first."""
 

@@ -40,7 +40,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from bot.models import PersonRef
-from bot.reports import DomainEvent, Report, format_reference, parse_reference
+from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
 from bot.store.base import ReportFactory, Store, StoreError, StoreLocked
 
@@ -179,6 +179,7 @@ class TinyStore(Store):
         self._by_person: dict[str, list[str]] = {}
         self._max_seq: dict[int, int] = {}
         self._from_draft: dict[str, str] = {}
+        self._open: set[str] = set()
         self._record_ids: dict[str, dict[str, int]] = {}
         self._pending: dict[str, tuple[datetime, int, _File, int]] = {}
         self._order = itertools.count()
@@ -266,6 +267,7 @@ class TinyStore(Store):
         self._by_person.clear()
         self._max_seq.clear()
         self._from_draft.clear()
+        self._open.clear()
         self._pending.clear()
         for shard in self._shards.values():
             for doc in shard.table("reports").all():
@@ -287,6 +289,10 @@ class TinyStore(Store):
             refs.append(report.reference)
         for draft_id in report.consumed_drafts():
             self._from_draft[draft_id] = report.reference
+        if report.status is ReportStatus.CLOSED:
+            self._open.discard(report.reference)
+        else:
+            self._open.add(report.reference)
         self._max_seq[report.year] = max(self._max_seq.get(report.year, 0), report.seq)
 
     def _index_outbox(self, file: _File) -> None:
@@ -401,6 +407,7 @@ class TinyStore(Store):
                     Document(report.model_dump(mode="json"), doc_id=report.seq)
                 )
                 self._queue(shard, events)
+            self._index_report(report)
             if person is not None:
                 with self._writing(self._hot):
                     self._put_session(person, session, event_id)
@@ -425,6 +432,10 @@ class TinyStore(Store):
         refs = list(self._by_person.get(person.key, ()))
         reports = [r for r in [await self.get_report(ref) for ref in reversed(refs)] if r]
         return sorted(reports, key=lambda r: r.filed_at, reverse=True)
+
+    async def open_reports(self) -> list[Report]:
+        refs = sorted(self._open, key=lambda r: parse_reference(r) or (0, 0))
+        return [r for r in [await self.get_report(ref) for ref in refs] if r is not None]
 
     async def pending_events(self) -> list[DomainEvent]:
         def pending() -> list[DomainEvent]:

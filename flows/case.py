@@ -1,0 +1,79 @@
+"""Short forms managers and safety leads fill in on a case: a note, an action
+taken, or closing it. Each is one page; the case is the draft's subject."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from bot.cases import ACTIONS_TAKEN, CLOSE_REASONS
+from bot.flow import AnswerKind, Flow, FlowContext, Page, Step
+from bot.models import SummaryCard
+from flows.steps import answer_rows
+
+
+class CaseAnswers(BaseModel):
+    what: str | None = None
+    note: str | None = None
+
+
+S = Step[CaseAnswers]
+
+
+def _note(prompt: str, required: bool) -> S:
+    return S(id="note", field="note", kind=AnswerKind.LONG_TEXT, prompt=prompt, required=required)
+
+
+def _flow(flow_id: str, title: str, steps: tuple[S, ...], confirm: str) -> Flow[CaseAnswers]:
+    def summarise(answers: CaseAnswers, ctx: FlowContext) -> SummaryCard:
+        return SummaryCard(title=title, fields=tuple(answer_rows(flow, answers)))
+
+    flow: Flow[CaseAnswers] = Flow(
+        id=flow_id,
+        title=title,
+        pages=(Page(id="details", title=title, steps=steps),),
+        answers=CaseAnswers,
+        summary=summarise,
+        review_prompt=f"{confirm}?",
+        confirm_label=confirm,
+    )
+    return flow
+
+
+CASE_NOTE = _flow(
+    "case-note",
+    "Add a note to the case",
+    (_note("Your note (only the worker's manager and the safety leads can read it)", True),),
+    "Add note",
+)
+CASE_ACTION = _flow(
+    "case-action",
+    "Record an action taken",
+    (
+        S(
+            id="what",
+            field="what",
+            kind=AnswerKind.CHOICE,
+            options=ACTIONS_TAKEN,
+            required=True,
+            prompt="What was done?",
+        ),
+        _note("Anything to add?", False),
+    ),
+    "Record it",
+)
+CASE_CLOSE = _flow(
+    "case-close",
+    "Close the case",
+    (
+        S(
+            id="what",
+            field="what",
+            kind=AnswerKind.CHOICE,
+            options=CLOSE_REASONS,
+            required=True,
+            prompt="Why is it being closed?",
+        ),
+        _note("Anything to add?", False),
+    ),
+    "Close case",
+)
