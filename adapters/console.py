@@ -13,6 +13,7 @@ import asyncio
 import sys
 import textwrap
 import uuid
+from collections.abc import Sequence
 from typing import TextIO
 
 from bot.app import Harbour
@@ -32,6 +33,7 @@ from bot.models import (
     TextMessage,
     TextQuestion,
 )
+from bot.notify import Recipient
 
 WIDTH = 78
 MARKS = {
@@ -164,3 +166,25 @@ async def chat(
             print(render(reply), file=stdout)
             print(file=stdout)
         stdout.flush()
+
+
+class ConsoleMessenger:
+    """Alerts for other people in a console trial: printed, addressed, to a stream."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.sent = 0
+
+    async def send(self, to: Recipient, replies: Sequence[Reply]) -> str:
+        self.sent += 1
+        self._print(f"── Harbour alert to {to.role} ({to.address}) ──", replies)
+        return str(self.sent)
+
+    async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
+        self._print(f"── alert {message} to {to.role} updated ──", replies)
+
+    def _print(self, heading: str, replies: Sequence[Reply]) -> None:
+        print(heading, file=self.stream)
+        for reply in replies:
+            print(render(reply), file=self.stream)
+        print(file=self.stream, flush=True)

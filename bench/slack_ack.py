@@ -58,9 +58,9 @@ work holds the loop, so Harbour's figures include that work even one request
 at a time (a median of 7 ms instead of under 2 ms here), while bare bolt's hardly
 change: that measures the harness, not Harbour.
 
-Noise and fairness: the apps take turns at every (scenario, concurrency) cell
-and which goes first alternates by round, so a slow patch of the machine
-lands on both. The very first burst each app receives after starting is
+Noise and fairness: the apps take turns burst by burst (request by request
+at concurrency 1) and which goes first alternates, so a slow patch of the
+machine lands on both. The very first burst each app receives after starting is
 reported apart ("cold start"); a warm-up round (not counted) then opens the
 client's connections and warms both apps' code paths. Harbour's background
 work (handling the event, posting replies to the fake Slack) goes on after
@@ -659,30 +659,32 @@ def targets_for(scenario: str) -> tuple[str, ...]:
 
 async def run_cell(
     client: Client,
-    target: str,
+    order: Sequence[str],
     scenario: str,
     bursts: list[list[int]],
     into: dict[str, list[float]] | None,
+    *,
+    first_turn: int = 0,
 ) -> None:
-    """One target, one cell, one round: every burst, each followed by a drain."""
+    """One cell of one round: the targets take turns burst by burst (request by
+    request at concurrency 1), which one goes first alternating from burst to
+    burst and round to round; every burst is followed by a drain of its server."""
     one_person = scenario == "press, one person"
-    people = sorted({user_id(0 if one_person else n) for burst in bursts for n in burst})
-    forms = await client.forms(people) if scenario != "command" else {}
-    for burst in bursts:
-        bodies = []
-        for i, n in enumerate(burst):
-            user = user_id(0 if one_person else n)
-            bodies.append(
-                command_request(user)
-                if scenario == "command"
-                else press_request(user, forms[user], i)
-            )
-        seconds = await client.burst(target, bodies)
-        drained = await client.drain(target)
-        if into is not None:
-            into.setdefault(target, []).extend(seconds)
-            into.setdefault(f"{target} drain", []).append(drained)
-    await client.drain(target, collect=True)
+    for k, burst in enumerate(bursts):
+        users = [user_id(0 if one_person else n) for n in burst]
+        for target in order if (k + first_turn) % 2 == 0 else order[::-1]:
+            if scenario == "command":
+                bodies = [command_request(user) for user in users]
+            else:  # the latest form each person was sent (Harbour's last press changed it)
+                forms = await client.forms(sorted(set(users)))
+                bodies = [press_request(user, forms[user], i) for i, user in enumerate(users)]
+            seconds = await client.burst(target, bodies)
+            drained = await client.drain(target)
+            if into is not None:
+                into.setdefault(target, []).extend(seconds)
+                into.setdefault(f"{target} drain", []).append(drained)
+    for server in {TARGETS[target][0] for target in order}:
+        await client.drain(server, collect=True)
     gc.collect()
 
 
@@ -733,8 +735,8 @@ async def measure(
                 gc.freeze()  # the client's own start-up objects: keeps its collections short
                 progress(f"  warm-up round, not counted ({time.perf_counter() - t0:.1f} s)…")
                 for scenario, c in cells:
-                    for target in targets_for(scenario):
-                        await run_cell(client, target, scenario, plans[c][:WARMUP_SEQUENTIAL], None)
+                    warm = plans[c][:WARMUP_SEQUENTIAL]
+                    await run_cell(client, targets_for(scenario), scenario, warm, None)
                 done = 0
                 stopped_early = False
                 t_measure = time.perf_counter()
@@ -744,11 +746,14 @@ async def measure(
                         break
                     progress(f"  round {r + 1} of {rounds} ({time.perf_counter() - t0:.1f} s)…")
                     for scenario, c in cells:
-                        order = targets_for(scenario)
-                        for target in order if r % 2 == 0 else order[::-1]:
-                            await run_cell(
-                                client, target, scenario, plans[c], samples[(scenario, c)]
-                            )
+                        await run_cell(
+                            client,
+                            targets_for(scenario),
+                            scenario,
+                            plans[c],
+                            samples[(scenario, c)],
+                            first_turn=r,
+                        )
                     done += 1
                 api_calls = await client.stats()
             finally:

@@ -8,6 +8,7 @@ write, and only then returns the replies for the adapter to send.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 import uuid
@@ -146,6 +147,7 @@ class Harbour:
         self.library = library or Library([])
         self.directory = directory or Directory()
         self.admins = admins
+        self.outbox_changed: asyncio.Event | None = None  # set by whoever delivers the outbox
         self._locks = KeyedLocks()
 
     def command_prefix(self, person: PersonRef) -> str:
@@ -217,6 +219,8 @@ class Harbour:
             await self.store.save_session(
                 person, outcome.session, event_id=event.event_id, events=outcome.events
             )
+        if self.outbox_changed is not None and (outcome.events or outcome.file_from):
+            self.outbox_changed.set()
 
     # ----------------------------------------------------------------- routing
 
@@ -817,8 +821,9 @@ class Harbour:
             if isinstance(event, ChoiceMade) and event.question == pending.question:
                 return event.values[0] if event.values else None
             if isinstance(event, TextMessage):
-                named = casework.manager_from_text(clean_text(event.text), event.person)
-                return named.key if named else None
+                text = clean_text(event.text)
+                is_command = text.split()[:1] and text.split()[0].casefold() in COMMAND_WORDS
+                return None if is_command or not text else text
             return None
         if isinstance(event, ChoiceMade):
             if event.question != pending.question or (event.token and event.token != pending.token):
@@ -841,7 +846,11 @@ class Harbour:
     ) -> Outcome:
         session.pending = None
         if pending.question == "who-manager":
-            return await self._name_manager(session, value, pending.context.get("reference"))
+            named = await self._name_manager(session, value, pending.context.get("reference"))
+            if casework.manager_from_text(value, session.person) is None:
+                session.pending = pending  # not understood: ask again, keep the question
+                named.replies.append(self._pending_reply(pending))
+            return named
         if pending.question == "resume":
             draft = session.drafts.get(REPORT.id)
             if value == "resume" and draft is not None:

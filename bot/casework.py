@@ -27,6 +27,7 @@ from bot.models import (
     ChoiceMade,
     Notice,
     NoticeLevel,
+    Option,
     PersonRef,
     Reply,
     SummaryCard,
@@ -37,6 +38,8 @@ from bot.outcome import Outcome
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.session import Session
 from flows.case import CASE_ACTION, CASE_CLOSE, CASE_NOTE
+from flows.report import AFFECTED_OPTIONS
+from flows.steps import PLATFORM_OPTIONS
 
 if TYPE_CHECKING:
     from bot.app import Harbour
@@ -49,6 +52,11 @@ REFUSED = (
 )
 
 
+def _labels(options: tuple[Option, ...], values: list[str]) -> str:
+    names = {o.value: o.label for o in options}
+    return ", ".join(names.get(v, v) for v in values) or "Not stated"
+
+
 def case_card(report: Report, *, with_content: bool) -> SummaryCard:
     """A case as its manager or a safety lead sees it, in a private message.
     What happened (links, own words) only when the worker agreed to share it."""
@@ -57,12 +65,12 @@ def case_card(report: Report, *, with_content: bool) -> SummaryCard:
         SummaryField(label="Risk", value=f"{report.risk.value}: " + " ".join(report.risk_reasons)),
         SummaryField(label="Kind of abuse", value=kinds_text(report)),
         SummaryField(label="Someone in immediate danger", value="Yes" if a.in_danger else "No"),
-        SummaryField(label="Who is affected", value=", ".join(a.affected) or "Not stated"),
+        SummaryField(label="Who is affected", value=_labels(AFFECTED_OPTIONS, a.affected)),
         SummaryField(label="Status", value=STATUS_WORDS[report.status]),
     ]
     if with_content:
         if a.platforms:
-            rows.append(SummaryField(label="Where", value=", ".join(a.platforms)))
+            rows.append(SummaryField(label="Where", value=_labels(PLATFORM_OPTIONS, a.platforms)))
         if a.links:
             rows.append(SummaryField(label="Links", value="\n".join(a.links)))
         if a.description:

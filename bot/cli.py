@@ -12,7 +12,11 @@ from collections.abc import Sequence
 
 from bot.app import Harbour
 from bot.config import ConfigError, Settings, load_settings
+from bot.directory import Directory, DirectoryError
+from bot.directory import load_directory as load_directory_file
 from bot.guidance import GuidanceError, Library
+from bot.models import Platform
+from bot.notify import Notifier
 from bot.store import MemoryStore, Store, StoreError, TinyStore
 
 
@@ -37,6 +41,13 @@ def open_store(settings: Settings) -> Store:
     return TinyStore(settings.data_dir)
 
 
+async def load_directory(settings: Settings, store: Store) -> Directory:
+    """The directory file, with the changes made in chat laid over it."""
+    directory = load_directory_file(settings.directory)
+    directory.apply({kind: await store.records(kind) for kind in ("managers", "leads", "channels")})
+    return directory
+
+
 async def _serve(settings: Settings) -> None:
     from adapters.slack.config import load_slack_settings
     from adapters.teams.config import load_teams_settings
@@ -47,19 +58,33 @@ async def _serve(settings: Settings) -> None:
     library = load_guidance(settings)
     store = open_store(settings)
     try:
-        await run(settings, slack, teams, store, library)
+        directory = await load_directory(settings, store)
+        await run(settings, slack, teams, store, library, directory)
     finally:
         await store.close()
 
 
 async def _chat(settings: Settings, user: str) -> None:
-    from adapters.console import chat, console_person
+    from adapters.console import ConsoleMessenger, chat, console_person
 
     store = open_store(settings)
+    notifier_task = None
     try:
-        harbour = Harbour(store, settings.flow_context(), library=load_guidance(settings))
+        harbour = Harbour(
+            store,
+            settings.flow_context(),
+            library=load_guidance(settings),
+            directory=await load_directory(settings, store),
+            admins=settings.admin_ids,
+        )
+        # In a trial, alerts to managers and safety leads are shown on stderr.
+        notifier = Notifier(harbour, {Platform.CONSOLE: ConsoleMessenger(sys.stderr)})
+        notifier_task = asyncio.create_task(notifier.run(interval=1.0))
         await chat(harbour, console_person(user))
+        await notifier.run_once()
     finally:
+        if notifier_task is not None:
+            notifier_task.cancel()
         await store.close()
 
 
@@ -105,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_serve(settings))
         else:
             asyncio.run(_chat(settings, args.user or _default_user()))
-    except (StoreError, ConfigError, GuidanceError) as exc:
+    except (StoreError, ConfigError, GuidanceError, DirectoryError) as exc:
         print(f"harbour: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

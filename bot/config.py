@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         description="Where `harbour serve` listens (Slack and Teams share it).",
     )
     host: str = Field(default="0.0.0.0", description="The address `harbour serve` binds.")
+    directory: Path | None = Field(
+        default=None, description="The team directory file (TOML): who manages whom, leads."
+    )
     admins: str = Field(
         default="",
         description="Comma-separated ids of Harbour administrators: Slack member ids (U…), "

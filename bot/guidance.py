@@ -220,6 +220,8 @@ class Library:
             if item.platforms and not platforms & set(item.platforms):
                 continue
             score = 4 * bool(item.kinds) + 2 * bool(item.risks) + 3 * bool(item.platforms)
+            if audience is not Audience.WORKER and audience in item.audience:
+                score += 5  # written for managers and leads, not passed on from workers
             ranked.append((score, item.priority, item))
         ranked.sort(key=lambda r: (-r[0], -r[1], r[2].id))
         return [item for _, _, item in ranked]

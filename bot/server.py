@@ -21,8 +21,10 @@ from adapters.teams.app import TeamsAdapter
 from adapters.teams.config import TeamsSettings
 from bot.app import Harbour
 from bot.config import Settings
+from bot.directory import Directory
 from bot.guidance import Library
 from bot.models import Platform
+from bot.notify import Messenger, Notifier
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class Server:
     harbour: Harbour
     slack: SlackAdapter | None = None
     teams: TeamsAdapter | None = None
+    notifier: Notifier | None = None
 
 
 async def _health(_: web.Request) -> web.Response:
@@ -46,12 +49,15 @@ def build(
     store: Store,
     teams: TeamsSettings | None = None,
     library: Library | None = None,
+    directory: Directory | None = None,
 ) -> Server:
     harbour = Harbour(
         store,
         settings.flow_context(),
         command_prefixes={Platform.SLACK: f"{slack.command} "},
         library=library if library is not None else settings.guidance(),
+        directory=directory,
+        admins=settings.admin_ids,
     )
     web_app = web.Application(client_max_size=1024**2)
     web_app.router.add_get("/healthz", _health)
@@ -63,13 +69,26 @@ def build(
     if teams is not None:
         server.teams = TeamsAdapter(harbour, store, teams, admins=settings.admin_ids)
         server.teams.attach(web_app)
+    messengers: dict[Platform, Messenger] = {}
+    if server.slack is not None:
+        messengers[Platform.SLACK] = server.slack
+    if server.teams is not None:
+        messengers[Platform.TEAMS] = server.teams
+    server.notifier = Notifier(harbour, messengers)
     return server
 
 
 async def run(
-    settings: Settings, slack: SlackSettings, teams: TeamsSettings, store: Store, library: Library
+    settings: Settings,
+    slack: SlackSettings,
+    teams: TeamsSettings,
+    store: Store,
+    library: Library,
+    directory: Directory,
 ) -> None:
-    server = build(settings, slack, store, teams, library)
+    server = build(settings, slack, store, teams, library, directory)
+    assert server.notifier is not None
+    delivering = asyncio.create_task(server.notifier.run())
     if server.slack is not None and slack.use_socket_mode:
         await server.slack.connect_socket_mode()
         log.info("Slack: connected over Socket Mode")
@@ -91,6 +110,7 @@ async def run(
         await stop.wait()
     finally:
         log.info("shutting down: finishing work already acknowledged")
+        delivering.cancel()
         await runner.cleanup()
         if server.slack is not None:
             await server.slack.close()

@@ -25,6 +25,7 @@ from bot.models import (
     Form,
     FormSubmitted,
     Notice,
+    PersonQuestion,
     PersonRef,
     Platform,
     Reply,
@@ -185,9 +186,9 @@ class Chat:
             )
         )
 
-    def asking(self) -> Form | ChoiceQuestion | Confirmation:
+    def asking(self) -> Form | ChoiceQuestion | Confirmation | PersonQuestion:
         for reply in reversed(self.replies):
-            if isinstance(reply, Form | ChoiceQuestion | Confirmation):
+            if isinstance(reply, Form | ChoiceQuestion | Confirmation | PersonQuestion):
                 return reply
         raise AssertionError(f"nothing is being asked: {self.replies!r}")
 
@@ -217,11 +218,11 @@ class Chat:
         return "\n".join(parts)
 
 
-def _question_id(asked: Form | ChoiceQuestion | Confirmation) -> str:
+def _question_id(asked: Form | ChoiceQuestion | Confirmation | PersonQuestion) -> str:
     return asked.focus if isinstance(asked, Form) else asked.id
 
 
-def asked_token(asked: Form | ChoiceQuestion | Confirmation) -> str:
+def asked_token(asked: Form | ChoiceQuestion | Confirmation | PersonQuestion) -> str:
     return asked.token
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +30,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import render, translate
 from adapters.slack.config import SlackSettings
 from bot.app import Harbour, log_failure
+from bot.directory import parse_person
 from bot.locks import KeyedLocks
 from bot.models import InboundEvent, Notice, NoticeLevel, PersonRef, Reply
+from bot.notify import SHARED, Recipient
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +220,8 @@ class SlackAdapter:
 
     async def _deliver(self, who: PersonRef, replies: list[Reply], source: _Live | None) -> None:
         channel = await self.dm_channel(who)
+        if source is not None and source.channel != channel:
+            source = None  # a shared message (an alert in a channel): updated by the notifier
         answered = source if source and source.ts else self._live.pop(who.key, None)
         if answered is not None:
             self._live.pop(who.key, None)
@@ -245,6 +249,28 @@ class SlackAdapter:
             )
         except SlackApiError as exc:
             log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
+
+    # ------------------------------------------------------------------ messenger
+
+    async def send(self, to: Recipient, replies: Sequence[Reply]) -> str:
+        """Deliver an alert: to a person's DM, or to a channel (buttons anyone may press)."""
+        person = parse_person(to.address) if to.kind == "person" else None
+        channel = await self.dm_channel(person) if person else to.address
+        owner = person.user if person else SHARED
+        sent: Any = None
+        for blocks in render.messages(replies, owner):
+            sent = await self.client.chat_postMessage(
+                channel=channel, blocks=blocks, text=render.fallback_text(replies)
+            )
+        return f"{channel}|{sent['ts'] if sent else ''}"
+
+    async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
+        channel, _, ts = message.partition("|")
+        owner = SHARED if to.kind == "channel" else to.address.rsplit(":", 1)[-1]
+        blocks = render.messages(replies, owner)[0]
+        await self.client.chat_update(
+            channel=channel, ts=ts, blocks=blocks, text=render.fallback_text(replies)
+        )
 
     async def dm_channel(self, who: PersonRef) -> str:
         """The person's DM with the bot (opened once, then remembered)."""

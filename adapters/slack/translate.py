@@ -27,6 +27,7 @@ from bot.models import (
     SharedFile,
     TextMessage,
 )
+from bot.notify import SHARED
 
 
 def person(team: str, user: str) -> PersonRef:
@@ -114,7 +115,7 @@ def action_event(body: dict[str, Any]) -> ActionEvent:
     else:
         parts = (action.get("value") or "").split(SEP)
         owner = parts[0] if parts else ""
-    if owner != presser.user:
+    if owner not in (presser.user, SHARED):
         return ActionEvent(None, presser, refused="not-yours")
     if action_id == ACTION_SELECT:
         return ActionEvent(

@@ -53,6 +53,7 @@ from adapters.teams import cards, translate
 from adapters.teams.config import TeamsSettings
 from bot.app import Harbour, log_failure
 from bot.models import Notice, NoticeLevel, PersonRef, Reply, Text
+from bot.notify import SHARED, Recipient
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -335,11 +336,51 @@ class TeamsAdapter:
         for content in cards.cards(replies, who.user):
             await self._post_card(ctx, content)
 
-    async def _post_card(self, ctx: TurnContext, content: dict[str, Any]) -> None:
+    async def _post_card(self, ctx: TurnContext, content: dict[str, Any]) -> Any:
         activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
-        await send_with_retry(lambda: ctx.send_activity(activity))
+        return await send_with_retry(lambda: ctx.send_activity(activity))
 
-    async def send_to(self, key: str, replies: Sequence[Reply]) -> None:
+    async def send(self, to: Recipient, replies: Sequence[Reply]) -> str:
+        """Deliver an alert (the notifier's messenger interface)."""
+        return await self.send_to(to.address, replies, shared=to.kind == "channel")
+
+    async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
+        known = await self.store.get_record("contacts", to.address)
+        if not known or "reference" not in known:
+            raise NoAddress(to.address)
+        reference = ConversationReference.model_validate(known["reference"])
+        owner = SHARED if to.kind == "channel" else to.address.rsplit(":", 1)[-1]
+        [content] = cards.cards(replies, owner)[:1]
+        failure: list[BaseException] = []
+
+        async def replace(ctx: TurnContext) -> None:
+            try:
+                updated = Activity(
+                    type=ActivityTypes.message,
+                    id=message,
+                    attachments=[CardFactory.adaptive_card(content)],
+                )
+                await send_with_retry(lambda: ctx.update_activity(updated))
+            except BaseException as exc:
+                failure.append(exc)
+
+        await self._continue(reference, replace)
+        if failure:
+            raise failure[0]
+
+    async def _continue(self, reference: ConversationReference, callback: Any) -> None:
+        continuation = reference.get_continuation_activity()
+        continuation.id = None  # a new message, not a reply to an old one
+        if self.settings.anonymous:
+            await self.adapter.continue_conversation_with_claims(
+                ClaimsIdentity({}), continuation, callback
+            )
+        else:
+            await self.adapter.continue_conversation(
+                self.settings.client_id, continuation, callback
+            )
+
+    async def send_to(self, key: str, replies: Sequence[Reply], *, shared: bool = False) -> str:
         """Send replies to a person or channel outside any turn (alerts, check-ins).
 
         Raises NoAddress when nobody has given us a way to reach them, and
@@ -350,26 +391,22 @@ class TeamsAdapter:
             log.error("Teams: no conversation reference for %s; the message was not sent", key)
             raise NoAddress(key)
         reference = ConversationReference.model_validate(known["reference"])
-        continuation = reference.get_continuation_activity()
-        continuation.id = None  # a new message, not a reply to an old one
-        owner = key.rsplit(":", 1)[-1]
+        owner = SHARED if shared else key.rsplit(":", 1)[-1]
         failure: list[BaseException] = []
+        sent: list[str] = []
 
         async def deliver(ctx: TurnContext) -> None:
             try:
                 for content in cards.cards(replies, owner):
-                    await self._post_card(ctx, content)
+                    response = await self._post_card(ctx, content)
+                    sent.append(str(getattr(response, "id", "") or ""))
             except BaseException as exc:  # re-raised below, outside the SDK's turn
                 failure.append(exc)
 
-        if self.settings.anonymous:
-            await self.adapter.continue_conversation_with_claims(
-                ClaimsIdentity({}), continuation, deliver
-            )
-        else:
-            await self.adapter.continue_conversation(self.settings.client_id, continuation, deliver)
+        await self._continue(reference, deliver)
         if failure:
             raise failure[0]
+        return sent[-1] if sent else ""
 
     async def _on_turn_error(self, ctx: TurnContext, error: Exception) -> None:
         # The SDK's default would print the error and send its text (with URLs) to the user.

@@ -20,6 +20,7 @@ from bot.models import (
     SharedFile,
     TextMessage,
 )
+from bot.notify import SHARED
 
 CARD_TYPES = ("application/vnd.microsoft.card.", "text/html")
 
@@ -60,7 +61,7 @@ def action_event(activity: Activity, data: dict[str, Any]) -> ActionEvent:
     if not isinstance(hb, dict):
         return ActionEvent(None, refused="unreadable")
     title = str(hb.get("title") or "")
-    if hb.get("owner") != who.user:
+    if hb.get("owner") not in (who.user, SHARED):
         return ActionEvent(None, refused="not-yours", title=title)
     common: dict[str, Any] = {"event_id": activity.id or "", "person": who}
     token = str(hb.get("token") or "")

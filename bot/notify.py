@@ -1,0 +1,360 @@
+"""Delivering the outbox: alerts to managers and to the safety leads' channel.
+
+Every alert comes from a durable outbox event. Each (event, recipient) pair is
+delivered at least once and recorded under an idempotency key, so a restart or
+a retry never sends it twice. A failed send is retried with growing waits; after
+the last try the failure is written in the case's timeline and reported to the
+safety leads (without content). Nothing is dropped silently.
+
+Channel messages carry only a reference, the risk and the kinds of abuse, with
+a Claim button; they are updated in place as the case moves on. What happened
+goes only to the people the worker chose, in private messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from bot.cases import CASE_QUESTION, CLAIM, MANAGER_ACTIONS, channel_card
+from bot.casework import case_card
+from bot.directory import parse_person
+from bot.guidance import Audience as GuidanceAudience
+from bot.models import (
+    ChoiceQuestion,
+    Notice,
+    NoticeLevel,
+    Platform,
+    Reply,
+    SummaryCard,
+    SummaryField,
+)
+from bot.reports import DomainEvent, EventKind, Report, ReportStatus, RiskLevel
+
+if TYPE_CHECKING:
+    from bot.app import Harbour
+
+log = logging.getLogger(__name__)
+
+SHARED = "*"
+"""The owner of a button anyone who sees it may press (permissions are checked
+in the core, against whoever pressed it)."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    platform: Platform
+    kind: Literal["person", "channel"]
+    address: str  # a person key, or a channel address the platform's messenger understands
+    role: str  # "manager", "safety leads", "worker": for the timeline, never shown in channels
+
+
+class Messenger(Protocol):
+    """How one platform delivers messages outside a conversation."""
+
+    async def send(self, to: Recipient, replies: Sequence[Reply]) -> str:
+        """Send; returns a reference to the message, for later updates."""
+
+    async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    to: Recipient
+    replies: tuple[Reply, ...]
+    purpose: str
+    update_channel: bool = False
+
+
+class Notifier:
+    def __init__(
+        self,
+        harbour: Harbour,
+        messengers: dict[Platform, Messenger],
+        *,
+        attempts: int = 5,
+        first_wait: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self.harbour = harbour
+        self.store = harbour.store
+        self.messengers = messengers
+        self.attempts = attempts
+        self.first_wait = first_wait
+        self.wake = asyncio.Event()
+        harbour.outbox_changed = self.wake
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, interval: float = 5.0) -> None:
+        """Deliver until cancelled: at once when the outbox changes, and every
+        `interval` seconds for retries that fall due."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:
+                from bot.app import log_failure
+
+                log_failure("delivering alerts", exc)
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=interval)
+
+    async def run_once(self) -> int:
+        """Deliver what is due; returns how many events were completed."""
+        done = 0
+        for event in await self.store.pending_events():
+            if await self._deliver(event):
+                await self.store.mark_delivered([event.id], self.harbour.clock())
+                done += 1
+        return done
+
+    # ------------------------------------------------------------------ one event
+
+    async def _deliver(self, event: DomainEvent) -> bool:
+        report = await self.store.get_report(event.reference) if event.reference else None
+        finished = True
+        changed = False
+        for delivery in self._plan(event, report):
+            outcome = await self._send_once(event, delivery, report)
+            finished &= outcome != "retry"
+            changed |= outcome in ("sent", "failed")
+        if report is not None and changed:
+            await self.store.save_report(report)
+        return finished
+
+    async def _send_once(
+        self, event: DomainEvent, delivery: _Delivery, report: Report | None
+    ) -> Literal["sent", "failed", "retry", "skip"]:
+        to = delivery.to
+        key = f"{event.id}:{to.platform.value}:{to.address}"
+        record = await self.store.get_record("deliveries", key) or {}
+        if record.get("status") in ("sent", "failed"):
+            return "skip"  # done before a restart or an earlier pass: never twice
+        now = self.harbour.clock()
+        due = record.get("next_at")
+        if due and datetime.fromisoformat(due) > now:
+            return "retry"
+        messenger = self.messengers.get(to.platform)
+        try:
+            if messenger is None:
+                raise LookupError(f"no messenger for {to.platform.value}")
+            existing = await self._channel_message(report) if delivery.update_channel else None
+            if existing is not None:
+                await messenger.update(to, existing, delivery.replies)
+                ref = existing
+            else:
+                ref = await messenger.send(to, delivery.replies)
+                if delivery.update_channel and report is not None:
+                    await self.store.put_record(
+                        "channel-messages",
+                        report.reference,
+                        {"platform": to.platform.value, "address": to.address, "message": ref},
+                    )
+        except Exception as exc:
+            attempts = int(record.get("attempts", 0)) + 1
+            log.warning(
+                "alert %s to the %s not delivered (attempt %d of %d): %s",
+                event.kind.value,
+                to.role,
+                attempts,
+                self.attempts,
+                type(exc).__name__,
+            )
+            if attempts < self.attempts:
+                wait = self.first_wait * 2 ** (attempts - 1)
+                await self.store.put_record(
+                    "deliveries",
+                    key,
+                    {
+                        "status": "retrying",
+                        "attempts": attempts,
+                        "next_at": (now + wait).isoformat(),
+                    },
+                )
+                return "retry"
+            await self.store.put_record(
+                "deliveries", key, {"status": "failed", "at": now.isoformat()}
+            )
+            if report is not None:
+                report.log(now, "alert-failed", None, f"{delivery.purpose} to the {to.role}")
+            await self._report_failure(event, report, to)
+            return "failed"
+        await self.store.put_record(
+            "deliveries", key, {"status": "sent", "message": ref, "at": now.isoformat()}
+        )
+        if report is not None:
+            report.log(now, "alert-sent", None, f"{delivery.purpose} to the {to.role}")
+        return "sent"
+
+    async def _channel_message(self, report: Report | None) -> str | None:
+        if report is None:
+            return None
+        found = await self.store.get_record("channel-messages", report.reference)
+        return str(found["message"]) if found else None
+
+    async def _report_failure(
+        self, event: DomainEvent, report: Report | None, to: Recipient
+    ) -> None:
+        """Tell the safety leads (without content) that someone did not get an alert."""
+        reference = report.reference if report else "a report in progress"
+        log.error(
+            "alert %s for %s could not be delivered to the %s", event.kind.value, reference, to.role
+        )
+        channel = self._leads_channel(event.reporter.platform)
+        if channel is None or channel == to:
+            return
+        note = Notice(
+            level=NoticeLevel.WARNING,
+            text=f"Harbour could not deliver an alert about {reference} to the {to.role}, after "
+            "several tries. Please make sure someone follows it up.",
+        )
+        messenger = self.messengers.get(channel.platform)
+        try:
+            if messenger is None:
+                raise LookupError(channel.platform.value)
+            await messenger.send(channel, [note])
+        except Exception as exc:
+            log.error("and the safety leads could not be told either: %s", type(exc).__name__)
+
+    # ------------------------------------------------------------------ who gets what
+
+    def _leads_channel(self, platform: Platform) -> Recipient | None:
+        directory = self.harbour.directory
+        if platform is Platform.SLACK:
+            channel = directory.channels.get("slack")
+            return Recipient(platform, "channel", channel, "safety leads") if channel else None
+        if platform is Platform.TEAMS:
+            return Recipient(platform, "channel", "safety-leads:teams", "safety leads")
+        return Recipient(platform, "channel", "safety-leads", "safety leads")
+
+    def _managers(self, report: Report | None, event: DomainEvent) -> list[Recipient]:
+        keys = (
+            report.managers
+            if report is not None
+            else [m.key for m in self.harbour.directory.managers_of(event.reporter)]
+        )
+        people = [p for p in (parse_person(k) for k in keys) if p is not None]
+        return [Recipient(p.platform, "person", p.key, "manager") for p in people]
+
+    def _plan(self, event: DomainEvent, report: Report | None) -> list[_Delivery]:
+        kind = event.kind
+        channel = self._leads_channel(event.reporter.platform)
+        if report is None:
+            return self._danger_plan(event, channel) if kind is EventKind.RISK_CRITICAL else []
+        out: list[_Delivery] = []
+        managers = self._managers(report, event) if report.manager_may_see else []
+        serious = report.risk in (RiskLevel.HIGH, RiskLevel.CRITICAL)
+        to_leads = (
+            report.leads_may_see
+            and channel is not None
+            and (
+                serious or not report.manager_may_see or not managers or kind is EventKind.ESCALATED
+            )
+        )
+        if kind in (EventKind.REPORT_FILED, EventKind.MANAGER_NAMED):
+            for manager in managers:
+                out.append(_Delivery(manager, tuple(self.manager_alert(report)), "alert"))
+        if kind is EventKind.REPORT_UPDATED:
+            for manager in managers:
+                lead = Notice(text=f"{report.reference} has a new update from the worker.")
+                out.append(
+                    _Delivery(manager, (lead, case_card(report, with_content=True)), "update")
+                )
+        if kind is EventKind.RISK_CRITICAL and report.updates:  # at filing, the alert says so
+            for manager in managers:
+                lead = Notice(
+                    level=NoticeLevel.DANGER,
+                    text=f"{report.reference} is now assessed as critical.",
+                )
+                out.append(
+                    _Delivery(
+                        manager, (lead, case_card(report, with_content=True)), "critical alert"
+                    )
+                )
+        if kind is EventKind.CASE_CHANGED and event.draft_id == "ack":
+            worker = Recipient(report.reporter.platform, "person", report.reporter.key, "worker")
+            note = Notice(text=f"Your manager has seen {report.reference} and will be in touch.")
+            out.append(_Delivery(worker, (note,), "acknowledgement"))
+        if channel is not None and (
+            to_leads or (kind is EventKind.CASE_CHANGED and report.leads_may_see)
+        ):
+            if kind is EventKind.MANAGER_NAMED and not serious:
+                return out
+            out.append(
+                _Delivery(
+                    channel, tuple(self.channel_alert(report)), "channel alert", update_channel=True
+                )
+            )
+        return out
+
+    def _danger_plan(self, event: DomainEvent, channel: Recipient | None) -> list[_Delivery]:
+        """Immediate danger, said before the report is filed: always passed on."""
+        urgent = Notice(
+            level=NoticeLevel.DANGER,
+            title="Urgent",
+            text="A member of your team has just told Harbour that someone may be in immediate "
+            f"danger ({event.reporter.key}). Their report is still being written; please "
+            "contact them now.",
+        )
+        plan = [
+            _Delivery(m, (urgent,), "immediate-danger alert") for m in self._managers(None, event)
+        ]
+        if channel is not None:
+            note = Notice(
+                level=NoticeLevel.DANGER,
+                title="Urgent",
+                text="Immediate danger has been reported by a worker. Their manager has been "
+                "told; a reference will follow when the report is filed.",
+            )
+            plan.append(_Delivery(channel, (note,), "immediate-danger alert"))
+        return plan
+
+    def manager_alert(self, report: Report) -> list[Reply]:
+        """The manager's private alert: why it came, the case, guidance, actions."""
+        worker = report.reporter.key
+        why = Notice(
+            level=NoticeLevel.DANGER if report.risk is RiskLevel.CRITICAL else NoticeLevel.INFO,
+            title=f"New report from your team: {report.reference}",
+            text=f"{worker} reported online abuse through Harbour and chose to share it with "
+            "you. Please read it and acknowledge it, so they know you have it.",
+        )
+        replies: list[Reply] = [why, case_card(report, with_content=True)]
+        items = self.harbour.guidance_for(report, GuidanceAudience.MANAGER)
+        if items:
+            replies.append(
+                SummaryCard(
+                    title="Guidance for you",
+                    fields=tuple(
+                        SummaryField(label=i.title, value=self.harbour.library.fill(i.summary))
+                        for i in items
+                    ),
+                )
+            )
+        replies.append(
+            ChoiceQuestion(
+                id=f"{CASE_QUESTION}{report.reference}",
+                prompt="What would you like to do?",
+                options=MANAGER_ACTIONS,
+                token=report.reference,
+            )
+        )
+        return replies
+
+    @staticmethod
+    def channel_alert(report: Report) -> list[Reply]:
+        replies: list[Reply] = [channel_card(report)]
+        if report.claimed_by is None and report.status is not ReportStatus.CLOSED:
+            replies.append(
+                ChoiceQuestion(
+                    id=f"{CASE_QUESTION}{report.reference}",
+                    prompt="Can you take this on?",
+                    options=(CLAIM,),
+                    token=report.reference,
+                )
+            )
+        return replies

@@ -1,0 +1,419 @@
+"""Alerts, case actions, permissions and the directory, through the core with a
+recording messenger (the platform adapters' messengers are tested with their fakes)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.app import Harbour
+from bot.cases import CASE_QUESTION
+from bot.directory import DirectoryError, parse_directory
+from bot.models import ChoiceMade, Platform, Reply
+from bot.notify import Notifier, Recipient
+from bot.reports import ReportStatus
+from bot.store import Store
+from tests.conftest import TYPED_REPORT, Chat, Clock, type_report
+
+SECRETS = ("street", "facebook.com", "screenshots", "alice", "Four screenshots")
+
+
+class RecordingMessenger:
+    def __init__(self) -> None:
+        self.sent: list[tuple[Recipient, list[Reply]]] = []
+        self.updated: list[tuple[Recipient, str, list[Reply]]] = []
+        self.failures: dict[str, int] = {}
+
+    async def send(self, to: Recipient, replies: Sequence[Reply]) -> str:
+        if self.failures.get(to.address):
+            self.failures[to.address] -= 1
+            raise ConnectionError("platform down")
+        self.sent.append((to, list(replies)))
+        return f"m{len(self.sent)}"
+
+    async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
+        self.updated.append((to, message, list(replies)))
+
+    def to(self, address: str) -> list[list[Reply]]:
+        return [replies for recipient, replies in self.sent if recipient.address == address]
+
+    def channel_texts(self) -> list[str]:
+        out = [
+            json.dumps([r.model_dump() for r in replies])
+            for to, replies in self.sent
+            if to.kind == "channel"
+        ]
+        out += [
+            json.dumps([r.model_dump() for r in replies])
+            for to, _, replies in self.updated
+            if to.kind == "channel"
+        ]
+        return out
+
+
+BOB, CAROL, DAN = "console:local:bob", "console:local:carol", "console:local:dan"
+LEADS = "safety-leads"
+
+
+@pytest.fixture
+def messenger() -> RecordingMessenger:
+    return RecordingMessenger()
+
+
+@pytest.fixture
+def notifier(harbour: Harbour, messenger: RecordingMessenger) -> Notifier:
+    return Notifier(harbour, {Platform.CONSOLE: messenger}, attempts=3)
+
+
+async def file(chat: Chat, answers: list[tuple[str, str]] = TYPED_REPORT) -> str:
+    await chat.command("report")
+    await type_report(chat, answers)
+    await chat.say("yes")
+    return next(w for w in chat.text().replace(".", " ").split() if w.startswith("HB-"))
+
+
+def with_answer(step: str, value: str) -> list[tuple[str, str]]:
+    return [(s, value if s == step else a) for s, a in TYPED_REPORT]
+
+
+LOW_RISK = [
+    ("danger", "no"),
+    ("kinds", "complaints"),
+    *[(s, "skip") for s in ("platforms", "links", "evidence", "started", "frequency")],
+    *[(s, "skip") for s in ("affected", "poster", "worry", "description")],
+    ("audience", "1"),
+]
+
+
+async def press(harbour: Harbour, user: str, ref: str, action: str) -> list[Reply]:
+    chat = Chat(harbour, user)
+    return await chat.send_event(
+        ChoiceMade(
+            event_id=f"{user}-{action}-{ref}",
+            person=chat.person,
+            question=f"{CASE_QUESTION}{ref}",
+            values=(action,),
+            token=ref,
+        )
+    )
+
+
+# ------------------------------------------------------------------ alerts
+
+
+async def test_serious_report_alerts_manager_privately_and_leads_without_content(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, store: Store
+) -> None:
+    ref = await file(Chat(harbour, "alice"))
+    assert await notifier.run_once() == 2  # report filed, risk critical
+    [alert] = messenger.to(BOB)  # one alert, though the report is both filed and critical
+    text = json.dumps([r.model_dump() for r in alert])
+    assert ref in text and "Posts naming me and my street." in text  # the worker agreed
+    assert "Acknowledge" in text and "chose to share it with you" in text
+    assert messenger.to(LEADS)
+    for channel_text in messenger.channel_texts():
+        assert ref in channel_text and "critical" in channel_text
+        for secret in SECRETS:
+            assert secret not in channel_text
+    report = await store.get_report(ref)
+    assert report is not None
+    assert [e.action for e in report.timeline].count("alert-sent") >= 2
+    assert await store.pending_events() == []
+
+
+async def test_low_risk_goes_to_the_manager_only(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger
+) -> None:
+    await file(Chat(harbour, "alice"), LOW_RISK)
+    await notifier.run_once()
+    assert messenger.to(BOB)
+    assert messenger.to(LEADS) == []
+
+
+async def test_excluding_the_manager_tells_the_leads_instead(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger
+) -> None:
+    await file(Chat(harbour, "alice"), LOW_RISK[:-1] + [("audience", "2")])
+    await notifier.run_once()
+    assert messenger.to(BOB) == []
+    assert messenger.to(LEADS)
+
+
+async def test_only_me_tells_nobody(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger
+) -> None:
+    await file(Chat(harbour, "alice"), LOW_RISK[:-1] + [("audience", "3")])
+    await notifier.run_once()
+    assert messenger.sent == []
+
+
+async def test_immediate_danger_is_passed_on_before_the_report_is_filed(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger
+) -> None:
+    alice = Chat(harbour, "alice")
+    await alice.command("report")
+    await alice.say("yes")
+    await notifier.run_once()
+    [urgent] = messenger.to(BOB)
+    assert "immediate danger" in json.dumps([r.model_dump() for r in urgent])
+    assert messenger.to(LEADS)
+    for channel_text in messenger.channel_texts():
+        assert "alice" not in channel_text
+
+
+async def test_a_failed_send_is_retried_later_and_sent_once(
+    harbour: Harbour,
+    notifier: Notifier,
+    messenger: RecordingMessenger,
+    clock: Clock,
+    store: Store,
+) -> None:
+    messenger.failures[BOB] = 1
+    await file(Chat(harbour, "alice"), LOW_RISK)
+    await notifier.run_once()
+    assert messenger.to(BOB) == []
+    assert len(await store.pending_events()) == 1
+    await notifier.run_once()  # not due yet: nothing happens
+    assert messenger.to(BOB) == []
+    clock.advance(minutes=1)
+    await notifier.run_once()
+    await notifier.run_once()
+    assert len(messenger.to(BOB)) == 1
+    assert await store.pending_events() == []
+
+
+async def test_restart_does_not_send_twice(
+    harbour: Harbour, messenger: RecordingMessenger, store: Store, clock: Clock
+) -> None:
+    messenger.failures[LEADS] = 1
+    await file(Chat(harbour, "alice"))
+    first = Notifier(harbour, {Platform.CONSOLE: messenger}, attempts=3)
+    await first.run_once()
+    assert len(messenger.to(BOB)) == 1  # the manager has it; the channel failed once
+    clock.advance(minutes=5)
+    again = Notifier(harbour, {Platform.CONSOLE: messenger}, attempts=3)  # as after a restart
+    await again.run_once()
+    assert len(messenger.to(BOB)) == 1
+    assert messenger.to(LEADS)
+
+
+async def test_undeliverable_alert_is_reported_not_dropped(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, clock: Clock, store: Store
+) -> None:
+    messenger.failures[BOB] = 99
+    ref = await file(Chat(harbour, "alice"), LOW_RISK)
+    for _ in range(4):
+        await notifier.run_once()
+        clock.advance(hours=1)
+    report = await store.get_report(ref)
+    assert report is not None
+    assert any(e.action == "alert-failed" for e in report.timeline)
+    [note] = messenger.to(LEADS)
+    assert "could not deliver an alert about " + ref in json.dumps([r.model_dump() for r in note])
+    assert await store.pending_events() == []
+
+
+# ------------------------------------------------------------------ acting on a case
+
+
+async def test_manager_acknowledges_and_the_worker_is_told(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, store: Store
+) -> None:
+    ref = await file(Chat(harbour, "alice"))
+    await notifier.run_once()
+    replies = await press(harbour, "bob", ref, "ack")
+    assert "Acknowledged" in json.dumps([r.model_dump() for r in replies])
+    await notifier.run_once()
+    report = await store.get_report(ref)
+    assert report is not None and report.status is ReportStatus.ACKNOWLEDGED
+    assert report.acknowledged_by == BOB
+    assert "Your manager has seen" in json.dumps(
+        [r.model_dump() for r in messenger.to("console:local:alice")[0]]
+    )
+    assert messenger.updated and messenger.updated[-1][0].kind == "channel"  # updated in place
+
+
+async def test_only_the_manager_or_a_lead_may_act_and_refusals_are_recorded(
+    harbour: Harbour, store: Store
+) -> None:
+    ref = await file(Chat(harbour, "alice"))
+    for user in ("dan", "alice"):
+        replies = await press(harbour, user, ref, "ack")
+        assert "Only the worker's manager or a safety lead" in json.dumps(
+            [r.model_dump() for r in replies]
+        )
+    report = await store.get_report(ref)
+    assert report is not None and report.status is ReportStatus.OPEN
+    assert [e.actor for e in report.timeline if e.action == "refused"] == [
+        DAN,
+        "console:local:alice",
+    ]
+    replies = await press(harbour, "bob", ref, "claim")
+    assert "Only" in json.dumps([r.model_dump() for r in replies])  # claiming is for leads
+
+
+async def test_lead_claims_once_and_sees_the_case(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, store: Store
+) -> None:
+    ref = await file(Chat(harbour, "alice"))
+    await notifier.run_once()
+    replies = await press(harbour, "carol", ref, "claim")
+    text = json.dumps([r.model_dump() for r in replies])
+    assert "claimed" in text and "Posts naming me and my street." in text  # privately, to her
+    again = await press(harbour, "carol", ref + "", "claim")
+    assert again == []  # the same delivery id: a duplicate press does nothing twice
+    await notifier.run_once()
+    report = await store.get_report(ref)
+    assert report is not None and report.claimed_by == CAROL
+    assert report.status is ReportStatus.IN_PROGRESS
+    latest = messenger.updated[-1][2]
+    assert "claimed by a safety lead" in json.dumps([r.model_dump() for r in latest])
+    assert "Claim" not in json.dumps([r.model_dump() for r in latest])
+
+
+async def test_note_action_and_close_forms(harbour: Harbour, store: Store) -> None:
+    ref = await file(Chat(harbour, "alice"))
+    bob = Chat(harbour, "bob")
+    await press(harbour, "bob", ref, "note")
+    bob.replies = ((await store.load_session(bob.person)) and bob.replies) or bob.replies
+    await bob.command("report")  # a manager's own report draft is unaffected...
+    await bob.say("cancel")
+    await bob.say("yes")
+    await press(harbour, "bob", ref, "action")
+    await bob.say("police")
+    await bob.say("Crime number 12345")
+    await bob.say("yes")
+    await press(harbour, "bob", ref, "close")
+    await bob.say("1")
+    await bob.say("skip")
+    await bob.say("yes")
+    report = await store.get_report(ref)
+    assert report is not None
+    actions = [(e.action, e.detail) for e in report.timeline if e.actor == BOB]
+    assert ("action", "Police contacted: Crime number 12345") in actions
+    assert ("closed", "Resolved") in actions
+    assert report.status is ReportStatus.CLOSED
+    replies = await press(harbour, "bob", ref, "ack")
+    assert "already closed" in json.dumps([r.model_dump() for r in replies])
+
+
+async def test_escalation_reaches_the_leads(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger
+) -> None:
+    ref = await file(Chat(harbour, "alice"), LOW_RISK)
+    await notifier.run_once()
+    assert messenger.to(LEADS) == []
+    await press(harbour, "bob", ref, "escalate")
+    await notifier.run_once()
+    [alert] = messenger.to(LEADS)
+    assert ref in json.dumps([r.model_dump() for r in alert])
+
+
+async def test_cases_lists_what_each_person_may_see(harbour: Harbour) -> None:
+    ref = await file(Chat(harbour, "alice"))
+    chats = {user: Chat(harbour, user) for user in ("bob", "carol", "dan")}
+    for user, expected in (("bob", True), ("carol", True), ("dan", False)):
+        await chats[user].command("cases")
+        assert (ref in chats[user].text()) is expected, user
+    dan, bob = chats["dan"], chats["bob"]
+    await dan.command("cases", ref)
+    assert "couldn't find a case you're allowed to see" in dan.text()
+    await bob.command("cases", ref)
+    assert "Posts naming me and my street." in bob.text()
+
+
+# ------------------------------------------------------------------ directory
+
+
+async def test_worker_without_a_manager_is_asked_and_the_manager_alerted(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, store: Store
+) -> None:
+    erin = Chat(harbour, "erin")
+    ref = await file(erin, LOW_RISK)
+    assert erin.asking().id == "who-manager"
+    await erin.say("erin")  # not yourself
+    assert erin.asking().id == "who-manager"
+    assert "couldn't tell who that is" in erin.text()
+    await erin.say("bob")
+    assert "I'll let them know about " + ref in erin.text()
+    assert erin.asking().id == "reflect-offer"
+    await notifier.run_once()
+    assert messenger.to(BOB)
+    report = await store.get_report(ref)
+    assert report is not None and report.managers == [BOB]
+    assert await store.get_record("managers", "console:local:erin") is not None
+
+
+async def test_admin_commands(harbour: Harbour, store: Store) -> None:
+    dan = Chat(harbour, "dan")
+    await dan.command("admin", "lead add console:local:dan")
+    assert "Only Harbour administrators" in dan.text()
+    admin = Chat(harbour, "admin")
+    await admin.command("admin", "manager console:local:dan console:local:carol")
+    await admin.command("admin", "lead add console:local:dan")
+    await admin.command("admin")
+    assert "console:local:carol" in admin.text()
+    assert harbour.directory.is_lead(dan.person)
+    assert harbour.directory.managers["console:local:dan"] == ["console:local:carol"]
+    await admin.command("admin", "manager nonsense")
+    assert "didn't follow" in admin.text()
+    await dan.command("whoami")
+    assert "console:local:dan" in dan.text()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[[people]]\nid = "slack:T1:U1"\nmanagers = ["bob"]\n',
+            "line 1: people.managers: 'bob' is not a person id",
+        ),
+        ('\n\n[[people]]\nmanagers = ["slack:T1:U2"]\n', "line 3: people.id is missing"),
+        (
+            '[[people]]\nid = "slack:T1:U1"\nmanger = ["slack:T1:U2"]\n',
+            "line 1: people.manger is not a known field",
+        ),
+        ("[people]\nid = 1\n", "people must be written as [[people]] tables"),
+        ('[safety_leads]\npeople = "slack:T1:U3"\n', "line 1: safety_leads.people: must be a list"),
+        ('[channels]\nslack = "general"\n', "channels.slack must be a Slack channel id"),
+        ("[[people]\n", "not valid TOML"),
+        ("[teams]\n", "unknown section 'teams'"),
+    ],
+)
+def test_directory_file_errors_name_the_line_and_field(text: str, message: str) -> None:
+    with pytest.raises(DirectoryError) as caught:
+        parse_directory(text, "directory.toml")
+    assert "directory.toml" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_directory_file_and_chat_changes() -> None:
+    directory = parse_directory(
+        '[[people]]\nid = "slack:T1:U1"\nmanagers = ["slack:T1:U2"]\n\n'
+        '[safety_leads]\npeople = ["slack:T1:U3"]\n\n[channels]\nslack = "C0SAFETY1"\n',
+        "directory.toml",
+    )
+    assert [m.key for m in directory.managers_of(_slack("U1"))] == ["slack:T1:U2"]
+    directory.apply(
+        {
+            "managers": {"slack:T1:U1": {"managers": ["slack:T1:U9"]}},
+            "leads": {"slack:T1:U3": {"lead": False}, "slack:T1:U4": {"lead": True}},
+        }
+    )
+    assert directory.managers["slack:T1:U1"] == ["slack:T1:U9"]
+    assert directory.leads == {"slack:T1:U4"}
+    assert directory.channels == {"slack": "C0SAFETY1"}
+
+
+def _slack(user: str) -> Any:
+    from bot.models import PersonRef
+
+    return PersonRef(platform=Platform.SLACK, workspace="T1", user=user)
+
+
+def test_first_wait_doubles() -> None:
+    assert timedelta(seconds=30) * 2**2 == timedelta(minutes=2)
