@@ -18,6 +18,7 @@ from typing import Any
 
 from bot import casework, engine
 from bot.cases import CASE_QUESTION
+from bot.checkins import CHECKIN_QUESTION, TALK_QUESTION
 from bot.directory import Directory
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
 from bot.flow import Flow, FlowContext
@@ -160,7 +161,7 @@ class Harbour:
             return await self._handle_locked(event)
 
     async def _handle_locked(self, event: InboundEvent) -> list[Reply]:
-        if await self.store.seen(event.event_id):
+        if await self.store.seen(event.person, event.event_id):
             return []
         try:
             now = self.clock()
@@ -227,6 +228,10 @@ class Harbour:
     async def _dispatch(self, session: Session, event: InboundEvent) -> Outcome:
         if isinstance(event, ChoiceMade) and event.question.startswith(CASE_QUESTION):
             return await casework.press(self, session, event)
+        if isinstance(event, ChoiceMade) and event.question.startswith(
+            (CHECKIN_QUESTION, TALK_QUESTION)
+        ):
+            return await casework.checkin_press(self, session, event)
         draft = session.active_draft
         in_flow = draft is not None and not draft.paused
         if isinstance(event, Command):

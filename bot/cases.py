@@ -20,6 +20,7 @@ CASE_QUESTION = "case:"
 
 MANAGER_ACTIONS = (
     Option(value="ack", label="Acknowledge"),
+    Option(value="checkins", label="Schedule check-ins"),
     Option(value="action", label="Record an action"),
     Option(value="note", label="Add a note"),
     Option(value="escalate", label="Escalate to safety leads"),

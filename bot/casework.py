@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot import checkins
 from bot.cases import (
     ACTIONS_TAKEN,
     CASE_QUESTION,
@@ -37,14 +38,19 @@ from bot.models import (
 from bot.outcome import Outcome
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.session import Session
-from flows.case import CASE_ACTION, CASE_CLOSE, CASE_NOTE
+from flows.case import CASE_ACTION, CASE_CHECKINS, CASE_CLOSE, CASE_NOTE
 from flows.report import AFFECTED_OPTIONS
 from flows.steps import PLATFORM_OPTIONS
 
 if TYPE_CHECKING:
     from bot.app import Harbour
 
-CASE_FLOWS = {"note": CASE_NOTE, "action": CASE_ACTION, "close": CASE_CLOSE}
+CASE_FLOWS = {
+    "note": CASE_NOTE,
+    "action": CASE_ACTION,
+    "close": CASE_CLOSE,
+    "checkins": CASE_CHECKINS,
+}
 CASE_FLOW_IDS = frozenset(flow.id for flow in CASE_FLOWS.values())
 REFUSED = (
     "Only the worker's manager or a safety lead can do that, so nothing was changed. "
@@ -143,15 +149,49 @@ async def finish(h: Harbour, session: Session, draft: Draft) -> Outcome:
         report.log(now, "refused", who.key, action)
         return Outcome([Notice(level=NoticeLevel.WARNING, text=REFUSED)], session, report=report)
     answers = CASE_FLOWS[action].typed(draft.answers)
+    if action == "checkins":
+        added = checkins.schedule(report, answers.what or "1", who.key, now, h.ids())
+        when = ", ".join(f"{c.due:%a %d %b}" for c in added)
+        text = f"Check-ins for {report.reference} scheduled: {when}. I'll tell you how they answer."
+        return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)
     labels = {o.value: o.label for o in (*ACTIONS_TAKEN, *CLOSE_REASONS)}
     detail = ": ".join(p for p in (labels.get(answers.what or "", ""), answers.note or "") if p)
     text = apply(report, action, who, now, detail)
+    if action == "close":
+        checkins.advance(report, now)  # cancels the check-ins still to come
     return Outcome(
         [Notice(level=NoticeLevel.SUCCESS, text=text)],
         session,
         [case_event(h, report, EventKind.CASE_CHANGED, action)],
         report=report,
     )
+
+
+async def checkin_press(h: Harbour, session: Session, event: ChoiceMade) -> Outcome:
+    """A worker answering a check-in, or a manager taking a "need to talk now"."""
+    who = event.person
+    kind, _, rest = event.question.partition(":")
+    ref, _, checkin_id = rest.partition(":")
+    report = await h.store.get_report(ref)
+    value = event.values[0] if event.values else ""
+    if report is None:
+        return Outcome([Notice(text="I couldn't find that case.")], session)
+    now = h.clock()
+    if kind + ":" == checkins.CHECKIN_QUESTION:
+        if who != report.reporter:
+            report.log(now, "refused", who.key, "checkin")
+            return Outcome(
+                [Notice(level=NoticeLevel.WARNING, text=REFUSED)], session, report=report
+            )
+        text, events = checkins.answer(report, checkin_id, value, now)
+        return Outcome(
+            [Notice(level=NoticeLevel.SUCCESS, text=text)], session, events, report=report
+        )
+    if not can_act(who, report, h.directory, "talk"):
+        report.log(now, "refused", who.key, "talk")
+        return Outcome([Notice(level=NoticeLevel.WARNING, text=REFUSED)], session, report=report)
+    text = checkins.take_talk(report, checkin_id, who.key, now)
+    return Outcome([Notice(text=text)], session, report=report)
 
 
 async def cases(h: Harbour, session: Session, args: str) -> Outcome:

@@ -78,7 +78,11 @@ async def _chat(settings: Settings, user: str) -> None:
             admins=settings.admin_ids,
         )
         # In a trial, alerts to managers and safety leads are shown on stderr.
-        notifier = Notifier(harbour, {Platform.CONSOLE: ConsoleMessenger(sys.stderr)})
+        notifier = Notifier(
+            harbour,
+            {Platform.CONSOLE: ConsoleMessenger(sys.stderr)},
+            escalation=settings.escalation(),
+        )
         notifier_task = asyncio.create_task(notifier.run(interval=1.0))
         await chat(harbour, console_person(user))
         await notifier.run_once()

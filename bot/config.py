@@ -6,12 +6,14 @@ with a message naming the variable, never half-way through someone's report.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.escalation import EscalationTimes
 from bot.flow import FlowContext
 from bot.guidance import Library
 
@@ -75,6 +77,11 @@ class Settings(BaseSettings):
         description="Where `harbour serve` listens (Slack and Teams share it).",
     )
     host: str = Field(default="0.0.0.0", description="The address `harbour serve` binds.")
+    escalate_critical_minutes: int = Field(default=30, ge=1)
+    escalate_high_minutes: int = Field(default=240, ge=1)
+    escalate_other_minutes: int = Field(
+        default=0, ge=0, description="0: one working day after the alert."
+    )
     directory: Path | None = Field(
         default=None, description="The team directory file (TOML): who manages whom, leads."
     )
@@ -108,6 +115,15 @@ class Settings(BaseSettings):
             "legal_contact": self.legal_contact,
             "police_non_emergency": self.police_non_emergency,
         }
+
+    def escalation(self) -> EscalationTimes:
+        return EscalationTimes(
+            critical=timedelta(minutes=self.escalate_critical_minutes),
+            high=timedelta(minutes=self.escalate_high_minutes),
+            other=timedelta(minutes=self.escalate_other_minutes)
+            if self.escalate_other_minutes
+            else None,
+        )
 
     def guidance(self) -> Library:
         """Built-in guidance with the organisation's files and facts; raises

@@ -21,14 +21,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from bot import checkins
 from bot.cases import CASE_QUESTION, CLAIM, MANAGER_ACTIONS, channel_card
 from bot.casework import case_card
 from bot.directory import parse_person
+from bot.escalation import TIMER, EscalationTimes, overdue
 from bot.guidance import Audience as GuidanceAudience
 from bot.models import (
     ChoiceQuestion,
     Notice,
     NoticeLevel,
+    Option,
     Platform,
     Reply,
     SummaryCard,
@@ -40,6 +43,15 @@ if TYPE_CHECKING:
     from bot.app import Harbour
 
 log = logging.getLogger(__name__)
+
+CHECKIN_EVENTS = frozenset(
+    {
+        EventKind.CHECKIN_DUE,
+        EventKind.CHECKIN_ANSWERED,
+        EventKind.CHECKIN_MISSED,
+        EventKind.TALK_UNANSWERED,
+    }
+)
 
 SHARED = "*"
 """The owner of a button anyone who sees it may press (permissions are checked
@@ -69,6 +81,7 @@ class _Delivery:
     replies: tuple[Reply, ...]
     purpose: str
     update_channel: bool = False
+    only_update: bool = False  # a change of status: edit the channel message if there is one
 
 
 class Notifier:
@@ -79,8 +92,10 @@ class Notifier:
         *,
         attempts: int = 5,
         first_wait: timedelta = timedelta(seconds=30),
+        escalation: EscalationTimes | None = None,
     ) -> None:
         self.harbour = harbour
+        self.escalation = escalation or EscalationTimes()
         self.store = harbour.store
         self.messengers = messengers
         self.attempts = attempts
@@ -105,13 +120,49 @@ class Notifier:
                 await asyncio.wait_for(self.wake.wait(), timeout=interval)
 
     async def run_once(self) -> int:
-        """Deliver what is due; returns how many events were completed."""
+        """Escalate what is overdue, then deliver what is due; returns how many
+        events were completed."""
+        await self.escalate_overdue()
+        await self.advance_checkins()
         done = 0
         for event in await self.store.pending_events():
             if await self._deliver(event):
                 await self.store.mark_delivered([event.id], self.harbour.clock())
                 done += 1
         return done
+
+    async def escalate_overdue(self) -> int:
+        """Alerts nobody acknowledged in time: tell the leads, remind the manager."""
+        now = self.harbour.clock()
+        count = 0
+        for report in await self.store.open_reports():
+            if not overdue(report, now, self.escalation):
+                continue
+            report.log(now, "escalated", None, TIMER)
+            event = DomainEvent(
+                kind=EventKind.ESCALATED,
+                at=now,
+                reporter=report.reporter,
+                reference=report.reference,
+                risk=report.risk,
+                draft_id=TIMER,
+            )
+            await self.store.save_report(report, events=[event])
+            count += 1
+        return count
+
+    async def advance_checkins(self) -> int:
+        """Send check-ins that are due, and notice the ones nobody answered."""
+        now = self.harbour.clock()
+        count = 0
+        for report in await self.store.open_reports():
+            if not report.checkins:
+                continue
+            events = checkins.advance(report, now)
+            if events:
+                await self.store.save_report(report, events=events)
+                count += len(events)
+        return count
 
     # ------------------------------------------------------------------ one event
 
@@ -144,6 +195,8 @@ class Notifier:
             if messenger is None:
                 raise LookupError(f"no messenger for {to.platform.value}")
             existing = await self._channel_message(report) if delivery.update_channel else None
+            if existing is None and delivery.only_update:
+                return "skip"
             if existing is not None:
                 await messenger.update(to, existing, delivery.replies)
                 ref = existing
@@ -276,21 +329,92 @@ class Notifier:
                         manager, (lead, case_card(report, with_content=True)), "critical alert"
                     )
                 )
+        if kind is EventKind.ESCALATED and event.draft_id == TIMER:
+            for manager in managers:
+                note = Notice(
+                    level=NoticeLevel.WARNING,
+                    text=f"{report.reference} hasn't been acknowledged yet, so the safety leads "
+                    "have been told too. Please acknowledge it when you can.",
+                )
+                out.append(_Delivery(manager, (note, *self.manager_alert(report)[1:]), "reminder"))
+        if kind in CHECKIN_EVENTS:
+            return self._checkin_plan(event, report, managers, channel)
         if kind is EventKind.CASE_CHANGED and event.draft_id == "ack":
             worker = Recipient(report.reporter.platform, "person", report.reporter.key, "worker")
             note = Notice(text=f"Your manager has seen {report.reference} and will be in touch.")
             out.append(_Delivery(worker, (note,), "acknowledgement"))
-        if channel is not None and (
-            to_leads or (kind is EventKind.CASE_CHANGED and report.leads_may_see)
-        ):
-            if kind is EventKind.MANAGER_NAMED and not serious:
-                return out
+        if channel is None or not report.leads_may_see:
+            return out
+        status_only = kind in (EventKind.CASE_CHANGED, EventKind.REPORT_UPDATED) and not serious
+        if kind is EventKind.MANAGER_NAMED and not serious:
+            return out
+        if to_leads or status_only:
             out.append(
                 _Delivery(
-                    channel, tuple(self.channel_alert(report)), "channel alert", update_channel=True
+                    channel,
+                    tuple(self.channel_alert(report)),
+                    "channel alert",
+                    update_channel=True,
+                    only_update=status_only and kind is not EventKind.ESCALATED,
                 )
             )
         return out
+
+    def _checkin_plan(
+        self,
+        event: DomainEvent,
+        report: Report,
+        managers: list[Recipient],
+        channel: Recipient | None,
+    ) -> list[_Delivery]:
+        checkin = next((c for c in report.checkins if c.id == event.draft_id), None)
+        if checkin is None:
+            return []
+        ref = report.reference
+        if event.kind is EventKind.CHECKIN_DUE:
+            worker = Recipient(report.reporter.platform, "person", report.reporter.key, "worker")
+            late = " (a little later than planned: sorry)" if checkin.late else ""
+            ask = ChoiceQuestion(
+                id=f"{checkins.CHECKIN_QUESTION}{ref}:{checkin.id}",
+                prompt=f"Your manager asked me to check in with you about {ref}{late}. How are "
+                "you doing? Only your manager and the safety leads will see your answer.",
+                options=checkins.ANSWERS,
+                token=checkin.id,
+            )
+            return [_Delivery(worker, (ask,), "check-in")]
+        if event.kind is EventKind.CHECKIN_ANSWERED:
+            words = checkins.ANSWER_WORDS.get(checkin.answer or "", "answered")
+            talk = checkin.answer == "talk"
+            note = Notice(
+                level=NoticeLevel.DANGER if talk else NoticeLevel.INFO,
+                title=f"Check-in about {ref}",
+                text=f"The worker {words}." + (" Please contact them now." if talk else ""),
+            )
+            replies: tuple[Reply, ...] = (note,)
+            if talk:
+                take = ChoiceQuestion(
+                    id=f"{checkins.TALK_QUESTION}{ref}:{checkin.id}",
+                    prompt="Let the safety leads know you have it:",
+                    options=(Option(value="take", label="I'm on it"),),
+                    token=checkin.id,
+                )
+                replies = (note, take)
+            return [_Delivery(m, replies, "check-in answer") for m in managers]
+        if event.kind is EventKind.CHECKIN_MISSED:
+            note = Notice(
+                level=NoticeLevel.WARNING,
+                text=f"The check-in about {ref} hasn't been answered for a day. You may want to "
+                "contact the worker yourself.",
+            )
+            return [_Delivery(m, (note,), "missed check-in") for m in managers]
+        if channel is None or not report.leads_may_see:
+            return []
+        note = Notice(
+            level=NoticeLevel.DANGER,
+            text=f"A worker with case {ref} asked to talk now and their manager hasn't responded "
+            "yet. Could a safety lead contact them? Claim the case to see the details.",
+        )
+        return [_Delivery(channel, (note,), "need-to-talk alert")]
 
     def _danger_plan(self, event: DomainEvent, channel: Recipient | None) -> list[_Delivery]:
         """Immediate danger, said before the report is filed: always passed on."""

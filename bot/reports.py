@@ -141,6 +141,21 @@ class TimelineEntry(BaseModel):
     detail: str = ""
 
 
+class CheckIn(BaseModel):
+    """A private "how are you?" to the worker, scheduled by their manager or a lead."""
+
+    id: str
+    due: datetime
+    by: str = Field(description="Who scheduled it (person key).")
+    state: Literal["scheduled", "sent", "answered", "missed", "cancelled"] = "scheduled"
+    sent_at: datetime | None = None
+    late: bool = Field(default=False, description="Sent after Harbour had been down.")
+    answer: Literal["ok", "affected", "talk"] | None = None
+    answered_at: datetime | None = None
+    talk_taken_by: str | None = None
+    snoozes: int = 0
+
+
 class Report(BaseModel):
     reference: str
     year: int
@@ -160,6 +175,7 @@ class Report(BaseModel):
     claimed_by: str | None = None
     closed_reason: str | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    checkins: list[CheckIn] = Field(default_factory=list)
 
     def log(self, at: datetime, action: str, actor: str | None = None, detail: str = "") -> None:
         self.timeline.append(TimelineEntry(at=at, actor=actor, action=action, detail=detail))
@@ -203,6 +219,10 @@ class EventKind(StrEnum):
     CASE_CHANGED = "case_changed"
     ESCALATED = "escalated"
     MANAGER_NAMED = "manager_named"
+    CHECKIN_DUE = "checkin_due"
+    CHECKIN_ANSWERED = "checkin_answered"
+    CHECKIN_MISSED = "checkin_missed"
+    TALK_UNANSWERED = "talk_unanswered"
 
 
 class DomainEvent(BaseModel):

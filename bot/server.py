@@ -74,7 +74,7 @@ def build(
         messengers[Platform.SLACK] = server.slack
     if server.teams is not None:
         messengers[Platform.TEAMS] = server.teams
-    server.notifier = Notifier(harbour, messengers)
+    server.notifier = Notifier(harbour, messengers, escalation=settings.escalation())
     return server
 
 

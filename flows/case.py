@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from bot.cases import ACTIONS_TAKEN, CLOSE_REASONS
+from bot.checkins import CADENCES
 from bot.flow import AnswerKind, Flow, FlowContext, Page, Step
 from bot.models import SummaryCard
 from flows.steps import answer_rows
@@ -76,4 +77,21 @@ CASE_CLOSE = _flow(
         _note("Anything to add?", False),
     ),
     "Close case",
+)
+CASE_CHECKINS = _flow(
+    "case-checkins",
+    "Schedule check-ins",
+    (
+        S(
+            id="what",
+            field="what",
+            kind=AnswerKind.CHOICE,
+            options=CADENCES,
+            required=True,
+            prompt="When should I check in with them privately?",
+            help="Online abuse is often worst in the first days and can flare up again; "
+            "days 1, 3 and 7 cover that.",
+        ),
+    ),
+    "Schedule",
 )

@@ -417,3 +417,208 @@ def _slack(user: str) -> Any:
 
 def test_first_wait_doubles() -> None:
     assert timedelta(seconds=30) * 2**2 == timedelta(minutes=2)
+
+
+# ------------------------------------------------------------------ escalation
+
+
+async def test_unacknowledged_critical_alert_escalates_once_after_30_minutes(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, clock: Clock, store: Store
+) -> None:
+    ref = await file(Chat(harbour, "alice"))
+    await notifier.run_once()
+    channel_before = len(messenger.to(LEADS)) + len(messenger.updated)
+    clock.advance(minutes=29)
+    await notifier.run_once()
+    assert len(messenger.to(BOB)) == 1
+    clock.advance(minutes=2)
+    await notifier.run_once()
+    reminder = json.dumps([r.model_dump() for r in messenger.to(BOB)[-1]])
+    assert "hasn't been acknowledged yet" in reminder
+    assert len(messenger.to(LEADS)) + len(messenger.updated) > channel_before
+    clock.advance(hours=5)
+    await notifier.run_once()
+    assert len(messenger.to(BOB)) == 2  # escalated once, not again
+    report = await store.get_report(ref)
+    assert report is not None
+    assert [e.detail for e in report.timeline if e.action == "escalated"] == ["timer"]
+
+
+async def test_acknowledged_in_time_does_not_escalate(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, clock: Clock
+) -> None:
+    ref = await file(Chat(harbour, "alice"))
+    await notifier.run_once()
+    clock.advance(minutes=10)
+    await press(harbour, "bob", ref, "ack")
+    clock.advance(hours=2)
+    await notifier.run_once()
+    assert not any(
+        "hasn't been acknowledged" in json.dumps([r.model_dump() for r in m])
+        for m in messenger.to(BOB)
+    )
+
+
+async def test_escalation_due_while_down_fires_once_at_start_up(
+    harbour: Harbour, messenger: RecordingMessenger, clock: Clock
+) -> None:
+    await file(Chat(harbour, "alice"))
+    await Notifier(harbour, {Platform.CONSOLE: messenger}).run_once()
+    clock.advance(hours=3)  # Harbour was down meanwhile
+    restarted = Notifier(harbour, {Platform.CONSOLE: messenger})
+    assert await restarted.escalate_overdue() == 1
+    assert await restarted.escalate_overdue() == 0
+
+
+def test_other_risks_escalate_after_one_working_day() -> None:
+    from datetime import UTC, datetime
+
+    from bot.escalation import add_working_day
+
+    friday = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
+    assert add_working_day(friday).weekday() == 0  # Monday, same time
+    assert add_working_day(friday).hour == 17
+    tuesday = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    assert add_working_day(tuesday) == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ check-ins
+
+
+async def schedule_checkins(harbour: Harbour, ref: str, cadence: str) -> Chat:
+    bob = Chat(harbour, "bob")
+    await press(harbour, "bob", ref, "checkins")
+    await bob.say(cadence)
+    await bob.say("yes")
+    assert "Check-ins for " + ref + " scheduled" in bob.text()
+    return bob
+
+
+def checkin_question(messenger: RecordingMessenger) -> Any:
+    from bot.models import ChoiceQuestion
+
+    asks = [
+        r
+        for replies in messenger.to("console:local:alice")
+        for r in replies
+        if isinstance(r, ChoiceQuestion)
+    ]
+    return asks[-1]
+
+
+async def answer_checkin(harbour: Harbour, user: str, ask: Any, value: str) -> list[Reply]:
+    chat = Chat(harbour, user)
+    return await chat.send_event(
+        ChoiceMade(
+            event_id=f"{user}-{ask.id}-{value}",
+            person=chat.person,
+            question=ask.id,
+            values=(value,),
+            token=ask.token,
+        )
+    )
+
+
+async def test_checkins_are_sent_when_due_and_answers_reach_the_manager(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, clock: Clock, store: Store
+) -> None:
+    ref = await file(Chat(harbour, "alice"), LOW_RISK)
+    await notifier.run_once()
+    await schedule_checkins(harbour, ref, "1,3,7")
+    report = await store.get_report(ref)
+    assert report is not None and len(report.checkins) == 3
+    clock.advance(hours=23)
+    await notifier.run_once()
+    assert messenger.to("console:local:alice") == []
+    clock.advance(hours=1, minutes=1)
+    await notifier.run_once()
+    ask = checkin_question(messenger)
+    assert (
+        "Your manager asked me to check in" in ask.prompt and "later than planned" not in ask.prompt
+    )
+    replies = await answer_checkin(harbour, "dan", ask, "ok")  # not Dan's to answer
+    assert "Only" in json.dumps([r.model_dump() for r in replies])
+    await answer_checkin(harbour, "alice", ask, "ok")
+    await notifier.run_once()
+    assert "The worker is doing OK." in json.dumps([r.model_dump() for r in messenger.to(BOB)[-1]])
+    again = await answer_checkin(harbour, "alice", ask.model_copy(update={}), "affected")
+    assert again == [] or "already been answered" in json.dumps([r.model_dump() for r in again])
+
+
+async def test_checkin_due_while_down_is_sent_once_marked_late(
+    harbour: Harbour, messenger: RecordingMessenger, clock: Clock
+) -> None:
+    ref = await file(Chat(harbour, "alice"), LOW_RISK)
+    await Notifier(harbour, {Platform.CONSOLE: messenger}).run_once()
+    await schedule_checkins(harbour, ref, "1")
+    clock.advance(days=2)  # down for the whole time
+    restarted = Notifier(harbour, {Platform.CONSOLE: messenger})
+    await restarted.run_once()
+    await restarted.run_once()
+    asks = [
+        r
+        for replies in messenger.to("console:local:alice")
+        for r in replies
+        if "check in" in getattr(r, "prompt", "")
+    ]
+    assert len(asks) == 1 and "later than planned" in asks[0].prompt
+
+
+async def test_unanswered_checkin_is_reported_and_snooze_moves_it(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, clock: Clock
+) -> None:
+    ref = await file(Chat(harbour, "alice"), LOW_RISK)
+    await notifier.run_once()
+    await schedule_checkins(harbour, ref, "1")
+    clock.advance(days=1, minutes=1)
+    await notifier.run_once()
+    first = checkin_question(messenger)
+    replies = await answer_checkin(harbour, "alice", first, "snooze")
+    assert "ask again tomorrow" in json.dumps([r.model_dump() for r in replies])
+    clock.advance(days=1, minutes=1)
+    await notifier.run_once()
+    assert checkin_question(messenger).id == first.id  # asked again
+    clock.advance(days=1, minutes=1)
+    await notifier.run_once()
+    assert any(
+        "hasn't been answered for a day" in json.dumps([r.model_dump() for r in m])
+        for m in messenger.to(BOB)
+    )
+
+
+async def test_need_to_talk_reaches_the_manager_then_the_leads(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, clock: Clock
+) -> None:
+    ref = await file(Chat(harbour, "alice"), LOW_RISK)
+    await notifier.run_once()
+    await press(harbour, "bob", ref, "ack")  # so nothing else goes to the leads
+    await schedule_checkins(harbour, ref, "1")
+    clock.advance(days=1, minutes=1)
+    await notifier.run_once()
+    await answer_checkin(harbour, "alice", checkin_question(messenger), "talk")
+    await notifier.run_once()
+    urgent = json.dumps([r.model_dump() for r in messenger.to(BOB)[-1]])
+    assert "needs to talk now" in urgent and "I'm on it" in urgent
+    assert messenger.to(LEADS) == []
+    clock.advance(minutes=31)
+    await notifier.run_once()
+    [lead_alert] = messenger.to(LEADS)
+    text = json.dumps([r.model_dump() for r in lead_alert])
+    assert ref in text and "alice" not in text
+
+
+async def test_closing_the_case_stops_the_cadence(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, clock: Clock, store: Store
+) -> None:
+    ref = await file(Chat(harbour, "alice"), LOW_RISK)
+    await notifier.run_once()
+    bob = await schedule_checkins(harbour, ref, "1,3,7")
+    await press(harbour, "bob", ref, "close")
+    await bob.say("1")
+    await bob.say("skip")
+    await bob.say("yes")
+    clock.advance(days=8)
+    await notifier.run_once()
+    assert messenger.to("console:local:alice") == []
+    report = await store.get_report(ref)
+    assert report is not None and {c.state for c in report.checkins} == {"cancelled"}

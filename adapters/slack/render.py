@@ -55,7 +55,7 @@ CHUNK = 2900  # leaves room for a label line and the "continued" note
 INPUT_LIMIT = 3000  # plain_text_input max_length
 OPTION_TEXT = 75
 HEADER_TEXT = 150
-FEW_BUTTONS = 5
+FEW_BUTTONS = 6
 FEW_CHECKS = 10
 
 SEP = "|"

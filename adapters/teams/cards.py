@@ -30,7 +30,7 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
 MAX_ACTIONS = 6
-FEW_BUTTONS = 5
+FEW_BUTTONS = 6
 KEY = "hb"
 """Every action Harbour puts on a card carries `{"hb": {...}}` in its data."""
 VERB = "hb"

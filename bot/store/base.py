@@ -34,8 +34,8 @@ class Store(ABC):
     async def load_session(self, person: PersonRef) -> Session | None: ...
 
     @abstractmethod
-    async def seen(self, event_id: str) -> bool:
-        """Whether an event with this id has already been handled."""
+    async def seen(self, person: PersonRef, event_id: str) -> bool:
+        """Whether an event with this id, from this person, has already been handled."""
 
     @abstractmethod
     async def save_session(

@@ -8,11 +8,14 @@ Here instead:
   one (`os.replace`) and made durable by fsyncing the directory: a crash
   leaves either the old file or the new one, never half of each;
 * an exclusive lock on the directory (`filelock`) refuses a second process;
-* the data is split so each write stays small. `conversations.json` holds only
-  hot data (drafts in progress, recently seen event ids, outbox events raised
-  before a report exists); reports live in shards of `SHARD_SIZE` by number
-  (`reports/2026-0000.json`), so filing rewrites one shard, never every report
-  ever filed. A report's outbox events sit in its shard: same write, same fate.
+* the data is split so each write stays small. Each person has their own
+  small file (`conversations/<digest>.json`: their drafts in progress, the
+  event ids they sent lately, and alerts raised before their report exists),
+  so saving a step rewrites only that, however many people use Harbour.
+  Reports live in shards of `SHARD_SIZE` by number (`reports/2026-0000.json`),
+  so filing rewrites one shard, never every report ever filed. A report's
+  outbox events sit in its shard: same write, same fate. Addresses, the
+  directory and delivery records are in `records.json`.
 
 All TinyDB access happens on one worker thread, so the event loop never waits
 on a disk flush and no two operations interleave. `MemoryStore` is the same
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -49,10 +53,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SHARD_SIZE = 256
-SEEN_KEEP = 1_000
-"""How many recent event ids are remembered to ignore redeliveries. Slack
-retries within minutes and the bot handles at most a few events a second per
-person, so this is hours of headroom while keeping the hot file small."""
+SEEN_KEEP = 100
+"""How many of a person's recent event ids are remembered, to ignore
+redeliveries. Slack retries within minutes and a person sends at most a few
+events a minute, so this is hours of headroom in a file of a few kilobytes."""
+SESSION = 1  # the one document in a person's "session" table
 
 _SHARD_NAME = re.compile(r"^(\d{4})-(\d{4,})\.json$")
 
@@ -174,8 +179,8 @@ class TinyStore(Store):
         self._lock: FileLock | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._shards: dict[tuple[int, int], _File] = {}
-        self._session_ids: dict[str, int] = {}
-        self._seen: dict[str, int] = {}
+        self._people: dict[str, _File] = {}  # by file name (a digest of the person's key)
+        self._seen: dict[str, dict[str, int]] = {}  # by file name: event id -> doc id
         self._by_person: dict[str, list[str]] = {}
         self._max_seq: dict[int, int] = {}
         self._from_draft: dict[str, str] = {}
@@ -196,12 +201,13 @@ class TinyStore(Store):
                     "Stop that process first, or point HARBOUR_DATA_DIR at another directory."
                 ) from None
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harbour-store")
-            for leftover in [*directory.glob(".*.tmp"), *(directory / "reports").glob(".*.tmp")]:
-                leftover.unlink()  # a write that never completed; the real file is intact
+            (directory / "conversations").mkdir(exist_ok=True)
+            for folder in (directory, directory / "reports", directory / "conversations"):
+                for leftover in folder.glob(".*.tmp"):
+                    leftover.unlink()  # a write that never completed; the real file is intact
         try:
-            self._hot = _File(directory / "conversations.json" if directory else None)
             # Addresses, the team directory and deliveries change rarely next to
-            # conversation steps: their own file keeps them out of the hot file.
+            # conversation steps: their own file keeps them out of people's files.
             self._records = _File(directory / "records.json" if directory else None)
             self._load()
         except BaseException:
@@ -237,32 +243,53 @@ class TinyStore(Store):
             shard = self._shards[key] = _File(path)
         return shard
 
+    def _person(self, key: str) -> _File:
+        """A person's own small file: their conversation, the event ids they
+        sent lately, and alerts raised before their report exists. Saving a
+        step rewrites only this, however many people and reports there are."""
+        name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".json"
+        found = self._people.get(name)
+        if found is None:
+            path = self._dir / "conversations" / name if self._dir else None
+            found = self._people[name] = _File(path)
+            self._seen[name] = {}
+        return found
+
+    def _name(self, key: str) -> str:
+        self._person(key)
+        return hashlib.sha256(key.encode()).hexdigest()[:32] + ".json"
+
     def _load(self) -> None:
-        """Open every shard, build the indexes, and finish any filing a crash
+        """Open every file, build the indexes, and finish any filing a crash
         interrupted (the report is on disk but its draft was never removed)."""
         if self._dir is not None:
             for path in sorted((self._dir / "reports").glob("*.json")):
                 match = _SHARD_NAME.match(path.name)
                 if match:
                     self._shard(int(match[1]), int(match[2]) * SHARD_SIZE)
+            for path in sorted((self._dir / "conversations").glob("*.json")):
+                self._people[path.name] = _File(path)
         self._index()
-        sessions = self._hot.table("sessions")
-        with self._writing(self._hot):
-            for doc in sessions.all():
-                session = Session.model_validate(doc)
-                finished = [f for f, d in session.drafts.items() if d.id in self._from_draft]
-                if not finished:
-                    continue
-                log.info("dropping %d draft(s) already filed before a restart", len(finished))
-                for flow in finished:
-                    del session.drafts[flow]
-                if session.active in finished:
-                    session.active = None
-                sessions.upsert(Document(session.model_dump(mode="json"), doc_id=doc.doc_id))
+        for file in self._people.values():
+            doc = file.table("session").get(doc_id=SESSION)
+            if doc is None:
+                continue
+            session = Session.model_validate(doc)
+            finished = [f for f, d in session.drafts.items() if d.id in self._from_draft]
+            if not finished:
+                continue
+            log.info("dropping %d draft(s) already filed before a restart", len(finished))
+            for flow in finished:
+                del session.drafts[flow]
+            if session.active in finished:
+                session.active = None
+            with self._writing(file):
+                file.table("session").upsert(
+                    Document(session.model_dump(mode="json"), doc_id=SESSION)
+                )
 
     def _index(self) -> None:
         """(Re)build every in-memory index from the tables."""
-        self._session_ids.clear()
         self._seen.clear()
         self._by_person.clear()
         self._max_seq.clear()
@@ -273,11 +300,9 @@ class TinyStore(Store):
             for doc in shard.table("reports").all():
                 self._index_report(Report.model_validate(doc))
             self._index_outbox(shard)
-        self._index_outbox(self._hot)
-        for doc in self._hot.table("seen").all():
-            self._seen[doc["id"]] = doc.doc_id
-        for doc in self._hot.table("sessions").all():
-            self._session_ids[PersonRef.model_validate(doc["person"]).key] = doc.doc_id
+        for name, file in self._people.items():
+            self._index_outbox(file)
+            self._seen[name] = {doc["id"]: doc.doc_id for doc in file.table("seen").all()}
         self._record_ids = {
             kind: {d["key"]: d.doc_id for d in self._records.table(kind).all()}
             for kind in self._records.db.tables()
@@ -310,36 +335,35 @@ class TinyStore(Store):
 
     def _put_session(
         self, person: PersonRef, session: Session | None, event_id: str | None
-    ) -> None:
-        sessions = self._hot.table("sessions")
-        doc_id = self._session_ids.get(person.key)
+    ) -> _File:
+        file = self._person(person.key)
+        table = file.table("session")
         if session is None or session.is_empty:
-            if doc_id is not None:
-                sessions.remove(doc_ids=[doc_id])
-                del self._session_ids[person.key]
-        elif doc_id is None:
-            self._session_ids[person.key] = sessions.insert(session.model_dump(mode="json"))
+            if table.contains(doc_id=SESSION):
+                table.remove(doc_ids=[SESSION])
         else:
-            sessions.upsert(Document(session.model_dump(mode="json"), doc_id=doc_id))
-        if event_id is not None and event_id not in self._seen:
-            seen = self._hot.table("seen")
-            self._seen[event_id] = seen.insert({"id": event_id})
-            if len(self._seen) > SEEN_KEEP * 1.2:
-                oldest = list(self._seen)[: len(self._seen) - SEEN_KEEP]
-                seen.remove(doc_ids=[self._seen.pop(old) for old in oldest])
+            table.upsert(Document(session.model_dump(mode="json"), doc_id=SESSION))
+        seen = self._seen[self._name(person.key)]
+        if event_id is not None and event_id not in seen:
+            table = file.table("seen")
+            seen[event_id] = table.insert({"id": event_id})
+            if len(seen) > SEEN_KEEP * 1.2:
+                oldest = list(seen)[: len(seen) - SEEN_KEEP]
+                table.remove(doc_ids=[seen.pop(old) for old in oldest])
+        return file
 
     # ------------------------------------------------------------------ interface
 
     async def load_session(self, person: PersonRef) -> Session | None:
         def load() -> Session | None:
-            doc_id = self._session_ids.get(person.key)
-            doc = self._hot.table("sessions").get(doc_id=doc_id) if doc_id else None
+            file = self._person(person.key)
+            doc = file.table("session").get(doc_id=SESSION)
             return Session.model_validate(doc) if doc else None
 
         return await self._run(load)
 
-    async def seen(self, event_id: str) -> bool:
-        return await self._run(lambda: event_id in self._seen)
+    async def seen(self, person: PersonRef, event_id: str) -> bool:
+        return await self._run(lambda: event_id in self._seen.get(self._name(person.key), {}))
 
     async def save_session(
         self,
@@ -350,9 +374,10 @@ class TinyStore(Store):
         events: Sequence[DomainEvent] = (),
     ) -> None:
         def save() -> None:
-            with self._writing(self._hot):
+            file = self._person(person.key)
+            with self._writing(file):
                 self._put_session(person, session, event_id)
-                self._queue(self._hot, events)
+                self._queue(file, events)
 
         await self._run(save)
 
@@ -385,7 +410,7 @@ class TinyStore(Store):
                     )
                     self._queue(shard, events)
                 self._index_report(report)
-            with self._writing(self._hot):
+            with self._writing(self._person(person.key)):
                 self._put_session(person, session, event_id)
             return report
 
@@ -409,7 +434,7 @@ class TinyStore(Store):
                 self._queue(shard, events)
             self._index_report(report)
             if person is not None:
-                with self._writing(self._hot):
+                with self._writing(self._person(person.key)):
                     self._put_session(person, session, event_id)
 
         await self._run(save)
@@ -461,7 +486,7 @@ class TinyStore(Store):
             for file, doc_ids in by_file.values():
                 with self._writing(file):
                     outbox = file.table("outbox")
-                    if file is self._hot:
+                    if file not in self._shards.values():
                         outbox.remove(doc_ids=doc_ids)
                     else:
                         outbox.update({"delivered_at": at.isoformat()}, doc_ids=doc_ids)
