@@ -26,8 +26,8 @@ response has been read (time.perf_counter in the client), for
   row checks that the ordering does not hold the ack up (it is reported, not
   a target);
 
-at 1 (one request at a time, 40 per round), 50 and 200 requests at once
-(`asyncio.gather`; each request signed with a fresh timestamp just before its
+at 1 (one request at a time, 30 per round), 50 and 200 requests at once
+(two bursts per round; `asyncio.gather`; each request signed with a fresh timestamp just before its
 burst; a different person per request except in the one-person row),
 reporting the median and p99 (nearest rank) over all rounds. A "harness
 floor" line times the same press requests against a plain aiohttp handler in
@@ -47,21 +47,32 @@ Processes, and why: the fake Slack Web API (tests/fakes/slack.py), the bare
 bolt app and Harbour each run in a child process of their own
 (`python -m bench.slack_ack --serve ...`) on 127.0.0.1 random ports; the load
 generator (one aiohttp ClientSession per target, connectors allowing 250
-kept-alive connections) runs in this process. On a 2-core machine this keeps
-the client's CPU (sending and reading 200 requests costs it a good part of
-what bolt spends answering them: see the harness floor) out of the servers'
-event loops, and keeps
-Harbour's background work and the fake Slack serving it away from the bolt
-baseline. With everything in one event loop (`--in-process`, kept for
-comparison) the client cannot read a response while Harbour's background
-work holds the loop, so Harbour's figures include that work even one request
-at a time (a median of 7 ms instead of under 2 ms here), while bare bolt's hardly
-change: that measures the harness, not Harbour.
+kept-alive connections) runs in this process. The client is pinned to one
+CPU and the three servers to the other (`--no-pin` turns that off; only one
+app is busy at a time, and the fake Slack only while Harbour works). This
+keeps the client's CPU (sending and reading 200 requests costs it a good part
+of what bolt spends answering them: see the harness floor) out of the
+servers' way, and keeps Harbour's background work and the fake Slack serving
+it away from the bolt baseline. Choices measured on this 2-core machine:
+
+* everything in one event loop (`--in-process`): the client cannot read a
+  response while Harbour's background work holds the loop, so Harbour's
+  figures include that work even one request at a time (a median of 7 ms
+  instead of under 2 ms), while bare bolt's hardly change: that measures the
+  harness, not Harbour;
+* child processes, not pinned: one request at a time, Harbour came out
+  0.3-0.8 ms slower than bare bolt although the response leaves before its
+  background work starts (checked) and its dispatch costs only ~10 us more:
+  the client was waiting for a core while Harbour and the fake Slack did the
+  work that follows the ack. Pinned, the two agree within noise;
+* the fake Slack shares the servers' core, so it takes about 1.3 ms of CPU
+  per Harbour event from Harbour (Harbour uses ~8-10 ms per event in all):
+  Harbour's burst figures are a little pessimistic, bolt's are unaffected.
 
 Noise and fairness: the apps take turns burst by burst (request by request
 at concurrency 1) and which goes first alternates, so a slow patch of the
-machine lands on both. The very first burst each app receives after starting is
-reported apart ("cold start"); a warm-up round (not counted) then opens the
+machine lands on both. The very first burst each app receives after starting
+is reported apart ("cold start"); a warm-up round (not counted) then opens the
 client's connections and warms both apps' code paths. Harbour's background
 work (handling the event, posting replies to the fake Slack) goes on after
 the ack, as in production, and competes with the acks still to be made in
@@ -69,11 +80,11 @@ the same burst: that is counted. It is not allowed to spill into the next
 measurement: after every burst, and after every single request at
 concurrency 1, the client asks the server to finish what it acknowledged
 (`SlackAdapter.drain()`; the table shows how long that took Harbour), then
-pauses 20 ms so that the sockets Harbour's Web API client opened and closed
-are torn down in Harbour and the fake Slack too (without the pause, Harbour's
-one-at-a-time median was ~0.4 ms worse although its dispatch costs only
-~10 us more than bare bolt's). Both servers run a full garbage collection
-after each cell; the client does not collect during a burst.
+pauses 20 ms, the same for every app, so that what trails the drained work
+(closing the sockets slack_sdk opened for each Web API call, in Harbour and
+in the fake Slack) is over before the next request too. Both servers run a
+full garbage collection after each cell; the client does not collect during
+a burst.
 
 Targets, for the command and the press by distinct people: Harbour's p99
 within 1.5x of bare bolt's at every concurrency, and under 100 ms at 200
@@ -122,12 +133,16 @@ FULL_CONCURRENCY = (1, 50, 200)
 QUICK_CONCURRENCY = (1, 50)
 FULL_ROUNDS = 6
 QUICK_ROUNDS = 2
-SEQUENTIAL = 40
+SEQUENTIAL = 30
 QUICK_SEQUENTIAL = 5
 """Requests per round, one at a time, at concurrency 1."""
 BURST_SAMPLES = 100
 QUICK_BURST_SAMPLES = 50
 """At least this many requests per round at each concurrency above 1 (in bursts)."""
+MIN_BURSTS = 2
+QUICK_MIN_BURSTS = 1
+"""And at least this many bursts per round: the requests of one burst share its
+luck, so a p99 over few bursts is at the mercy of one bad moment."""
 SETUP_BURST = 50
 """People run their first command in bursts of this size during set-up."""
 WARMUP_SEQUENTIAL = 3
@@ -325,8 +340,12 @@ async def start(kind: str, api_url: str, store_kind: str, data_dir: Path | None)
     raise ValueError(f"unknown server {kind!r}")
 
 
-async def serve_child(kind: str, api_url: str, store_kind: str, data_dir: Path | None) -> None:
+async def serve_child(
+    kind: str, api_url: str, store_kind: str, data_dir: Path | None, cpu: int | None
+) -> None:
     """Child process: start one server, print its port, serve until stdin closes."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     if kind != "fake":
         from bot.cli import configure_logging
 
@@ -357,10 +376,14 @@ class Child:
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def start(self, api_url: str, store_kind: str, data_dir: Path | None) -> int:
+    async def start(
+        self, api_url: str, store_kind: str, data_dir: Path | None, cpu: int | None
+    ) -> int:
         args = ["--serve", self.kind, "--api-url", api_url, "--store", store_kind]
         if data_dir is not None:
             args += ["--data-dir", str(data_dir)]
+        if cpu is not None:
+            args += ["--cpu", str(cpu)]
         paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
         with self.log_path.open("wb") as log:
@@ -407,10 +430,11 @@ class Child:
 
 @contextlib.asynccontextmanager
 async def servers(
-    *, isolated: bool, store_kind: str, workdir: Path
+    *, isolated: bool, store_kind: str, workdir: Path, cpu: int | None = None
 ) -> AsyncIterator[tuple[dict[str, str], Callable[[], dict[str, str]]]]:
-    """Start the fake Slack, bare bolt and Harbour; yield their base URLs and a
-    function returning what each server logged (child processes only)."""
+    """Start the fake Slack, bare bolt and Harbour (child processes pinned to
+    `cpu` if given); yield their base URLs and a function returning what each
+    server logged (child processes only)."""
     data_dir = workdir / "harbour-data" if store_kind == "tiny" else None
     if not isolated:
         fake = await start_fake()
@@ -433,11 +457,11 @@ async def servers(
         return
     children = {k: Child(k, workdir / f"{k}.log") for k in ("fake", "bolt", "harbour")}
     try:
-        fake_port = await children["fake"].start("http://unused/", store_kind, None)
+        fake_port = await children["fake"].start("http://unused/", store_kind, None, cpu)
         api_url = f"http://{HOST}:{fake_port}/api/"
         bolt_port, harbour_port = await asyncio.gather(
-            children["bolt"].start(api_url, store_kind, None),
-            children["harbour"].start(api_url, store_kind, data_dir),
+            children["bolt"].start(api_url, store_kind, None, cpu),
+            children["harbour"].start(api_url, store_kind, data_dir, cpu),
         )
         yield (
             {
@@ -610,6 +634,8 @@ class Result:
     cold: dict[str, Stats] = field(default_factory=dict)
     """The very first burst each app received after starting."""
     cold_auth_tests: int = 0
+    cpus: tuple[int, int] | None = None
+    """(client CPU, servers' CPU) if the processes were pinned."""
 
     def cell(self, scenario: str, concurrency: int) -> Cell | None:
         for c in self.cells:
@@ -645,12 +671,13 @@ class Result:
         return all(ok for ok, _ in self.checks())
 
 
-def plan(concurrency: int, sequential: int, burst_samples: int) -> list[list[int]]:
-    """The bursts of one cell per round, as lists of person numbers (distinct)."""
+def plan(concurrency: int, sequential: int, burst_samples: int, min_bursts: int) -> list[list[int]]:
+    """The bursts of one cell per round, as lists of person numbers (distinct
+    within a burst; every burst is drained before the next)."""
     if concurrency == 1:
         return [[n] for n in range(sequential)]
-    bursts = max(1, math.ceil(burst_samples / concurrency))
-    return [list(range(b * concurrency, (b + 1) * concurrency)) for b in range(bursts)]
+    bursts = max(min_bursts, math.ceil(burst_samples / concurrency))
+    return [list(range(concurrency)) for _ in range(bursts)]
 
 
 def targets_for(scenario: str) -> tuple[str, ...]:
@@ -695,18 +722,72 @@ async def measure(
     rounds: int | None = None,
     sequential: int | None = None,
     burst_samples: int | None = None,
+    min_bursts: int | None = None,
     store: str = "memory",
     isolated: bool = True,
+    pin: bool = True,
     budget_s: float | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Result:
-    """Run the whole benchmark and return the figures (no printing, no exit)."""
+    """Run the whole benchmark and return the figures (no printing, no exit).
+
+    With `pin` (and child processes, and two CPUs or more) this process runs on
+    one CPU and the servers on another for the duration of the run.
+    """
+    layout = cpu_layout() if pin and isolated else None
+    saved = os.sched_getaffinity(0) if layout else None
+    if layout:
+        os.sched_setaffinity(0, {layout[0]})
+    try:
+        result = await _measure(
+            quick=quick,
+            concurrency=concurrency,
+            rounds=rounds,
+            sequential=sequential,
+            burst_samples=burst_samples,
+            min_bursts=min_bursts,
+            store=store,
+            isolated=isolated,
+            server_cpu=layout[1] if layout else None,
+            budget_s=budget_s,
+            progress=progress,
+        )
+    finally:
+        if saved:
+            os.sched_setaffinity(0, saved)
+    result.cpus = layout
+    return result
+
+
+def cpu_layout() -> tuple[int, int] | None:
+    """(client CPU, servers' CPU), or None where affinity cannot be set."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    return (allowed[0], allowed[1]) if len(allowed) >= 2 else None
+
+
+async def _measure(
+    *,
+    quick: bool,
+    concurrency: Sequence[int] | None,
+    rounds: int | None,
+    sequential: int | None,
+    burst_samples: int | None,
+    min_bursts: int | None,
+    store: str,
+    isolated: bool,
+    server_cpu: int | None,
+    budget_s: float | None,
+    progress: Callable[[str], None],
+) -> Result:
     levels = tuple(concurrency or (QUICK_CONCURRENCY if quick else FULL_CONCURRENCY))
     rounds = max(1, rounds or (QUICK_ROUNDS if quick else FULL_ROUNDS))
     sequential = max(1, sequential or (QUICK_SEQUENTIAL if quick else SEQUENTIAL))
     burst_samples = burst_samples or (QUICK_BURST_SAMPLES if quick else BURST_SAMPLES)
     budget_s = budget_s or (QUICK_BUDGET_S if quick else FULL_BUDGET_S)
-    plans = {c: plan(c, sequential, burst_samples) for c in levels}
+    min_bursts = max(1, min_bursts or (QUICK_MIN_BURSTS if quick else MIN_BURSTS))
+    plans = {c: plan(c, sequential, burst_samples, min_bursts) for c in levels}
     people = max(len({n for burst in p for n in burst}) for p in plans.values())
     cells = [(s, c) for s in SCENARIOS for c in levels if not (s == "press, one person" and c == 1)]
     samples: dict[tuple[str, int], dict[str, list[float]]] = {cell: {} for cell in cells}
@@ -714,7 +795,9 @@ async def measure(
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="harbour-bench-slack-") as tmp:
         progress(f"  starting the fake Slack, bare bolt and Harbour in {where}…")
-        async with servers(isolated=isolated, store_kind=store, workdir=Path(tmp)) as (urls, logs):
+        async with servers(
+            isolated=isolated, store_kind=store, workdir=Path(tmp), cpu=server_cpu
+        ) as (urls, logs):
             client = Client(urls, max(levels))
             try:
                 t0 = time.perf_counter()
@@ -790,7 +873,17 @@ async def measure(
 
 
 def format_result(result: Result) -> str:
+    where = (
+        f"client on CPU {result.cpus[0]}; fake Slack, bare bolt and Harbour on CPU {result.cpus[1]}"
+        if result.cpus
+        else "servers in child processes, not pinned"
+        if result.isolated
+        else "servers in the client's event loop"
+    )
     lines = [
+        f"Harbour on a {'TinyStore' if result.store == 'tiny' else 'MemoryStore'}; {where}; "
+        f"{result.rounds} rounds, {result.people} people, {result.seconds:.0f} s in all",
+        "",
         f"{'':<16} {'':>7}  {'bare bolt (ms)':>15}  {'Harbour (ms)':>15}  {'p99':>6}  "
         f"{'':>5}  {'Harbour work':>12}",
         f"{'request':<16} {'at once':>7}  {'median':>7} {'p99':>7}  {'median':>7} {'p99':>7}  "
@@ -877,18 +970,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run the servers in this process's event loop instead of child processes",
     )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the client and the servers to different CPUs",
+    )
     parser.add_argument("--serve", choices=("fake", "bolt", "harbour"), help=argparse.SUPPRESS)
     parser.add_argument("--api-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        asyncio.run(serve_child(args.serve, args.api_url, args.store, args.data_dir))
+        asyncio.run(serve_child(args.serve, args.api_url, args.store, args.data_dir, args.cpu))
         return 0
     levels = QUICK_CONCURRENCY if args.quick else FULL_CONCURRENCY
     print(
         f"Harbour Slack ack benchmark: bare bolt vs Harbour ({args.store} store), "
         f"{', '.join(map(str, levels))} at once, "
-        f"{'servers in this process' if args.in_process else 'servers in child processes'}, "
         f"{os.cpu_count()} CPUs{' (quick)' if args.quick else ''}",
         flush=True,
     )
@@ -898,11 +996,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             rounds=args.rounds,
             store=args.store,
             isolated=not args.in_process,
+            pin=not args.no_pin,
             progress=lambda m: print(m, flush=True),
         )
     )
     print()
-    print(f"{result.rounds} rounds, {result.people} people, {result.seconds:.0f} s in all")
     print(format_result(result))
     return 0 if result.passed else 1
 

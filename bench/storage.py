@@ -12,6 +12,11 @@ already holds that many reports, then two operations are timed one by one
 * file report: `file_report` of a realistic report (a ~500-character
   description, a few links) with its REPORT_FILED event, saving the session.
 
+The "my file" column is the size of the measured person's own conversation
+file (`conversations/<digest>.json`, what each step rewrites) at the end; "all
+conv." is the whole `conversations/` directory, every person's file together,
+which no single write touches.
+
 The sizes take turns over several rounds (each store is closed and reopened
 between its rounds), so that disk hiccups on a shared machine fall on every
 size alike; the "open" column is the first, cold open of each store.
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import hashlib
 import json
 import math
 import statistics
@@ -65,7 +71,8 @@ QUICK_SIZES = (0, 1_000)
 PEOPLE = 200
 """Seeded reports are spread over this many reporters."""
 OTHER_SESSIONS = 25
-"""Conversations in progress for other people, so the hot file is not empty."""
+"""Conversations in progress for other people, so the measured person's file is
+not the only one in `conversations/`."""
 
 STEP_P95_MS = 5.0
 STEP_GROWTH = 1.5
@@ -166,6 +173,11 @@ def filed_event(filed: Report, at: datetime, delivered: bool = False) -> DomainE
     )
 
 
+def conversation_file(who: PersonRef) -> str:
+    """A person's own file in `conversations/`, as the store names it."""
+    return hashlib.sha256(who.key.encode()).hexdigest()[:32] + ".json"
+
+
 # --------------------------------------------------------------------------- seeding
 
 
@@ -231,7 +243,12 @@ class SizeResult:
     open_s: float
     step: Stats
     file: Stats
-    hot_kb: float
+    person_kb: float
+    """The measured person's own conversation file: what a step rewrites."""
+    conversations_kb: float
+    """Every person's conversation file together."""
+    people: int
+    """How many conversation files there are."""
     shards: int
 
 
@@ -380,12 +397,16 @@ class Series:
             raise AssertionError(f"filed {filed.reference}, expected {expected}")
 
     def result(self) -> SizeResult:
+        conversations = self.directory / "conversations"
+        files = list(conversations.glob("*.json"))
         return SizeResult(
             self.reports,
             self.open_s[0],
             Stats.of(self.step),
             Stats.of(self.file),
-            (self.directory / "conversations.json").stat().st_size / 1024,
+            (conversations / conversation_file(self.me)).stat().st_size / 1024,
+            sum(f.stat().st_size for f in files) / 1024,
+            len(files),
             len(list((self.directory / "reports").glob("*.json"))),
         )
 
@@ -440,14 +461,15 @@ def format_result(result: Result) -> str:
         f"p95 {b.p95_ms:.2f} ms (n={b.n})",
         "",
         f"{'reports':>8}  {'open':>7}  {'save step (ms)':>17}  {'file report (ms)':>17}"
-        f"  {'hot file':>8}  {'shards':>6}",
+        f"  {'my file':>8}  {'all conv.':>9}  {'people':>6}  {'shards':>6}",
         f"{'':>8}  {'(s)':>7}  {'median':>8} {'p95':>8}  {'median':>8} {'p95':>8}"
-        f"  {'(KB)':>8}  {'':>6}",
+        f"  {'(KB)':>8}  {'(KB)':>9}  {'':>6}  {'':>6}",
     ]
     for s in result.sizes:
         lines.append(
             f"{s.reports:>8,}  {s.open_s:>7.2f}  {s.step.median_ms:>8.2f} {s.step.p95_ms:>8.2f}"
-            f"  {s.file.median_ms:>8.2f} {s.file.p95_ms:>8.2f}  {s.hot_kb:>8.1f}  {s.shards:>6}"
+            f"  {s.file.median_ms:>8.2f} {s.file.p95_ms:>8.2f}  {s.person_kb:>8.1f}"
+            f"  {s.conversations_kb:>9.1f}  {s.people:>6}  {s.shards:>6}"
         )
     first, last = result.sizes[0], result.sizes[-1]
     lines += [

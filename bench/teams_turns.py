@@ -37,7 +37,8 @@ connector. (Cycling each person through the pages instead would need several
 unmeasured turns to start over after the last page, and would change the mix
 from round to round.) Harbour's store therefore holds 100 reports in progress
 (50 with --quick) and, after the warm-up, about a thousand remembered event
-ids; its size is printed. `--background N` adds N people who start a report
+ids, each person's in their own small file; how many files, their total size
+and the largest are printed. `--background N` adds N people who start a report
 and are never measured, to show how the figures move as the store grows.
 
 What is measured, for each kind of turn at 1 request at a time (30 people per
@@ -399,16 +400,27 @@ async def start_harbour(store_kind: str, data_dir: Path | None) -> Served:
     assert server.teams is not None and server.slack is None
 
     def diagnose() -> dict[str, float]:
-        """How big the store's hot file is (private attributes: best effort)."""
+        """How big people's conversation files are: each person has their own,
+        rewritten at each of their steps (private attributes: best effort)."""
+
+        def size(storage: Any) -> int:
+            if storage._path is not None:  # on disk: what is there
+                return storage._path.stat().st_size if storage._path.exists() else 0
+            return 0 if storage._committed == "{}" else len(storage._committed.encode())
+
         try:
-            hot = store._hot  # type: ignore[attr-defined]
-            return {
-                "hot_file_kb": len(hot.storage._committed.encode()) / 1024,
-                "sessions": len(hot.table("sessions")),
-                "seen": len(hot.table("seen")),
-            }
-        except AttributeError:
+            files = list(store._people.values())  # type: ignore[attr-defined]
+            sizes = [n for n in (size(f.storage) for f in files) if n]  # 0: never written
+            data = [f.storage.read() for f in files]
+        except (AttributeError, RuntimeError):
             return {}
+        return {
+            "people_files": len(sizes),
+            "conversations_kb": sum(sizes) / 1024,
+            "largest_file_kb": max(sizes, default=0) / 1024,
+            "sessions": sum(1 for d in data if d.get("session")),
+            "seen": sum(len(d.get("seen", {})) for d in data),
+        }
 
     _bench_routes(server.web_app, diagnose)
     served = await _site(server.web_app)
@@ -765,7 +777,8 @@ class Result:
     background: int = 0
     """People with a report in progress in Harbour who were never measured."""
     store_size: dict[str, float] = field(default_factory=dict)
-    """Harbour's hot file at the end: size in KB, sessions, remembered event ids."""
+    """Harbour's conversation files at the end (one per person): how many, their
+    total and largest size in KB, sessions, remembered event ids."""
 
     def checks(self) -> list[tuple[bool, str]]:
         out = [
@@ -1014,7 +1027,7 @@ PROFILE_PARTS: tuple[tuple[str, str, str], ...] = (
     ),
     ("Harbour core: Harbour.handle", "bot/app.py", "handle"),
     ("  store: save_session", "bot/store/tiny.py", "save_session"),
-    ("    json.dumps of the whole hot file", "bot/store/tiny.py", "_flush"),
+    ("    json.dumps of the person's own file", "bot/store/tiny.py", "_flush"),
     ("    TinyDB table rebuild (_update_table)", "tinydb/table.py", "_update_table"),
     ("  store: load_session", "bot/store/tiny.py", "load_session"),
     ("  flow engine and commands (_dispatch)", "bot/app.py", "_dispatch"),
@@ -1136,7 +1149,9 @@ def format_result(result: Result) -> str:
     size = result.store_size
     if size:
         lines.append(
-            f"Harbour's store ({result.store}) at the end: hot file {size['hot_file_kb']:.0f} KB, "
+            f"Harbour's store ({result.store}) at the end: {size['people_files']:.0f} people's "
+            f"conversation files, {size['conversations_kb']:.0f} KB in all (largest "
+            f"{size['largest_file_kb']:.1f} KB), "
             f"{size['sessions']:.0f} sessions, {size['seen']:.0f} event ids remembered"
             + (f"; {result.background} of the sessions never measured" if result.background else "")
         )

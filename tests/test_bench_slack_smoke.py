@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from bench.slack_ack import SCENARIOS, Result, format_result, measure
 
 
 def test_slack_ack_benchmark_runs_in_a_tiny_configuration() -> None:
+    cpus = os.sched_getaffinity(0)
     result = asyncio.run(
-        measure(concurrency=(1, 3), rounds=1, sequential=2, burst_samples=3, budget_s=30)
+        measure(
+            concurrency=(1, 3),
+            rounds=1,
+            sequential=2,
+            burst_samples=3,
+            min_bursts=1,
+            budget_s=30,
+        )
     )
+    assert os.sched_getaffinity(0) == cpus  # the client's CPU pinning is undone
     assert isinstance(result, Result)
     assert result.rounds == 1 and result.people == 3 and not result.stopped_early
     rows = [(c.scenario, c.concurrency) for c in result.cells]

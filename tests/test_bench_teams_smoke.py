@@ -34,6 +34,11 @@ def test_teams_turn_benchmark_runs_tiny(tmp_path: Path) -> None:
     # Every turn, measured or not, was answered with exactly one card.
     assert result.cards == result.turns and result.turns["harbour"] > result.turns["bare"]
     assert result.store_size["sessions"] == 3  # the card-action people's reports in progress
+    # Each person has their own small file: one step never rewrites everyone's.
+    size = result.store_size
+    assert size["people_files"] >= size["sessions"] and size["seen"] > 0
+    assert 0 < size["largest_file_kb"] <= size["conversations_kb"]
+    assert size["largest_file_kb"] < 16
     assert {(p.app, p.scenario) for p in result.profiles} == {
         (a, s) for a in APPS for s in SCENARIOS
     }
@@ -42,3 +47,4 @@ def test_teams_turn_benchmark_runs_tiny(tmp_path: Path) -> None:
     table = format_result(result)
     assert table.count("PASS") + table.count("FAIL") == len(result.checks()) == 5
     assert "cProfile, card action" in table
+    assert "people's conversation files" in table

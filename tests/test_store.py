@@ -3,10 +3,16 @@
 Everything runs on real tinydb files in pytest's temporary directories. The
 failed-write tests are regression tests for the in-memory indexes once running
 ahead of the disk when a write failed.
+
+The layout under test: each person has a small file of their own,
+`conversations/<sha256(person.key)[:32]>.json` (tables "session", "seen" and
+"outbox"); reports live in `reports/<year>-<shard>.json`; addresses, the
+directory and deliveries in `records.json`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,6 +28,7 @@ from typing import Any
 import pytest
 
 import bot.store.tiny as tiny
+from bot.models import PersonRef
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.session import Session
 from bot.store import MemoryStore, StoreError, StoreLocked, TinyStore
@@ -81,7 +88,11 @@ async def file_one(
 
 
 def tmp_files(directory: Path) -> list[Path]:
-    return [*directory.glob(".*.tmp"), *(directory / "reports").glob(".*.tmp")]
+    return [
+        *directory.glob(".*.tmp"),
+        *(directory / "reports").glob(".*.tmp"),
+        *(directory / "conversations").glob(".*.tmp"),
+    ]
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -89,16 +100,50 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def fail_writes_to(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """Make every atomic write of a file called `name` fail, as a full disk would."""
+ANY_PERSON = re.compile(r"[0-9a-f]{32}\.json")
+"""The name of any person's conversation file."""
+
+
+def file_name(who: PersonRef) -> str:
+    """The name of a person's conversation file, worked out independently of the store."""
+    return hashlib.sha256(who.key.encode()).hexdigest()[:32] + ".json"
+
+
+def person_file(directory: Path, who: PersonRef) -> Path:
+    return directory / "conversations" / file_name(who)
+
+
+def fail_writes_to(monkeypatch: pytest.MonkeyPatch, name: str | re.Pattern[str]) -> None:
+    """Make every atomic write of a file called `name` (or whose name matches the
+    pattern) fail, as a full disk would."""
     real = tiny.atomic_write
 
     def atomic_write(path: Path, text: str) -> None:
-        if path.name == name:
+        hit = name.fullmatch(path.name) if isinstance(name, re.Pattern) else path.name == name
+        if hit:
             raise OSError(28, "No space left on device", str(path))
         real(path, text)
 
     monkeypatch.setattr(tiny, "atomic_write", atomic_write)
+
+
+def record_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, int]]:
+    """Record every atomic write the store makes: (path, bytes written)."""
+    real = tiny.atomic_write
+    writes: list[tuple[Path, int]] = []
+
+    def atomic_write(path: Path, text: str) -> None:
+        writes.append((path, len(text.encode())))
+        real(path, text)
+
+    monkeypatch.setattr(tiny, "atomic_write", atomic_write)
+    return writes
+
+
+def stamps(directory: Path) -> dict[Path, tuple[int, int]]:
+    """Every stored file's inode and modification time, to tell which ones a write
+    replaced (an atomic write renames a new file over the old one: a new inode)."""
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in directory.rglob("*.json")}
 
 
 # --------------------------------------------------------------------------- round trip
@@ -112,8 +157,9 @@ async def test_round_trip(kind: str, tmp_path: Path) -> None:
         await store.save_session(ALICE, in_progress, event_id="ev-1")
         assert await store.load_session(ALICE) == in_progress
         assert await store.load_session(BOB) is None
-        assert await store.seen("ev-1")
-        assert not await store.seen("ev-2")
+        assert await store.seen(ALICE, "ev-1")
+        assert not await store.seen(ALICE, "ev-2")
+        assert not await store.seen(BOB, "ev-1")  # event ids are remembered per person
 
         after = session(ALICE, pending=reflect_offer("HB-2026-0001"))
         filed, make = await file_one(store, ALICE, "d1", after=after, event_id="ev-2")
@@ -123,7 +169,7 @@ async def test_round_trip(kind: str, tmp_path: Path) -> None:
         assert await store.reports_by(ALICE) == [filed]
         assert await store.reports_by(BOB) == []
         assert await store.load_session(ALICE) == after
-        assert await store.seen("ev-2")
+        assert await store.seen(ALICE, "ev-2")
         assert [e.id for e in await store.pending_events()] == [e.id for e in make.events]
 
         await store.save_session(ALICE, None, event_id="ev-3")
@@ -132,6 +178,12 @@ async def test_round_trip(kind: str, tmp_path: Path) -> None:
         await store.close()
     if kind == "memory":
         assert not (tmp_path / "data").exists()
+    else:
+        # Only Alice has a conversation file: Bob was only looked up, never saved.
+        assert [p.name for p in (tmp_path / "data" / "conversations").iterdir()] == [
+            file_name(ALICE)
+        ]
+        assert isinstance(store, TinyStore) and store._name(ALICE.key) == file_name(ALICE)
 
 
 async def test_everything_survives_a_restart(tmp_path: Path, open_store: OpenStore) -> None:
@@ -162,9 +214,13 @@ async def test_everything_survives_a_restart(tmp_path: Path, open_store: OpenSto
     assert await reopened.get_report("HB-2026-0002") == filed_b
     assert await reopened.reports_by(ALICE) == [filed_a2, filed_a] == before["alice"]
     assert await reopened.reports_by(BOB) == [filed_b]
-    for event_id in ("ev-1", "ev-2", "ev-3", "ev-4"):
-        assert await reopened.seen(event_id), event_id
-    assert not await reopened.seen("ev-5")
+    for who, event_id in ((ALICE, "ev-1"), (ALICE, "ev-2"), (BOB, "ev-3"), (ALICE, "ev-4")):
+        assert await reopened.seen(who, event_id), event_id
+    assert not await reopened.seen(ALICE, "ev-5")
+    assert not await reopened.seen(BOB, "ev-1")
+    assert sorted(p.name for p in (tmp_path / "conversations").iterdir()) == sorted(
+        [file_name(ALICE), file_name(BOB)]
+    )
     pending = await reopened.pending_events()
     assert pending == before["pending"]
     assert [e.id for e in pending] == [
@@ -188,7 +244,8 @@ async def test_failed_write_leaves_previous_state_on_disk(
     store = open_store(tmp_path)
     first = session(ALICE, draft("d1", revision=1))
     await store.save_session(ALICE, first, event_id="ev-1")
-    on_disk = (tmp_path / "conversations.json").read_bytes()
+    mine = person_file(tmp_path, ALICE)
+    on_disk = mine.read_bytes()
 
     name = failing.split(".")[1]
     real = getattr(os, name)
@@ -205,7 +262,7 @@ async def test_failed_write_leaves_previous_state_on_disk(
         with pytest.raises(OSError, match="Input/output error"):
             await store.save_session(ALICE, second, event_id="ev-2", events=[crit])
 
-    assert (tmp_path / "conversations.json").read_bytes() == on_disk
+    assert mine.read_bytes() == on_disk
     assert tmp_files(tmp_path) == []  # atomic_write removed its temporary file
     # The live store rolled back to what is on disk.
     assert await store.load_session(ALICE) == first
@@ -214,8 +271,8 @@ async def test_failed_write_leaves_previous_state_on_disk(
 
     reopened = open_store(tmp_path)
     assert await reopened.load_session(ALICE) == first
-    assert await reopened.seen("ev-1")
-    assert not await reopened.seen("ev-2")
+    assert await reopened.seen(ALICE, "ev-1")
+    assert not await reopened.seen(ALICE, "ev-2")
     assert await reopened.pending_events() == []
 
 
@@ -228,12 +285,20 @@ async def test_leftover_temporary_files_are_removed_at_open(
     filed, _ = await file_one(store, BOB, "d2")
     await store.close()
     # What a crash between writing a temporary file and renaming it leaves behind.
-    (tmp_path / ".conversations.json.tmp").write_text('{"sessions":{"1":{"per', "utf-8")
-    (tmp_path / "reports" / ".2026-0000.json.tmp").write_text('{"reports":{', "utf-8")
+    leftovers = [
+        tmp_path / "conversations" / f".{file_name(ALICE)}.tmp",
+        tmp_path / "conversations" / f".{file_name(person('U-NEW'))}.tmp",  # a first save
+        tmp_path / "reports" / ".2026-0000.json.tmp",
+        tmp_path / ".records.json.tmp",
+    ]
+    for leftover in leftovers:
+        leftover.write_text('{"session":{"1":{"per', "utf-8")
+    assert sorted(tmp_files(tmp_path)) == sorted(leftovers)
 
     reopened = open_store(tmp_path)
     assert tmp_files(tmp_path) == []
     assert await reopened.load_session(ALICE) == first
+    assert await reopened.load_session(person("U-NEW")) is None
     assert await reopened.get_report(filed.reference) == filed
 
 
@@ -243,10 +308,10 @@ async def test_failed_batch_keeps_live_store_consistent_with_disk(
     store = open_store(tmp_path)
     first = session(ALICE, draft("d1", revision=1))
     await store.save_session(ALICE, first, event_id="ev-1")
-    filed, make = await file_one(store, BOB, "b1")
+    filed, make = await file_one(store, BOB, "b1", event_id="ev-b1")
 
     with monkeypatch.context() as m:
-        fail_writes_to(m, "conversations.json")
+        fail_writes_to(m, file_name(ALICE))
         with pytest.raises(OSError):
             await store.save_session(
                 ALICE,
@@ -263,7 +328,8 @@ async def test_failed_batch_keeps_live_store_consistent_with_disk(
     assert await store.get_report("HB-2026-0002") is None
     assert await store.reports_by(ALICE) == []
     assert [e.id for e in await store.pending_events()] == [e.id for e in make.events]
-    assert store._hot.storage.read() == read_json(tmp_path / "conversations.json")
+    assert store._person(ALICE.key).storage.read() == read_json(person_file(tmp_path, ALICE))
+    assert store._person(BOB.key).storage.read() == read_json(person_file(tmp_path, BOB))
     shard = store._shard(2026, 1)
     assert shard.storage.read() == read_json(tmp_path / "reports" / "2026-0000.json")
 
@@ -303,8 +369,8 @@ def test_atomic_storage_batch_rolls_back(
     assert read_json(path) == {"t": {"1": {"v": 1}}}
 
 
-# After a failed write the store's in-memory indexes (_seen, _session_ids,
-# _pending) must agree with the rolled-back tables and with the disk.
+# After a failed write the store's in-memory indexes (_seen, _pending, the
+# report indexes) must agree with the rolled-back tables and with the disk.
 
 
 async def test_failed_write_does_not_mark_event_seen(
@@ -312,25 +378,34 @@ async def test_failed_write_does_not_mark_event_seen(
 ) -> None:
     store = open_store(tmp_path)
     with monkeypatch.context() as m:
-        fail_writes_to(m, "conversations.json")
+        fail_writes_to(m, file_name(ALICE))
         with pytest.raises(OSError):
             await store.save_session(ALICE, session(ALICE, draft("d1")), event_id="ev-1")
     assert await store.load_session(ALICE) is None  # rolled back...
-    assert not await store.seen("ev-1")  # ...and not remembered as handled
+    assert not await store.seen(ALICE, "ev-1")  # ...and not remembered as handled
+    assert not person_file(tmp_path, ALICE).exists()
+    await store.save_session(ALICE, session(ALICE, draft("d1")), event_id="ev-1")  # a retry
+    assert await store.seen(ALICE, "ev-1")
 
 
 async def test_failed_first_save_does_not_hand_its_document_to_another_person(
     tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = open_store(tmp_path)
+    bobs = session(BOB, draft("b1"))
     with monkeypatch.context() as m:
-        fail_writes_to(m, "conversations.json")
+        fail_writes_to(m, file_name(ALICE))
         with pytest.raises(OSError):
             await store.save_session(ALICE, session(ALICE, draft("a1")))
-    bobs = session(BOB, draft("b1"))
-    await store.save_session(BOB, bobs)
-    await store.save_session(ALICE, session(ALICE, draft("a2")))
+        await store.save_session(BOB, bobs)  # one person's failing file does not block others
+    alices = session(ALICE, draft("a2"))
+    await store.save_session(ALICE, alices)
     assert await store.load_session(BOB) == bobs
+    assert await store.load_session(ALICE) == alices
+    await store.close()
+    reopened = open_store(tmp_path)
+    assert await reopened.load_session(BOB) == bobs
+    assert await reopened.load_session(ALICE) == alices
 
 
 async def test_failed_forget_keeps_the_session(
@@ -340,7 +415,7 @@ async def test_failed_forget_keeps_the_session(
     kept = session(ALICE, draft("d1", revision=1))
     await store.save_session(ALICE, kept)
     with monkeypatch.context() as m:
-        fail_writes_to(m, "conversations.json")
+        fail_writes_to(m, file_name(ALICE))
         with pytest.raises(OSError):
             await store.save_session(ALICE, None)
     assert await store.load_session(ALICE) == kept
@@ -446,8 +521,8 @@ async def test_sigkill_mid_writes_leaves_a_saved_version(
     # One complete version: every acknowledged save, and at most the one in flight.
     assert saved.answers["counter"] == saved.revision
     assert last <= saved.revision <= last + 1
-    assert await store.seen(f"ev-{saved.revision}")
-    assert not await store.seen(f"ev-{saved.revision + 1}")
+    assert await store.seen(person("U-CRASH"), f"ev-{saved.revision}")
+    assert not await store.seen(person("U-CRASH"), f"ev-{saved.revision + 1}")
 
 
 # --------------------------------------------------------------------------- locking
@@ -488,7 +563,7 @@ async def test_second_store_in_same_process_is_refused(
 ) -> None:
     store = open_store(tmp_path)
     await store.save_session(ALICE, session(ALICE, draft("d1", revision=7)))
-    in_flight = tmp_path / ".conversations.json.tmp"
+    in_flight = tmp_path / "conversations" / f".{file_name(ALICE)}.tmp"
     in_flight.write_text("{}", "utf-8")  # as if the first store were mid-write
 
     with pytest.raises(StoreLocked, match=re.escape(str(tmp_path))) as refused:
@@ -520,10 +595,12 @@ async def test_second_process_is_refused(tmp_path: Path, open_store: OpenStore) 
 async def test_unreadable_file_is_reported_and_releases_the_lock(
     tmp_path: Path, open_store: OpenStore
 ) -> None:
-    (tmp_path / "conversations.json").write_text('{"sessions": {', "utf-8")
-    with pytest.raises(StoreError, match=r"conversations\.json is not valid JSON"):
+    broken = person_file(tmp_path, ALICE)
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"session": {', "utf-8")
+    with pytest.raises(StoreError, match=re.escape(f"{broken} is not valid JSON")):
         TinyStore(tmp_path)
-    (tmp_path / "conversations.json").unlink()
+    broken.unlink()
     assert await open_store(tmp_path).load_session(ALICE) is None  # the lock was released
 
 
@@ -542,7 +619,7 @@ async def _file_but_fail_session_write(
         ALICE, draft("r1", flow="reflect", concern="the photos"), pending=reflect_offer("x")
     )
     with monkeypatch.context() as m:
-        fail_writes_to(m, "conversations.json")
+        fail_writes_to(m, ANY_PERSON)
         with pytest.raises(OSError):
             await file_one(store, ALICE, "d1", after=after, event_id="ev-2")
     return before, after
@@ -557,8 +634,11 @@ async def test_filed_draft_is_dropped_on_reopen(
     assert await store.load_session(ALICE) == before  # the draft is still there
     await store.close()
 
-    for _ in range(2):  # the repair is written back, not redone at every open
-        reopened = open_store(tmp_path)
+    for attempt in range(2):  # the repair is written back, not redone at every open
+        with monkeypatch.context() as m:
+            writes = record_writes(m)
+            reopened = open_store(tmp_path)
+        assert [path.name for path, _ in writes] == ([file_name(ALICE)] if attempt == 0 else [])
         assert (await reopened.get_report("HB-2026-0001")) is not None
         loaded = await reopened.load_session(ALICE)
         assert loaded is not None
@@ -567,7 +647,7 @@ async def test_filed_draft_is_dropped_on_reopen(
         assert loaded.active is None  # it was the active one
         assert [e.kind for e in await reopened.pending_events()] == [EventKind.REPORT_FILED]
         await reopened.close()
-    stored = read_json(tmp_path / "conversations.json")["sessions"]
+    stored = read_json(person_file(tmp_path, ALICE))["session"]
     assert [list(s["drafts"]) for s in stored.values()] == [["reflect"]]
 
 
@@ -590,7 +670,8 @@ async def test_filing_again_returns_the_report_already_filed(
     assert again == first
     assert await store.reports_by(ALICE) == [first]
     assert await store.load_session(ALICE) == after  # the session part is finished now
-    assert await store.seen("ev-3")
+    assert await store.seen(ALICE, "ev-3")
+    assert not await store.seen(ALICE, "ev-2")  # the failed write's event id was not kept
     assert len(await store.pending_events()) == 1  # no second REPORT_FILED
     nxt, _ = await file_one(store, ALICE, "d2", after=after, filed_at_s=60)
     assert nxt.reference == "HB-2026-0002"
@@ -687,7 +768,7 @@ async def test_reports_are_split_into_shards(
 # --------------------------------------------------------------------------- seen events
 
 
-async def test_seen_events_keep_the_most_recent(
+async def test_seen_events_keep_the_most_recent_per_person(
     tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tiny, "SEEN_KEEP", 5)
@@ -696,23 +777,34 @@ async def test_seen_events_keep_the_most_recent(
     for i in range(20):
         await store.save_session(ALICE, mine, event_id=f"ev-{i}")
     await store.save_session(ALICE, mine, event_id="ev-19")  # a redelivery adds nothing
+    # Bob is busier than Alice: his events must not push hers out.
+    bobs = session(BOB, draft("b1"))
+    for i in range(30):
+        await store.save_session(BOB, bobs, event_id=f"bob-{i}")
 
-    async def check(s: TinyStore, newest: int) -> None:
+    async def check(s: TinyStore, who: PersonRef, prefix: str, newest: int) -> None:
         for i in range(newest - 4, newest + 1):
-            assert await s.seen(f"ev-{i}"), f"ev-{i} forgotten"
+            assert await s.seen(who, f"{prefix}-{i}"), f"{prefix}-{i} forgotten"
         for i in range(newest - 6):  # at most 20% headroom beyond SEEN_KEEP
-            assert not await s.seen(f"ev-{i}"), f"ev-{i} still kept"
+            assert not await s.seen(who, f"{prefix}-{i}"), f"{prefix}-{i} still kept"
 
-    await check(store, 19)
-    assert len(read_json(tmp_path / "conversations.json")["seen"]) <= 6
+    def kept(who: PersonRef) -> int:
+        return len(read_json(person_file(tmp_path, who))["seen"])
+
+    await check(store, ALICE, "ev", 19)
+    await check(store, BOB, "bob", 29)
+    assert not await store.seen(BOB, "ev-19") and not await store.seen(ALICE, "bob-29")
+    assert kept(ALICE) <= 6 and kept(BOB) <= 6
     await store.close()
 
     reopened = open_store(tmp_path)
-    await check(reopened, 19)
+    await check(reopened, ALICE, "ev", 19)
+    await check(reopened, BOB, "bob", 29)
     for i in range(20, 27):  # pruning still drops the oldest after a restart
         await reopened.save_session(ALICE, mine, event_id=f"ev-{i}")
-    await check(reopened, 26)
-    assert len(read_json(tmp_path / "conversations.json")["seen"]) <= 6
+    await check(reopened, ALICE, "ev", 26)
+    await check(reopened, BOB, "bob", 29)
+    assert kept(ALICE) <= 6 and kept(BOB) <= 6
 
 
 # --------------------------------------------------------------------------- outbox
@@ -736,52 +828,146 @@ async def test_outbox_lists_events_oldest_first_until_delivered(
     expected = [e1, e2, e3, e4, e5]
     assert await store.pending_events() == expected
     assert await store.get_report(filed.reference) == updated
-    assert await store.load_session(ALICE) is None and await store.seen("ev-u")
+    assert await store.load_session(ALICE) is None and await store.seen(ALICE, "ev-u")
+    # Alerts raised before a report exists wait in the person's own file.
+    assert [d["id"] for d in read_json(person_file(tmp_path, ALICE))["outbox"].values()] == [e1.id]
+    assert [d["id"] for d in read_json(person_file(tmp_path, BOB))["outbox"].values()] == [e5.id]
 
     await store.mark_delivered([e2.id, e4.id, "no-such-event"], at(10))
     assert await store.pending_events() == [e1, e3, e5]
     await store.close()
 
     reopened = open_store(tmp_path)
-    assert await reopened.pending_events() == [e1, e3, e5]  # hot and shard events interleaved
+    # People's files' and the shard's events interleaved, oldest first.
+    assert await reopened.pending_events() == [e1, e3, e5]
     await reopened.mark_delivered([e1.id, e3.id, e5.id], at(11))
     assert await reopened.pending_events() == []
     await reopened.close()
 
     assert await open_store(tmp_path).pending_events() == []
     outbox = read_json(tmp_path / "reports" / "2026-0000.json")["outbox"]
-    assert all(doc["delivered_at"] for doc in outbox.values())
+    assert all(doc["delivered_at"] for doc in outbox.values())  # kept as the report's record
+    for who in (ALICE, BOB):  # delivered, they leave the person's file: it stays small
+        assert read_json(person_file(tmp_path, who))["outbox"] == {}
 
 
-# --------------------------------------------------------------------------- hot data
+# --------------------------------------------------------------------------- people's files
 
 
-async def test_filing_reports_does_not_grow_the_hot_file(
-    tmp_path: Path, open_store: OpenStore
+async def test_filing_reports_does_not_grow_the_reporters_file(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(tiny, "SEEN_KEEP", 5)  # so the cap on remembered ids is reached
     store = open_store(tmp_path)
-    hot = tmp_path / "conversations.json"
     someone = session(BOB, draft("b-live", revision=4))
     await store.save_session(BOB, someone)
-    await file_one(store, ALICE, "d0", after=None)
-    after_one = hot.stat().st_size
+    bobs = stamps(tmp_path)[person_file(tmp_path, BOB)]
+    mine = person_file(tmp_path, ALICE)
+    reflecting = session(
+        ALICE, draft("r1", flow="reflect", concern="the photos"), pending=reflect_offer("x")
+    )
+
+    def apart_from_seen() -> dict[str, Any]:
+        return {table: docs for table, docs in read_json(mine).items() if table != "seen"}
+
+    await file_one(store, ALICE, "d0", after=reflecting, event_id="ev-0")
+    after_one = mine.stat().st_size
+    rest_after_one = apart_from_seen()
     reports_after_one = sum(p.stat().st_size for p in (tmp_path / "reports").iterdir())
+    sizes = []
     for i in range(1, 50):
-        await file_one(store, ALICE, f"d{i}", after=None)
-    assert hot.stat().st_size == after_one
+        await file_one(store, ALICE, f"d{i}", after=reflecting, event_id=f"ev-{i}")
+        sizes.append(mine.stat().st_size)
+
+    # Reports and their events went to the shard; Alice's file only remembers her
+    # latest event ids, and at most SEEN_KEEP * 1.2 of them.
+    assert apart_from_seen() == rest_after_one
+    assert read_json(mine).get("outbox", {}) == {}
+    assert len(read_json(mine)["seen"]) <= 6
+    assert max(sizes) <= after_one + 6 * len('"50":{"id":"ev-49"},')  # room for 6 more ids
     reports_after_50 = sum(p.stat().st_size for p in (tmp_path / "reports").iterdir())
     assert reports_after_50 > 40 * reports_after_one
+    # Nobody else's file was written.
+    assert stamps(tmp_path)[person_file(tmp_path, BOB)] == bobs
     assert await store.load_session(BOB) == someone
     assert len(await store.reports_by(ALICE)) == 50
+
+
+async def test_saving_a_step_writes_only_that_persons_file(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    carol = person("U-CAROL")
+    for who in (ALICE, BOB, carol):
+        await store.save_session(who, session(who, draft(f"d-{who.user}")), event_id="ev-1")
+    await file_one(store, BOB, "b-filed", after=session(BOB, draft(f"d-{BOB.user}")))
+    await store.put_record("contacts", "teams:tenant:user-1", {"conversation": {"id": "a:1"}})
+    before = stamps(tmp_path)
+    assert len(before) == 5  # three people's files, a shard, records.json
+
+    writes = record_writes(monkeypatch)
+    step = session(ALICE, draft(f"d-{ALICE.user}", revision=2))
+    await store.save_session(ALICE, step, event_id="ev-2")
+    assert [path for path, _ in writes] == [person_file(tmp_path, ALICE)]
+    after = stamps(tmp_path)
+    assert set(after) == set(before)
+    assert [p.name for p in after if after[p] != before[p]] == [file_name(ALICE)]
+
+    # A step that raises an alert keeps it in the same one write.
+    writes.clear()
+    alert = event(ALICE, EventKind.RISK_CRITICAL, source="draft", draft_id=f"d-{ALICE.user}")
+    await store.save_session(ALICE, step, event_id="ev-3", events=[alert])
+    assert [path for path, _ in writes] == [person_file(tmp_path, ALICE)]
+    assert [e.id for e in await store.pending_events()][-1] == alert.id
+    await store.close()
+
+    reopened = open_store(tmp_path)
+    assert await reopened.load_session(ALICE) == step
+    for who in (BOB, carol):
+        assert await reopened.load_session(who) == session(who, draft(f"d-{who.user}"))
+        assert await reopened.seen(who, "ev-1") and not await reopened.seen(who, "ev-2")
+
+
+async def test_many_peoples_sessions_do_not_make_a_step_write_more(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step writes the person's own file, the same size whether they are alone
+    or 300 other people have drafts in progress."""
+
+    async def alices_step(directory: Path, others: int) -> list[tuple[Path, int]]:
+        store = open_store(directory)
+        for n in range(others):
+            who = person(f"U-OTHER-{n:04d}")
+            started = session(who, draft(f"o{n}", revision=3))
+            await store.save_session(who, started, event_id=f"o-{n}")
+        await store.save_session(ALICE, session(ALICE, draft("d1", revision=1)), event_id="ev-1")
+        with monkeypatch.context() as m:
+            writes = record_writes(m)
+            step = session(ALICE, draft("d1", revision=2))
+            await store.save_session(ALICE, step, event_id="ev-2")
+        await store.close()
+        return writes
+
+    alone = await alices_step(tmp_path / "alone", 0)
+    crowded = await alices_step(tmp_path / "crowded", 300)
+
+    assert len(list((tmp_path / "crowded" / "conversations").glob("*.json"))) == 301
+    assert [p.name for p, _ in alone] == [p.name for p, _ in crowded] == [file_name(ALICE)]
+    written = crowded[0][1]
+    assert written == alone[0][1]
+    assert written == person_file(tmp_path / "crowded", ALICE).stat().st_size
+    assert written < 4096  # one draft and two event ids
 
 
 # --------------------------------------------------------------------------- contacts
 
 
-async def test_contacts_survive_a_restart_apart_from_the_hot_file(
+async def test_contacts_survive_a_restart_apart_from_conversations(
     tmp_path: Path, open_store: OpenStore
 ) -> None:
     store = open_store(tmp_path)
+    await store.save_session(ALICE, session(ALICE, draft("d1")))
+    alices = stamps(tmp_path)[person_file(tmp_path, ALICE)]
     reference = {"conversation": {"id": "a:1"}, "serviceUrl": "https://smba.example/emea/"}
     await store.put_record("contacts", "teams:tenant:user-1", reference)
     await store.put_record(
@@ -789,12 +975,9 @@ async def test_contacts_survive_a_restart_apart_from_the_hot_file(
     )
     assert await store.get_record("contacts", "teams:tenant:user-1") == reference
     assert await store.get_record("contacts", "nobody") is None
-    hot = (
-        (tmp_path / "conversations.json").read_text()
-        if (tmp_path / "conversations.json").exists()
-        else ""
-    )
-    assert "smba.example" not in hot
+    assert [p.name for p in (tmp_path / "conversations").iterdir()] == [file_name(ALICE)]
+    assert "smba.example" not in person_file(tmp_path, ALICE).read_text()
+    assert stamps(tmp_path)[person_file(tmp_path, ALICE)] == alices  # not rewritten
     before = (tmp_path / "records.json").stat().st_mtime_ns
     await store.put_record(
         "contacts", "teams:tenant:user-1", dict(reference)

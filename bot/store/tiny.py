@@ -475,7 +475,7 @@ class TinyStore(Store):
 
     async def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None:
         """Delivered events stay in a report's shard as its record; those in the
-        hot file (raised before a report existed) are removed to keep it small."""
+        person's file (raised before a report existed) are removed to keep it small."""
 
         def mark() -> None:
             by_file: dict[int, tuple[_File, list[int]]] = {}
