@@ -160,6 +160,11 @@ def configure_logging(level: str) -> None:
     )
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # The Agents SDK logs every reply it sends (with conversation ids) at INFO:
+    # noise in an agency's logs, and ids that are not ours to spread.
+    logging.getLogger("microsoft_agents.hosting.core.connector").setLevel(
+        max(logging.WARNING, logging.getLevelName(level))
+    )
 
 
 def _teams_package(args: argparse.Namespace) -> int:
