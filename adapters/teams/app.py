@@ -160,6 +160,7 @@ class TeamsAdapter:
 
             connections = MsalConnectionManager(**settings.sdk_config)
             self.auth_config = connections.get_default_connection_configuration()
+        self._remembered: dict[str, dict[str, Any]] = {}
         self.adapter = CloudAdapter(connection_manager=connections)
         self.adapter.on_turn_error = self._on_turn_error
         self.app = AgentApplication[TurnState](
@@ -325,10 +326,13 @@ class TeamsAdapter:
         """Save how to reach this person (first contact, or when it changed)."""
         if not translate.is_personal(activity):
             return
-        known = await self.store.get_record("contacts", who.key) or {}
         reference = _reference(activity)
+        if self._remembered.get(who.key) == reference:
+            return  # unchanged since this process last saved it: no store round trip
+        known = await self.store.get_record("contacts", who.key) or {}
         if known.get("reference") != reference:
             await self.store.put_record("contacts", who.key, {**known, "reference": reference})
+        self._remembered[who.key] = reference
 
     # ------------------------------------------------------------------ sending
 
