@@ -182,9 +182,10 @@ class SlackAdapter:
             blocks=(body.get("message") or {}).get("blocks") or [],
         )
         if source.ts:
-            if source.ts in self._pressed:
-                return  # a double click: this message was already acted on
-            self._pressed[source.ts] = None
+            pressed = f"{source.ts}:{action.presser.key}"  # a channel message is everyone's
+            if pressed in self._pressed:
+                return  # a double click: this person already acted on this message
+            self._pressed[pressed] = None
             while len(self._pressed) > PRESSED_KEEP:
                 del self._pressed[next(iter(self._pressed))]
         event = action.event

@@ -1,0 +1,181 @@
+"""Alerts through the real adapters' messengers, with the local fakes: a Slack
+Web API and a Bot Connector. Nothing about a report reaches a channel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from adapters.slack import render
+from adapters.slack.config import SlackSettings
+from adapters.teams.app import SAFETY_LEADS
+from adapters.teams.config import load_teams_settings
+from bot.config import Settings
+from bot.directory import Directory
+from bot.server import Server, build
+from bot.store import MemoryStore
+from tests.fakes.slack import (
+    SIGNING_SECRET,
+    TEAM,
+    FakeSlack,
+    block_actions,
+    interaction_body,
+)
+from tests.fakes.teams import TENANT, FakeConnector, activity, execute
+from tests.test_slack import REPORT_PAGES, SlackHarness, find_button
+from tests.test_teams import PAGES, TeamsHarness
+
+SHARED_WITH_MANAGER = [*PAGES[:-1], {"audience": "manager_and_leads"}]
+SECRETS = ("evil.example", "facebook.com/p/", "U0ALICE", "aad-alice", "<!channel>", "bold")
+
+
+def slack_directory() -> Directory:
+    return Directory(
+        managers={f"slack:{TEAM}:U0ALICE": [f"slack:{TEAM}:U0BOB"]},
+        leads={f"slack:{TEAM}:U0CAROL"},
+        channels={"slack": "C0SAFETY1"},
+    )
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[tuple[SlackHarness, Server]]:
+    fake = FakeSlack()
+    base_url = await fake.start()
+    store = MemoryStore()
+    settings = SlackSettings(
+        bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=base_url, _env_file=None
+    )  # type: ignore[call-arg]
+    server = build(Settings(_env_file=None), settings, store, directory=slack_directory())  # type: ignore[call-arg]
+    client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield SlackHarness(fake, server, client, store), server
+    finally:
+        await client.close()
+        await fake.close()
+
+
+async def test_slack_manager_dm_and_redacted_channel_alert_claimed_in_place(
+    slack: tuple[SlackHarness, Server],
+) -> None:
+    h, server = slack
+    assert server.notifier is not None
+    await h.command("U0ALICE")
+    for page in REPORT_PAGES:
+        await h.submit("U0ALICE", page)
+    await h.press("U0ALICE", render.ACTION_CHOICE + ".yes")
+    await server.notifier.run_once()
+    manager_posts = h.fake.posts("DU0BOB")
+    assert manager_posts and "HB-2026-0001" in json.dumps(manager_posts)
+    assert "evil.example" in json.dumps(manager_posts)  # the worker shared it with the manager
+    [channel_post] = h.fake.posts("C0SAFETY1")
+    dumped = json.dumps(channel_post)
+    assert "HB-2026-0001" in dumped and "critical" in dumped
+    for secret in SECRETS:
+        assert secret not in dumped
+    # Carol, a safety lead, claims it from the channel message.
+    message = {"ts": channel_post["_ts"], "channel": "C0SAFETY1", "blocks": channel_post["blocks"]}
+    button = find_button(message, render.ACTION_CHOICE)
+    payload = block_actions("U0CAROL", button, message=message, channel="C0SAFETY1")
+    response = await h.post(interaction_body(payload), "application/x-www-form-urlencoded")
+    await h.slack.drain()
+    assert response.status == 200
+    assert "claimed" in json.dumps(h.fake.posts("DU0CAROL"))  # details go to her privately
+    await server.notifier.run_once()
+    update = [u for u in h.fake.called("chat.update") if u["channel"] == "C0SAFETY1"][-1]
+    assert "claimed by a safety lead" in json.dumps(update) and "Claim" not in json.dumps(
+        update["blocks"]
+    )
+    for secret in SECRETS:
+        assert secret not in json.dumps(update)
+    # Dan is nobody's manager: the same button does nothing for him.
+    payload = block_actions("U0DAN", button, message=message, channel="C0SAFETY1")
+    await h.post(interaction_body(payload), "application/x-www-form-urlencoded")
+    await h.slack.drain()
+    assert "Only the worker's manager or a safety lead" in json.dumps(h.fake.posts("DU0DAN"))
+
+
+@pytest.fixture
+async def teams() -> AsyncIterator[tuple[TeamsHarness, Server]]:
+    fake = FakeConnector()
+    service_url = await fake.start()
+    store = MemoryStore()
+    directory = Directory(
+        managers={f"teams:{TENANT}:aad-alice": [f"teams:{TENANT}:aad-bob"]},
+        leads={f"teams:{TENANT}:aad-carol"},
+    )
+    settings = Settings(_env_file=None, admins="aad-admin")  # type: ignore[call-arg]
+    server = build(
+        settings, SlackSettings(_env_file=None), store, load_teams_settings({}), directory=directory
+    )  # type: ignore[call-arg]
+    assert server.teams is not None
+    client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield TeamsHarness(fake, service_url, client, server.teams, store), server
+    finally:
+        await client.close()
+        await fake.close()
+
+
+async def test_teams_manager_and_channel_alerts(teams: tuple[TeamsHarness, Server]) -> None:
+    t, server = teams
+    assert server.notifier is not None
+    channel = "19:leads@thread.tacv2"
+    await t.post(
+        activity(
+            t.url,
+            "admin",
+            text="register safety-leads",
+            conversation=channel,
+            conversation_type="channel",
+        )
+    )
+    await t.post(
+        activity(t.url, "bob", kind="installationUpdate", action="add")
+    )  # Bob's chat is known
+    await t.say("report")
+    for page in SHARED_WITH_MANAGER:
+        await t.submit(page)
+    await t.press("File report")
+    await server.notifier.run_once()
+    manager_cards = t.fake.cards("a:bob-personal")
+    assert any(
+        "HB-2026-0001" in json.dumps(c) and "Acknowledge" in json.dumps(c) for c in manager_cards
+    )
+    channel_cards = [c for c in t.fake.cards(channel) if "HB-2026-0001" in json.dumps(c)]
+    assert channel_cards
+    for card in channel_cards:
+        for secret in SECRETS:
+            assert secret not in json.dumps(card)
+    claim = next(a for a in channel_cards[-1]["actions"] if a["title"] == "Claim")
+    response = await t.post(
+        execute(t.url, "carol", claim["data"], conversation=channel, conversationType="channel")
+    )
+    assert response.status == 200
+    report = await t.store.get_report("HB-2026-0001")
+    assert report is not None and report.claimed_by == f"teams:{TENANT}:aad-carol"
+    await server.notifier.run_once()
+    updates = [r for r in t.fake.requests if r["method"] == "PUT" and channel in r["path"]]
+    assert updates and "claimed by a safety lead" in json.dumps(updates[-1]["body"])
+    assert await t.store.get_record("contacts", SAFETY_LEADS) is not None
+
+
+async def test_teams_alert_to_a_manager_never_seen_is_reported(
+    teams: tuple[TeamsHarness, Server],
+) -> None:
+    t, server = teams
+    assert server.notifier is not None
+    server.notifier.attempts = 1
+    await t.say("report")
+    for page in SHARED_WITH_MANAGER:
+        await t.submit(page)
+    await t.press("File report")
+    await server.notifier.run_once()  # Bob never opened Harbour: no way to reach him
+    report = await t.store.get_report("HB-2026-0001")
+    assert report is not None
+    assert any(e.action == "alert-failed" for e in report.timeline)
+    assert await t.store.pending_events() == []
