@@ -40,8 +40,14 @@ AsyncApp with the same signing secret, the same kind of AsyncWebClient
 `to_bolt_request` -> `async_dispatch` -> `to_aiohttp_response`) and with
 listeners on the same command and action ids that only call `ack()`. Harbour
 is `bot.server.build(...)` as `harbour serve` composes it, on a MemoryStore
-by default or a TinyStore (`--store tiny`). Both log as `harbour serve` does
-(INFO, to a file); anything they log is shown after the table.
+by default or a TinyStore in a temporary directory (`--store tiny`). The ack
+path never touches the store, but the store decides how often Harbour's
+background work gives the event loop back (TinyStore runs each call in a
+thread and is awaited; MemoryStore runs it inline, so handling an event does
+not yield until its first Web API call), and so how long the acks still
+queued in a burst wait behind that work: run both. Both apps log as
+`harbour serve` does (INFO, to a file); anything they log is shown after the
+table.
 
 Processes, and why: the fake Slack Web API (tests/fakes/slack.py), the bare
 bolt app and Harbour each run in a child process of their own

@@ -91,6 +91,7 @@ COMMAND_WORDS: dict[str, str] = {
     "admin": "admin",
     "whoami": "whoami",
     "manager": "manager",
+    "checkin": "checkin",
     "hi": "hello",
     "hello": "hello",
     "hey": "hello",
@@ -313,6 +314,8 @@ class Harbour:
             return await casework.admin(self, session, args)
         if name == "whoami":
             return casework.whoami(self, session)
+        if name == "checkin":
+            return await casework.checkin_command(self, session, args)
         if name == "manager":
             return await self._name_manager(session, args, reference=None)
         if name == "hello":

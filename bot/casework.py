@@ -311,3 +311,44 @@ def manager_from_text(text: str, person: PersonRef) -> PersonRef | None:
     if found is None and person.platform.value == "console" and text.strip().isidentifier():
         found = PersonRef(platform=person.platform, workspace=person.workspace, user=text.strip())
     return found if found != person else None
+
+
+WHEN = {"tomorrow": "1", "cadence": "1,3,7", "week": "7"}
+
+
+async def checkin_command(h: Harbour, session: Session, args: str) -> Outcome:
+    """`checkin <worker id> [tomorrow | in 3d | in a week | cadence]`."""
+    who = session.person
+    words = args.split()
+    worker = parse_person(words[0]) if words else None
+    if worker is None:
+        return Outcome(
+            [
+                Notice(
+                    level=NoticeLevel.WARNING,
+                    text="Say who to check in with, and when: for example checkin "
+                    "slack:T0123:U0ALICE in 3d, or checkin <id> cadence for days 1, 3 and 7.",
+                )
+            ],
+            session,
+        )
+    rest = " ".join(words[1:]).lower().replace("days", "d").replace("day", "d")
+    digits = "".join(ch for ch in rest if ch.isdigit())
+    cadence = next((v for k, v in WHEN.items() if k in rest), None) or (
+        digits if digits and 1 <= int(digits) <= 30 else "1"
+    )
+    cases = [
+        r
+        for r in await h.store.open_reports()
+        if r.reporter == worker and can_act(who, r, h.directory, "checkins")
+    ]
+    if not cases:
+        return Outcome(
+            [Notice(text="I couldn't find an open case of theirs that you look after.")], session
+        )
+    report = cases[-1]
+    now = h.clock()
+    added = checkins.schedule(report, cadence, who.key, now, h.ids())
+    when = ", ".join(f"{c.due:%a %d %b}" for c in added)
+    text = f"Check-ins for {report.reference} scheduled: {when}. I'll tell you how they answer."
+    return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)

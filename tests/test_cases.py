@@ -622,3 +622,26 @@ async def test_closing_the_case_stops_the_cadence(
     assert messenger.to("console:local:alice") == []
     report = await store.get_report(ref)
     assert report is not None and {c.state for c in report.checkins} == {"cancelled"}
+
+
+async def test_checkin_command(harbour: Harbour, store: Store) -> None:
+    ref = await file(Chat(harbour, "alice"), LOW_RISK)
+    bob = Chat(harbour, "bob")
+    await bob.command("checkin", "console:local:alice in 3 days")
+    assert f"Check-ins for {ref} scheduled" in bob.text()
+    await bob.command("checkin", "console:local:alice cadence")
+    report = await store.get_report(ref)
+    assert report is not None and len(report.checkins) == 4
+    dan = Chat(harbour, "dan")
+    await dan.command("checkin", "console:local:alice tomorrow")
+    assert "couldn't find an open case" in dan.text()
+    await dan.command("checkin")
+    assert "Say who to check in with" in dan.text()
+
+
+def test_slack_mentions_become_person_ids() -> None:
+    from adapters.slack.translate import with_person_ids
+
+    assert (
+        with_person_ids("checkin <@U0ALICE|alice> in 2d", "T1") == "checkin slack:T1:U0ALICE in 2d"
+    )

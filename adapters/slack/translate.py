@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +35,18 @@ def person(team: str, user: str) -> PersonRef:
     return PersonRef(platform=Platform.SLACK, workspace=team, user=user)
 
 
+MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def with_person_ids(text: str, team: str) -> str:
+    """`<@U123|alice>` -> `slack:T1:U123`: the core names people by their Harbour id."""
+    return MENTION.sub(lambda m: person(team, m[1]).key, text)
+
+
 def command_event(body: dict[str, Any]) -> Command:
     """`/report-abuse mine` -> Command(name='mine'). The trigger id is unique per use."""
-    name, _, args = (body.get("text") or "").strip().partition(" ")
+    text = with_person_ids(body.get("text") or "", body.get("team_id", ""))
+    name, _, args = text.strip().partition(" ")
     return Command(
         event_id=f"cmd:{body.get('trigger_id') or body.get('command_ts', '')}",
         person=person(body["team_id"], body["user_id"]),
