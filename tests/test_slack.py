@@ -208,6 +208,7 @@ async def test_full_report_through_slack_payloads(h: SlackHarness) -> None:
     assert report.answers.kinds == ["threats", "personal_details"]
     assert report.answers.links == ["https://facebook.com/p/1"]
     assert report.risk.value == "critical"
+    assert len(h.fake.called("auth.test")) == 1  # who the bot is: asked once, then known
     # Every answered message was updated so its buttons can't be pressed again.
     updates = h.fake.called("chat.update")
     assert len(updates) >= len(REPORT_PAGES)
