@@ -39,6 +39,10 @@ from bot.notify import SHARED, Recipient
 
 log = logging.getLogger(__name__)
 
+WORKERS = 16
+"""Background workers: enough to keep Web API calls overlapping (they mostly
+wait on the network), few enough to leave the event loop to acknowledgements."""
+
 PRESSED_KEEP = 10_000
 """How many acted-on messages are remembered to swallow double clicks. Every
 acted-on message also loses its buttons, and the core refuses a stale token, so
@@ -96,7 +100,8 @@ class SlackAdapter:
             process_before_response=True,
             logger=logging.getLogger("harbour.slack.bolt"),
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._backlog: asyncio.Queue[Coroutine[Any, Any, None]] | None = None
+        self._workers: list[asyncio.Task[None]] = []
         self._socket_mode: Any = None
         self._dm: dict[str, str] = {}
         self._live: dict[str, _Live] = {}
@@ -148,13 +153,16 @@ class SlackAdapter:
             await self._socket_mode.close_async()
             self._socket_mode = None
         await self.drain()
+        for worker in self._workers:
+            worker.cancel()
+        self._workers, self._backlog = [], None
         if self.client.session is not None and not self.client.session.closed:
             await self.client.session.close()
 
     async def drain(self) -> None:
         """Wait for work already acknowledged (on shutdown, and in tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._backlog is not None:
+            await self._backlog.join()
 
     # ------------------------------------------------------------------ listeners
 
@@ -219,9 +227,26 @@ class SlackAdapter:
         await self._work(action.presser, lambda: [event], source=source)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Queue work that follows an acknowledgement. A fixed set of workers
+        takes it in turn, so a burst of requests never puts hundreds of busy
+        tasks between the event loop and the next request to acknowledge."""
+        if self._backlog is None:
+            self._backlog = asyncio.Queue()
+            self._workers = [
+                asyncio.get_running_loop().create_task(self._worker()) for _ in range(WORKERS)
+            ]
+        self._backlog.put_nowait(work)
+
+    async def _worker(self) -> None:
+        assert self._backlog is not None
+        while True:
+            work = await self._backlog.get()
+            try:
+                await work
+            except Exception as exc:
+                log_failure("Slack background work", exc)
+            finally:
+                self._backlog.task_done()
 
     # ------------------------------------------------------------------ work
 
