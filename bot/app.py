@@ -107,6 +107,8 @@ HELP_LINES = (
     ("reflect HB-2026-0001", "answer reflective questions about a report"),
     ("guidance", "practical guidance; add a topic or words, e.g. guidance evidence"),
     ("cases", "managers and safety leads: the open cases you look after"),
+    ("checkin <person> in 3d", "managers: schedule private check-ins (or: tomorrow, cadence)"),
+    ("whoami", "your Harbour id, for the team directory"),
     ("help", "show this list"),
 )
 
