@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from bot.app import Harbour
+from bot.directory import Directory
 from bot.models import (
     ChoiceQuestion,
     Command,
@@ -179,6 +180,9 @@ class ConsoleMessenger:
         self.sent += 1
         self._print(f"── Harbour alert to {to.role} ({to.address}) ──", replies)
         return str(self.sent)
+
+    def leads_channel(self, directory: Directory) -> str | None:
+        return "safety-leads"
 
     async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
         self._print(f"── alert {message} to {to.role} updated ──", replies)

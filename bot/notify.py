@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from bot import checkins
 from bot.cases import CASE_QUESTION, CLAIM, MANAGER_ACTIONS, channel_card
 from bot.casework import case_card
-from bot.directory import parse_person
+from bot.directory import Directory, parse_person
 from bot.escalation import TIMER, EscalationTimes, overdue
 from bot.guidance import Audience as GuidanceAudience
 from bot.models import (
@@ -73,6 +73,9 @@ class Messenger(Protocol):
         """Send; returns a reference to the message, for later updates."""
 
     async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None: ...
+
+    def leads_channel(self, directory: Directory) -> str | None:
+        """Where this platform's safety leads get alerts, if it is set up."""
 
 
 @dataclass(frozen=True)
@@ -277,13 +280,9 @@ class Notifier:
     # ------------------------------------------------------------------ who gets what
 
     def _leads_channel(self, platform: Platform) -> Recipient | None:
-        directory = self.harbour.directory
-        if platform is Platform.SLACK:
-            channel = directory.channels.get("slack")
-            return Recipient(platform, "channel", channel, "safety leads") if channel else None
-        if platform is Platform.TEAMS:
-            return Recipient(platform, "channel", "safety-leads:teams", "safety leads")
-        return Recipient(platform, "channel", "safety-leads", "safety leads")
+        messenger = self.messengers.get(platform)
+        address = messenger.leads_channel(self.harbour.directory) if messenger else None
+        return Recipient(platform, "channel", address, "safety leads") if address else None
 
     def _managers(self, report: Report | None, event: DomainEvent) -> list[Recipient]:
         keys = (

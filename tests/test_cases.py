@@ -38,6 +38,9 @@ class RecordingMessenger:
     async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
         self.updated.append((to, message, list(replies)))
 
+    def leads_channel(self, directory: Any) -> str | None:
+        return LEADS
+
     def to(self, address: str) -> list[list[Reply]]:
         return [replies for recipient, replies in self.sent if recipient.address == address]
 

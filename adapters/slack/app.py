@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import render, translate
 from adapters.slack.config import SlackSettings
 from bot.app import Harbour, log_failure
-from bot.directory import parse_person
+from bot.directory import Directory, parse_person
 from bot.locks import KeyedLocks
 from bot.models import InboundEvent, Notice, NoticeLevel, PersonRef, Reply
 from bot.notify import SHARED, Recipient
@@ -320,6 +320,9 @@ class SlackAdapter:
                 channel=channel, blocks=blocks, text=render.fallback_text(replies)
             )
         return f"{channel}|{sent['ts'] if sent else ''}"
+
+    def leads_channel(self, directory: Directory) -> str | None:
+        return directory.channels.get("slack")
 
     async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
         channel, _, ts = message.partition("|")

@@ -52,6 +52,7 @@ from microsoft_agents.hosting.core import (
 from adapters.teams import cards, translate
 from adapters.teams.config import TeamsSettings
 from bot.app import Harbour, log_failure
+from bot.directory import Directory
 from bot.models import Notice, NoticeLevel, PersonRef, Reply, Text
 from bot.notify import SHARED, Recipient
 from bot.store import Store
@@ -347,6 +348,10 @@ class TeamsAdapter:
     async def send(self, to: Recipient, replies: Sequence[Reply]) -> str:
         """Deliver an alert (the notifier's messenger interface)."""
         return await self.send_to(to.address, replies, shared=to.kind == "channel")
+
+    def leads_channel(self, directory: Directory) -> str | None:
+        """Registered from inside the channel; sending fails loudly if it wasn't."""
+        return SAFETY_LEADS
 
     async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
         known = await self.store.get_record("contacts", to.address)
