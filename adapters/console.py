@@ -148,6 +148,7 @@ async def chat(
     """Run a chat until end of input (Ctrl-D) or `quit`."""
     interactive = stdin.isatty() if interactive is None else interactive
     loop = asyncio.get_running_loop()
+    asked_person = False
     if interactive:
         print(
             f"Harbour console, as {person.user}. Type report to start, help for the commands, "
@@ -163,7 +164,12 @@ async def chat(
         line = line.rstrip("\n")
         if line.strip().casefold() in ("quit", "exit", "/quit"):
             break
+        if asked_person and line.strip().isidentifier():
+            # In the console, people are just names: "bob" is console:local:bob.
+            line = console_person(line.strip()).key
+        asked_person = False
         for reply in await harbour.handle(to_event(line, person)):
+            asked_person = asked_person or isinstance(reply, PersonQuestion)
             print(render(reply), file=stdout)
             print(file=stdout)
         stdout.flush()

@@ -306,10 +306,8 @@ async def admin(h: Harbour, session: Session, args: str) -> Outcome:
 
 
 def manager_from_text(text: str, person: PersonRef) -> PersonRef | None:
-    """A manager named by typing: a Harbour id, or (in the console) a bare name."""
+    """A manager named by typing their Harbour id (pickers send the id too)."""
     found = parse_person(text)
-    if found is None and person.platform.value == "console" and text.strip().isidentifier():
-        found = PersonRef(platform=person.platform, workspace=person.workspace, user=text.strip())
     return found if found != person else None
 
 

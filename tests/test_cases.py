@@ -338,10 +338,10 @@ async def test_worker_without_a_manager_is_asked_and_the_manager_alerted(
     erin = Chat(harbour, "erin")
     ref = await file(erin, LOW_RISK)
     assert erin.asking().id == "who-manager"
-    await erin.say("erin")  # not yourself
+    await erin.say("console:local:erin")  # not yourself
     assert erin.asking().id == "who-manager"
     assert "couldn't tell who that is" in erin.text()
-    await erin.say("bob")
+    await erin.say("console:local:bob")
     assert "I'll let them know about " + ref in erin.text()
     assert erin.asking().id == "reflect-offer"
     await notifier.run_once()
