@@ -109,15 +109,15 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+from aiohttp import ClientTimeout, web
 
+from bench import common
 from tests.fakes.slack import (
     SIGNING_SECRET,
     FakeSlack,
@@ -127,8 +127,6 @@ from tests.fakes.slack import (
     signed_headers,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 EVENTS = "/slack/events"
 FORM = "application/x-www-form-urlencoded"
 COMMAND = "/report-abuse"
@@ -162,9 +160,6 @@ P99_TARGET_AT = 200
 
 BURST_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 60.0
-START_TIMEOUT_S = 60.0
-CHILD_LIFETIME_S = 900.0
-"""A server child process stops after this long even if nobody tells it to."""
 FULL_BUDGET_S = 150.0
 QUICK_BUDGET_S = 30.0
 """No new round starts after this many seconds of measuring."""
@@ -195,22 +190,6 @@ def user_id(n: int) -> str:
 # message posted to each person) and GET /bench/stats (Web API calls so far).
 
 
-@dataclass
-class Served:
-    port: int
-    close: Callable[[], Awaitable[None]]
-
-
-async def _site(app: web.Application) -> Served:
-    # Long keep-alive so the client's pooled connections survive between rounds.
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=600)
-    await runner.setup()
-    site = web.TCPSite(runner, HOST, 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return Served(port=port, close=runner.cleanup)
-
-
 def _drain_route(app: web.Application, drain: Callable[[], Awaitable[int]]) -> None:
     async def handle(request: web.Request) -> web.Response:
         t0 = time.perf_counter()
@@ -223,7 +202,7 @@ def _drain_route(app: web.Application, drain: Callable[[], Awaitable[int]]) -> N
     app.router.add_post("/bench/drain", handle)
 
 
-async def start_fake() -> Served:
+async def start_fake() -> common.Served:
     fake = FakeSlack()
     counts: dict[str, int] = {}
     latest: dict[str, dict[str, Any]] = {}
@@ -241,24 +220,12 @@ async def start_fake() -> Served:
                 }
         fake.calls.clear()
 
-    async def forms(request: web.Request) -> web.Response:
-        absorb()
-        wanted = request.query.get("users", "").split(",")
-        return web.json_response({u: latest.get(f"D{u}") for u in wanted if u})
-
-    async def stats(_: web.Request) -> web.Response:
-        absorb()
-        return web.json_response(counts)
-
-    fake.server.app.router.add_get("/bench/forms", forms)
-    fake.server.app.router.add_get("/bench/stats", stats)
-    await fake.start()
-    port = fake.server.port
-    assert port is not None
-    return Served(port=port, close=fake.close)
+    return await common.serve_fake(
+        fake, "/bench/forms", absorb, counts, lambda u: latest.get(f"D{u}")
+    )
 
 
-async def start_bolt(api_url: str) -> Served:
+async def start_bolt(api_url: str) -> common.Served:
     """The baseline: bare bolt, hosted as Harbour hosts it, listeners that only ack."""
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
     from slack_bolt.async_app import AsyncApp
@@ -297,25 +264,19 @@ async def start_bolt(api_url: str) -> Served:
     app.router.add_post(EVENTS, handle)
     app.router.add_post("/bench/empty", empty)
     _drain_route(app, nothing_to_drain)
-    return await _site(app)
+    return await common.site(app)
 
 
-async def start_harbour(api_url: str, store_kind: str, data_dir: Path | None) -> Served:
+async def start_harbour(api_url: str, store_kind: str, data_dir: Path | None) -> common.Served:
     """Harbour as `harbour serve` composes it."""
     from adapters.slack.config import SlackSettings
     from bot.config import Settings
     from bot.server import build
-    from bot.store import MemoryStore, Store, TinyStore
 
     slack = SlackSettings(
         bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_url=api_url, _env_file=None
     )
-    if store_kind == "tiny":
-        if data_dir is None:
-            raise ValueError("a TinyStore needs a data directory")
-        store: Store = TinyStore(data_dir)
-    else:
-        store = MemoryStore()
+    store = common.make_store(store_kind, data_dir)
     server = build(Settings(_env_file=None), slack, store)
     adapter = server.slack
     assert adapter is not None
@@ -326,17 +287,17 @@ async def start_harbour(api_url: str, store_kind: str, data_dir: Path | None) ->
         return pending
 
     _drain_route(server.web_app, drain)
-    served = await _site(server.web_app)
+    served = await common.site(server.web_app)
 
     async def close() -> None:
         await served.close()
         await adapter.close()
         await store.close()
 
-    return Served(port=served.port, close=close)
+    return common.Served(port=served.port, close=close)
 
 
-async def start(kind: str, api_url: str, store_kind: str, data_dir: Path | None) -> Served:
+async def start(kind: str, api_url: str, store_kind: str, data_dir: Path | None) -> common.Served:
     if kind == "fake":
         return await start_fake()
     if kind == "bolt":
@@ -346,92 +307,14 @@ async def start(kind: str, api_url: str, store_kind: str, data_dir: Path | None)
     raise ValueError(f"unknown server {kind!r}")
 
 
-async def serve_child(
-    kind: str, api_url: str, store_kind: str, data_dir: Path | None, cpu: int | None
-) -> None:
-    """Child process: start one server, print its port, serve until stdin closes."""
+def child_args(api_url: str, store_kind: str, data_dir: Path | None, cpu: int | None) -> list[str]:
+    """What a server child process is started with, after `--serve <kind>`."""
+    args = ["--api-url", api_url, "--store", store_kind]
+    if data_dir is not None:
+        args += ["--data-dir", str(data_dir)]
     if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
-    if kind != "fake":
-        from bot.cli import configure_logging
-
-        configure_logging("INFO")  # as `harbour serve` does by default (stderr: a file)
-    served = await start(kind, api_url, store_kind, data_dir)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    def wait_for_eof() -> None:
-        with contextlib.suppress(Exception):
-            sys.stdin.buffer.read()
-        loop.call_soon_threadsafe(stop.set)
-
-    threading.Thread(target=wait_for_eof, daemon=True).start()
-    print(f"PORT {served.port}", flush=True)
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), CHILD_LIFETIME_S)
-    finally:
-        await served.close()
-
-
-class Child:
-    """One server in a child process of ours; stopped by closing its stdin."""
-
-    def __init__(self, kind: str, log_path: Path) -> None:
-        self.kind = kind
-        self.log_path = log_path
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(
-        self, api_url: str, store_kind: str, data_dir: Path | None, cpu: int | None
-    ) -> int:
-        args = ["--serve", self.kind, "--api-url", api_url, "--store", store_kind]
-        if data_dir is not None:
-            args += ["--data-dir", str(data_dir)]
-        if cpu is not None:
-            args += ["--cpu", str(cpu)]
-        paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-        with self.log_path.open("wb") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench.slack_ack",
-                *args,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-                cwd=ROOT,
-                env=env,
-            )
-        assert self.proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), START_TIMEOUT_S)
-        except TimeoutError:
-            line = b""
-        words = line.decode(errors="replace").split()
-        if len(words) != 2 or words[0] != "PORT":
-            await self.stop()
-            raise RuntimeError(f"the {self.kind} server did not start:\n{self.log()}")
-        return int(words[1])
-
-    async def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        args += ["--cpu", str(cpu)]
+    return args
 
 
 @contextlib.asynccontextmanager
@@ -443,43 +326,33 @@ async def servers(
     server logged (child processes only)."""
     data_dir = workdir / "harbour-data" if store_kind == "tiny" else None
     if not isolated:
-        fake = await start_fake()
-        api_url = f"http://{HOST}:{fake.port}/api/"
-        started = [fake]
-        try:
+        async with common.in_process() as started:
+            started.append(await start_fake())
+            api_url = f"{common.url(started[0].port)}/api/"
             started.append(await start_bolt(api_url))
             started.append(await start_harbour(api_url, store_kind, data_dir))
-            yield (
-                {
-                    "fake": f"http://{HOST}:{fake.port}",
-                    "bolt": f"http://{HOST}:{started[1].port}",
-                    "harbour": f"http://{HOST}:{started[2].port}",
-                },
-                dict,
-            )
-        finally:
-            for one in reversed(started):
-                await one.close()
+            kinds = ("fake", "bolt", "harbour")
+            yield ({k: common.url(s.port) for k, s in zip(kinds, started, strict=True)}, dict)
         return
-    children = {k: Child(k, workdir / f"{k}.log") for k in ("fake", "bolt", "harbour")}
-    try:
-        fake_port = await children["fake"].start("http://unused/", store_kind, None, cpu)
-        api_url = f"http://{HOST}:{fake_port}/api/"
+    async with common.child_processes(
+        "bench.slack_ack", ("fake", "bolt", "harbour"), workdir
+    ) as children:
+        fake_port = await children["fake"].start(
+            *child_args("http://unused/", store_kind, None, cpu)
+        )
+        api_url = f"{common.url(fake_port)}/api/"
         bolt_port, harbour_port = await asyncio.gather(
-            children["bolt"].start(api_url, store_kind, None, cpu),
-            children["harbour"].start(api_url, store_kind, data_dir, cpu),
+            children["bolt"].start(*child_args(api_url, store_kind, None, cpu)),
+            children["harbour"].start(*child_args(api_url, store_kind, data_dir, cpu)),
         )
         yield (
             {
-                "fake": f"http://{HOST}:{fake_port}",
-                "bolt": f"http://{HOST}:{bolt_port}",
-                "harbour": f"http://{HOST}:{harbour_port}",
+                "fake": common.url(fake_port),
+                "bolt": common.url(bolt_port),
+                "harbour": common.url(harbour_port),
             },
-            lambda: {k: c.log() for k, c in children.items()},
+            common.logs_of(children),
         )
-    finally:
-        for child in reversed(children.values()):
-            await child.stop()
 
 
 # =========================================================================== payloads
@@ -514,59 +387,21 @@ def press_request(user: str, form: dict[str, Any], n: int) -> str:
 # =========================================================================== client
 
 
-@dataclass(frozen=True)
-class Stats:
-    median_ms: float
-    p99_ms: float
-    n: int
-
-    @classmethod
-    def of(cls, seconds: Sequence[float]) -> Stats:
-        ordered = sorted(seconds)
-        p99 = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]  # nearest rank
-        return cls(statistics.median(ordered) * 1e3, p99 * 1e3, len(ordered))
-
-
-class Client:
+class Client(common.Client):
     """The load generator: one aiohttp session (own connection pool) per target."""
 
     def __init__(self, urls: dict[str, str], max_concurrency: int) -> None:
-        self.urls = urls
-        limit = max(250, max_concurrency + 50)
-        self.sessions = {
-            name: ClientSession(
-                connector=TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=600),
-                timeout=ClientTimeout(total=BURST_TIMEOUT_S),
-            )
-            for name in (*TARGETS, "fake")
-        }
-
-    async def close(self) -> None:
-        for session in self.sessions.values():
-            await session.close()
-
-    async def _one(
-        self, target: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[float, int, str]:
-        server, path = TARGETS[target]
-        t0 = time.perf_counter()
-        async with self.sessions[target].post(
-            self.urls[server] + path, data=body, headers=headers
-        ) as r:
-            text = await r.text()
-        return time.perf_counter() - t0, r.status, text
+        super().__init__(urls, (*TARGETS, "fake"), max(250, max_concurrency + 50), BURST_TIMEOUT_S)
 
     async def burst(self, target: str, bodies: Sequence[str]) -> list[float]:
         """Send `bodies` all at once (each signed now) and time each response."""
         signed = [(b.encode(), signed_headers(b, content_type=FORM)) for b in bodies]
-        gc.disable()
-        try:
-            results = await asyncio.wait_for(
-                asyncio.gather(*(self._one(target, body, headers) for body, headers in signed)),
-                BURST_TIMEOUT_S,
-            )
-        finally:
-            gc.enable()
+        server, path = TARGETS[target]
+        to, session = self.urls[server] + path, self.sessions[target]
+        results = await common.all_at_once(
+            (common.timed_post(session, to, body, headers) for body, headers in signed),
+            BURST_TIMEOUT_S,
+        )
         for _, status, text in results:
             if status != 200:
                 raise RuntimeError(f"{target} answered HTTP {status}: {text[:200]!r}")
@@ -588,23 +423,7 @@ class Client:
         return drained
 
     async def forms(self, users: Sequence[str]) -> dict[str, dict[str, Any]]:
-        async with self.sessions["fake"].get(
-            self.urls["fake"] + "/bench/forms", params={"users": ",".join(users)}
-        ) as r:
-            r.raise_for_status()
-            found: dict[str, dict[str, Any] | None] = await r.json()
-        missing = [u for u in users if not found.get(u)]
-        if missing:
-            raise RuntimeError(
-                f"no form message was posted to {len(missing)} people, e.g. {missing[0]}"
-            )
-        return {u: f for u, f in found.items() if f}
-
-    async def stats(self) -> dict[str, int]:
-        async with self.sessions["fake"].get(self.urls["fake"] + "/bench/stats") as r:
-            r.raise_for_status()
-            counts: dict[str, int] = await r.json()
-            return counts
+        return await self.latest("/bench/forms", users, "form message was posted to")
 
 
 # =========================================================================== the run
@@ -614,11 +433,11 @@ class Client:
 class Cell:
     scenario: str
     concurrency: int
-    bolt: Stats
-    harbour: Stats
+    bolt: common.Stats
+    harbour: common.Stats
     harbour_drain_ms: float
     """Median time Harbour's background work took to finish after a burst."""
-    floor: Stats | None = None
+    floor: common.Stats | None = None
     """The same requests answered by plain aiohttp (press rows only)."""
 
     @property
@@ -627,7 +446,7 @@ class Cell:
 
 
 @dataclass
-class Result:
+class Result(common.Checked):
     store: str
     isolated: bool
     rounds: int
@@ -637,7 +456,7 @@ class Result:
     api_calls: dict[str, int] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
     stopped_early: bool = False
-    cold: dict[str, Stats] = field(default_factory=dict)
+    cold: dict[str, common.Stats] = field(default_factory=dict)
     """The very first burst each app received after starting."""
     cold_auth_tests: int = 0
     cpus: tuple[int, int] | None = None
@@ -671,10 +490,6 @@ class Result:
             if c.concurrency == P99_TARGET_AT
         ]
         return out
-
-    @property
-    def passed(self) -> bool:
-        return all(ok for ok, _ in self.checks())
 
 
 def plan(concurrency: int, sequential: int, burst_samples: int, min_bursts: int) -> list[list[int]]:
@@ -809,7 +624,9 @@ async def _measure(
                 t0 = time.perf_counter()
                 first = [user_id(n) for n in range(min(people, SETUP_BURST))]
                 cold = {
-                    app: Stats.of(await client.burst(app, [command_request(u) for u in first]))
+                    app: common.Stats.of(
+                        await client.burst(app, [command_request(u) for u in first])
+                    )
                     for app in APPS
                 }
                 await client.drain("harbour")
@@ -826,13 +643,8 @@ async def _measure(
                 for scenario, c in cells:
                     warm = plans[c][:WARMUP_SEQUENTIAL]
                     await run_cell(client, targets_for(scenario), scenario, warm, None)
-                done = 0
-                stopped_early = False
-                t_measure = time.perf_counter()
-                for r in range(rounds):
-                    if time.perf_counter() - t_measure > budget_s:
-                        stopped_early = True
-                        break
+                measured = common.Rounds(rounds, budget_s)
+                for r in measured:
                     progress(f"  round {r + 1} of {rounds} ({time.perf_counter() - t0:.1f} s)…")
                     for scenario, c in cells:
                         await run_cell(
@@ -843,7 +655,6 @@ async def _measure(
                             samples[(scenario, c)],
                             first_turn=r,
                         )
-                    done += 1
                 api_calls = await client.stats()
             finally:
                 await client.close()
@@ -851,12 +662,12 @@ async def _measure(
     result = Result(
         store=store,
         isolated=isolated,
-        rounds=done,
+        rounds=measured.done,
         people=people,
         seconds=time.perf_counter() - t_start,
         api_calls=api_calls,
         logs=server_logs,
-        stopped_early=stopped_early,
+        stopped_early=measured.stopped_early,
         cold=cold,
         cold_auth_tests=cold_auth_tests,
     )
@@ -866,10 +677,10 @@ async def _measure(
                 Cell(
                     scenario,
                     c,
-                    Stats.of(got["bolt"]),
-                    Stats.of(got["harbour"]),
+                    common.Stats.of(got["bolt"]),
+                    common.Stats.of(got["harbour"]),
                     statistics.median(got["harbour drain"]),
-                    Stats.of(got["floor"]) if got.get("floor") else None,
+                    common.Stats.of(got["floor"]) if got.get("floor") else None,
                 )
             )
     return result
@@ -951,7 +762,7 @@ def format_result(result: Result) -> str:
             "in this run)"
         )
     lines.append("")
-    lines += [f"{'PASS' if ok else 'FAIL'}  {text}" for ok, text in result.checks()]
+    lines += result.check_lines()
     return "\n".join(lines)
 
 
@@ -962,12 +773,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="concurrency 1 and 50, 2 rounds")
-    parser.add_argument(
-        "--store",
-        choices=("memory", "tiny"),
-        default="memory",
-        help="Harbour's store (default: memory)",
-    )
+    common.add_store_argument(parser)
     parser.add_argument(
         "--rounds", type=int, default=None, help="measured rounds (default 6, quick 2)"
     )
@@ -981,13 +787,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="do not pin the client and the servers to different CPUs",
     )
-    parser.add_argument("--serve", choices=("fake", "bolt", "harbour"), help=argparse.SUPPRESS)
+    common.add_child_arguments(parser, ("fake", "bolt", "harbour"))
     parser.add_argument("--api-url", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        asyncio.run(serve_child(args.serve, args.api_url, args.store, args.data_dir, args.cpu))
+        kind: str = args.serve
+        asyncio.run(
+            common.serve_child(
+                lambda: start(kind, args.api_url, args.store, args.data_dir),
+                log=kind != "fake",
+                cpu=args.cpu,
+            )
+        )
         return 0
     levels = QUICK_CONCURRENCY if args.quick else FULL_CONCURRENCY
     print(

@@ -40,7 +40,6 @@ import gc
 import hashlib
 import json
 import math
-import statistics
 import sys
 import tempfile
 import time
@@ -52,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import bot.store.tiny as tiny
+from bench import common
 from bot.engine import Draft
 from bot.models import Option, PersonRef, Platform
 from bot.reports import (
@@ -232,9 +232,7 @@ class Stats:
 
     @classmethod
     def of(cls, seconds: Sequence[float]) -> Stats:
-        ordered = sorted(seconds)
-        p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest rank
-        return cls(statistics.median(ordered) * 1e3, p95 * 1e3, len(ordered))
+        return cls(*common.summarise(seconds, 0.95))
 
 
 @dataclass(frozen=True)
@@ -253,7 +251,7 @@ class SizeResult:
 
 
 @dataclass
-class Result:
+class Result(common.Checked):
     baseline: Stats
     sizes: list[SizeResult] = field(default_factory=list)
 
@@ -287,10 +285,6 @@ class Result:
             )
         )
         return out
-
-    @property
-    def passed(self) -> bool:
-        return all(ok for ok, _ in self.checks())
 
 
 async def timed(
@@ -477,7 +471,7 @@ def format_result(result: Result) -> str:
         f"save-step p95 growth {first.reports:,} -> {last.reports:,} reports: "
         f"{result.step_growth:.2f}x",
         "",
-        *(f"{'PASS' if ok else 'FAIL'}  {text}" for ok, text in result.checks()),
+        *result.check_lines(),
     ]
     return "\n".join(lines)
 

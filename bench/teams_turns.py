@@ -116,22 +116,19 @@ import json
 import math
 import os
 import pstats
-import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+from aiohttp import web
 
+from bench import common
 from tests.fakes.teams import FakeConnector, activity, execute
 
-ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 MESSAGES = "/api/messages"
 JSON = {"Content-Type": "application/json"}
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -154,9 +151,6 @@ SETUP_BURST = 50
 CPU_RATIO_TARGET = 1.3
 
 REQUEST_TIMEOUT_S = 30.0
-START_TIMEOUT_S = 60.0
-CHILD_LIFETIME_S = 900.0
-"""A server child process stops after this long even if nobody tells it to."""
 FULL_BUDGET_S = 100.0
 QUICK_BUDGET_S = 20.0
 """No new round starts after this many seconds of measuring."""
@@ -207,21 +201,6 @@ def parked_page(user: str) -> str:
 # GET /bench/stats (cards received, by bot).
 
 
-@dataclass
-class Served:
-    port: int
-    close: Callable[[], Awaitable[None]]
-
-
-async def _site(app: web.Application) -> Served:
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=600)
-    await runner.setup()
-    site = web.TCPSite(runner, HOST, 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return Served(port=port, close=runner.cleanup)
-
-
 def _bench_routes(
     app: web.Application, diagnose: Callable[[], dict[str, float]] | None = None
 ) -> None:
@@ -262,7 +241,7 @@ def _bench_routes(
     app.router.add_post("/bench/profile", profile)
 
 
-async def start_fake() -> Served:
+async def start_fake() -> common.Served:
     fake = FakeConnector()
     counts: dict[str, int] = {}
     latest: dict[str, dict[str, Any]] = {}
@@ -283,24 +262,12 @@ async def start_fake() -> Served:
                     latest[conv] = content
         fake.requests.clear()
 
-    async def cards(request: web.Request) -> web.Response:
-        absorb()
-        wanted = [u for u in request.query.get("users", "").split(",") if u]
-        return web.json_response({u: latest.get(conversation(u)) for u in wanted})
-
-    async def stats(_: web.Request) -> web.Response:
-        absorb()
-        return web.json_response(counts)
-
-    fake.server.app.router.add_get("/bench/cards", cards)
-    fake.server.app.router.add_get("/bench/stats", stats)
-    await fake.start()
-    port = fake.server.port
-    assert port is not None
-    return Served(port=port, close=fake.close)
+    return await common.serve_fake(
+        fake, "/bench/cards", absorb, counts, lambda u: latest.get(conversation(u))
+    )
 
 
-async def start_bare() -> Served:
+async def start_bare() -> common.Served:
     """The baseline: the Agents SDK with Harbour's anonymous set-up and hosting,
     and handlers that only send one card (and return one, for Action.Execute)."""
     import logging
@@ -374,23 +341,17 @@ async def start_bare() -> Served:
         app["agent_configuration"] = auth_config
     app.router.add_post(MESSAGES, jwt_authorization_decorator(messages))  # type: ignore[no-untyped-call]
     _bench_routes(app)
-    return await _site(app)
+    return await common.site(app)
 
 
-async def start_harbour(store_kind: str, data_dir: Path | None) -> Served:
+async def start_harbour(store_kind: str, data_dir: Path | None) -> common.Served:
     """Harbour as `harbour serve` composes it, Teams in anonymous mode."""
     from adapters.slack.config import SlackSettings
     from adapters.teams.config import load_teams_settings
     from bot.config import Settings
     from bot.server import build
-    from bot.store import MemoryStore, Store, TinyStore
 
-    if store_kind == "tiny":
-        if data_dir is None:
-            raise ValueError("a TinyStore needs a data directory")
-        store: Store = TinyStore(data_dir)
-    else:
-        store = MemoryStore()
+    store = common.make_store(store_kind, data_dir)
     server = build(
         Settings(_env_file=None),
         SlackSettings(_env_file=None, bot_token=""),
@@ -423,16 +384,16 @@ async def start_harbour(store_kind: str, data_dir: Path | None) -> Served:
         }
 
     _bench_routes(server.web_app, diagnose)
-    served = await _site(server.web_app)
+    served = await common.site(server.web_app)
 
     async def close() -> None:
         await served.close()
         await store.close()
 
-    return Served(port=served.port, close=close)
+    return common.Served(port=served.port, close=close)
 
 
-async def start(kind: str, store_kind: str, data_dir: Path | None) -> Served:
+async def start(kind: str, store_kind: str, data_dir: Path | None) -> common.Served:
     if kind == "fake":
         return await start_fake()
     if kind == "bare":
@@ -442,88 +403,6 @@ async def start(kind: str, store_kind: str, data_dir: Path | None) -> Served:
     raise ValueError(f"unknown server {kind!r}")
 
 
-async def serve_child(kind: str, store_kind: str, data_dir: Path | None) -> None:
-    """Child process: start one server, print its port, serve until stdin closes."""
-    if kind != "fake":
-        from bot.cli import configure_logging
-
-        configure_logging("INFO")  # as `harbour serve` does by default (stderr: a file)
-    served = await start(kind, store_kind, data_dir)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    def wait_for_eof() -> None:
-        with contextlib.suppress(Exception):
-            sys.stdin.buffer.read()
-        loop.call_soon_threadsafe(stop.set)
-
-    threading.Thread(target=wait_for_eof, daemon=True).start()
-    print(f"PORT {served.port}", flush=True)
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), CHILD_LIFETIME_S)
-    finally:
-        await served.close()
-
-
-class Child:
-    """One server in a child process of ours; stopped by closing its stdin."""
-
-    def __init__(self, kind: str, log_path: Path) -> None:
-        self.kind = kind
-        self.log_path = log_path
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self, store_kind: str, data_dir: Path | None) -> int:
-        args = ["--serve", self.kind, "--store", store_kind]
-        if data_dir is not None:
-            args += ["--data-dir", str(data_dir)]
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        }
-        with self.log_path.open("wb") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench.teams_turns",
-                *args,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-                cwd=ROOT,
-                env=env,
-            )
-        assert self.proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), START_TIMEOUT_S)
-        except TimeoutError:
-            line = b""
-        words = line.decode(errors="replace").split()
-        if len(words) != 2 or words[0] != "PORT":
-            await self.stop()
-            raise RuntimeError(f"the {self.kind} server did not start:\n{self.log()}")
-        return int(words[1])
-
-    async def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-
 @contextlib.asynccontextmanager
 async def servers(
     *, isolated: bool, store_kind: str, workdir: Path
@@ -531,32 +410,20 @@ async def servers(
     """Start the fake connector, the bare bot and Harbour; yield their base URLs
     and a function returning what each server logged (child processes only)."""
     data_dir = workdir / "harbour-data" if store_kind == "tiny" else None
+    kinds = ("fake", *APPS)
     if not isolated:
-        started: list[Served] = []
-        try:
-            for kind in ("fake", *APPS):
+        async with common.in_process() as started:
+            for kind in kinds:
                 started.append(await start(kind, store_kind, data_dir))
-            yield (
-                {
-                    k: f"http://{HOST}:{s.port}"
-                    for k, s in zip(("fake", *APPS), started, strict=True)
-                },
-                dict,
-            )
-        finally:
-            for one in reversed(started):
-                await one.close()
+            yield ({k: common.url(s.port) for k, s in zip(kinds, started, strict=True)}, dict)
         return
-    children = {k: Child(k, workdir / f"{k}.log") for k in ("fake", *APPS)}
-    try:
-        ports = await asyncio.gather(*(c.start(store_kind, data_dir) for c in children.values()))
+    args = ["--store", store_kind, *(["--data-dir", str(data_dir)] if data_dir else [])]
+    async with common.child_processes("bench.teams_turns", kinds, workdir) as children:
+        ports = await asyncio.gather(*(c.start(*args) for c in children.values()))
         yield (
-            {k: f"http://{HOST}:{p}" for k, p in zip(children, ports, strict=True)},
-            lambda: {k: c.log() for k, c in children.items()},
+            {k: common.url(p) for k, p in zip(children, ports, strict=True)},
+            common.logs_of(children),
         )
-    finally:
-        for child in reversed(children.values()):
-            await child.stop()
 
 
 # =========================================================================== payloads
@@ -616,54 +483,20 @@ def back_press(user: str, card: dict[str, Any] | None) -> dict[str, Any]:
 # =========================================================================== client
 
 
-@dataclass(frozen=True)
-class Stats:
-    median_ms: float
-    p99_ms: float
-    n: int
-
-    @classmethod
-    def of(cls, seconds: Sequence[float]) -> Stats:
-        ordered = sorted(seconds)
-        p99 = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]  # nearest rank
-        return cls(statistics.median(ordered) * 1e3, p99 * 1e3, len(ordered))
-
-
-class Client:
+class Client(common.Client):
     def __init__(self, urls: dict[str, str], max_concurrency: int) -> None:
-        self.urls = urls
+        super().__init__(urls, (*APPS, "fake"), max(100, max_concurrency + 20), REQUEST_TIMEOUT_S)
         self.service_urls = {app: f"{urls['fake']}/{app}/" for app in APPS}
-        limit = max(100, max_concurrency + 20)
-        self.sessions = {
-            name: ClientSession(
-                connector=TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=600),
-                timeout=ClientTimeout(total=REQUEST_TIMEOUT_S),
-            )
-            for name in (*APPS, "fake")
-        }
         self.turns = dict.fromkeys(APPS, 0)
         """Turns sent to each bot, measured or not: each should send one card."""
 
-    async def close(self) -> None:
-        for session in self.sessions.values():
-            await session.close()
-
-    async def _one(self, app: str, body: bytes) -> tuple[float, int, str]:
-        t0 = time.perf_counter()
-        async with self.sessions[app].post(self.urls[app] + MESSAGES, data=body, headers=JSON) as r:
-            text = await r.text()
-        return time.perf_counter() - t0, r.status, text
-
     async def burst(self, app: str, bodies: Sequence[bytes], *, invoke: bool) -> list[float]:
         """Send `bodies` all at once and time each response."""
+        to, session = self.urls[app] + MESSAGES, self.sessions[app]
         gc.collect()
-        gc.disable()
-        try:
-            results = await asyncio.wait_for(
-                asyncio.gather(*(self._one(app, body) for body in bodies)), REQUEST_TIMEOUT_S
-            )
-        finally:
-            gc.enable()
+        results = await common.all_at_once(
+            (common.timed_post(session, to, body, JSON) for body in bodies), REQUEST_TIMEOUT_S
+        )
         self.turns[app] += len(bodies)
         for _, status, text in results:
             if status != (200 if invoke else 202):
@@ -701,21 +534,7 @@ class Client:
             return found
 
     async def cards(self, users: Sequence[str]) -> dict[str, dict[str, Any]]:
-        async with self.sessions["fake"].get(
-            self.urls["fake"] + "/bench/cards", params={"users": ",".join(users)}
-        ) as r:
-            r.raise_for_status()
-            found: dict[str, dict[str, Any] | None] = await r.json()
-        missing = [u for u in users if not found.get(u)]
-        if missing:
-            raise RuntimeError(f"no form card was sent to {len(missing)} people, e.g. {missing[0]}")
-        return {u: c for u, c in found.items() if c}
-
-    async def stats(self) -> dict[str, int]:
-        async with self.sessions["fake"].get(self.urls["fake"] + "/bench/stats") as r:
-            r.raise_for_status()
-            counts: dict[str, int] = await r.json()
-            return counts
+        return await self.latest("/bench/cards", users, "form card was sent to")
 
 
 # =========================================================================== the run
@@ -725,7 +544,7 @@ class Client:
 class Cell:
     scenario: str
     concurrency: int
-    latency: dict[str, Stats]
+    latency: dict[str, common.Stats]
     cpu_ms: dict[str, float]
     """Server CPU milliseconds per measured turn, by bot."""
     gc_ms: dict[str, float]
@@ -760,7 +579,7 @@ class Profile:
 
 
 @dataclass
-class Result:
+class Result(common.Checked):
     store: str
     isolated: bool
     rounds: int
@@ -798,10 +617,6 @@ class Result:
             )
         )
         return out
-
-    @property
-    def passed(self) -> bool:
-        return all(ok for ok, _ in self.checks())
 
 
 @dataclass
@@ -957,20 +772,14 @@ async def measure(
                 progress(f"  warm-up round, not counted ({time.perf_counter() - t0:.1f} s so far)…")
                 for scenario, c in cells:
                     await run_cell(client, APPS, scenario, c, plans[c], None)
-                done = 0
-                stopped_early = False
-                t_measure = time.perf_counter()
-                for r in range(rounds):
-                    if time.perf_counter() - t_measure > budget_s:
-                        stopped_early = True
-                        break
+                measured = common.Rounds(rounds, budget_s)
+                for r in measured:
                     progress(
                         f"  round {r + 1} of {rounds} ({time.perf_counter() - t0:.1f} s so far)…"
                     )
                     order = APPS if r % 2 == 0 else APPS[::-1]
                     for scenario, c in cells:
                         await run_cell(client, order, scenario, c, plans[c], samples[(scenario, c)])
-                    done += 1
                 if profile:
                     progress("  one more round of each kind of turn, each bot under cProfile…")
                     kept = profile_dir or Path(tmp)
@@ -987,13 +796,13 @@ async def measure(
     result = Result(
         store=store,
         isolated=isolated,
-        rounds=done,
+        rounds=measured.done,
         people=people,
         seconds=time.perf_counter() - t_start,
         cards=cards,
         turns=turns,
         logs=server_logs,
-        stopped_early=stopped_early,
+        stopped_early=measured.stopped_early,
         profiles=profiles,
         background=background,
         store_size=store_size,
@@ -1004,7 +813,7 @@ async def measure(
                 Cell(
                     scenario,
                     c,
-                    {a: Stats.of(got.latency[a]) for a in APPS},
+                    {a: common.Stats.of(got.latency[a]) for a in APPS},
                     {a: got.cpu[a] / got.turns[a] * 1e3 for a in APPS},
                     {a: got.gc[a] / got.turns[a] * 1e3 for a in APPS},
                 )
@@ -1113,7 +922,7 @@ def _is_idle(name: str) -> bool:
 def _where(filename: str, line: int, name: str) -> str:
     if filename == "~":
         return name
-    for marker in ("site-packages/", str(ROOT) + "/", "lib/python3.11/", "lib/python3"):
+    for marker in ("site-packages/", str(common.ROOT) + "/", "lib/python3.11/", "lib/python3"):
         if marker in filename:
             filename = filename.split(marker, 1)[1]
             break
@@ -1171,7 +980,7 @@ def format_result(result: Result) -> str:
         lines.append(f"stopped after {result.rounds} rounds: the time budget ran out")
     lines += format_profiles(result.profiles)
     lines.append("")
-    lines += [f"{'PASS' if ok else 'FAIL'}  {text}" for ok, text in result.checks()]
+    lines += result.check_lines()
     return "\n".join(lines)
 
 
@@ -1234,12 +1043,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="1 round, fewer turns")
-    parser.add_argument(
-        "--store",
-        choices=("memory", "tiny"),
-        default="memory",
-        help="Harbour's store (default: memory)",
-    )
+    common.add_store_argument(parser)
     parser.add_argument(
         "--rounds", type=int, default=None, help=f"measured rounds (default {FULL_ROUNDS})"
     )
@@ -1261,11 +1065,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="this many more people start a report in Harbour during set-up and are never "
         "measured (how the figures change as reports in progress pile up)",
     )
-    parser.add_argument("--serve", choices=("fake", *APPS), help=argparse.SUPPRESS)
-    parser.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    common.add_child_arguments(parser, ("fake", *APPS))
     args = parser.parse_args(argv)
     if args.serve:
-        asyncio.run(serve_child(args.serve, args.store, args.data_dir))
+        kind: str = args.serve
+        asyncio.run(
+            common.serve_child(lambda: start(kind, args.store, args.data_dir), log=kind != "fake")
+        )
         return 0
     print(
         f"Harbour Teams turn benchmark: bare Agents SDK bot vs Harbour ({args.store} store), "
