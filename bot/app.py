@@ -21,7 +21,7 @@ from bot.cases import CASE_QUESTION
 from bot.checkins import CHECKIN_QUESTION, TALK_QUESTION
 from bot.directory import Directory
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
-from bot.flow import Flow, FlowContext
+from bot.flow import LONG_TEXT_LIMIT, Flow, FlowContext
 from bot.guidance import Audience as GuidanceAudience
 from bot.guidance import GuidanceItem, Library
 from bot.locks import KeyedLocks
@@ -43,6 +43,7 @@ from bot.models import (
     SummaryField,
     Text,
     TextMessage,
+    TextQuestion,
 )
 from bot.outcome import Outcome
 from bot.reports import (
@@ -813,10 +814,23 @@ class Harbour:
         session.pending = pending
         return Outcome([self._pending_reply(pending)], session)
 
+    def pending_reply(
+        self, pending: PendingChoice
+    ) -> ChoiceQuestion | PersonQuestion | TextQuestion:
+        return self._pending_reply(pending)
+
     @staticmethod
-    def _pending_reply(pending: PendingChoice) -> ChoiceQuestion | PersonQuestion:
+    def _pending_reply(pending: PendingChoice) -> ChoiceQuestion | PersonQuestion | TextQuestion:
         if pending.kind == "person":
             return PersonQuestion(id=pending.question, prompt=pending.prompt, token=pending.token)
+        if pending.kind == "text":
+            return TextQuestion(
+                id=pending.question,
+                prompt=pending.prompt,
+                multiline=True,
+                max_length=LONG_TEXT_LIMIT,
+                token=pending.token,
+            )
         return ChoiceQuestion(
             id=pending.question,
             prompt=pending.prompt,
@@ -827,7 +841,7 @@ class Harbour:
 
     @staticmethod
     def _pending_answer(pending: PendingChoice, event: InboundEvent) -> str | None:
-        if pending.kind == "person":
+        if pending.kind in ("person", "text"):
             if isinstance(event, ChoiceMade) and event.question == pending.question:
                 return event.values[0] if event.values else None
             if isinstance(event, TextMessage):
@@ -855,6 +869,8 @@ class Harbour:
         self, session: Session, pending: PendingChoice, value: str
     ) -> Outcome:
         session.pending = None
+        if pending.question == "checkin-note":
+            return await casework.checkin_note(self, session, pending, value)
         if pending.question == "who-manager":
             named = await self._name_manager(session, value, pending.context.get("reference"))
             if casework.manager_from_text(value, session.person) is None:

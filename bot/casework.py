@@ -37,7 +37,7 @@ from bot.models import (
 )
 from bot.outcome import Outcome
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
-from bot.session import Session
+from bot.session import PendingChoice, Session
 from flows.case import CASE_ACTION, CASE_CHECKINS, CASE_CLOSE, CASE_NOTE
 from flows.report import AFFECTED_OPTIONS
 from flows.steps import PLATFORM_OPTIONS
@@ -184,9 +184,19 @@ async def checkin_press(h: Harbour, session: Session, event: ChoiceMade) -> Outc
                 [Notice(level=NoticeLevel.WARNING, text=REFUSED)], session, report=report
             )
         text, events = checkins.answer(report, checkin_id, value, now)
-        return Outcome(
-            [Notice(level=NoticeLevel.SUCCESS, text=text)], session, events, report=report
-        )
+        replies: list[Reply] = [Notice(level=NoticeLevel.SUCCESS, text=text)]
+        if events:
+            session.pending = PendingChoice(
+                question="checkin-note",
+                kind="text",
+                token=h.ids(),
+                prompt="If you'd like to add a few words for your manager, type them now. "
+                "Otherwise, that's all: you don't need to reply.",
+                options=[],
+                context={"reference": report.reference, "checkin": checkin_id},
+            )
+            replies.append(h.pending_reply(session.pending))
+        return Outcome(replies, session, events, report=report)
     if not can_act(who, report, h.directory, "talk"):
         report.log(now, "refused", who.key, "talk")
         return Outcome([Notice(level=NoticeLevel.WARNING, text=REFUSED)], session, report=report)
@@ -350,3 +360,24 @@ async def checkin_command(h: Harbour, session: Session, args: str) -> Outcome:
     when = ", ".join(f"{c.due:%a %d %b}" for c in added)
     text = f"Check-ins for {report.reference} scheduled: {when}. I'll tell you how they answer."
     return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)
+
+
+async def checkin_note(h: Harbour, session: Session, pending: PendingChoice, note: str) -> Outcome:
+    """Words the worker added after answering a check-in: for their manager only."""
+    report = await h.store.get_report(pending.context.get("reference", ""))
+    if report is None or report.reporter != session.person:
+        return Outcome([Notice(text="I couldn't find that case.")], session)
+    now = h.clock()
+    report.log(now, "checkin-note", session.person.key, note)
+    event = DomainEvent(
+        kind=EventKind.CHECKIN_NOTE,
+        at=now,
+        reporter=report.reporter,
+        reference=report.reference,
+        risk=report.risk,
+        draft_id=pending.context.get("checkin"),
+    )
+    thanks = Notice(
+        level=NoticeLevel.SUCCESS, text="Thank you. I've passed that on to your manager."
+    )
+    return Outcome([thanks], session, [event], report=report)

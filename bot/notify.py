@@ -49,6 +49,7 @@ CHECKIN_EVENTS = frozenset(
         EventKind.CHECKIN_DUE,
         EventKind.CHECKIN_ANSWERED,
         EventKind.CHECKIN_MISSED,
+        EventKind.CHECKIN_NOTE,
         EventKind.TALK_UNANSWERED,
     }
 )
@@ -399,6 +400,10 @@ class Notifier:
                 )
                 replies = (note, take)
             return [_Delivery(m, replies, "check-in answer") for m in managers]
+        if event.kind is EventKind.CHECKIN_NOTE:
+            added = [e.detail for e in report.timeline if e.action == "checkin-note"][-1:]
+            note = Notice(title=f"Check-in about {ref}", text="The worker added: " + "".join(added))
+            return [_Delivery(m, (note,), "check-in note") for m in managers]
         if event.kind is EventKind.CHECKIN_MISSED:
             note = Notice(
                 level=NoticeLevel.WARNING,

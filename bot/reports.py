@@ -222,6 +222,7 @@ class EventKind(StrEnum):
     CHECKIN_DUE = "checkin_due"
     CHECKIN_ANSWERED = "checkin_answered"
     CHECKIN_MISSED = "checkin_missed"
+    CHECKIN_NOTE = "checkin_note"
     TALK_UNANSWERED = "talk_unanswered"
 
 

@@ -18,7 +18,7 @@ class PendingChoice(BaseModel):
     """
 
     question: str
-    kind: Literal["choice", "person"] = "choice"
+    kind: Literal["choice", "person", "text"] = "choice"
     token: str
     prompt: str
     options: list[Option]

@@ -33,6 +33,7 @@ from bot.models import (
     SummaryCard,
     Text,
     TextMessage,
+    TextQuestion,
 )
 from bot.store import MemoryStore, Store
 
@@ -213,7 +214,7 @@ class Chat:
                 parts.append(r.title + " " + " ".join(f"{f.label} {f.value}" for f in r.fields))
             elif isinstance(r, Form):
                 parts.append(r.title + " " + " ".join(q.prompt for q in r.questions))
-            elif isinstance(r, ChoiceQuestion | Confirmation):
+            elif isinstance(r, ChoiceQuestion | Confirmation | TextQuestion | PersonQuestion):
                 parts.append(r.prompt)
         return "\n".join(parts)
 

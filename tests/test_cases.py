@@ -648,3 +648,32 @@ def test_slack_mentions_become_person_ids() -> None:
     assert (
         with_person_ids("checkin <@U0ALICE|alice> in 2d", "T1") == "checkin slack:T1:U0ALICE in 2d"
     )
+
+
+async def test_a_note_with_a_checkin_answer_goes_to_the_manager_only(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, clock: Clock
+) -> None:
+    alice = Chat(harbour, "alice")
+    ref = await file(alice, LOW_RISK)
+    await notifier.run_once()
+    await press(harbour, "bob", ref, "ack")
+    await schedule_checkins(harbour, ref, "1")
+    clock.advance(days=1, minutes=1)
+    await notifier.run_once()
+    await alice.send_event(
+        ChoiceMade(
+            event_id="a-note-1",
+            person=alice.person,
+            question=checkin_question(messenger).id,
+            values=("affected",),
+        )
+    )
+    assert "type them now" in alice.text()
+    await alice.say("The posts started again last night")
+    assert "passed that on" in alice.text()
+    await notifier.run_once()
+    assert "The posts started again last night" in json.dumps(
+        [r.model_dump() for r in messenger.to(BOB)[-1]]
+    )
+    for channel_text in messenger.channel_texts():
+        assert "posts started again" not in channel_text
