@@ -61,8 +61,10 @@ def to_event(line: str, person: PersonRef) -> Command | TextMessage:
         ):
             rest = stripped[len(prefix) :].strip()
             name, _, args = rest.partition(" ")
-            return Command(event_id=event_id, person=person, name=name, args=args)
-    return TextMessage(event_id=event_id, person=person, text=line)
+            return Command(
+                event_id=event_id, person=person, name=name, args=args, display_name=person.user
+            )
+    return TextMessage(event_id=event_id, person=person, text=line, display_name=person.user)
 
 
 def _wrap(text: str, indent: str = "") -> str:

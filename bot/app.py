@@ -224,6 +224,9 @@ class Harbour:
             await self.store.save_session(
                 person, outcome.session, event_id=event.event_id, events=outcome.events
             )
+        if event.display_name:
+            # Remembered so managers read a name, not an id (unchanged: no write).
+            await self.store.put_record("people", person.key, {"name": event.display_name})
         if self.outbox_changed is not None and (outcome.events or outcome.file_from):
             self.outbox_changed.set()
 

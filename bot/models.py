@@ -58,6 +58,9 @@ class _Event(BaseModel):
     event_id: str = Field(min_length=1, description="The platform's id for this delivery.")
     person: PersonRef
     at: datetime | None = None
+    display_name: str | None = Field(
+        default=None, max_length=200, description="The person's name, if the platform says."
+    )
 
 
 class Command(_Event):

@@ -105,6 +105,7 @@ class Notifier:
         self.attempts = attempts
         self.first_wait = first_wait
         self.wake = asyncio.Event()
+        self._worker_name = "A member of your team"  # of the event being delivered
         harbour.outbox_changed = self.wake
 
     # ------------------------------------------------------------------ running
@@ -174,6 +175,8 @@ class Notifier:
         report = await self.store.get_report(event.reference) if event.reference else None
         finished = True
         changed = False
+        known = await self.store.get_record("people", event.reporter.key) or {}
+        self._worker_name = str(known.get("name") or "A member of your team")
         for delivery in self._plan(event, report):
             outcome = await self._send_once(event, delivery, report)
             finished &= outcome != "retry"
@@ -425,9 +428,8 @@ class Notifier:
         urgent = Notice(
             level=NoticeLevel.DANGER,
             title="Urgent",
-            text="A member of your team has just told Harbour that someone may be in immediate "
-            f"danger ({event.reporter.key}). Their report is still being written; please "
-            "contact them now.",
+            text=f"{self._worker_name} has just told Harbour that someone may be in immediate "
+            "danger. Their report is still being written; please contact them now.",
         )
         plan = [
             _Delivery(m, (urgent,), "immediate-danger alert") for m in self._managers(None, event)
@@ -444,7 +446,7 @@ class Notifier:
 
     def manager_alert(self, report: Report) -> list[Reply]:
         """The manager's private alert: why it came, the case, guidance, actions."""
-        worker = report.reporter.key
+        worker = self._worker_name
         why = Notice(
             level=NoticeLevel.DANGER if report.risk is RiskLevel.CRITICAL else NoticeLevel.INFO,
             title=f"New report from your team: {report.reference}",

@@ -50,6 +50,7 @@ def command_event(body: dict[str, Any]) -> Command:
     return Command(
         event_id=f"cmd:{body.get('trigger_id') or body.get('command_ts', '')}",
         person=person(body["team_id"], body["user_id"]),
+        display_name=body.get("user_name") or None,
         name=name,
         args=args.strip(),
     )
@@ -99,7 +100,12 @@ def action_event(body: dict[str, Any]) -> ActionEvent:
     presser = person(_team(body), (body.get("user") or {}).get("id", ""))
     container = body.get("container") or {}
     event_id = f"act:{container.get('message_ts', '')}:{action.get('action_ts', '')}:{action_id}"
-    common: dict[str, Any] = {"event_id": event_id, "person": presser}
+    user = body.get("user") or {}
+    common: dict[str, Any] = {
+        "event_id": event_id,
+        "person": presser,
+        "display_name": user.get("name") or user.get("username"),
+    }
 
     if action_id == ACTION_HOME_REPORT:
         return ActionEvent(Command(**common, name="report"), presser)

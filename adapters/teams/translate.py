@@ -39,6 +39,10 @@ def person_of(activity: Activity) -> PersonRef:
     return PersonRef(platform=Platform.TEAMS, workspace=tenant_of(activity), user=user or "unknown")
 
 
+def _name(activity: Activity) -> str | None:
+    return activity.from_property.name if activity.from_property else None
+
+
 def is_personal(activity: Activity) -> bool:
     kind = activity.conversation.conversation_type if activity.conversation else None
     return kind in (None, "personal")
@@ -63,7 +67,11 @@ def action_event(activity: Activity, data: dict[str, Any]) -> ActionEvent:
     title = str(hb.get("title") or "")
     if hb.get("owner") not in (who.user, SHARED):
         return ActionEvent(None, refused="not-yours", title=title)
-    common: dict[str, Any] = {"event_id": activity.id or "", "person": who}
+    common: dict[str, Any] = {
+        "event_id": activity.id or "",
+        "person": who,
+        "display_name": _name(activity),
+    }
     token = str(hb.get("token") or "")
     kind = hb.get("kind")
     if kind == "submit":
@@ -121,5 +129,7 @@ def message_events(activity: Activity) -> list[InboundEvent]:
         out.append(FilesShared(event_id=f"{event_id}:files", person=who, files=tuple(files)))
     text = activity.text or ""
     if text.strip() or not files:
-        out.append(TextMessage(event_id=event_id, person=who, text=text))
+        out.append(
+            TextMessage(event_id=event_id, person=who, text=text, display_name=_name(activity))
+        )
     return out
