@@ -154,6 +154,7 @@ class Harbour:
         self.admins = admins
         self.outbox_changed: asyncio.Event | None = None  # set by whoever delivers the outbox
         self._locks = KeyedLocks()
+        self._names: dict[str, str] = {}  # display names already stored, to skip rewrites
 
     def command_prefix(self, person: PersonRef) -> str:
         return self.prefixes.get(person.platform, "")
@@ -224,9 +225,10 @@ class Harbour:
             await self.store.save_session(
                 person, outcome.session, event_id=event.event_id, events=outcome.events
             )
-        if event.display_name:
-            # Remembered so managers read a name, not an id (unchanged: no write).
+        if event.display_name and self._names.get(person.key) != event.display_name:
+            # Remembered so managers read a name, not an id.
             await self.store.put_record("people", person.key, {"name": event.display_name})
+            self._names[person.key] = event.display_name
         if self.outbox_changed is not None and (outcome.events or outcome.file_from):
             self.outbox_changed.set()
 
