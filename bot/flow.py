@@ -115,6 +115,9 @@ class Flow(Generic[A]):
     confirm_label: str = "Save"
     attachments_field: str | None = None
     step_index: dict[str, tuple[Page[A], Step[A]]] = field(init=False, repr=False)
+    _last_typed: tuple[dict[str, Any], A] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         index: dict[str, tuple[Page[A], Step[A]]] = {}
@@ -155,7 +158,15 @@ class Flow(Generic[A]):
         return {step.field: value}
 
     def typed(self, answers: dict[str, Any]) -> A:
-        return self.answers.model_validate(answers)
+        """The answers as the flow's model. One step asks for this several times
+        with the same dict (the engine never changes a dict once made, it makes
+        a new one), so the last result is kept for that dict."""
+        last = self._last_typed
+        if last is not None and last[0] is answers:
+            return last[1]
+        typed = self.answers.model_validate(answers)
+        object.__setattr__(self, "_last_typed", (answers, typed))
+        return typed
 
     def visible(self, answers: dict[str, Any]) -> Iterator[tuple[Page[A], Step[A]]]:
         """The steps that are asked, in order, given the answers so far."""
