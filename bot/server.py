@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from dataclasses import dataclass
@@ -88,6 +89,11 @@ async def run(
 ) -> None:
     server = build(settings, slack, store, teams, library, directory)
     assert server.notifier is not None
+    # Everything built so far lives as long as the server: move it out of the
+    # garbage collector's way, so collections under load only scan per-request
+    # objects (the gc.freeze pattern of long-running Python servers).
+    gc.collect()
+    gc.freeze()
     delivering = asyncio.create_task(server.notifier.run())
     if server.slack is not None and slack.use_socket_mode:
         await server.slack.connect_socket_mode()
