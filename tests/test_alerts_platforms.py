@@ -179,3 +179,43 @@ async def test_teams_alert_to_a_manager_never_seen_is_reported(
     assert report is not None
     assert any(e.action == "alert-failed" for e in report.timeline)
     assert await t.store.pending_events() == []
+
+
+async def test_slack_checkin_scheduled_from_the_alert_and_answered(
+    slack: tuple[SlackHarness, Server],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    h, server = slack
+    assert server.notifier is not None
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]
+    server.harbour.clock = lambda: now[0]
+    await h.command("U0ALICE")
+    for page in REPORT_PAGES:
+        await h.submit("U0ALICE", page)
+    await h.press("U0ALICE", render.ACTION_CHOICE + ".yes")
+    await server.notifier.run_once()
+    alert = h.last_message("U0BOB")
+    schedule = next(
+        {"type": "button", "action_id": e["action_id"], "value": e["value"]}
+        for b in alert["blocks"]
+        for e in b.get("elements", [])
+        if e.get("type") == "button" and e["value"].endswith("|checkins")
+    )
+    await h.act("U0BOB", schedule, alert)
+    await h.submit("U0BOB", {"what": ["1,3,7"]})
+    await h.press("U0BOB", render.ACTION_CHOICE + ".yes")
+    assert "scheduled" in h.text_of("U0BOB")
+    now[0] += timedelta(days=1, minutes=1)
+    await server.notifier.run_once()
+    ask = h.last_message("U0ALICE")
+    assert "check in with you" in json.dumps(ask["blocks"])
+    ok = next(
+        {"type": "button", "action_id": e["action_id"], "value": e["value"]}
+        for b in ask["blocks"]
+        for e in b.get("elements", [])
+        if e.get("type") == "button" and e["value"].endswith("|ok")
+    )
+    await h.act("U0ALICE", ok, ask)
+    await server.notifier.run_once()
+    assert "The worker is doing OK." in json.dumps(h.fake.posts("DU0BOB")[-1]["blocks"])

@@ -677,3 +677,73 @@ async def test_a_note_with_a_checkin_answer_goes_to_the_manager_only(
     )
     for channel_text in messenger.channel_texts():
         assert "posts started again" not in channel_text
+
+
+async def test_checkin_due_while_the_process_was_down_is_sent_once_after_a_real_restart(
+    tmp_path: Any, settings: Any, clock: Clock, directory: Any
+) -> None:
+    from bot.store import TinyStore
+
+    def harbour_on(store: Store) -> Harbour:
+        return Harbour(store, settings.flow_context(), clock=clock, directory=directory)
+
+    store = TinyStore(tmp_path)
+    first = harbour_on(store)
+    messenger = RecordingMessenger()
+    ref = await file(Chat(first, "alice"), LOW_RISK)
+    await Notifier(first, {Platform.CONSOLE: messenger}).run_once()
+    await press(first, "bob", ref, "ack")
+    bob = Chat(first, "bob")
+    await press(first, "bob", ref, "checkins")
+    await bob.say("1")
+    await bob.say("yes")
+    await store.close()  # the process stops...
+    clock.advance(days=3)  # ...and stays down past the check-in
+    reopened = TinyStore(tmp_path)
+    second = harbour_on(reopened)
+    after = RecordingMessenger()
+    notifier = Notifier(second, {Platform.CONSOLE: after})
+    await notifier.run_once()
+    await notifier.run_once()
+    asks = [
+        r
+        for m in after.to("console:local:alice")
+        for r in m
+        if "check in" in getattr(r, "prompt", "")
+    ]
+    assert len(asks) == 1 and "later than planned" in asks[0].prompt
+    await reopened.close()
+
+
+def test_people_pickers_become_person_ids() -> None:
+    from microsoft_agents.activity import Activity
+
+    from adapters.slack import render as slack_render
+    from adapters.slack.translate import action_event
+    from adapters.teams.translate import action_event as teams_action
+    from tests.fakes.teams import TENANT
+    from tests.fakes.teams import activity as teams_activity
+
+    body = {
+        "user": {"id": "U0ERIN", "team_id": "T1"},
+        "container": {"message_ts": "1.1"},
+        "actions": [
+            {
+                "action_id": slack_render.ACTION_PERSON,
+                "block_id": "p|U0ERIN|who-manager|tok",
+                "selected_user": "U0BOB",
+                "action_ts": "2",
+            }
+        ],
+    }
+    picked = action_event(body).event
+    assert isinstance(picked, ChoiceMade) and picked.values == ("slack:T1:U0BOB",)
+    bob_picks = action_event({**body, "user": {"id": "U0BOB", "team_id": "T1"}})
+    assert bob_picks.event is None and bob_picks.refused == "not-yours"
+    act = Activity.model_validate(teams_activity("https://svc.example/", "erin"))
+    data = {
+        "hb": {"kind": "person", "question": "who-manager", "token": "t", "owner": "aad-erin"},
+        "who-manager": "aad-bob",
+    }
+    chosen = teams_action(act, data).event
+    assert isinstance(chosen, ChoiceMade) and chosen.values == (f"teams:{TENANT}:aad-bob",)
