@@ -19,6 +19,7 @@ import statistics
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,11 +66,11 @@ class Stats:
         return cls(*summarise(seconds, 0.99))
 
 
-class Checked:
+class Checked(ABC):
     """A benchmark's result with targets: `checks()` lists (met, what) pairs."""
 
-    def checks(self) -> list[tuple[bool, str]]:
-        raise NotImplementedError
+    @abstractmethod
+    def checks(self) -> list[tuple[bool, str]]: ...
 
     @property
     def passed(self) -> bool:
