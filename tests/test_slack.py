@@ -464,3 +464,57 @@ async def test_socket_mode_receives_acks_and_answers(monkeypatch: pytest.MonkeyP
     finally:
         await server.slack.close()
         await fake.close()
+
+
+def _state_for(blocks: list[dict[str, Any]], answers: dict[str, Any]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for block in blocks:
+        if block["type"] != "input":
+            continue
+        question = block["block_id"].split("|")[-1]
+        kind = block["element"]["type"]
+        value = answers.get(question)
+        if kind == "plain_text_input":
+            entry: dict[str, Any] = {"type": kind, "value": value}
+        elif kind in ("checkboxes", "multi_static_select"):
+            entry = {"type": kind, "selected_options": [{"value": v} for v in value or []]}
+        else:
+            chosen = value[0] if isinstance(value, list) and value else value
+            entry = {"type": kind, "selected_option": {"value": chosen} if chosen else None}
+        state[block["block_id"]] = {"hb.input": entry}
+    return state
+
+
+async def test_forms_open_in_a_modal_when_slack_refuses_inputs_in_messages(h: SlackHarness) -> None:
+    h.fake.reject_inputs = True
+    await h.command(ALICE)
+    launcher = h.last_message(ALICE)
+    assert "Answer these questions" in json.dumps(launcher["blocks"])
+    assert not any(b["type"] == "input" for b in launcher["blocks"])
+    for n, page in enumerate(REPORT_PAGES):
+        launcher = h.last_message(ALICE)
+        await h.press(ALICE, render.ACTION_OPEN, message=launcher)
+        await asyncio.sleep(0.05)  # the modal opens outside the work queue
+        view = h.fake.called("views.open")[-1]["view"]
+        assert view["type"] == "modal" and view["callback_id"] == render.MODAL_CALLBACK
+        submission = {
+            "type": "view_submission",
+            "user": {"id": ALICE, "team_id": TEAM},
+            "team": {"id": TEAM},
+            "view": {
+                "type": "modal",
+                "id": f"V{n}",
+                "hash": f"h{n}",
+                "callback_id": render.MODAL_CALLBACK,
+                "private_metadata": view["private_metadata"],
+                "state": {"values": _state_for(view["blocks"], page)},
+            },
+        }
+        response = await h.post(interaction_body(submission), FORM)
+        await h.slack.drain()
+        assert response.status == 200
+    assert "Shall I file this report?" in h.text_of(ALICE)
+    await h.press(ALICE, render.ACTION_CHOICE + ".yes")
+    assert "HB-2026-0001" in h.text_of(ALICE)
+    report = await h.store.get_report("HB-2026-0001")
+    assert report is not None and report.answers.links == ["https://facebook.com/p/1"]

@@ -34,10 +34,14 @@ from adapters.slack.config import SlackSettings
 from bot.app import Harbour, log_failure
 from bot.directory import Directory, parse_person
 from bot.locks import KeyedLocks
-from bot.models import InboundEvent, Notice, NoticeLevel, PersonRef, Reply
+from bot.models import Form, InboundEvent, Notice, NoticeLevel, PersonRef, Reply
 from bot.notify import SHARED, Recipient
 
 log = logging.getLogger(__name__)
+
+FORMS_KEEP = 5_000
+"""Pages remembered to open in a modal; an older one is shown again from the
+current position instead."""
 
 WORKERS = 16
 """Background workers: enough to keep Web API calls overlapping (they mostly
@@ -106,6 +110,8 @@ class SlackAdapter:
         self._dm: dict[str, str] = {}
         self._live: dict[str, _Live] = {}
         self._pressed: dict[str, None] = {}  # message ts already acted on, oldest first
+        self._forms_in_modals = settings.forms == "modal"
+        self._forms: dict[str, Form] = {}  # by token: pages that may be opened in a modal
         self._queues = KeyedLocks()
         self._register()
 
@@ -183,10 +189,21 @@ class SlackAdapter:
                 await ack(response_type="ephemeral", text=IN_CHANNEL_NOTE)
             self._spawn(self._work(who, lambda: [translate.command_event(body)]))
 
+        @app.action(render.ACTION_OPEN)
+        async def on_open(ack: Any, body: dict[str, Any]) -> None:
+            await ack()
+            # Not queued: the trigger id that opens a modal expires in about 3 s.
+            asyncio.get_running_loop().create_task(self._open_form(body))
+
         @app.action({"action_id": _HB_ACTIONS})
         async def on_action(ack: Any, body: dict[str, Any]) -> None:
             await ack()
             self._spawn(self._act(body))
+
+        @app.view(render.MODAL_CALLBACK)
+        async def on_modal(ack: Any, body: dict[str, Any]) -> None:
+            await ack()
+            self._spawn(self._submit_modal(body))
 
         @app.event("message")
         async def on_message(body: dict[str, Any]) -> None:
@@ -200,6 +217,34 @@ class SlackAdapter:
             if event.get("tab") == "home" and event.get("user"):
                 who = translate.person(body.get("team_id", ""), event["user"])
                 self._spawn(self._publish_home(who))
+
+    async def _open_form(self, body: dict[str, Any]) -> None:
+        try:
+            found = translate.form_to_open(body)
+            if found is None:
+                return
+            who, token, trigger = found
+            form = self._forms.get(token)
+            if form is None:  # restarted since, or an old page: show where we are now
+                await self._work(who, lambda: [_help_event(who, trigger)])
+                return
+            await self.client.views_open(trigger_id=trigger, view=render.form_modal(form, who.user))
+        except SlackApiError as exc:
+            log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
+        except Exception as exc:
+            log_failure("opening a form", exc)
+
+    async def _submit_modal(self, body: dict[str, Any]) -> None:
+        try:
+            action = translate.modal_event(body)
+        except Exception as exc:
+            log_failure("reading a submitted form", exc)
+            return
+        if action.event is None:
+            await self._refuse(action.presser, action.refused)
+            return
+        event = action.event
+        await self._work(action.presser, lambda: [event])
 
     async def _act(self, body: dict[str, Any]) -> None:
         try:
@@ -288,7 +333,24 @@ class SlackAdapter:
                 blocks=render.answered(answered.blocks, "Received"),
                 text="Harbour: received",
             )
-        for blocks in render.messages(replies, who.user):
+        for reply in replies:
+            if isinstance(reply, Form):
+                self._forms[reply.token] = reply
+                while len(self._forms) > FORMS_KEEP:
+                    del self._forms[next(iter(self._forms))]
+        try:
+            await self._post(who, channel, replies)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "invalid_blocks" or self._forms_in_modals:
+                raise
+            if self.settings.forms != "auto":
+                raise
+            log.warning("Slack refused inputs in a message: pages open in a modal from now on")
+            self._forms_in_modals = True
+            await self._post(who, channel, replies)
+
+    async def _post(self, who: PersonRef, channel: str, replies: list[Reply]) -> None:
+        for blocks in render.messages(replies, who.user, forms_in_modals=self._forms_in_modals):
             sent = await self.client.chat_postMessage(
                 channel=channel, blocks=blocks, text=render.fallback_text(replies)
             )
@@ -354,3 +416,9 @@ class SlackAdapter:
 
 _HB_ACTIONS = re.compile(r"^hb\.")
 """Every action id Harbour puts on a button or menu starts with `hb.`."""
+
+
+def _help_event(who: PersonRef, trigger: str) -> InboundEvent:
+    from bot.models import TextMessage
+
+    return TextMessage(event_id=f"open:{trigger}", person=who, text="help")

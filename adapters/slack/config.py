@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,6 +26,11 @@ class SlackSettings(BaseSettings):
         description="Base URL of the Slack Web API (tests, on-premises proxies).",
     )
     command: str = Field(default="/report-abuse", pattern=r"^/[a-z0-9_-]{1,31}$")
+    forms: Literal["auto", "message", "modal"] = Field(
+        default="auto",
+        description="Where a page of questions is answered: in the DM message itself, or in "
+        "a modal opened from it; auto uses messages, and modals if Slack refuses inputs there.",
+    )
 
     @property
     def enabled(self) -> bool:

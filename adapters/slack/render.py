@@ -68,6 +68,8 @@ ACTION_CONTROL = "hb.control"
 ACTION_INPUT = "hb.input"
 ACTION_HOME_REPORT = "hb.home.report"
 ACTION_PERSON = "hb.person"
+ACTION_OPEN = "hb.open"
+MODAL_CALLBACK = "hb.form"
 
 ICONS = {
     NoticeLevel.INFO: ":information_source:",
@@ -157,13 +159,18 @@ def _text_input(question: TextQuestion) -> PlainTextInputElement:
     )
 
 
-def form_blocks(form: Form, owner: str) -> list[Block]:
+def _form_head(form: Form) -> list[Block]:
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_clip(form.title, HEADER_TEXT))),
         ContextBlock(elements=[PlainTextObject(text=form.progress or " ")]),
     ]
     if form.intro:
         blocks += _sections(escape(form.intro))
+    return blocks
+
+
+def _form_inputs(form: Form) -> list[Block]:
+    blocks: list[Block] = []
     for question in form.questions:
         element = (
             _choice_input(question)
@@ -184,14 +191,26 @@ def form_blocks(form: Form, owner: str) -> list[Block]:
                 optional=not question.required,
             )
         )
-    buttons = [
+    return blocks
+
+
+def _form_buttons(form: Form, owner: str, *, in_modal: bool) -> ActionsBlock:
+    first = (
         ButtonElement(
+            text="Answer these questions",
+            action_id=ACTION_OPEN,
+            value=pack(owner, form.id, form.token),
+            style="primary",
+        )
+        if in_modal
+        else ButtonElement(
             text=form.submit_label,
             action_id=ACTION_SUBMIT,
             value=pack(owner, form.id, form.token),
             style="primary",
         )
-    ]
+    )
+    buttons = [first]
     for control in form.controls:
         if control is ControlAction.SKIP:
             continue  # on a whole-page form, leaving optional answers empty is skipping
@@ -202,8 +221,33 @@ def form_blocks(form: Form, owner: str) -> list[Block]:
                 value=pack(owner, form.token),
             )
         )
-    blocks.append(ActionsBlock(block_id=pack("a", form.token), elements=buttons))
-    return blocks
+    return ActionsBlock(block_id=pack("a", form.token), elements=buttons)
+
+
+def form_blocks(form: Form, owner: str) -> list[Block]:
+    """A page as one message: its questions as inputs, and the page's buttons."""
+    return [*_form_head(form), *_form_inputs(form), _form_buttons(form, owner, in_modal=False)]
+
+
+def form_launcher_blocks(form: Form, owner: str) -> list[Block]:
+    """A page as a message whose button opens it in a modal (for workspaces where
+    messages can't hold inputs): the questions are listed, answered in the modal."""
+    asked = "\n".join(f"• {escape(q.prompt)}" for q in form.questions)
+    return [*_form_head(form), *_sections(asked), _form_buttons(form, owner, in_modal=True)]
+
+
+def form_modal(form: Form, owner: str) -> dict[str, Any]:
+    """The page's inputs in a modal; submitting it answers the page."""
+    blocks = [*_form_head(form)[2:], *_form_inputs(form)] or _sections(escape(form.title))
+    return {
+        "type": "modal",
+        "callback_id": MODAL_CALLBACK,
+        "private_metadata": pack(owner, form.id, form.token),
+        "title": {"type": "plain_text", "text": _clip(form.title, 24)},
+        "submit": {"type": "plain_text", "text": _clip(form.submit_label, 24)},
+        "close": {"type": "plain_text", "text": "Not now"},
+        "blocks": [b.to_dict() for b in blocks[:100]],
+    }
 
 
 def _choice_blocks(question: ChoiceQuestion, owner: str) -> list[Block]:
@@ -300,11 +344,18 @@ def reply_blocks(reply: Reply, owner: str) -> list[Block]:
     raise TypeError(f"no Block Kit rendering for {type(reply).__name__}")
 
 
-def messages(replies: Sequence[Reply], owner: str) -> list[list[dict[str, Any]]]:
+def messages(
+    replies: Sequence[Reply], owner: str, *, forms_in_modals: bool = False
+) -> list[list[dict[str, Any]]]:
     """All the replies to one event, in as few messages as Slack allows."""
     out: list[list[dict[str, Any]]] = [[]]
     for reply in replies:
-        blocks = [b.to_dict() for b in reply_blocks(reply, owner)]
+        parts = (
+            form_launcher_blocks(reply, owner)
+            if forms_in_modals and isinstance(reply, Form)
+            else reply_blocks(reply, owner)
+        )
+        blocks = [b.to_dict() for b in parts]
         if out[-1] and len(out[-1]) + len(blocks) > MAX_BLOCKS:
             out.append([])
         while len(blocks) > MAX_BLOCKS:  # one huge summary: split it over messages
@@ -323,6 +374,10 @@ def fallback_text(replies: Sequence[Reply]) -> str:
         if isinstance(reply, Form):
             return f"Harbour: {reply.title}"
     return "Harbour has replied"
+
+
+def has_inputs(blocks: Iterable[dict[str, Any]]) -> bool:
+    return any(b.get("type") == "input" for b in blocks)
 
 
 def is_interactive(blocks: Iterable[dict[str, Any]]) -> bool:

@@ -180,3 +180,33 @@ def message_events(body: dict[str, Any]) -> list[InboundEvent]:
     if text.strip() or not files:
         out.append(TextMessage(event_id=event_id, person=who, text=text))
     return out
+
+
+def modal_event(body: dict[str, Any]) -> ActionEvent:
+    """A submitted form modal (view_submission) -> the page's answers."""
+    view = body.get("view") or {}
+    presser = person(
+        _team(body) or (view.get("team_id") or ""), (body.get("user") or {}).get("id", "")
+    )
+    parts = (view.get("private_metadata") or "").split(SEP)
+    if len(parts) != 3:
+        return ActionEvent(None, presser, refused="unreadable")
+    owner, form, token = parts
+    if owner != presser.user:
+        return ActionEvent(None, presser, refused="not-yours")
+    values = _state_values({"state": view.get("state") or {}}, token)
+    event_id = f"view:{view.get('id', '')}:{view.get('hash', '')}"
+    return ActionEvent(
+        FormSubmitted(event_id=event_id, person=presser, form=form, values=values, token=token),
+        presser,
+    )
+
+
+def form_to_open(body: dict[str, Any]) -> tuple[PersonRef, str, str] | None:
+    """An "Answer these questions" press -> (who, the form's token), if theirs."""
+    action = (body.get("actions") or [{}])[0]
+    presser = person(_team(body), (body.get("user") or {}).get("id", ""))
+    parts = (action.get("value") or "").split(SEP)
+    if len(parts) != 3 or parts[0] != presser.user:
+        return None
+    return presser, parts[2], str(body.get("trigger_id") or "")

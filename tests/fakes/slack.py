@@ -24,6 +24,7 @@ class FakeSlack:
         self.failures: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self._ts = itertools.count(1)
         self.socket_acks: list[dict[str, Any]] = []
+        self.reject_inputs = False  # answer invalid_blocks to input blocks in messages
         self._sockets: list[web.WebSocketResponse] = []
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
@@ -55,6 +56,12 @@ class FakeSlack:
         if method == "chat.postMessage":
             params["_ts"] = f"1700000000.{next(self._ts):06d}"  # the ts this post is given
         self.calls.append((method, params))
+        if (
+            self.reject_inputs
+            and method == "chat.postMessage"
+            and any(b.get("type") == "input" for b in params.get("blocks") or [])
+        ):
+            return web.json_response({"ok": False, "error": "invalid_blocks"})
         if self.failures.get(method):
             status, headers = self.failures[method].pop(0)
             return web.json_response(
