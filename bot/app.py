@@ -874,6 +874,15 @@ class Harbour:
         self, session: Session, pending: PendingChoice, value: str
     ) -> Outcome:
         session.pending = None
+        if pending.question.startswith(CASE_QUESTION):
+            press = ChoiceMade(
+                event_id=f"pending:{pending.token}:{value}",
+                person=session.person,
+                question=pending.question,
+                values=(value,),
+                token=pending.token,
+            )
+            return await casework.press(self, session, press)
         if pending.question == "checkin-note":
             return await casework.checkin_note(self, session, pending, value)
         if pending.question == "who-manager":

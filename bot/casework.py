@@ -14,7 +14,9 @@ from bot import checkins
 from bot.cases import (
     ACTIONS_TAKEN,
     CASE_QUESTION,
+    CLAIM,
     CLOSE_REASONS,
+    MANAGER_ACTIONS,
     STATUS_WORDS,
     apply,
     can_act,
@@ -221,7 +223,20 @@ async def cases(h: Harbour, session: Session, args: str) -> Outcome:
             or (h.directory.is_lead(who))
         )
         report.log(h.clock(), "viewed", who.key)
-        return Outcome([case_card(report, with_content=with_content)], session, report=report)
+        replies: list[Reply] = [case_card(report, with_content=with_content)]
+        options = [o for o in MANAGER_ACTIONS if can_act(who, report, h.directory, o.value)]
+        if h.directory.is_lead(who) and report.claimed_by is None:
+            options.insert(0, CLAIM)
+        if options and report.status is not ReportStatus.CLOSED:
+            # Asked like any one-off question, so it can be answered by button or by typing.
+            session.pending = PendingChoice(
+                question=f"{CASE_QUESTION}{report.reference}",
+                token=report.reference,
+                prompt="What would you like to do?",
+                options=options,
+            )
+            replies.append(h.pending_reply(session.pending))
+        return Outcome(replies, session, report=report)
     lead = h.directory.is_lead(who)
     visible = [
         r

@@ -747,3 +747,23 @@ def test_people_pickers_become_person_ids() -> None:
     }
     chosen = teams_action(act, data).event
     assert isinstance(chosen, ChoiceMade) and chosen.values == (f"teams:{TENANT}:aad-bob",)
+
+
+async def test_cases_reference_offers_the_actions_this_person_may_take(
+    harbour: Harbour, store: Store
+) -> None:
+    alice = Chat(harbour, "alice")
+    ref = await file(alice)
+    bob = Chat(harbour, "bob")
+    await bob.command("cases", ref)
+    ask = bob.asking()
+    assert [o.value for o in ask.options][:2] == ["ack", "checkins"]  # type: ignore[union-attr]
+    await bob.say("1")  # typed, as in the console
+    assert "Acknowledged" in bob.text()
+    carol = Chat(harbour, "carol")
+    await carol.command("cases", ref)
+    assert carol.asking().options[0].value == "claim"  # type: ignore[union-attr]
+    report = await store.get_report(ref)
+    assert report is not None and report.status is ReportStatus.ACKNOWLEDGED
+    await alice.command("cases", ref)
+    assert not any(getattr(r, "id", "").startswith("case:") for r in alice.replies)
