@@ -105,6 +105,7 @@ class Notifier:
         self.attempts = attempts
         self.first_wait = first_wait
         self.wake = asyncio.Event()
+        self._pass = asyncio.Lock()
         self._worker_name = "A member of your team"  # of the event being delivered
         harbour.outbox_changed = self.wake
 
@@ -126,7 +127,12 @@ class Notifier:
 
     async def run_once(self) -> int:
         """Escalate what is overdue, then deliver what is due; returns how many
-        events were completed."""
+        events were completed. One pass at a time: two at once could both send
+        an alert before either had recorded it."""
+        async with self._pass:
+            return await self._run_once()
+
+    async def _run_once(self) -> int:
         await self.escalate_overdue()
         await self.advance_checkins()
         done = 0

@@ -3,6 +3,7 @@ recording messenger (the platform adapters' messengers are tested with their fak
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import timedelta
@@ -29,6 +30,7 @@ class RecordingMessenger:
         self.failures: dict[str, int] = {}
 
     async def send(self, to: Recipient, replies: Sequence[Reply]) -> str:
+        await asyncio.sleep(0)  # a real send waits on the network: let other work run
         if self.failures.get(to.address):
             self.failures[to.address] -= 1
             raise ConnectionError("platform down")
@@ -767,3 +769,13 @@ async def test_cases_reference_offers_the_actions_this_person_may_take(
     assert report is not None and report.status is ReportStatus.ACKNOWLEDGED
     await alice.command("cases", ref)
     assert not any(getattr(r, "id", "").startswith("case:") for r in alice.replies)
+
+
+async def test_two_passes_at_once_send_each_alert_once(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger
+) -> None:
+    import asyncio
+
+    await file(Chat(harbour, "alice"), LOW_RISK)
+    await asyncio.gather(notifier.run_once(), notifier.run_once())
+    assert len(messenger.to(BOB)) == 1
