@@ -2,9 +2,10 @@
 
 Every listener calls `ack()` straight away (bolt runs with
 `process_before_response=True`, so the HTTP response leaves as soon as the ack
-is made) and hands the real work to a background task: translate the payload
-into a core event, let `Harbour.handle` save and answer, then post the replies
-in the person's DM with the bot. The conversation never happens in a channel.
+is made) and queues the real work for a few background workers: translate the
+payload into a core event, let `Harbour.handle` save and answer, then post the
+replies in the person's DM with the bot. The conversation never happens in a
+channel.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from adapters.slack.config import SlackSettings
 from bot.app import Harbour, log_failure
 from bot.directory import Directory, parse_person
 from bot.locks import KeyedLocks
-from bot.models import Form, InboundEvent, Notice, NoticeLevel, PersonRef, Reply
+from bot.models import Form, InboundEvent, Notice, NoticeLevel, PersonRef, Reply, TextMessage
 from bot.notify import SHARED, Recipient
 
 log = logging.getLogger(__name__)
@@ -419,6 +420,4 @@ _HB_ACTIONS = re.compile(r"^hb\.")
 
 
 def _help_event(who: PersonRef, trigger: str) -> InboundEvent:
-    from bot.models import TextMessage
-
     return TextMessage(event_id=f"open:{trigger}", person=who, text="help")
