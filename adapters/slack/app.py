@@ -44,7 +44,7 @@ FORMS_KEEP = 5_000
 """Pages remembered to open in a modal; an older one is shown again from the
 current position instead."""
 
-WORKERS = 16
+WORKERS = 8
 """Background workers: enough to keep Web API calls overlapping (they mostly
 wait on the network), few enough to leave the event loop to acknowledgements."""
 
