@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from bot.flow import LONG_TEXT_LIMIT, Flow, FlowContext
 from bot.guidance import Audience as GuidanceAudience
 from bot.guidance import GuidanceItem, Library
 from bot.locks import KeyedLocks
+from bot.logs import log_failure
 from bot.models import (
     ChoiceMade,
     ChoiceQuestion,
@@ -120,13 +120,6 @@ def utc_now() -> datetime:
 
 def new_id() -> str:
     return uuid.uuid4().hex[:16]
-
-
-def log_failure(what: str, exc: BaseException) -> None:
-    """Log where something failed without its message, which may quote what a
-    person typed (pydantic errors include the input, for instance)."""
-    frames = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("%s failed with %s\n%s", what, type(exc).__name__, frames)
 
 
 class Harbour:

@@ -217,13 +217,9 @@ async def cases(h: Harbour, session: Session, args: str) -> Outcome:
                 [Notice(text="I couldn't find a case you're allowed to see with that reference.")],
                 session,
             )
-        with_content = (
-            who == report.reporter
-            or is_manager(who, report, h.directory)
-            or (h.directory.is_lead(who))
-        )
+        # Everyone who may see the case (worker, their manager, a lead) may see it all.
         report.log(h.clock(), "viewed", who.key)
-        replies: list[Reply] = [case_card(report, with_content=with_content)]
+        replies: list[Reply] = [case_card(report, with_content=True)]
         options = [o for o in MANAGER_ACTIONS if can_act(who, report, h.directory, o.value)]
         if h.directory.is_lead(who) and report.claimed_by is None:
             options.insert(0, CLAIM)

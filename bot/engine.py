@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from bot.flow import REVIEW, Flow, FlowContext, Page, Step
+from bot.flow import REVIEW, AnswerKind, Flow, FlowContext, Page, Step
 from bot.models import (
     ChoiceMade,
     ChoiceQuestion,
@@ -168,7 +168,7 @@ def _question(flow: Flow[Any], step: Step[Any], draft: Draft) -> Question:
             id=step.id,
             prompt=step.prompt,
             options=flow.options_for(step),
-            multiple=step.kind.value == "multi_choice",
+            multiple=step.kind is AnswerKind.MULTI_CHOICE,
             required=step.required,
             hint=step.hint,
             value=value if isinstance(value, tuple) else (),
@@ -177,7 +177,7 @@ def _question(flow: Flow[Any], step: Step[Any], draft: Draft) -> Question:
     return TextQuestion(
         id=step.id,
         prompt=step.prompt,
-        multiline=step.kind.value in ("long_text", "links"),
+        multiline=step.kind in (AnswerKind.LONG_TEXT, AnswerKind.LINKS),
         required=step.required,
         hint=step.hint,
         max_length=step.max_length,

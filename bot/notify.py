@@ -27,6 +27,7 @@ from bot.casework import case_card
 from bot.directory import Directory, parse_person
 from bot.escalation import TIMER, EscalationTimes, overdue
 from bot.guidance import Audience as GuidanceAudience
+from bot.logs import log_failure
 from bot.models import (
     ChoiceQuestion,
     Notice,
@@ -118,8 +119,6 @@ class Notifier:
             try:
                 await self.run_once()
             except Exception as exc:
-                from bot.app import log_failure
-
                 log_failure("delivering alerts", exc)
             self.wake.clear()
             with contextlib.suppress(TimeoutError):

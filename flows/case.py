@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from bot.cases import ACTIONS_TAKEN, CLOSE_REASONS
 from bot.checkins import CADENCES
 from bot.flow import AnswerKind, Flow, FlowContext, Page, Step
-from bot.models import SummaryCard
+from bot.models import Option, SummaryCard
 from flows.steps import answer_rows
 
 
@@ -22,6 +22,18 @@ S = Step[CaseAnswers]
 
 def _note(prompt: str, required: bool) -> S:
     return S(id="note", field="note", kind=AnswerKind.LONG_TEXT, prompt=prompt, required=required)
+
+
+def _choice(options: tuple[Option, ...], prompt: str, help: str = "") -> S:
+    return S(
+        id="what",
+        field="what",
+        kind=AnswerKind.CHOICE,
+        options=options,
+        required=True,
+        prompt=prompt,
+        help=help,
+    )
 
 
 def _flow(flow_id: str, title: str, steps: tuple[S, ...], confirm: str) -> Flow[CaseAnswers]:
@@ -50,14 +62,7 @@ CASE_ACTION = _flow(
     "case-action",
     "Record an action taken",
     (
-        S(
-            id="what",
-            field="what",
-            kind=AnswerKind.CHOICE,
-            options=ACTIONS_TAKEN,
-            required=True,
-            prompt="What was done?",
-        ),
+        _choice(ACTIONS_TAKEN, "What was done?"),
         _note("Anything to add?", False),
     ),
     "Record it",
@@ -66,14 +71,7 @@ CASE_CLOSE = _flow(
     "case-close",
     "Close the case",
     (
-        S(
-            id="what",
-            field="what",
-            kind=AnswerKind.CHOICE,
-            options=CLOSE_REASONS,
-            required=True,
-            prompt="Why is it being closed?",
-        ),
+        _choice(CLOSE_REASONS, "Why is it being closed?"),
         _note("Anything to add?", False),
     ),
     "Close case",
@@ -82,13 +80,9 @@ CASE_CHECKINS = _flow(
     "case-checkins",
     "Schedule check-ins",
     (
-        S(
-            id="what",
-            field="what",
-            kind=AnswerKind.CHOICE,
-            options=CADENCES,
-            required=True,
-            prompt="When should I check in with them privately?",
+        _choice(
+            CADENCES,
+            "When should I check in with them privately?",
             help="Online abuse is often worst in the first days and can flare up again; "
             "days 1, 3 and 7 cover that.",
         ),

@@ -32,9 +32,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import render, translate
 from adapters.slack.config import SlackSettings
-from bot.app import Harbour, log_failure
+from bot.app import Harbour
 from bot.directory import Directory, parse_person
 from bot.locks import KeyedLocks
+from bot.logs import log_failure
 from bot.models import Form, InboundEvent, Notice, NoticeLevel, PersonRef, Reply, TextMessage
 from bot.notify import SHARED, Recipient
 

@@ -51,8 +51,9 @@ from microsoft_agents.hosting.core import (
 
 from adapters.teams import cards, translate
 from adapters.teams.config import TeamsSettings
-from bot.app import Harbour, log_failure
+from bot.app import Harbour
 from bot.directory import Directory
+from bot.logs import log_failure
 from bot.models import Notice, NoticeLevel, PersonRef, Reply, Text
 from bot.notify import SHARED, Recipient
 from bot.store import Store

@@ -247,7 +247,7 @@ class TinyStore(Store):
         """A person's own small file: their conversation, the event ids they
         sent lately, and alerts raised before their report exists. Saving a
         step rewrites only this, however many people and reports there are."""
-        name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".json"
+        name = self._name(key)
         found = self._people.get(name)
         if found is None:
             path = self._dir / "conversations" / name if self._dir else None
@@ -255,8 +255,9 @@ class TinyStore(Store):
             self._seen[name] = {}
         return found
 
-    def _name(self, key: str) -> str:
-        self._person(key)
+    @staticmethod
+    def _name(key: str) -> str:
+        """A person's file name: a digest, so ids never become paths."""
         return hashlib.sha256(key.encode()).hexdigest()[:32] + ".json"
 
     def _load(self) -> None:
@@ -343,7 +344,7 @@ class TinyStore(Store):
                 table.remove(doc_ids=[SESSION])
         else:
             table.upsert(Document(session.model_dump(mode="json"), doc_id=SESSION))
-        seen = self._seen[self._name(person.key)]
+        seen = self._seen[self._name(person.key)]  # created with the file above
         if event_id is not None and event_id not in seen:
             table = file.table("seen")
             seen[event_id] = table.insert({"id": event_id})
