@@ -39,7 +39,8 @@ AsyncApp with the same signing secret, the same kind of AsyncWebClient
 `process_before_response=True`, hosted the same way (aiohttp,
 `to_bolt_request` -> `async_dispatch` -> `to_aiohttp_response`) and with
 listeners on the same command and action ids that only call `ack()`. Harbour
-is `bot.server.build(...)` as `harbour serve` composes it, on a MemoryStore
+is `bot.server.build(...)` as `harbour serve` composes it (and, as it does,
+with its start-up objects gc.freeze()d), on a MemoryStore
 by default or a TinyStore in a temporary directory (`--store tiny`). The ack
 path never touches the store, but the store decides how often Harbour's
 background work gives the event loop back (TinyStore runs each call in a
@@ -271,7 +272,7 @@ async def start_harbour(api_url: str, store_kind: str, data_dir: Path | None) ->
     """Harbour as `harbour serve` composes it."""
     from adapters.slack.config import SlackSettings
     from bot.config import Settings
-    from bot.server import build
+    from bot.server import build, freeze_long_lived
 
     slack = SlackSettings(
         bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_url=api_url, _env_file=None
@@ -287,6 +288,7 @@ async def start_harbour(api_url: str, store_kind: str, data_dir: Path | None) ->
         return pending
 
     _drain_route(server.web_app, drain)
+    freeze_long_lived()  # as `harbour serve` does before it starts listening
     served = await common.site(server.web_app)
 
     async def close() -> None:

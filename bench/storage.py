@@ -302,7 +302,7 @@ async def timed(
 def baseline(directory: Path, runs: int) -> Stats:
     """One atomic_write (write, fsync, rename, fsync the directory) of ~200 bytes."""
     path = directory / "baseline.json"
-    text = json.dumps({"seen": {str(i): {"id": uuid.uuid4().hex} for i in range(4)}})
+    text = json.dumps({"seen": {"1": {"ids": [uuid.uuid4().hex for _ in range(4)]}}})
     samples = []
     for _ in range(runs):
         t0 = time.perf_counter()

@@ -5,6 +5,7 @@
     python -m bench.teams_turns --store tiny     # Harbour on a TinyStore in a temporary directory
     python -m bench.teams_turns --profile        # then one cProfile'd round of each bot
     python -m bench.teams_turns --background 900 # 900 more reports in progress, never measured
+    python -m bench.teams_turns --freeze-bare    # the bare bot gc.freeze()s its start-up too
 
 Two kinds of turn, each posted to POST /api/messages as Teams would post it
 (real-shaped activities from tests/fakes/teams.py, serviceUrl pointing at a
@@ -73,7 +74,12 @@ own share of the work (it deep-copies and serialises every outgoing activity)
 larger for Harbour too.
 Harbour is `bot.server.build(Settings(...), SlackSettings(...), store,
 load_teams_settings({}))` exactly as `harbour serve` composes it in anonymous
-mode, on a MemoryStore by default (`--store tiny`: a TinyStore in a temporary
+mode, and, as `harbour serve` does before listening, with everything built at
+start-up gc.freeze()d (`bot.server.freeze_long_lived`: Harbour's start-up heap
+is several times the bare bot's, and unfrozen its full collections cost a
+card action more than Harbour's own work). The bare bot is left as the SDK's
+samples leave it; `--freeze-bare` freezes it too, for a like-for-like
+comparison of everything else. Harbour runs on a MemoryStore by default (`--store tiny`: a TinyStore in a temporary
 directory, the production default, which adds its file writes).
 
 How the processes are laid out, and why: the fake connector
@@ -267,7 +273,7 @@ async def start_fake() -> common.Served:
     )
 
 
-async def start_bare() -> common.Served:
+async def start_bare(freeze: bool = False) -> common.Served:
     """The baseline: the Agents SDK with Harbour's anonymous set-up and hosting,
     and handlers that only send one card (and return one, for Action.Execute)."""
     import logging
@@ -341,6 +347,9 @@ async def start_bare() -> common.Served:
         app["agent_configuration"] = auth_config
     app.router.add_post(MESSAGES, jwt_authorization_decorator(messages))  # type: ignore[no-untyped-call]
     _bench_routes(app)
+    if freeze:
+        gc.collect()
+        gc.freeze()
     return await common.site(app)
 
 
@@ -349,7 +358,7 @@ async def start_harbour(store_kind: str, data_dir: Path | None) -> common.Served
     from adapters.slack.config import SlackSettings
     from adapters.teams.config import load_teams_settings
     from bot.config import Settings
-    from bot.server import build
+    from bot.server import build, freeze_long_lived
 
     store = common.make_store(store_kind, data_dir)
     server = build(
@@ -380,10 +389,13 @@ async def start_harbour(store_kind: str, data_dir: Path | None) -> common.Served
             "conversations_kb": sum(sizes) / 1024,
             "largest_file_kb": max(sizes, default=0) / 1024,
             "sessions": sum(1 for d in data if d.get("session")),
-            "seen": sum(len(d.get("seen", {})) for d in data),
+            "seen": sum(
+                len(doc.get("ids", [])) for d in data for doc in d.get("seen", {}).values()
+            ),
         }
 
     _bench_routes(server.web_app, diagnose)
+    freeze_long_lived()  # as `harbour serve` does before it starts listening
     served = await common.site(server.web_app)
 
     async def close() -> None:
@@ -393,11 +405,13 @@ async def start_harbour(store_kind: str, data_dir: Path | None) -> common.Served
     return common.Served(port=served.port, close=close)
 
 
-async def start(kind: str, store_kind: str, data_dir: Path | None) -> common.Served:
+async def start(
+    kind: str, store_kind: str, data_dir: Path | None, freeze_bare: bool = False
+) -> common.Served:
     if kind == "fake":
         return await start_fake()
     if kind == "bare":
-        return await start_bare()
+        return await start_bare(freeze_bare)
     if kind == "harbour":
         return await start_harbour(store_kind, data_dir)
     raise ValueError(f"unknown server {kind!r}")
@@ -405,7 +419,7 @@ async def start(kind: str, store_kind: str, data_dir: Path | None) -> common.Ser
 
 @contextlib.asynccontextmanager
 async def servers(
-    *, isolated: bool, store_kind: str, workdir: Path
+    *, isolated: bool, store_kind: str, workdir: Path, freeze_bare: bool = False
 ) -> AsyncIterator[tuple[dict[str, str], Callable[[], dict[str, str]]]]:
     """Start the fake connector, the bare bot and Harbour; yield their base URLs
     and a function returning what each server logged (child processes only)."""
@@ -414,10 +428,11 @@ async def servers(
     if not isolated:
         async with common.in_process() as started:
             for kind in kinds:
-                started.append(await start(kind, store_kind, data_dir))
+                started.append(await start(kind, store_kind, data_dir, freeze_bare))
             yield ({k: common.url(s.port) for k, s in zip(kinds, started, strict=True)}, dict)
         return
     args = ["--store", store_kind, *(["--data-dir", str(data_dir)] if data_dir else [])]
+    args += ["--freeze-bare"] if freeze_bare else []
     async with common.child_processes("bench.teams_turns", kinds, workdir) as children:
         ports = await asyncio.gather(*(c.start(*args) for c in children.values()))
         yield (
@@ -740,6 +755,7 @@ async def measure(
     profile: bool = False,
     profile_dir: Path | None = None,
     background: int = 0,
+    freeze_bare: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Result:
     """Run the whole benchmark and return the figures (no printing, no exit)."""
@@ -757,7 +773,9 @@ async def measure(
     with tempfile.TemporaryDirectory(prefix="harbour-bench-teams-") as tmp:
         where = "child processes" if isolated else "this process"
         progress(f"  starting the fake connector, the bare SDK bot and Harbour ({where})…")
-        async with servers(isolated=isolated, store_kind=store, workdir=Path(tmp)) as (urls, logs):
+        async with servers(
+            isolated=isolated, store_kind=store, workdir=Path(tmp), freeze_bare=freeze_bare
+        ) as (urls, logs):
             client = Client(urls, max(levels))
             try:
                 t0 = time.perf_counter()
@@ -1065,18 +1083,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="this many more people start a report in Harbour during set-up and are never "
         "measured (how the figures change as reports in progress pile up)",
     )
+    parser.add_argument(
+        "--freeze-bare",
+        action="store_true",
+        help="gc.freeze() the bare bot after start-up too, as Harbour's server does for itself "
+        "(by default the bare bot is left as the SDK's samples leave it)",
+    )
     common.add_child_arguments(parser, ("fake", *APPS))
     args = parser.parse_args(argv)
     if args.serve:
         kind: str = args.serve
         asyncio.run(
-            common.serve_child(lambda: start(kind, args.store, args.data_dir), log=kind != "fake")
+            common.serve_child(
+                lambda: start(kind, args.store, args.data_dir, args.freeze_bare),
+                log=kind != "fake",
+            )
         )
         return 0
     print(
         f"Harbour Teams turn benchmark: bare Agents SDK bot vs Harbour ({args.store} store), "
         f"{', '.join(map(str, FULL_CONCURRENCY))} at once, servers in child processes, "
-        f"{os.cpu_count()} CPUs{' (quick)' if args.quick else ''}",
+        f"{os.cpu_count()} CPUs{' (quick)' if args.quick else ''}"
+        f"{', bare bot gc-frozen too' if args.freeze_bare else ''}",
         flush=True,
     )
     result = asyncio.run(
@@ -1087,6 +1115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             profile=args.profile or args.profile_dir is not None,
             profile_dir=args.profile_dir,
             background=args.background,
+            freeze_bare=args.freeze_bare,
             progress=lambda m: print(m, flush=True),
         )
     )

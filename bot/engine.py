@@ -98,7 +98,7 @@ def start(
     answers: dict[str, Any] | None = None,
 ) -> Transition:
     """Begin a flow, optionally pre-filled (e.g. reflections saved earlier)."""
-    first = next(flow.visible(answers or {}))[1]
+    first = flow.visible(answers or {})[0][1]
     draft = Draft(
         id=draft_id,
         flow=flow.id,
@@ -141,7 +141,7 @@ def prompt(flow: Flow[Any], draft: Draft, ctx: FlowContext) -> list[Reply]:
 
 def _form(flow: Flow[Any], draft: Draft) -> Form:
     page, focus = _position(flow, draft)
-    visible = list(flow.visible(draft.answers))
+    visible = flow.visible(draft.answers)
     page_steps = [s for p, s in visible if p.id == page.id]
     pages = list(dict.fromkeys(p.id for p, _ in visible))
     controls = [ControlAction.BACK] if draft.trail else []
@@ -190,7 +190,7 @@ def _position(flow: Flow[Any], draft: Draft) -> tuple[Page[Any], Step[Any]]:
     """The page and step the draft is on; if that step no longer exists or no
     longer applies (the flow changed since the draft was saved), the first
     visible step that has no answer yet."""
-    visible = list(flow.visible(draft.answers))
+    visible = flow.visible(draft.answers)
     for page, step in visible:
         if step.id == draft.step:
             return page, step

@@ -10,7 +10,7 @@ whole page at once, so it cannot depend on itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -118,6 +118,9 @@ class Flow(Generic[A]):
     _last_typed: tuple[dict[str, Any], A] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _last_visible: tuple[dict[str, Any], tuple[tuple[Page[A], Step[A]], ...]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         index: dict[str, tuple[Page[A], Step[A]]] = {}
@@ -168,15 +171,22 @@ class Flow(Generic[A]):
         object.__setattr__(self, "_last_typed", (answers, typed))
         return typed
 
-    def visible(self, answers: dict[str, Any]) -> Iterator[tuple[Page[A], Step[A]]]:
-        """The steps that are asked, in order, given the answers so far."""
+    def visible(self, answers: dict[str, Any]) -> tuple[tuple[Page[A], Step[A]], ...]:
+        """The steps that are asked, in order, given the answers so far (kept
+        for the last answers dict, as `typed` is: a step asks several times)."""
+        last = self._last_visible
+        if last is not None and last[0] is answers:
+            return last[1]
         typed = self.typed(answers)
-        for page in self.pages:
-            if page.when is not None and not page.when(typed):
-                continue
-            for step in page.steps:
-                if step.when is None or step.when(typed):
-                    yield page, step
+        steps = tuple(
+            (page, step)
+            for page in self.pages
+            if page.when is None or page.when(typed)
+            for step in page.steps
+            if step.when is None or step.when(typed)
+        )
+        object.__setattr__(self, "_last_visible", (answers, steps))
+        return steps
 
     def options_for(self, step: Step[A]) -> tuple[Option, ...]:
         return YES_NO_OPTIONS if step.kind is AnswerKind.YES_NO else step.options

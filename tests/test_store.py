@@ -113,6 +113,14 @@ def person_file(directory: Path, who: PersonRef) -> Path:
     return directory / "conversations" / file_name(who)
 
 
+def seen_ids(path: Path) -> list[str]:
+    """The event ids a person's file remembers, oldest first."""
+    docs = read_json(path).get("seen", {})
+    assert list(docs) == ["1"], "one document holds the list"
+    ids: list[str] = docs["1"]["ids"]
+    return ids
+
+
 def fail_writes_to(monkeypatch: pytest.MonkeyPatch, name: str | re.Pattern[str]) -> None:
     """Make every atomic write of a file called `name` (or whose name matches the
     pattern) fail, as a full disk would."""
@@ -785,16 +793,16 @@ async def test_seen_events_keep_the_most_recent_per_person(
     async def check(s: TinyStore, who: PersonRef, prefix: str, newest: int) -> None:
         for i in range(newest - 4, newest + 1):
             assert await s.seen(who, f"{prefix}-{i}"), f"{prefix}-{i} forgotten"
-        for i in range(newest - 6):  # at most 20% headroom beyond SEEN_KEEP
+        for i in range(newest - 4):
             assert not await s.seen(who, f"{prefix}-{i}"), f"{prefix}-{i} still kept"
 
     def kept(who: PersonRef) -> int:
-        return len(read_json(person_file(tmp_path, who))["seen"])
+        return len(seen_ids(person_file(tmp_path, who)))
 
     await check(store, ALICE, "ev", 19)
     await check(store, BOB, "bob", 29)
     assert not await store.seen(BOB, "ev-19") and not await store.seen(ALICE, "bob-29")
-    assert kept(ALICE) <= 6 and kept(BOB) <= 6
+    assert kept(ALICE) == 5 and kept(BOB) == 5
     await store.close()
 
     reopened = open_store(tmp_path)
@@ -804,7 +812,30 @@ async def test_seen_events_keep_the_most_recent_per_person(
         await reopened.save_session(ALICE, mine, event_id=f"ev-{i}")
     await check(reopened, ALICE, "ev", 26)
     await check(reopened, BOB, "bob", 29)
-    assert kept(ALICE) <= 6 and kept(BOB) <= 6
+    assert kept(ALICE) == 5 and kept(BOB) == 5
+
+
+async def test_seen_events_in_the_older_one_document_per_id_form_are_read_and_rewritten(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    store = open_store(tmp_path)
+    mine = session(ALICE, draft("d1"))
+    await store.save_session(ALICE, mine, event_id="ev-0")
+    await store.close()
+    path = person_file(tmp_path, ALICE)
+    data = read_json(path)
+    data["seen"] = {str(n): {"id": f"ev-{n}"} for n in range(1, 4)}  # as written before
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+    reopened = open_store(tmp_path)
+    for n in range(1, 4):
+        assert await reopened.seen(ALICE, f"ev-{n}")
+    assert await reopened.load_session(ALICE) == mine
+    await reopened.save_session(ALICE, mine, event_id="ev-4")
+    assert seen_ids(path) == ["ev-1", "ev-2", "ev-3", "ev-4"]
+    await reopened.close()
+    again = open_store(tmp_path)
+    assert all([await again.seen(ALICE, f"ev-{n}") for n in range(1, 5)])
 
 
 # --------------------------------------------------------------------------- outbox
@@ -880,11 +911,11 @@ async def test_filing_reports_does_not_grow_the_reporters_file(
         sizes.append(mine.stat().st_size)
 
     # Reports and their events went to the shard; Alice's file only remembers her
-    # latest event ids, and at most SEEN_KEEP * 1.2 of them.
+    # latest event ids, and at most SEEN_KEEP of them.
     assert apart_from_seen() == rest_after_one
     assert read_json(mine).get("outbox", {}) == {}
-    assert len(read_json(mine)["seen"]) <= 6
-    assert max(sizes) <= after_one + 6 * len('"50":{"id":"ev-49"},')  # room for 6 more ids
+    assert seen_ids(mine) == [f"ev-{i}" for i in range(45, 50)]
+    assert max(sizes) <= after_one + 5 * len('"ev-49",')  # room for 5 more ids
     reports_after_50 = sum(p.stat().st_size for p in (tmp_path / "reports").iterdir())
     assert reports_after_50 > 40 * reports_after_one
     # Nobody else's file was written.

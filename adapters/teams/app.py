@@ -127,6 +127,23 @@ def _reference(activity: Activity) -> dict[str, Any]:
     return reference
 
 
+def _fingerprint(activity: Activity) -> tuple[object, ...]:
+    """Every field of an activity that goes into its conversation reference, as
+    plain values: when they are unchanged, so is the reference, and the cost of
+    building and dumping one (more than the rest of the adapter's work on a
+    turn) is skipped."""
+    user, bot, conversation = activity.from_property, activity.recipient, activity.conversation
+    return (
+        activity.service_url,
+        str(activity.channel_id),
+        activity.locale,
+        conversation and (conversation.id, conversation.tenant_id, conversation.conversation_type),
+        conversation and (conversation.name, conversation.is_group),
+        user and (user.id, user.name, user.aad_object_id, user.role),
+        bot and (bot.id, bot.name, bot.role),
+    )
+
+
 def _is_loopback(request: web.Request) -> bool:
     try:
         return ipaddress.ip_address(request.remote or "").is_loopback
@@ -162,7 +179,7 @@ class TeamsAdapter:
 
             connections = MsalConnectionManager(**settings.sdk_config)
             self.auth_config = connections.get_default_connection_configuration()
-        self._remembered: dict[str, dict[str, Any]] = {}
+        self._remembered: dict[str, tuple[object, ...]] = {}
         self.adapter = CloudAdapter(connection_manager=connections)
         self.adapter.on_turn_error = self._on_turn_error
         self.app = AgentApplication[TurnState](
@@ -328,13 +345,14 @@ class TeamsAdapter:
         """Save how to reach this person (first contact, or when it changed)."""
         if not translate.is_personal(activity):
             return
+        fingerprint = _fingerprint(activity)
+        if self._remembered.get(who.key) == fingerprint:
+            return  # unchanged since this process last saved it: nothing to build or store
         reference = _reference(activity)
-        if self._remembered.get(who.key) == reference:
-            return  # unchanged since this process last saved it: no store round trip
         known = await self.store.get_record("contacts", who.key) or {}
         if known.get("reference") != reference:
             await self.store.put_record("contacts", who.key, {**known, "reference": reference})
-        self._remembered[who.key] = reference
+        self._remembered[who.key] = fingerprint
 
     # ------------------------------------------------------------------ sending
 

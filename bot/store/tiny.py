@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -58,6 +59,10 @@ SEEN_KEEP = 100
 redeliveries. Slack retries within minutes and a person sends at most a few
 events a minute, so this is hours of headroom in a file of a few kilobytes."""
 SESSION = 1  # the one document in a person's "session" table
+RECENT = 1
+"""The one document in a person's "seen" table: {"ids": [their latest event
+ids, oldest first]}. (Files written before 2026-11-25 hold one document per
+id; they are read as such and rewritten in this form on their next write.)"""
 
 _SHARD_NAME = re.compile(r"^(\d{4})-(\d{4,})\.json$")
 
@@ -171,6 +176,13 @@ class _File:
             raise
 
 
+@functools.lru_cache(maxsize=4096)
+def _file_name(key: str) -> str:
+    """A person's file name: a digest, so ids never become paths. (Asked for
+    several times per event: cached.)"""
+    return hashlib.sha256(key.encode()).hexdigest()[:32] + ".json"
+
+
 class TinyStore(Store):
     """The embedded store. `directory=None` keeps everything in memory."""
 
@@ -180,7 +192,8 @@ class TinyStore(Store):
         self._executor: ThreadPoolExecutor | None = None
         self._shards: dict[tuple[int, int], _File] = {}
         self._people: dict[str, _File] = {}  # by file name (a digest of the person's key)
-        self._seen: dict[str, dict[str, int]] = {}  # by file name: event id -> doc id
+        self._seen: dict[str, dict[str, None]] = {}  # by file name: recent event ids, in order
+        self._old_seen: set[str] = set()  # files whose "seen" table has one document per id
         self._by_person: dict[str, list[str]] = {}
         self._max_seq: dict[int, int] = {}
         self._from_draft: dict[str, str] = {}
@@ -257,8 +270,7 @@ class TinyStore(Store):
 
     @staticmethod
     def _name(key: str) -> str:
-        """A person's file name: a digest, so ids never become paths."""
-        return hashlib.sha256(key.encode()).hexdigest()[:32] + ".json"
+        return _file_name(key)
 
     def _load(self) -> None:
         """Open every file, build the indexes, and finish any filing a crash
@@ -301,9 +313,14 @@ class TinyStore(Store):
             for doc in shard.table("reports").all():
                 self._index_report(Report.model_validate(doc))
             self._index_outbox(shard)
+        self._old_seen.clear()
         for name, file in self._people.items():
             self._index_outbox(file)
-            self._seen[name] = {doc["id"]: doc.doc_id for doc in file.table("seen").all()}
+            docs = file.table("seen").all()
+            if any("ids" not in doc for doc in docs):
+                self._old_seen.add(name)
+            ids = [i for doc in docs for i in doc.get("ids", [doc.get("id")]) if i is not None]
+            self._seen[name] = dict.fromkeys(ids[-SEEN_KEEP:])
         self._record_ids = {
             kind: {d["key"]: d.doc_id for d in self._records.table(kind).all()}
             for kind in self._records.db.tables()
@@ -344,13 +361,19 @@ class TinyStore(Store):
                 table.remove(doc_ids=[SESSION])
         else:
             table.upsert(Document(session.model_dump(mode="json"), doc_id=SESSION))
-        seen = self._seen[self._name(person.key)]  # created with the file above
+        name = self._name(person.key)
+        seen = self._seen[name]  # created with the file above
         if event_id is not None and event_id not in seen:
+            # One document holding the list: a TinyDB document per id made each
+            # step rebuild a hundred-entry table and made up most of the file.
+            seen[event_id] = None
+            while len(seen) > SEEN_KEEP:
+                del seen[next(iter(seen))]
             table = file.table("seen")
-            seen[event_id] = table.insert({"id": event_id})
-            if len(seen) > SEEN_KEEP * 1.2:
-                oldest = list(seen)[: len(seen) - SEEN_KEEP]
-                table.remove(doc_ids=[seen.pop(old) for old in oldest])
+            if name in self._old_seen:
+                table.truncate()
+                self._old_seen.discard(name)
+            table.upsert(Document({"ids": list(seen)}, doc_id=RECENT))
         return file
 
     # ------------------------------------------------------------------ interface
