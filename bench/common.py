@@ -204,10 +204,19 @@ async def serve_child(
         await served.close()
 
 
+def cpu_layout() -> tuple[int, int] | None:
+    """(client CPU, servers' CPU), or None where affinity cannot be set."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    return (allowed[0], allowed[1]) if len(allowed) >= 2 else None
+
+
 def add_child_arguments(parser: argparse.ArgumentParser, kinds: Sequence[str]) -> None:
     """The hidden options a server child process is started with."""
     parser.add_argument("--serve", choices=kinds, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def add_store_argument(parser: argparse.ArgumentParser) -> None:

@@ -557,7 +557,7 @@ async def measure(
     With `pin` (and child processes, and two CPUs or more) this process runs on
     one CPU and the servers on another for the duration of the run.
     """
-    layout = cpu_layout() if pin and isolated else None
+    layout = common.cpu_layout() if pin and isolated else None
     saved = os.sched_getaffinity(0) if layout else None
     if layout:
         os.sched_setaffinity(0, {layout[0]})
@@ -580,14 +580,6 @@ async def measure(
             os.sched_setaffinity(0, saved)
     result.cpus = layout
     return result
-
-
-def cpu_layout() -> tuple[int, int] | None:
-    """(client CPU, servers' CPU), or None where affinity cannot be set."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    allowed = sorted(os.sched_getaffinity(0))
-    return (allowed[0], allowed[1]) if len(allowed) >= 2 else None
 
 
 async def _measure(
@@ -791,7 +783,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     common.add_child_arguments(parser, ("fake", "bolt", "harbour"))
     parser.add_argument("--api-url", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--cpu", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         kind: str = args.serve

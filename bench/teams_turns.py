@@ -419,10 +419,17 @@ async def start(
 
 @contextlib.asynccontextmanager
 async def servers(
-    *, isolated: bool, store_kind: str, workdir: Path, freeze_bare: bool = False
+    *,
+    isolated: bool,
+    store_kind: str,
+    workdir: Path,
+    freeze_bare: bool = False,
+    layout: tuple[int, int] | None = None,
 ) -> AsyncIterator[tuple[dict[str, str], Callable[[], dict[str, str]]]]:
-    """Start the fake connector, the bare bot and Harbour; yield their base URLs
-    and a function returning what each server logged (child processes only)."""
+    """Start the fake connector, the bare bot and Harbour (with `layout`, the
+    connector pinned to the client's CPU and the bots to the other); yield
+    their base URLs and a function returning what each server logged (child
+    processes only)."""
     data_dir = workdir / "harbour-data" if store_kind == "tiny" else None
     kinds = ("fake", *APPS)
     if not isolated:
@@ -433,8 +440,14 @@ async def servers(
         return
     args = ["--store", store_kind, *(["--data-dir", str(data_dir)] if data_dir else [])]
     args += ["--freeze-bare"] if freeze_bare else []
+
+    def pinned(kind: str) -> list[str]:
+        if layout is None:
+            return args
+        return [*args, "--cpu", str(layout[0] if kind == "fake" else layout[1])]
+
     async with common.child_processes("bench.teams_turns", kinds, workdir) as children:
-        ports = await asyncio.gather(*(c.start(*args) for c in children.values()))
+        ports = await asyncio.gather(*(c.start(*pinned(k)) for k, c in children.items()))
         yield (
             {k: common.url(p) for k, p in zip(children, ports, strict=True)},
             common.logs_of(children),
@@ -756,9 +769,56 @@ async def measure(
     profile_dir: Path | None = None,
     background: int = 0,
     freeze_bare: bool = False,
+    pin: bool = True,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Result:
-    """Run the whole benchmark and return the figures (no printing, no exit)."""
+    """Run the whole benchmark and return the figures (no printing, no exit).
+
+    With `pin` (and child processes, and two CPUs or more) this process and the
+    fake connector run on one CPU and the two bots on another."""
+    layout = common.cpu_layout() if pin and isolated else None
+    saved = os.sched_getaffinity(0) if layout else None
+    if layout:
+        os.sched_setaffinity(0, {layout[0]})
+    try:
+        return await _measure(
+            quick=quick,
+            concurrency=concurrency,
+            rounds=rounds,
+            sequential=sequential,
+            burst_samples=burst_samples,
+            store=store,
+            isolated=isolated,
+            budget_s=budget_s,
+            profile=profile,
+            profile_dir=profile_dir,
+            background=background,
+            freeze_bare=freeze_bare,
+            layout=layout,
+            progress=progress,
+        )
+    finally:
+        if saved:
+            os.sched_setaffinity(0, saved)
+
+
+async def _measure(
+    *,
+    quick: bool,
+    concurrency: Sequence[int] | None,
+    rounds: int | None,
+    sequential: int | None,
+    burst_samples: int | None,
+    store: str,
+    isolated: bool,
+    budget_s: float | None,
+    profile: bool,
+    profile_dir: Path | None,
+    background: int,
+    freeze_bare: bool,
+    layout: tuple[int, int] | None,
+    progress: Callable[[str], None],
+) -> Result:
     levels = tuple(concurrency or FULL_CONCURRENCY)
     rounds = max(1, rounds or (QUICK_ROUNDS if quick else FULL_ROUNDS))
     sequential = max(1, sequential or (QUICK_SEQUENTIAL if quick else SEQUENTIAL))
@@ -774,7 +834,11 @@ async def measure(
         where = "child processes" if isolated else "this process"
         progress(f"  starting the fake connector, the bare SDK bot and Harbour ({where})…")
         async with servers(
-            isolated=isolated, store_kind=store, workdir=Path(tmp), freeze_bare=freeze_bare
+            isolated=isolated,
+            store_kind=store,
+            workdir=Path(tmp),
+            freeze_bare=freeze_bare,
+            layout=layout,
         ) as (urls, logs):
             client = Client(urls, max(levels))
             try:
@@ -1089,6 +1153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="gc.freeze() the bare bot after start-up too, as Harbour's server does for itself "
         "(by default the bare bot is left as the SDK's samples leave it)",
     )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the client (and fake connector) and the bots to different CPUs",
+    )
     common.add_child_arguments(parser, ("fake", *APPS))
     args = parser.parse_args(argv)
     if args.serve:
@@ -1097,12 +1166,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             common.serve_child(
                 lambda: start(kind, args.store, args.data_dir, args.freeze_bare),
                 log=kind != "fake",
+                cpu=args.cpu,
             )
         )
         return 0
     print(
         f"Harbour Teams turn benchmark: bare Agents SDK bot vs Harbour ({args.store} store), "
-        f"{', '.join(map(str, FULL_CONCURRENCY))} at once, servers in child processes, "
+        f"{', '.join(map(str, FULL_CONCURRENCY))} at once, servers in child processes"
+        f"{', not pinned' if args.no_pin else ' (the bots pinned to one CPU, client and connector to another)'}, "
         f"{os.cpu_count()} CPUs{' (quick)' if args.quick else ''}"
         f"{', bare bot gc-frozen too' if args.freeze_bare else ''}",
         flush=True,
@@ -1116,6 +1187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             profile_dir=args.profile_dir,
             background=args.background,
             freeze_bare=args.freeze_bare,
+            pin=not args.no_pin,
             progress=lambda m: print(m, flush=True),
         )
     )

@@ -24,7 +24,8 @@ class Invalid:
 # What an answer becomes when it is valid: None means "left empty".
 Parsed = Any
 
-_KEEP_CONTROLS = {"\n", "\t"}
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Unicode's control characters (category Cc), but for tab and newline."""
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})+$")
 
 
@@ -36,7 +37,7 @@ def clean_text(text: str) -> str:
     terminal or a log line) are dropped.
     """
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = "".join(ch for ch in text if ch in _KEEP_CONTROLS or unicodedata.category(ch) != "Cc")
+    text = _CONTROLS.sub("", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 

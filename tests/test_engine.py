@@ -4,6 +4,7 @@ answers, duplicate events and concurrent events, fed as core events."""
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from datetime import UTC, datetime
 
 import pytest
@@ -23,6 +24,7 @@ from bot.models import (
     TextMessage,
 )
 from bot.store import Store
+from bot.validation import clean_text
 from tests.conftest import Chat, person
 
 CTX = FlowContext(emergency_guidance="Call 112.")
@@ -442,3 +444,13 @@ async def test_store_failure_gives_a_kind_error_and_loses_nothing(
     monkeypatch.undo()
     await alice.command("report")
     assert alice.focus() == "kinds"
+
+
+def test_clean_text_drops_exactly_the_control_characters_but_tab_and_newline() -> None:
+    for code in range(0x110000):
+        ch = chr(code)
+        control = unicodedata.category(ch) == "Cc" and ch not in "\t\n\r"
+        kept = clean_text(f"a{ch}b")
+        assert (kept == "ab") == control, hex(code)
+    assert clean_text("  one\r\ntwo\rthree\n\n\n\nfour\t \x00") == "one\ntwo\nthree\n\nfour"
+    assert clean_text("e\u0301 🙂 שלום") == "é 🙂 שלום"

@@ -27,7 +27,6 @@ from bot.models import (
 )
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
 MAX_ACTIONS = 6
 FEW_BUTTONS = 6
@@ -58,15 +57,16 @@ def _choice_input(question: ChoiceQuestion) -> dict[str, Any]:
         "type": "Input.ChoiceSet",
         "id": question.id,
         "label": question.prompt,
-        "isMultiSelect": question.multiple,
         "style": "expanded" if len(question.options) <= 10 else "compact",
         "wrap": True,
         "choices": [{"title": o.label, "value": o.value} for o in question.options],
-        "isRequired": question.required,
     }
+    if question.multiple:
+        element["isMultiSelect"] = True
     if question.value:
         element["value"] = ",".join(question.value)
     if question.required:
+        element["isRequired"] = True
         element["errorMessage"] = "Please choose an answer."
     return element
 
@@ -76,15 +76,16 @@ def _text_input(question: TextQuestion) -> dict[str, Any]:
         "type": "Input.Text",
         "id": question.id,
         "label": question.prompt,
-        "isMultiline": question.multiline,
         "maxLength": question.max_length,
-        "isRequired": question.required,
     }
+    if question.multiline:
+        element["isMultiline"] = True
     if question.hint:
         element["placeholder"] = question.hint
     if question.value:
         element["value"] = question.value
     if question.required:
+        element["isRequired"] = True
         element["errorMessage"] = "Please answer this question."
     return element
 
@@ -259,7 +260,9 @@ class Card(dict[str, Any]):
 
 
 def card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None) -> Card:
-    content = Card({"type": "AdaptiveCard", "$schema": SCHEMA, "version": VERSION, "body": body})
+    # Only what differs from the schema's defaults (and no "$schema", which only
+    # editors read): the SDK serialises every value twice on the way out.
+    content = Card({"type": "AdaptiveCard", "version": VERSION, "body": body})
     if actions:
         content["actions"] = actions
     return content
