@@ -233,6 +233,48 @@ async def test_nothing_reported_reaches_the_logs(
         assert secret not in caplog.text
 
 
+def test_starting_logs_no_warning_and_keeps_the_token_for_harbours_calls(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    slack = SlackSettings(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, _env_file=None)  # type: ignore[call-arg]
+    server = build(Settings(_env_file=None), slack, MemoryStore())  # type: ignore[call-arg]
+    assert server.slack is not None and server.slack.client.token == "xoxb-test"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_work_after_an_ack_waits_while_other_requests_await_theirs(
+    h: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter = h.server.slack
+    assert adapter is not None
+    handled: list[str] = []
+
+    async def act(body: dict[str, Any]) -> None:
+        handled.append(body["user"]["id"])
+
+    monkeypatch.setattr(adapter, "_act", act)
+    real_dispatch = adapter.app.async_dispatch
+    gate = asyncio.Event()
+
+    async def slow_dispatch(request: Any) -> Any:
+        response = await real_dispatch(request)  # acknowledged, and the work queued...
+        await gate.wait()  # ...while this request is still on its way out
+        return response
+
+    monkeypatch.setattr(adapter.app, "async_dispatch", slow_dispatch)
+    message = {"ts": "1.0", "channel": "DALICE", "blocks": []}
+    payload = block_actions(ALICE, {"action_id": "hb.choice.yes"}, message=message, channel="D1")
+    pending = asyncio.ensure_future(h.post(interaction_body(payload), FORM))
+    for _ in range(20):
+        await asyncio.sleep(0.005)
+    assert handled == [], "work ran while a request still waited for its response"
+    gate.set()
+    assert (await pending).status == 200
+    await adapter.drain()
+    assert handled == [ALICE]
+
+
 async def test_user_text_is_escaped_so_it_cannot_ping_or_link(h: SlackHarness) -> None:
     await h.command(ALICE)
     for page in REPORT_PAGES:
