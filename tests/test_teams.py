@@ -112,9 +112,15 @@ async def test_full_report_in_the_personal_chat(t: TeamsHarness) -> None:
     card = t.last_card()
     assert card["version"] == "1.5"
     for page in PAGES:
+        title = next(
+            b["inlines"][0]["text"]
+            for b in t.last_card()["body"]
+            if b["type"] == "RichTextBlock" and b["inlines"][0].get("weight") == "Bolder"
+        )
         replaced = await t.submit(page)
         assert replaced["statusCode"] == 200
         assert "Received" in json.dumps(replaced["value"])
+        assert title in json.dumps(replaced["value"], ensure_ascii=False)  # which page it was
         assert "actions" not in replaced["value"]  # the pressed card loses its buttons
     assert "Shall I file this report?" in t.text()
     await t.press("File report")

@@ -127,6 +127,7 @@ def _form(form: Form, owner: str) -> tuple[list[dict[str, Any]], list[dict[str, 
             {
                 "kind": "submit",
                 "form": form.id,
+                "title": form.title,  # kept on the answered card that replaces this one
                 "token": form.token,
                 "owner": owner,
                 "multi": multi,
