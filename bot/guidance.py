@@ -45,6 +45,20 @@ BODY_LIMIT = 2_500
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
 
+UNSET = {
+    "police_non_emergency": "their non-emergency number",
+    "internal_reporting": "your manager or a safety lead",
+    "policy_url": "your manager can point you to it",
+    "legal_contact": "your manager can put you in touch",
+    "eap_phone": "HR or your manager can give you the number",
+}
+"""What the guidance says in place of an organisation detail not set yet (the
+administrator is warned at start). Each reads as part of the sentences the
+built-in items put it in: "contact the police on …", "tell …", "the social
+media policy (…)", "the legal team (…)", "the programme is free: …"."""
+UNSET_OTHER = "ask your manager"
+
+
 class Audience(StrEnum):
     WORKER = "worker"
     MANAGER = "manager"
@@ -187,7 +201,7 @@ class Library:
 
     def fill(self, text: str) -> str:
         def value(match: re.Match[str]) -> str:
-            return self.facts.get(match[1]) or "(not set up yet: please ask your manager)"
+            return self.facts.get(match[1]) or UNSET.get(match[1], UNSET_OTHER)
 
         return PLACEHOLDER.sub(value, text)
 

@@ -13,7 +13,15 @@ from adapters.slack import render as slack_render
 from adapters.teams import cards as teams_cards
 from bot.app import Harbour
 from bot.config import Settings
-from bot.guidance import BUILTIN_DIR, Audience, GuidanceError, Library, load_dir, parse_item
+from bot.guidance import (
+    BUILTIN_DIR,
+    UNSET,
+    Audience,
+    GuidanceError,
+    Library,
+    load_dir,
+    parse_item,
+)
 from bot.models import SummaryCard
 from bot.reports import AbuseKind, RiskLevel
 from tests.conftest import Chat, type_report
@@ -80,7 +88,16 @@ def test_empty_facts_are_reported_and_rendered_kindly(library: Library) -> None:
     missing = library.missing_facts()
     assert "policy_url" in missing and "eap_phone" in missing
     filled = library.fill("Call {{eap_phone}}.")
-    assert "ask your manager" in filled
+    assert filled == "Call HR or your manager can give you the number."
+    # Every detail an organisation may leave unset has words of its own, written
+    # for the sentences it sits in, and the built-in items say them whole.
+    assert set(missing) <= set(UNSET)
+    for item in library.items.values():
+        for text in (library.fill(item.summary), library.fill(item.body)):
+            assert "{{" not in text and "not set" not in text
+            assert "contact your manager" not in text and "at your manager" not in text
+    police = library.fill(library.items["threats-and-police"].summary)
+    assert "contact the police on their non-emergency number, with your manager" in police
     complete = Library(library.items.values(), {**FACTS, "eap_phone": "1800 000 000"})
     assert complete.fill("Call {{eap_phone}}.") == "Call 1800 000 000."
 
