@@ -12,6 +12,7 @@ directory and deliveries in `records.json`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -774,6 +776,34 @@ async def test_reports_are_split_into_shards(
 
 
 # --------------------------------------------------------------------------- seen events
+
+
+async def test_a_read_waits_behind_the_writes_before_it_and_not_otherwise(
+    tmp_path: Path, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    real = tiny.atomic_write
+    threads: list[str] = []
+
+    def slow_write(path: Path, text: str) -> None:
+        threads.append(threading.current_thread().name)
+        time.sleep(0.05)  # a slow disk
+        real(path, text)
+
+    monkeypatch.setattr(tiny, "atomic_write", slow_write)
+    mine = session(ALICE, draft("d1"))
+    saving = asyncio.ensure_future(store.save_session(ALICE, mine, event_id="ev-1"))
+    await asyncio.sleep(0)  # the write is queued on the store's thread
+    # Reads issued meanwhile see it, whether they were asked before it finished...
+    assert await store.seen(ALICE, "ev-1")
+    assert await store.load_session(ALICE) == mine
+    await saving
+    assert threads and all(t.startswith("harbour-store") for t in threads)
+    # ...and with nothing queued a read does not wait for the thread at all.
+    monkeypatch.setattr(store, "_run", None)  # any hop to the thread would fail
+    assert await store.load_session(ALICE) == mine
+    assert await store.seen(ALICE, "ev-1") and not await store.seen(BOB, "ev-1")
+    await store.close()
 
 
 async def test_seen_events_keep_the_most_recent_per_person(
