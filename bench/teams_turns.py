@@ -56,9 +56,10 @@ people, `asyncio.gather`):
   over all rounds divided by the number of measured turns. Nothing else is
   sent to a server inside that window, and the SDK finishes the whole turn
   (including the send to the connector) before it answers the HTTP request, so
-  no work spills out of the window. Garbage collection is left alone in the
-  servers: collecting more garbage is part of what a turn costs (how much of
-  the CPU went to it is shown, timed with gc.callbacks in the server).
+  no work spills out of the window. Garbage collection runs as each server
+  has it (Harbour's start-up objects frozen, as below): collecting garbage is
+  part of what a turn costs (how much of the CPU went to it is shown, timed
+  with gc.callbacks in the server).
 
 The baseline is a bare Agents SDK bot: CloudAdapter + AgentApplication,
 anonymous mode set up as Harbour sets it up (AgentAuthConfiguration(
@@ -90,7 +91,11 @@ generator runs in this process. So the client's CPU is not in either server's
 figure, and the connector's (each reply is a POST to it, on a new TCP
 connection: the SDK keeps no session) is neither in the servers' figures nor
 competing with the client's event loop, which would add its delays to the
-latencies of whichever bot is measured when the client is busiest.
+latencies of whichever bot is measured when the client is busiest. The two bots
+are pinned to one CPU and the client and connector to the other (`--no-pin`
+turns that off): unpinned, the scheduler may put the client on the measured
+bot's CPU, and the same code read 1.20x, 1.32x and 1.22x (card action x1) in
+three runs back to back; pinned, seven runs read 1.14x to 1.26x.
 
 Noise and fairness: the two bots take turns at every (kind, concurrency)
 cell, and which goes first alternates by round, so a slow patch of the

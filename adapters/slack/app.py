@@ -47,12 +47,12 @@ FORMS_KEEP = 5_000
 current position instead."""
 
 WORKERS = 8
+"""Background workers: enough to keep Web API calls overlapping (they mostly
+wait on the network), few enough to leave the event loop to acknowledgements."""
 ACKS_FIRST_MAX_WAIT = 0.25
 """How long (seconds) work that follows an acknowledgement may be held back
 while other requests still wait for theirs; under a sustained burst it then
 goes ahead anyway."""
-"""Background workers: enough to keep Web API calls overlapping (they mostly
-wait on the network), few enough to leave the event loop to acknowledgements."""
 
 PRESSED_KEEP = 10_000
 """How many acted-on messages are remembered to swallow double clicks. Every
@@ -146,9 +146,9 @@ class SlackAdapter:
 
     async def _acks_first(self) -> None:
         """Let requests waiting for their acknowledgement go before work that
-        follows one: an ack is due within 3 s, a reply is not. (Yielding once
-        was not enough: in a burst of 200 requests, the work of the first ones
-        took turns with the acks of the rest and doubled their wait.)"""
+        follows one: an ack is due within 3 s, a reply is not. (Yielding once,
+        as before, let the work of a burst's first requests take turns with
+        the acks of the rest.)"""
         if not self._acking:
             await asyncio.sleep(0)
             return

@@ -129,9 +129,9 @@ def _reference(activity: Activity) -> dict[str, Any]:
 
 def _fingerprint(activity: Activity) -> tuple[object, ...]:
     """Every field of an activity that goes into its conversation reference, as
-    plain values: when they are unchanged, so is the reference, and the cost of
-    building and dumping one (more than the rest of the adapter's work on a
-    turn) is skipped."""
+    plain values: when they are unchanged, so is the reference, and building
+    and dumping one (a pydantic model, about ten times the work of comparing
+    this tuple) is skipped."""
     user, bot, conversation = activity.from_property, activity.recipient, activity.conversation
     return (
         activity.service_url,

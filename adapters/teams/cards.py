@@ -254,7 +254,7 @@ def reply_parts(reply: Reply, owner: str) -> tuple[list[dict[str, Any]], list[di
 class Card(dict[str, Any]):
     """A rendered card. Nothing changes a card once it is built, so a copy of one
     is the card itself: the SDK deep-copies every activity it sends, and copying
-    a form page's few hundred nested dicts was a tenth of a card action's CPU."""
+    a form page's nested dicts and lists cost about 0.1 ms per card action."""
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Card:
         return self
