@@ -60,6 +60,20 @@ SHARED = "*"
 in the core, against whoever pressed it)."""
 
 
+WORKER_EXPECTS = frozenset(
+    {
+        EventKind.REPORT_FILED,
+        EventKind.MANAGER_NAMED,
+        EventKind.REPORT_UPDATED,
+        EventKind.CHECKIN_ANSWERED,
+        EventKind.CHECKIN_NOTE,
+    }
+)
+"""Alerts the worker knows their manager is sent (they were told so, or chose
+it): if one cannot be delivered, the worker hears. Reminders and escalations
+they never asked for fail silently to them (the safety leads still hear)."""
+
+
 @dataclass(frozen=True)
 class Recipient:
     platform: Platform
@@ -265,26 +279,50 @@ class Notifier:
     async def _report_failure(
         self, event: DomainEvent, report: Report | None, to: Recipient
     ) -> None:
-        """Tell the safety leads (without content) that someone did not get an alert."""
+        """Tell the safety leads (without content) that someone did not get an
+        alert; and when that someone is the worker's manager, tell the worker,
+        who was told their manager would know."""
         reference = report.reference if report else "a report in progress"
         log.error(
             "alert %s for %s could not be delivered to the %s", event.kind.value, reference, to.role
         )
         channel = self._leads_channel(event.reporter.platform)
-        if channel is None or channel == to:
-            return
-        note = Notice(
-            level=NoticeLevel.WARNING,
-            text=f"Harbour could not deliver an alert about {reference} to the {to.role}, after "
-            "several tries. Please make sure someone follows it up.",
-        )
-        messenger = self.messengers.get(channel.platform)
+        leads_told = False
+        if channel is not None and channel != to:
+            note = Notice(
+                level=NoticeLevel.WARNING,
+                text=f"Harbour could not deliver an alert about {reference} to the {to.role}, "
+                "after several tries. Please make sure someone follows it up.",
+            )
+            leads_told = await self._send_quietly(channel, [note], "the safety leads")
+        if to.role == "manager" and report is not None and event.kind in WORKER_EXPECTS:
+            worker = Recipient(report.reporter.platform, "person", report.reporter.key, "worker")
+            then = (
+                "The safety leads have been asked to follow it up. "
+                if leads_told
+                else "I couldn't tell the safety leads either. "
+            )
+            note = Notice(
+                level=NoticeLevel.WARNING,
+                text=f"I couldn't reach your manager about {reference}, after several tries "
+                "(they may not have Harbour yet). "
+                + then
+                + "If you can, please tell your manager yourself; your report is safe.",
+            )
+            await self._send_quietly(worker, [note], "the worker")
+
+    async def _send_quietly(self, to: Recipient, replies: list[Reply], who: str) -> bool:
+        """One try, for a message about a failure: a failure of its own is logged
+        (without content), not retried."""
+        messenger = self.messengers.get(to.platform)
         try:
             if messenger is None:
-                raise LookupError(channel.platform.value)
-            await messenger.send(channel, [note])
+                raise LookupError(to.platform.value)
+            await messenger.send(to, replies)
+            return True
         except Exception as exc:
-            log.error("and the safety leads could not be told either: %s", type(exc).__name__)
+            log.error("and %s could not be told either: %s", who, type(exc).__name__)
+            return False
 
     # ------------------------------------------------------------------ who gets what
 

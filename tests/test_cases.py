@@ -60,6 +60,7 @@ class RecordingMessenger:
         return out
 
 
+ALICE = "console:local:alice"
 BOB, CAROL, DAN = "console:local:bob", "console:local:carol", "console:local:dan"
 LEADS = "safety-leads"
 
@@ -220,6 +221,26 @@ async def test_undeliverable_alert_is_reported_not_dropped(
     [note] = messenger.to(LEADS)
     assert "could not deliver an alert about " + ref in json.dumps([r.model_dump() for r in note])
     assert await store.pending_events() == []
+    # Alice was told her manager would know: she hears that they don't, and what next.
+    [told] = messenger.to(ALICE)
+    text = json.dumps([r.model_dump() for r in told])
+    assert "couldn't reach your manager about " + ref in text
+    assert "safety leads have been asked" in text and "tell your manager yourself" in text
+
+
+async def test_worker_told_when_neither_manager_nor_leads_can_be_reached(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, clock: Clock
+) -> None:
+    messenger.failures[BOB] = 99
+    messenger.failures[LEADS] = 99
+    ref = await file(Chat(harbour, "alice"), LOW_RISK)
+    for _ in range(4):
+        await notifier.run_once()
+        clock.advance(hours=1)
+    [told] = messenger.to(ALICE)
+    text = json.dumps([r.model_dump() for r in told])
+    assert "couldn't reach your manager about " + ref in text
+    assert "couldn't tell the safety leads either" in text
 
 
 # ------------------------------------------------------------------ acting on a case
