@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from adapters.slack import app as slack_app
 from adapters.slack import render
 from adapters.slack.config import SlackSettings, load_slack_settings
 from bot.config import ConfigError, Settings
@@ -254,6 +255,7 @@ async def test_work_after_an_ack_waits_while_other_requests_await_theirs(
         handled.append(body["user"]["id"])
 
     monkeypatch.setattr(adapter, "_act", act)
+    monkeypatch.setattr(slack_app, "ACKS_FIRST_MAX_WAIT", 5.0)
     real_dispatch = adapter.app.async_dispatch
     gate = asyncio.Event()
 
@@ -273,6 +275,31 @@ async def test_work_after_an_ack_waits_while_other_requests_await_theirs(
     assert (await pending).status == 200
     await adapter.drain()
     assert handled == [ALICE]
+
+
+async def test_work_after_an_ack_is_not_starved_by_requests_that_never_end(
+    h: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter = h.server.slack
+    assert adapter is not None
+    handled: list[str] = []
+
+    async def act(body: dict[str, Any]) -> None:
+        handled.append(body["user"]["id"])
+
+    monkeypatch.setattr(adapter, "_act", act)
+    monkeypatch.setattr(slack_app, "ACKS_FIRST_MAX_WAIT", 0.02)
+    adapter._acking += 1  # as if some request were always still on its way out
+    try:
+        message = {"ts": "1.0", "channel": "DALICE", "blocks": []}
+        payload = block_actions(
+            ALICE, {"action_id": "hb.choice.yes"}, message=message, channel="D1"
+        )
+        assert (await h.post(interaction_body(payload), FORM)).status == 200
+        await asyncio.wait_for(adapter.drain(), 2)
+        assert handled == [ALICE]
+    finally:
+        adapter._acking -= 1
 
 
 async def test_user_text_is_escaped_so_it_cannot_ping_or_link(h: SlackHarness) -> None:
