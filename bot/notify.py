@@ -304,8 +304,7 @@ class Notifier:
             )
             note = Notice(
                 level=NoticeLevel.WARNING,
-                text=f"I couldn't reach your manager about {reference}, after several tries "
-                "(they may not have Harbour yet). "
+                text=f"I couldn't reach your manager about {reference}, after several tries. "
                 + then
                 + "If you can, please tell your manager yourself; your report is safe.",
             )
