@@ -212,6 +212,22 @@ def cpu_layout() -> tuple[int, int] | None:
     return (allowed[0], allowed[1]) if len(allowed) >= 2 else None
 
 
+@contextlib.contextmanager
+def client_pinned(pin: bool) -> Iterator[tuple[int, int] | None]:
+    """With `pin` (and two CPUs or more): this process on the first CPU for the
+    duration, the servers meant for the second; yields (client CPU, servers'
+    CPU), or None when not pinned. The old affinity comes back after."""
+    layout = cpu_layout() if pin else None
+    saved = os.sched_getaffinity(0) if layout else None
+    if layout:
+        os.sched_setaffinity(0, {layout[0]})
+    try:
+        yield layout
+    finally:
+        if saved:
+            os.sched_setaffinity(0, saved)
+
+
 def add_child_arguments(parser: argparse.ArgumentParser, kinds: Sequence[str]) -> None:
     """The hidden options a server child process is started with."""
     parser.add_argument("--serve", choices=kinds, help=argparse.SUPPRESS)

@@ -559,11 +559,7 @@ async def measure(
     With `pin` (and child processes, and two CPUs or more) this process runs on
     one CPU and the servers on another for the duration of the run.
     """
-    layout = common.cpu_layout() if pin and isolated else None
-    saved = os.sched_getaffinity(0) if layout else None
-    if layout:
-        os.sched_setaffinity(0, {layout[0]})
-    try:
+    with common.client_pinned(pin and isolated) as layout:
         result = await _measure(
             quick=quick,
             concurrency=concurrency,
@@ -577,9 +573,6 @@ async def measure(
             budget_s=budget_s,
             progress=progress,
         )
-    finally:
-        if saved:
-            os.sched_setaffinity(0, saved)
     result.cpus = layout
     return result
 

@@ -352,7 +352,7 @@ async def start_bare(freeze: bool = False) -> common.Served:
         app["agent_configuration"] = auth_config
     app.router.add_post(MESSAGES, jwt_authorization_decorator(messages))  # type: ignore[no-untyped-call]
     _bench_routes(app)
-    if freeze:
+    if freeze:  # what bot.server.freeze_long_lived does, not imported: no Harbour code here
         gc.collect()
         gc.freeze()
     return await common.site(app)
@@ -781,11 +781,7 @@ async def measure(
 
     With `pin` (and child processes, and two CPUs or more) this process and the
     fake connector run on one CPU and the two bots on another."""
-    layout = common.cpu_layout() if pin and isolated else None
-    saved = os.sched_getaffinity(0) if layout else None
-    if layout:
-        os.sched_setaffinity(0, {layout[0]})
-    try:
+    with common.client_pinned(pin and isolated) as layout:
         return await _measure(
             quick=quick,
             concurrency=concurrency,
@@ -802,9 +798,6 @@ async def measure(
             layout=layout,
             progress=progress,
         )
-    finally:
-        if saved:
-            os.sched_setaffinity(0, saved)
 
 
 async def _measure(

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.slack import app as slack_app
 from adapters.slack import render
+from adapters.slack.app import SlackAdapter
 from adapters.slack.config import SlackSettings, load_slack_settings
 from bot.config import ConfigError, Settings
 from bot.server import Server, build
@@ -244,17 +245,29 @@ def test_starting_logs_no_warning_and_keeps_the_token_for_harbours_calls(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
-async def test_work_after_an_ack_waits_while_other_requests_await_theirs(
-    h: SlackHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    adapter = h.server.slack
-    assert adapter is not None
+def _record_presses(adapter: SlackAdapter, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace the work that follows a button press by noting who pressed."""
     handled: list[str] = []
 
     async def act(body: dict[str, Any]) -> None:
         handled.append(body["user"]["id"])
 
     monkeypatch.setattr(adapter, "_act", act)
+    return handled
+
+
+def _press_body(user: str) -> str:
+    message = {"ts": "1.0", "channel": f"D{user}", "blocks": []}
+    payload = block_actions(user, {"action_id": "hb.choice.yes"}, message=message, channel="D1")
+    return interaction_body(payload)
+
+
+async def test_work_after_an_ack_waits_while_other_requests_await_theirs(
+    h: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter = h.server.slack
+    assert adapter is not None
+    handled = _record_presses(adapter, monkeypatch)
     monkeypatch.setattr(slack_app, "ACKS_FIRST_MAX_WAIT", 5.0)
     real_dispatch = adapter.app.async_dispatch
     gate = asyncio.Event()
@@ -265,9 +278,7 @@ async def test_work_after_an_ack_waits_while_other_requests_await_theirs(
         return response
 
     monkeypatch.setattr(adapter.app, "async_dispatch", slow_dispatch)
-    message = {"ts": "1.0", "channel": "DALICE", "blocks": []}
-    payload = block_actions(ALICE, {"action_id": "hb.choice.yes"}, message=message, channel="D1")
-    pending = asyncio.ensure_future(h.post(interaction_body(payload), FORM))
+    pending = asyncio.ensure_future(h.post(_press_body(ALICE), FORM))
     for _ in range(20):
         await asyncio.sleep(0.005)
     assert handled == [], "work ran while a request still waited for its response"
@@ -282,20 +293,11 @@ async def test_work_after_an_ack_is_not_starved_by_requests_that_never_end(
 ) -> None:
     adapter = h.server.slack
     assert adapter is not None
-    handled: list[str] = []
-
-    async def act(body: dict[str, Any]) -> None:
-        handled.append(body["user"]["id"])
-
-    monkeypatch.setattr(adapter, "_act", act)
+    handled = _record_presses(adapter, monkeypatch)
     monkeypatch.setattr(slack_app, "ACKS_FIRST_MAX_WAIT", 0.02)
     adapter._acking += 1  # as if some request were always still on its way out
     try:
-        message = {"ts": "1.0", "channel": "DALICE", "blocks": []}
-        payload = block_actions(
-            ALICE, {"action_id": "hb.choice.yes"}, message=message, channel="D1"
-        )
-        assert (await h.post(interaction_body(payload), FORM)).status == 200
+        assert (await h.post(_press_body(ALICE), FORM)).status == 200
         await asyncio.wait_for(adapter.drain(), 2)
         assert handled == [ALICE]
     finally:
