@@ -8,6 +8,10 @@ Here instead:
   one (`os.replace`) and made durable by fsyncing the directory: a crash
   leaves either the old file or the new one, never half of each;
 * an exclusive lock on the directory (`filelock`) refuses a second process;
+* the reports are confidential, so everything is private to the account
+  running Harbour whatever its umask: files are created 0600 (a temporary file
+  is 0600 before a byte is written to it) and directories 0700, and an older
+  data directory with looser modes is tightened when the store opens;
 * the data is split so each write stays small. Each person has their own
   small file (`conversations/<digest>.json`: their drafts in progress, the
   event ids they sent lately, and alerts raised before their report exists),
@@ -34,6 +38,7 @@ import json
 import logging
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -67,12 +72,86 @@ id; they are read as such and rewritten in this form on their next write.)"""
 
 _SHARD_NAME = re.compile(r"^(\d{4})-(\d{4,})\.json$")
 
+FILE_MODE = 0o600
+"""Every file in the data directory: the account running Harbour reads and writes it, no one else."""
+DIR_MODE = 0o700
+"""Every directory in the data directory, and the data directory itself."""
+
+
+def make_private_dir(path: Path) -> None:
+    """Create the directory `path` (and any missing parents) with `DIR_MODE`,
+    whatever the umask. One that exists already is left as it is (`tighten`
+    sees to its mode); a file in its place is an error, as with `mkdir`."""
+    try:
+        path.mkdir(mode=DIR_MODE)
+    except FileNotFoundError:
+        if path.parent == path:
+            raise
+        make_private_dir(path.parent)
+        path.mkdir(mode=DIR_MODE, exist_ok=True)
+    except OSError:
+        if not path.is_dir():  # as `Path.mkdir(exist_ok=True)`: any error, if it is there
+            raise
+        return
+    os.chmod(path, DIR_MODE)  # mkdir's mode passes through the umask
+
+
+def tighten(directory: Path) -> None:
+    """Make an existing data directory private: `DIR_MODE` for it and every
+    directory under it, `FILE_MODE` for every file, as a data directory written
+    by an older Harbour (or under a lax umask) may be readable by anyone. Only
+    what this account owns is changed (nothing else could be); symbolic links
+    are not followed out of the directory. One `stat` per entry, one `chmod`
+    per entry that needs it: cheap enough to run at every open."""
+    uid = os.geteuid()
+    foreign: list[str] = []
+
+    def settle(path: str, found: os.stat_result, want: int) -> None:
+        if stat.S_IMODE(found.st_mode) == want:
+            return
+        if found.st_uid != uid:
+            foreign.append(path)
+            return
+        try:
+            os.chmod(path, want)  # not a link: `found` came from lstat
+        except OSError as exc:
+            raise StoreError(
+                f"Harbour could not make {path} private (mode {want:o}): {exc.strerror}. "
+                "Reports are confidential: fix the permissions of the data directory, or "
+                "point HARBOUR_DATA_DIR at a directory on a filesystem that keeps them."
+            ) from exc
+
+    settle(str(directory), os.stat(directory), DIR_MODE)
+    folders = [str(directory)]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                found = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(found.st_mode):
+                    settle(entry.path, found, DIR_MODE)
+                    folders.append(entry.path)
+                elif stat.S_ISREG(found.st_mode):
+                    settle(entry.path, found, FILE_MODE)
+    if foreign:
+        log.warning(
+            "%d path(s) in the data directory %s belong to another account and may be "
+            "readable by others; Harbour cannot change their mode. The first: %s",
+            len(foreign),
+            directory,
+            foreign[0],
+        )
+
 
 def atomic_write(path: Path, text: str) -> None:
     """Replace `path` with `text` so that a crash leaves the old or the new file."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        # Created private, and made so before anything is written in case a
+        # leftover of a failed write was there with a looser mode: at no moment
+        # can another account read the content. The rename keeps the mode.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with open(fd, "w", encoding="utf-8") as f:
+            os.fchmod(fd, FILE_MODE)  # os.open's mode passes through the umask
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -205,9 +284,10 @@ class TinyStore(Store):
         self._closed = False
         self._queued = 0  # calls handed to the store's thread and not yet back
         if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
-            (directory / "reports").mkdir(exist_ok=True)
-            self._lock = FileLock(str(directory / "harbour.lock"), timeout=0)
+            make_private_dir(directory)
+            make_private_dir(directory / "reports")
+            # An explicit mode: filelock then sets it on the file it creates, whatever the umask.
+            self._lock = FileLock(str(directory / "harbour.lock"), timeout=0, mode=FILE_MODE)
             try:
                 self._lock.acquire()
             except Timeout:
@@ -215,8 +295,13 @@ class TinyStore(Store):
                     f"Another Harbour process is already using the data directory {directory}. "
                     "Stop that process first, or point HARBOUR_DATA_DIR at another directory."
                 ) from None
+            try:
+                tighten(directory)  # the lock file too, if an older Harbour created it
+                make_private_dir(directory / "conversations")
+            except BaseException:
+                self._release()
+                raise
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harbour-store")
-            (directory / "conversations").mkdir(exist_ok=True)
             for folder in (directory, directory / "reports", directory / "conversations"):
                 for leftover in folder.glob(".*.tmp"):
                     leftover.unlink()  # a write that never completed; the real file is intact
