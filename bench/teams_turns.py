@@ -74,9 +74,10 @@ is about 0.2 KB; Harbour's form cards are about 2 KB, which makes the SDK's
 own share of the work (it deep-copies and serialises every outgoing activity)
 larger for Harbour too.
 Harbour is `bot.server.build(Settings(...), SlackSettings(...), store,
-load_teams_settings({}))` exactly as `harbour serve` composes it in anonymous
-mode, and, as `harbour serve` does before listening, with everything built at
-start-up gc.freeze()d (`bot.server.freeze_long_lived`: Harbour's start-up heap
+TeamsSettings(local_trial=True))` exactly as `harbour serve` composes it in
+the anonymous local trial (HARBOUR_TEAMS_LOCAL_TRIAL=true), and, as
+`harbour serve` does before listening, with everything built at start-up
+gc.freeze()d (`bot.server.freeze_long_lived`: Harbour's start-up heap
 is several times the bare bot's, and unfrozen its full collections cost a
 card action more than Harbour's own work). The bare bot is left as the SDK's
 samples leave it; `--freeze-bare` freezes it too, for a like-for-like
@@ -361,7 +362,7 @@ async def start_bare(freeze: bool = False) -> common.Served:
 async def start_harbour(store_kind: str, data_dir: Path | None) -> common.Served:
     """Harbour as `harbour serve` composes it, Teams in anonymous mode."""
     from adapters.slack.config import SlackSettings
-    from adapters.teams.config import load_teams_settings
+    from adapters.teams.config import TeamsSettings
     from bot.config import Settings
     from bot.server import build, freeze_long_lived
 
@@ -370,7 +371,7 @@ async def start_harbour(store_kind: str, data_dir: Path | None) -> common.Served
         Settings(_env_file=None),
         SlackSettings(_env_file=None, bot_token=""),
         store,
-        load_teams_settings({}),
+        TeamsSettings(local_trial=True),
     )
     assert server.teams is not None and server.slack is None
 

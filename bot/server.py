@@ -2,7 +2,9 @@
 
 Slack's events, slash commands and interactivity arrive at /slack/events (or
 over a Socket Mode connection, for agencies with no public URL); Teams
-activities at /api/messages; /healthz answers a load balancer. The adapters are composed here and nowhere else.
+activities at /api/messages, served only when Teams is configured (an app
+registration, or the explicit local trial); /healthz answers a load balancer.
+The adapters are composed here and nowhere else.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from aiohttp import web
 from adapters.slack.app import SlackAdapter
 from adapters.slack.config import SlackSettings
 from adapters.teams.app import TeamsAdapter
-from adapters.teams.config import TeamsSettings
+from adapters.teams.config import HOW_TO_TURN_ON, TeamsSettings
 from bot.app import Harbour
 from bot.config import Settings
 from bot.directory import Directory
@@ -67,8 +69,8 @@ def build(
         server.slack = SlackAdapter(harbour, slack)
         if not slack.use_socket_mode:
             server.slack.attach(web_app)
-    if teams is not None:
-        server.teams = TeamsAdapter(harbour, store, teams, admins=settings.admin_ids)
+    if teams is not None and teams.enabled:
+        server.teams = TeamsAdapter(harbour, store, teams)
         server.teams.attach(web_app)
     messengers: dict[Platform, Messenger] = {}
     if server.slack is not None:
@@ -109,7 +111,10 @@ async def run(
         log.info("Slack: listening for requests at /slack/events")
     else:
         log.info("Slack: off (set SLACK_BOT_TOKEN to connect a workspace)")
-    log.info("Teams: listening for activities at /api/messages")
+    if server.teams is not None:
+        log.info("Teams: listening for activities at /api/messages")
+    else:
+        log.info("Teams: off (%s)", HOW_TO_TURN_ON)
     runner = web.AppRunner(server.web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()

@@ -1,5 +1,7 @@
 """Teams, end to end: real-shaped activities posted to /api/messages on Harbour's
-server (the real Agents SDK), with serviceUrl pointing at a local fake connector."""
+server (the real Agents SDK), with serviceUrl pointing at a local fake connector.
+Without an app registration this is the unauthenticated local trial
+(HARBOUR_TEAMS_LOCAL_TRIAL=true), which talks to this machine only."""
 
 from __future__ import annotations
 
@@ -8,21 +10,30 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
 
 from adapters.slack.config import SlackSettings
 from adapters.teams import cards
-from adapters.teams.app import SAFETY_LEADS, NoAddress, TeamsAdapter
-from adapters.teams.config import load_teams_settings
+from adapters.teams.app import (
+    SAFETY_LEADS,
+    NoAddress,
+    NotOnThisMachine,
+    TeamsAdapter,
+    _is_loopback_url,
+)
+from adapters.teams.config import TeamsSettings, load_teams_settings
 from adapters.teams.translate import person_of
 from bot.config import ConfigError, Settings
 from bot.models import Notice, Text
 from bot.server import build
 from bot.store import MemoryStore
-from tests.fakes.teams import FakeConnector, activity, execute
+from tests.fakes.teams import TENANT, FakeConnector, activity, execute
 
-ADMIN = "aad-admin"
+ADMIN = f"teams:{TENANT}:aad-admin"  # the full id: platform, tenant, Entra object id
+LOCAL_TRIAL = {"HARBOUR_TEAMS_LOCAL_TRIAL": "true"}
 
 
 class TeamsHarness:
@@ -84,7 +95,7 @@ async def t() -> AsyncIterator[TeamsHarness]:
     service_url = await fake.start()
     store = MemoryStore()
     settings = Settings(_env_file=None, admins=ADMIN)  # type: ignore[call-arg]
-    server = build(settings, SlackSettings(_env_file=None), store, load_teams_settings({}))  # type: ignore[call-arg]
+    server = build(settings, SlackSettings(_env_file=None), store, load_teams_settings(LOCAL_TRIAL))  # type: ignore[call-arg]
     assert server.teams is not None
     client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
     await client.start_server()
@@ -345,7 +356,146 @@ async def test_with_a_client_id_unauthenticated_requests_are_refused() -> None:
 def test_incomplete_teams_settings_name_the_variable() -> None:
     with pytest.raises(ConfigError, match="CLIENTSECRET"):
         load_teams_settings({"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": "x"})
-    assert load_teams_settings({}).anonymous
+
+
+APP_REGISTRATION = {
+    "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+    "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET": "secret",
+    "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID": "11111111-2222-3333-4444-555555555555",
+}
+
+
+def test_teams_is_off_unless_configured_and_the_local_trial_is_explicit() -> None:
+    off = load_teams_settings({})
+    assert not off.enabled and not off.local_trial
+    assert not load_teams_settings({"HARBOUR_TEAMS_LOCAL_TRIAL": "false"}).enabled
+    trial = load_teams_settings({"HARBOUR_TEAMS_LOCAL_TRIAL": " True "})
+    assert trial.enabled and trial.local_trial and not trial.client_id
+    registered = load_teams_settings(APP_REGISTRATION)
+    assert registered.enabled and not registered.local_trial
+    with pytest.raises(ConfigError, match="HARBOUR_TEAMS_LOCAL_TRIAL"):
+        load_teams_settings({"HARBOUR_TEAMS_LOCAL_TRIAL": "maybe"})
+    with pytest.raises(ConfigError, match="pick one"):
+        load_teams_settings({**APP_REGISTRATION, "HARBOUR_TEAMS_LOCAL_TRIAL": "true"})
+    with pytest.raises(ConfigError, match="pick one"):
+        TeamsSettings(client_id="x", local_trial=True)
+
+
+async def test_without_teams_settings_there_is_no_api_messages() -> None:
+    fake = FakeConnector()
+    service_url = await fake.start()
+    store = MemoryStore()
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    server = build(settings, SlackSettings(_env_file=None), store, load_teams_settings({}))  # type: ignore[call-arg]
+    assert server.teams is None
+    with pytest.raises(ConfigError, match="Teams is off"):
+        TeamsAdapter(server.harbour, store, TeamsSettings())
+    client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        forged = activity(
+            service_url,
+            "forger",
+            text="help",
+            **{"from": {"id": "29:forger", "name": "Admin", "aadObjectId": "U0ADMIN"}},
+        )
+        response = await client.post("/api/messages", json=forged)
+        assert response.status == 404
+        assert fake.requests == []
+        assert await store.records("contacts") == {}
+    finally:
+        await client.close()
+        await fake.close()
+
+
+@pytest.fixture
+def outbound(monkeypatch: pytest.MonkeyPatch, t: TeamsHarness) -> list[str]:
+    """Every HTTP request made in the test other than to Harbour's test server and the
+    fake connector: recorded and refused before any lookup or connection."""
+    attempts: list[str] = []
+    real = aiohttp.ClientSession._request
+    ours = {URL(str(t.client.make_url("/"))).origin(), URL(t.url).origin()}
+
+    async def guarded(self: aiohttp.ClientSession, method: str, url: Any, **kw: Any) -> Any:
+        target = URL(str(url))
+        if self._base_url is not None and not target.is_absolute():
+            target = self._base_url.join(target)
+        if target.origin() not in ours:
+            attempts.append(f"{method} {target}")
+            raise AssertionError(f"Harbour tried to reach {target}")
+        return await real(self, method, url, **kw)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "_request", guarded)
+    return attempts
+
+
+OFF_THIS_MACHINE = [
+    "https://evil.example.com/",
+    "http://127.0.0.1@evil.example.com/",
+    "http://localhost.evil.example.com/",
+    "http://10.0.0.5:3978/",
+    "http://[::2]/",
+    "file://127.0.0.1/etc/",
+    "not a url",
+    None,
+]
+
+
+@pytest.mark.parametrize("service_url", OFF_THIS_MACHINE)
+async def test_local_trial_refuses_a_service_url_off_this_machine(
+    t: TeamsHarness, outbound: list[str], service_url: str | None
+) -> None:
+    """Even from this machine (e.g. a reverse proxy on the same host), an
+    unauthenticated activity never makes Harbour talk to anywhere else."""
+    for body in (
+        activity("", text="register safety-leads"),
+        activity("", conversation="19:x@thread.tacv2", conversation_type="channel", text="hi"),
+        execute("", "alice", {"hb": "nonsense"}),
+        activity("", kind="conversationUpdate", membersAdded=[{"id": "28:harbour-bot"}]),
+    ):
+        body["serviceUrl"] = service_url
+        response = await t.post(body)
+        assert response.status == 401, await response.text()
+    assert outbound == []
+    assert t.fake.requests == []
+    assert await t.store.records("contacts") == {}
+    assert await t.store.load_session(person_of(_activity_model(t.url))) is None
+
+
+@pytest.mark.parametrize(
+    "service_url",
+    ["http://127.0.0.1:1/", "http://127.9.9.9/x/", "https://localhost/", "http://[::1]:3978/"],
+)
+def test_loopback_service_urls_are_this_machine(service_url: str) -> None:
+    assert _is_loopback_url(service_url)
+
+
+async def test_local_trial_never_sends_proactively_off_this_machine(
+    t: TeamsHarness, outbound: list[str]
+) -> None:
+    from bot.models import Platform
+    from bot.notify import Recipient
+
+    await t.say("help")
+    key = person_of(_activity_model(t.url)).key
+    saved = await t.store.get_record("contacts", key)
+    assert saved is not None
+    # A reference saved some other way (an older run, a copied data directory).
+    elsewhere = {**saved["reference"], "serviceUrl": "https://evil.example.com/"}
+    await t.store.put_record("contacts", key, {**saved, "reference": elsewhere})
+    await t.store.put_record("contacts", SAFETY_LEADS, {"reference": elsewhere})
+    before = len(t.fake.requests)
+    with pytest.raises(NotOnThisMachine):
+        await t.adapter.send_to(key, [Text(text="HB-2026-0001: high risk")])
+    leads = Recipient(
+        platform=Platform.TEAMS, kind="channel", address=SAFETY_LEADS, role="safety leads"
+    )
+    with pytest.raises(NoAddress):  # a kind of NoAddress: what callers already handle
+        await t.adapter.send(leads, [Text(text="HB-2026-0001: high risk")])
+    with pytest.raises(NotOnThisMachine):
+        await t.adapter.update(leads, "activity-1", [Text(text="HB-2026-0001: closed")])
+    assert outbound == []
+    assert len(t.fake.requests) == before
 
 
 def test_cards_keep_within_teams_limits() -> None:

@@ -48,10 +48,12 @@ from microsoft_agents.hosting.core import (
     TurnContext,
     TurnState,
 )
+from yarl import URL
 
 from adapters.teams import cards, translate
-from adapters.teams.config import TeamsSettings
+from adapters.teams.config import HOW_TO_TURN_ON, LOCAL_TRIAL, TeamsSettings
 from bot.app import Harbour
+from bot.config import ConfigError
 from bot.directory import Directory
 from bot.logs import log_failure
 from bot.models import Notice, NoticeLevel, PersonRef, Reply, Text
@@ -87,6 +89,10 @@ CHANNEL_WELCOME = (
 
 class NoAddress(LookupError):
     """Nobody has told us how to reach this person or channel yet."""
+
+
+class NotOnThisMachine(NoAddress):
+    """Local trial: the stored address is not on this machine, so nothing is sent."""
 
 
 class DeliveryFailed(RuntimeError):
@@ -144,11 +150,43 @@ def _fingerprint(activity: Activity) -> tuple[object, ...]:
     )
 
 
-def _is_loopback(request: web.Request) -> bool:
+def _is_loopback_host(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) or the name localhost."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
     try:
-        return ipaddress.ip_address(request.remote or "").is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def _is_loopback(request: web.Request) -> bool:
+    return _is_loopback_host(request.remote)
+
+
+def _is_loopback_url(url: object) -> bool:
+    """An http(s) URL whose host, as aiohttp would connect to it, is this machine."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and _is_loopback_host(parsed.host)
+
+
+async def _service_url(request: web.Request) -> object:
+    """The serviceUrl of the activity in the request body (None if there is none)."""
+    try:
+        body = await request.json()  # aiohttp keeps the body: the SDK reads it again
+    except (ValueError, LookupError):  # not JSON, or an unknown charset
+        return None
+    return body.get("serviceUrl") if isinstance(body, dict) else None
 
 
 class TeamsAdapter:
@@ -157,14 +195,13 @@ class TeamsAdapter:
         harbour: Harbour,
         store: Store,
         settings: TeamsSettings,
-        *,
-        admins: frozenset[str] = frozenset(),
     ) -> None:
         self.harbour = harbour
         self.store = store
         self.settings = settings
-        self.admins = admins
-        if settings.anonymous:
+        if not settings.enabled:
+            raise ConfigError(f"Teams is off: {HOW_TO_TURN_ON}")
+        if settings.local_trial:
             self.auth_config = AgentAuthConfiguration(anonymous_allowed=True)
             connections: Any = ConnectionManager(
                 provider_factory=lambda _config: AnonymousTokenProvider(),
@@ -193,25 +230,39 @@ class TeamsAdapter:
     # ------------------------------------------------------------------ HTTP
 
     def attach(self, web_app: web.Application, path: str = "/api/messages") -> None:
-        """Serve `path`; with a client id, the SDK's JWT check guards it (and only it)."""
+        """Serve `path`; with a client id, the SDK's JWT check guards it (and only it).
+        Without one (the local trial), only this machine may talk to it."""
         with warnings.catch_warnings():
             # The SDK's JWT check looks this up by its plain string name.
             warnings.simplefilter("ignore", NotAppKeyWarning)
             web_app["agent_configuration"] = self.auth_config
         web_app.router.add_post(path, jwt_authorization_decorator(self._messages))  # type: ignore[no-untyped-call]
-        if self.settings.anonymous:
+        if self.settings.local_trial:
             log.warning(
-                "Teams: no client id (CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID), "
-                "so /api/messages runs unauthenticated for local trial and accepts requests "
-                "from this machine only. Set the client id, secret and tenant id to connect "
-                "to Teams."
+                "Teams: %s=true, so /api/messages runs unauthenticated for local trial: it "
+                "accepts requests from this machine only and replies only to addresses on "
+                "this machine. Never put it behind a proxy reachable from elsewhere. Unset it "
+                "and set CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID, __CLIENTSECRET "
+                "and __TENANTID to connect to Teams.",
+                LOCAL_TRIAL,
             )
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
-        if self.settings.anonymous and not _is_loopback(request):
-            # An unauthenticated bot reachable from elsewhere would post wherever a
-            # forged activity's serviceUrl told it to.
-            return web.json_response({"error": "Unauthenticated mode is local only."}, status=401)
+        if self.settings.local_trial:
+            # Unauthenticated: anyone who reaches this could forge an activity, and the
+            # bot would post wherever its serviceUrl said. Behind a reverse proxy every
+            # peer is "this machine", so the serviceUrl must be on this machine too.
+            if not _is_loopback(request):
+                return web.json_response(
+                    {"error": "Unauthenticated mode is local only."}, status=401
+                )
+            if not _is_loopback_url(await _service_url(request)):
+                log.warning(
+                    "Teams local trial: refused an activity whose serviceUrl is not on this machine"
+                )
+                return web.json_response(
+                    {"error": "Unauthenticated mode replies on this machine only."}, status=401
+                )
         response = await start_agent_process(request, self.app, self.adapter)
         return response if response is not None else web.Response(status=202)
 
@@ -309,7 +360,7 @@ class TeamsAdapter:
     async def _in_shared_chat(self, ctx: TurnContext, who: PersonRef) -> None:
         text = (ctx.activity.text or "").strip()
         if REGISTER.match(text):
-            if who.user not in self.admins and who.key not in self.admins:
+            if not self.harbour.access.is_admin(who):
                 reply = (
                     "Only Harbour administrators can choose the safety leads' channel. Ask "
                     "your IT team to add your account to HARBOUR_ADMINS."
@@ -397,9 +448,13 @@ class TeamsAdapter:
             raise failure[0]
 
     async def _continue(self, reference: ConversationReference, callback: Any) -> None:
+        if self.settings.local_trial and not _is_loopback_url(reference.service_url):
+            # Unauthenticated: never send outside this machine, whatever was stored.
+            log.error("Teams local trial: a stored address is not on this machine; not sent")
+            raise NotOnThisMachine(reference.service_url or "")
         continuation = reference.get_continuation_activity()
         continuation.id = None  # a new message, not a reply to an old one
-        if self.settings.anonymous:
+        if self.settings.local_trial:
             await self.adapter.continue_conversation_with_claims(
                 ClaimsIdentity({}), continuation, callback
             )
