@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import casework, engine
-from bot.cases import CASE_QUESTION
+from bot.access import Access, Action
+from bot.cases import CASE_QUESTION, SHARE_QUESTION
 from bot.checkins import CHECKIN_QUESTION, TALK_QUESTION
 from bot.directory import Directory
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
@@ -53,6 +54,7 @@ from bot.reports import (
     EventKind,
     Report,
     ReportAnswers,
+    ReportStatus,
     ReportUpdate,
     RiskLevel,
     UpdateAnswers,
@@ -93,6 +95,7 @@ COMMAND_WORDS: dict[str, str] = {
     "whoami": "whoami",
     "manager": "manager",
     "checkin": "checkin",
+    "share": "share",
     "hi": "hello",
     "hello": "hello",
     "hey": "hello",
@@ -106,6 +109,7 @@ HELP_LINES = (
     ("mine", "list your reports"),
     ("update HB-2026-0001", "add a new incident to one of your reports"),
     ("reflect HB-2026-0001", "answer reflective questions about a report"),
+    ("share HB-2026-0001", "share one of your reports with your manager"),
     ("guidance", "practical guidance; add a topic or words, e.g. guidance evidence"),
     ("cases", "managers and safety leads: the open cases you look after"),
     ("checkin <person> in 3d", "managers: schedule private check-ins (or: tomorrow, cadence)"),
@@ -144,7 +148,7 @@ class Harbour:
         self.prefixes = command_prefixes or {}
         self.library = library or Library([])
         self.directory = directory or Directory()
-        self.admins = admins
+        self.access = Access(self.directory, admins)
         self.outbox_changed: asyncio.Event | None = None  # set by whoever delivers the outbox
         self._locks = KeyedLocks()
         self._names: dict[str, str] = {}  # display names already stored, to skip rewrites
@@ -234,6 +238,11 @@ class Harbour:
             (CHECKIN_QUESTION, TALK_QUESTION)
         ):
             return await casework.checkin_press(self, session, event)
+        if isinstance(event, ChoiceMade) and event.question.startswith(SHARE_QUESTION):
+            ref = event.question[len(SHARE_QUESTION) :]
+            if event.values[:1] == ("share",):
+                return await self._share(session, ref)
+            return Outcome([Text(text=f"All right: {ref} stays as it is.")], session)
         draft = session.active_draft
         in_flow = draft is not None and not draft.paused
         if isinstance(event, Command):
@@ -319,6 +328,8 @@ class Harbour:
             return await casework.checkin_command(self, session, args)
         if name == "manager":
             return await self._name_manager(session, args, reference=None)
+        if name == "share":
+            return await self._share(session, args.split()[0] if args.split() else "")
         if name == "hello":
             return self._with_current(
                 session,
@@ -404,12 +415,41 @@ class Harbour:
 
     async def set_managers(
         self, worker: PersonRef, managers: list[PersonRef], *, by: PersonRef
-    ) -> None:
-        """Record who manages a worker (an administrator, or the worker themselves)."""
+    ) -> list[str]:
+        """Record who manages a worker: an administrator's word, or the worker's
+        own when no administrator has named anyone (it never overrides one).
+
+        When an administrator changes it, earlier reports follow the rule in
+        `bot.access`: the old managers' access ends, and the worker is asked
+        whether to share each open report with the new ones. Returns the
+        references she is asked about."""
         keys = [m.key for m in managers]
         record = {"managers": keys, "by": by.key, "at": self.clock().isoformat()}
         await self.store.put_record("managers", worker.key, record)
+        if by == worker:
+            self.directory.named[worker.key] = keys
+            return []
         self.directory.managers[worker.key] = keys
+        asked: list[str] = []
+        now = self.clock()
+        for report in await self.store.reports_by(worker):
+            gone = [k for k in report.managers if k not in keys]
+            ask = (
+                report.status is not ReportStatus.CLOSED
+                and report.manager_may_see
+                and any(k not in report.managers for k in keys)
+            )
+            if not gone and not ask:
+                continue
+            report.managers = [k for k in report.managers if k in keys]
+            report.log(now, "manager-changed", by.key)
+            events = [self._report_event(report, EventKind.MANAGER_CHANGED)] if ask else []
+            if ask:
+                asked.append(report.reference)
+            await self.store.save_report(report, events=events)
+        if asked and self.outbox_changed is not None:
+            self.outbox_changed.set()
+        return asked
 
     def _resume(self, session: Session, draft: Draft) -> Outcome:
         resumed = draft.model_copy(update={"paused": False, "revision": draft.revision + 1})
@@ -525,7 +565,7 @@ class Harbour:
             answers=answers,
             risk=assessment.level,
             risk_reasons=list(assessment.reasons),
-            managers=[m.key for m in self.directory.managers_of(person)],
+            managers=[m.key for m in self.access.current_managers(person)],
         )
         report.log(now, "filed", person.key)
         events = [self._report_event(report, EventKind.REPORT_FILED)]
@@ -561,12 +601,23 @@ class Harbour:
                 ],
                 session,
             )
+        if self.directory.set_by_admin(session.person):
+            # The administrator's directory is the agency's word on who manages whom.
+            return Outcome(
+                [
+                    Notice(
+                        text="Your manager is set by your Harbour administrator, so I haven't "
+                        "changed it. If it's not right, please ask them to update it."
+                    )
+                ],
+                session,
+            )
         await self.set_managers(session.person, [manager], by=session.person)
         replies: list[Reply] = [
             Notice(level=NoticeLevel.SUCCESS, text="Thank you, I'll remember that.")
         ]
-        report = await self._own_report(session.person, reference) if reference else None
-        if report is None:
+        report = await self._own_report(session.person, reference or "", Action.SHARE)
+        if report is None or not report.manager_may_see or report.managers:
             return Outcome(replies, session)
         report.managers = [manager.key]
         report.log(self.clock(), "manager-named", session.person.key)
@@ -737,7 +788,7 @@ class Harbour:
         flow = UPDATE if name == "update" else REFLECTION
         ref = args.split()[0] if args.split() else ""
         if ref:
-            report = await self._own_report(session.person, ref)
+            report = await self._own_report(session.person, ref, Action(name))
             if report is None:
                 return self._with_current(
                     session,
@@ -784,12 +835,66 @@ class Harbour:
             return self._resume(session, existing)
         return self._start(session, flow, subject=report.reference, lead=lead)
 
-    async def _own_report(self, person: PersonRef, ref: str) -> Report | None:
+    async def _own_report(
+        self, person: PersonRef, ref: str, action: Action = Action.UPDATE
+    ) -> Report | None:
+        """The report, if this person may do this to it as its reporter. Someone
+        else's report is "not found" too: its existence is not ours to reveal."""
         if parse_reference(ref) is None:
             return None
         report = await self.store.get_report(ref)
-        # Someone else's report is "not found" too: its existence is not ours to reveal.
-        return report if report is not None and report.reporter == person else None
+        if report is None:
+            return None
+        if not self.access.decide(person, action, report):
+            report.log(self.clock(), "refused", person.key, action.value)
+            await self.store.save_report(report)
+            return None
+        return report
+
+    async def _share(self, session: Session, ref: str) -> Outcome:
+        """The worker shares one of her reports with her manager as the directory
+        names them now (after a change of manager, or a report she kept back)."""
+        person = session.person
+        report = await self._own_report(person, ref, Action.SHARE)
+        prefix = self.command_prefix(person)
+        if report is None:
+            return self._with_current(
+                session,
+                [
+                    Notice(
+                        level=NoticeLevel.WARNING,
+                        text="I couldn't find an open report of yours with that reference. "
+                        f"Say {prefix}mine to see yours.",
+                    )
+                ],
+            )
+        managers = self.access.current_managers(person)
+        if not managers:
+            return self._with_current(
+                session,
+                [
+                    Text(
+                        text="I don't know who your manager is yet, so I haven't shared it. "
+                        "Your administrator can set it, or say manager followed by their "
+                        "Harbour id."
+                    )
+                ],
+            )
+        report.managers = [m.key for m in managers]
+        if not report.manager_may_see:
+            report.answers = report.answers.model_copy(
+                update={"audience": Audience.MANAGER_AND_LEADS}
+            )
+        report.log(self.clock(), "shared", person.key)
+        events = [self._report_event(report, EventKind.MANAGER_NAMED)]
+        replies: list[Reply] = [
+            Notice(
+                level=NoticeLevel.SUCCESS,
+                text=f"Shared: your manager can now see {report.reference}, and I'm letting "
+                "them know privately. The safety leads can see it too.",
+            )
+        ]
+        return Outcome(replies, session, events, report=report)
 
     # ----------------------------------------------------------------- one-off questions
 
@@ -892,7 +997,7 @@ class Harbour:
             return self._start(session, REPORT, lead=[Text(text="The old draft is discarded.")])
         if pending.question == "reflect-offer":
             ref = pending.context.get("reference", "")
-            report = await self._own_report(session.person, ref)
+            report = await self._own_report(session.person, ref, Action.REFLECT)
             if value == "now" and report is not None:
                 return self._start_about(session, REFLECTION, report)
             return Outcome(
@@ -905,8 +1010,9 @@ class Harbour:
                 session,
             )
         if pending.question == "pick-report":
-            report = await self._own_report(session.person, value)
             flow = UPDATE if pending.context.get("flow") == UPDATE.id else REFLECTION
+            action = Action.UPDATE if flow is UPDATE else Action.REFLECT
+            report = await self._own_report(session.person, value, action)
             if report is not None:
                 return self._start_about(session, flow, report)
         return Outcome([self._help_reply(session)], session)

@@ -1,32 +1,38 @@
-"""Cases: who may see and act on a report, and what managers and safety leads do.
+"""Cases: what managers and safety leads do to a report, and the words for it.
 
-A report is visible to the person who made it, their manager(s) unless the
-worker chose not to tell them, and the safety leads; nobody else. Only a
-manager (when allowed) or a safety lead may act on it. Every decision is made
-for the person who pressed the button, never for whoever the message was sent
-to, and every refusal is written in the case's timeline.
+Who may do each of these things is decided in one place, `bot.access`; the
+functions here only apply an action already allowed.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from bot.directory import Directory
+from bot.access import Action
 from bot.models import Option, PersonRef, SummaryCard, SummaryField
 from bot.reports import ABUSE_KIND_LABELS, Report, ReportStatus
 
 CASE_QUESTION = "case:"
 """Buttons on alerts answer the question `case:<reference>`."""
+SHARE_QUESTION = "share:"
+"""After a change of manager, the worker answers `share:<reference>`."""
 
-MANAGER_ACTIONS = (
-    Option(value="ack", label="Acknowledge"),
-    Option(value="checkins", label="Schedule check-ins"),
-    Option(value="action", label="Record an action"),
-    Option(value="note", label="Add a note"),
-    Option(value="escalate", label="Escalate to safety leads"),
-    Option(value="close", label="Close"),
-)
-CLAIM = Option(value="claim", label="Claim")
+ACTION_LABELS: dict[Action, str] = {
+    Action.CLAIM: "Claim",
+    Action.ACKNOWLEDGE: "Acknowledge",
+    Action.SCHEDULE_CHECKINS: "Schedule check-ins",
+    Action.RECORD_ACTION: "Record an action",
+    Action.NOTE: "Add a note",
+    Action.ESCALATE: "Escalate to safety leads",
+    Action.CLOSE: "Close",
+}
+CLAIM = Option(value=Action.CLAIM.value, label=ACTION_LABELS[Action.CLAIM])
+
+
+def action_options(actions: list[Action]) -> tuple[Option, ...]:
+    """Buttons for the case-team actions a person may take."""
+    return tuple(Option(value=a.value, label=ACTION_LABELS[a]) for a in actions)
+
 
 ACTIONS_TAKEN = (
     Option(value="reported_to_platform", label="Reported to the platform"),
@@ -48,27 +54,6 @@ STATUS_WORDS = {
     ReportStatus.IN_PROGRESS: "In progress",
     ReportStatus.CLOSED: "Closed",
 }
-
-
-def is_manager(person: PersonRef, report: Report, directory: Directory) -> bool:
-    return report.manager_may_see and (
-        person.key in report.managers or directory.is_manager_of(person, report.reporter)
-    )
-
-
-def can_view(person: PersonRef, report: Report, directory: Directory) -> bool:
-    return (
-        person == report.reporter
-        or (directory.is_lead(person) and report.leads_may_see)
-        or is_manager(person, report, directory)
-    )
-
-
-def can_act(person: PersonRef, report: Report, directory: Directory, action: str) -> bool:
-    lead = directory.is_lead(person) and report.leads_may_see
-    if action == "claim":
-        return lead
-    return lead or is_manager(person, report, directory)
 
 
 def kinds_text(report: Report) -> str:
@@ -96,35 +81,42 @@ def channel_card(report: Report) -> SummaryCard:
     )
 
 
-def apply(report: Report, action: str, actor: PersonRef, at: datetime, detail: str = "") -> str:
-    """Change the case for an action already allowed; returns what to tell the actor."""
+def apply(
+    report: Report, action: Action, actor: PersonRef, at: datetime, what: str = "", note: str = ""
+) -> str:
+    """Change the case for an action already allowed; returns what to tell the actor.
+
+    `what` (an action taken, a reason for closing) is for the worker to see too;
+    a `note` stays with the case team."""
     key = actor.key
-    if action == "ack":
+    if note and action is not Action.NOTE:
+        report.log(at, "note", key, note)
+    if action is Action.ACKNOWLEDGE:
         report.acknowledged_by = report.acknowledged_by or key
         if report.status is ReportStatus.OPEN:
             report.status = ReportStatus.ACKNOWLEDGED
         report.log(at, "acknowledged", key)
         return f"Acknowledged {report.reference}. The worker will see that you have it."
-    if action == "claim":
+    if action is Action.CLAIM:
         report.claimed_by = key
         if report.status in (ReportStatus.OPEN, ReportStatus.ACKNOWLEDGED):
             report.status = ReportStatus.IN_PROGRESS
         report.log(at, "claimed", key)
         return f"You've claimed {report.reference}. Its details are below."
-    if action == "note":
-        report.log(at, "note", key, detail)
+    if action is Action.NOTE:
+        report.log(at, "note", key, note or what)
         return f"Note added to {report.reference}."
-    if action == "action":
+    if action is Action.RECORD_ACTION:
         if report.status is not ReportStatus.CLOSED:
             report.status = ReportStatus.IN_PROGRESS
-        report.log(at, "action", key, detail)
+        report.log(at, "action", key, what)
         return f"Recorded on {report.reference}."
-    if action == "escalate":
+    if action is Action.ESCALATE:
         report.log(at, "escalated", key)
         return f"{report.reference} has been escalated to the safety leads."
-    if action == "close":
+    if action is Action.CLOSE:
         report.status = ReportStatus.CLOSED
-        report.closed_reason = detail
-        report.log(at, "closed", key, detail)
+        report.closed_reason = what
+        report.log(at, "closed", key, what)
         return f"{report.reference} is closed."
     raise ValueError(f"unknown case action {action!r}")

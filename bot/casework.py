@@ -11,17 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot import checkins
+from bot.access import CASE_TEAM_ACTIONS, Action, CaseView, Decision, Refusal
 from bot.cases import (
     ACTIONS_TAKEN,
     CASE_QUESTION,
-    CLAIM,
     CLOSE_REASONS,
-    MANAGER_ACTIONS,
     STATUS_WORDS,
+    action_options,
     apply,
-    can_act,
-    can_view,
-    is_manager,
     kinds_text,
 )
 from bot.directory import describe, parse_person
@@ -38,7 +35,7 @@ from bot.models import (
     Text,
 )
 from bot.outcome import Outcome
-from bot.reports import DomainEvent, EventKind, Report, ReportStatus
+from bot.reports import DomainEvent, EventKind, Report
 from bot.session import PendingChoice, Session
 from flows.case import CASE_ACTION, CASE_CHECKINS, CASE_CLOSE, CASE_NOTE
 from flows.report import AFFECTED_OPTIONS
@@ -48,16 +45,48 @@ if TYPE_CHECKING:
     from bot.app import Harbour
 
 CASE_FLOWS = {
-    "note": CASE_NOTE,
-    "action": CASE_ACTION,
-    "close": CASE_CLOSE,
-    "checkins": CASE_CHECKINS,
+    Action.NOTE: CASE_NOTE,
+    Action.RECORD_ACTION: CASE_ACTION,
+    Action.CLOSE: CASE_CLOSE,
+    Action.SCHEDULE_CHECKINS: CASE_CHECKINS,
 }
 CASE_FLOW_IDS = frozenset(flow.id for flow in CASE_FLOWS.values())
+NOT_FOUND = (
+    "I couldn't find a case with that reference that you can see or act on, so nothing was "
+    "changed. If you think you should have access, ask a Harbour administrator."
+)
+"""The same words whether the case does not exist or is not this person's to
+see, so a reference cannot be probed."""
 REFUSED = (
     "Only the worker's manager or a safety lead can do that, so nothing was changed. "
     "If you think you should be able to, ask a Harbour administrator."
 )
+
+
+def refusal(
+    h: Harbour, session: Session, report: Report | None, who: PersonRef, action: str, why: Decision
+) -> Outcome:
+    """Say no kindly, change nothing, and write the refusal (without content) in
+    the case's timeline when it was about access."""
+    if why.refusal in (Refusal.NOT_FOUND, Refusal.NOT_ALLOWED) and report is not None:
+        report.log(h.clock(), "refused", who.key, action)
+        keep: Report | None = report
+    else:
+        keep = None
+    ref = report.reference if report is not None else "That case"
+    text = {
+        Refusal.NOT_FOUND: NOT_FOUND,
+        Refusal.NOT_ALLOWED: REFUSED,
+        Refusal.CLOSED: f"{ref} is already closed.",
+        Refusal.ALREADY_CLAIMED: f"{ref} has already been claimed.",
+        Refusal.ALREADY_ACKNOWLEDGED: f"{ref} has already been acknowledged.",
+        None: NOT_FOUND,
+    }[why.refusal]
+    level = NoticeLevel.WARNING if why.refusal is Refusal.NOT_ALLOWED else NoticeLevel.INFO
+    return Outcome([Notice(level=level, text=text)], session, report=keep)
+
+
+NOT_A_CASE = Decision(False, Refusal.NOT_FOUND)
 
 
 def _labels(options: tuple[Option, ...], values: list[str]) -> str:
@@ -65,9 +94,10 @@ def _labels(options: tuple[Option, ...], values: list[str]) -> str:
     return ", ".join(names.get(v, v) for v in values) or "Not stated"
 
 
-def case_card(report: Report, *, with_content: bool) -> SummaryCard:
-    """A case as its manager or a safety lead sees it, in a private message.
-    What happened (links, own words) only when the worker agreed to share it."""
+def case_card(report: Report, view: CaseView) -> SummaryCard:
+    """A case in a private message. The case team sees everything the worker
+    shared and its own notes; the worker sees her report, its status and what
+    was done for her, never the case team's notes."""
     a = report.answers
     rows = [
         SummaryField(label="Risk", value=f"{report.risk.value}: " + " ".join(report.risk_reasons)),
@@ -76,19 +106,30 @@ def case_card(report: Report, *, with_content: bool) -> SummaryCard:
         SummaryField(label="Who is affected", value=_labels(AFFECTED_OPTIONS, a.affected)),
         SummaryField(label="Status", value=STATUS_WORDS[report.status]),
     ]
-    if with_content:
-        if a.platforms:
-            rows.append(SummaryField(label="Where", value=_labels(PLATFORM_OPTIONS, a.platforms)))
-        if a.links:
-            rows.append(SummaryField(label="Links", value="\n".join(a.links)))
-        if a.description:
-            rows.append(SummaryField(label="In their words", value=a.description))
-    notes = [e for e in report.timeline if e.action in ("note", "action", "closed")][-5:]
-    if notes:
+    if a.platforms:
+        rows.append(SummaryField(label="Where", value=_labels(PLATFORM_OPTIONS, a.platforms)))
+    if a.links:
+        rows.append(SummaryField(label="Links", value="\n".join(a.links)))
+    if a.description:
+        rows.append(SummaryField(label="In their words", value=a.description))
+    shown = ("note", "action", "closed") if view is CaseView.CASE_TEAM else ("action", "closed")
+    entries = [e for e in report.timeline if e.action in shown][-5:]
+    if view is CaseView.REPORTER:
+        done = [f"{e.at:%d %b} {ENTRY_WORDS[e.action]}: {e.detail}".rstrip(": ") for e in entries]
+        if report.acknowledged_by:
+            done.insert(0, "Your manager or a safety lead has acknowledged it.")
+        if report.claimed_by:
+            done.insert(0, "A safety lead has taken it on.")
+        if done:
+            rows.append(SummaryField(label="What has been done", value="\n".join(done)))
+        return SummaryCard(
+            title=f"{report.reference}, filed {report.filed_at:%d %b %Y}", fields=tuple(rows)
+        )
+    if entries:
         rows.append(
             SummaryField(
                 label="Latest on the case",
-                value="\n".join(f"{e.at:%d %b %H:%M} {e.action}: {e.detail}" for e in notes),
+                value="\n".join(f"{e.at:%d %b %H:%M} {e.action}: {e.detail}" for e in entries),
             )
         )
     return SummaryCard(
@@ -97,6 +138,9 @@ def case_card(report: Report, *, with_content: bool) -> SummaryCard:
         footer="Confidential: please don't forward or share this outside the people supporting "
         "the worker.",
     )
+
+
+ENTRY_WORDS = {"action": "Action taken", "closed": "Closed"}
 
 
 def case_event(h: Harbour, report: Report, kind: EventKind, detail: str = "") -> DomainEvent:
@@ -110,33 +154,37 @@ def case_event(h: Harbour, report: Report, kind: EventKind, detail: str = "") ->
     )
 
 
+def _action(value: str) -> Action | None:
+    try:
+        return Action(value)
+    except ValueError:
+        return None
+
+
 async def press(h: Harbour, session: Session, event: ChoiceMade) -> Outcome:
-    """A button on an alert: acknowledge, claim, escalate, or open a short form."""
+    """A button on an alert (or a typed choice): acknowledge, claim, escalate,
+    or open a short form. Decided for whoever pressed, never for whoever the
+    message was sent to."""
     who = event.person
-    ref = event.question[len(CASE_QUESTION) :]
-    action = event.values[0] if event.values else ""
-    report = await h.store.get_report(ref)
+    report = await h.store.get_report(event.question[len(CASE_QUESTION) :])
+    action = _action(event.values[0] if event.values else "")
     if report is None:
-        return Outcome([Notice(text="I couldn't find that case.")], session)
-    now = h.clock()
-    if not can_act(who, report, h.directory, action):
-        report.log(now, "refused", who.key, action)
-        return Outcome([Notice(level=NoticeLevel.WARNING, text=REFUSED)], session, report=report)
-    if report.status is ReportStatus.CLOSED and action != "note":
-        return Outcome([Notice(text=f"{report.reference} is already closed.")], session)
+        return refusal(h, session, None, who, "", NOT_A_CASE)
+    if action is None or action not in CASE_TEAM_ACTIONS:
+        return Outcome([Notice(text="I couldn't read that button press.")], session)
+    decision = h.access.decide(who, action, report)
+    if not decision:
+        return refusal(h, session, report, who, action.value, decision)
     if action in CASE_FLOWS:
         return h.start_flow(session, CASE_FLOWS[action], subject=report.reference)
-    if action == "claim" and report.claimed_by:
-        return Outcome([Notice(text=f"{report.reference} has already been claimed.")], session)
-    if action not in ("ack", "claim", "escalate"):
-        return Outcome([Notice(text="I couldn't read that button press.")], session)
+    now = h.clock()
     text = apply(report, action, who, now)
     replies: list[Reply] = [Notice(level=NoticeLevel.SUCCESS, text=text)]
-    if action == "claim":
+    if action is Action.CLAIM:
         report.log(now, "viewed", who.key)
-        replies.append(case_card(report, with_content=True))
-    kind = EventKind.ESCALATED if action == "escalate" else EventKind.CASE_CHANGED
-    return Outcome(replies, session, [case_event(h, report, kind, action)], report=report)
+        replies.append(case_card(report, CaseView.CASE_TEAM))
+    kind = EventKind.ESCALATED if action is Action.ESCALATE else EventKind.CASE_CHANGED
+    return Outcome(replies, session, [case_event(h, report, kind, action.value)], report=report)
 
 
 async def finish(h: Harbour, session: Session, draft: Draft) -> Outcome:
@@ -145,26 +193,26 @@ async def finish(h: Harbour, session: Session, draft: Draft) -> Outcome:
     report = await h.store.get_report(draft.subject or "")
     action = next(a for a, flow in CASE_FLOWS.items() if flow.id == draft.flow)
     if report is None:
-        return Outcome([Notice(text="I couldn't find that case any more.")], session)
+        return refusal(h, session, None, who, action.value, NOT_A_CASE)
+    decision = h.access.decide(who, action, report)
+    if not decision:
+        return refusal(h, session, report, who, action.value, decision)
     now = h.clock()
-    if not can_act(who, report, h.directory, action):
-        report.log(now, "refused", who.key, action)
-        return Outcome([Notice(level=NoticeLevel.WARNING, text=REFUSED)], session, report=report)
     answers = CASE_FLOWS[action].typed(draft.answers)
-    if action == "checkins":
+    if action is Action.SCHEDULE_CHECKINS:
         added = checkins.schedule(report, answers.what or "1", who.key, now, h.ids())
         when = ", ".join(f"{c.due:%a %d %b}" for c in added)
         text = f"Check-ins for {report.reference} scheduled: {when}. I'll tell you how they answer."
         return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)
     labels = {o.value: o.label for o in (*ACTIONS_TAKEN, *CLOSE_REASONS)}
-    detail = ": ".join(p for p in (labels.get(answers.what or "", ""), answers.note or "") if p)
-    text = apply(report, action, who, now, detail)
-    if action == "close":
+    what = labels.get(answers.what or "", "")
+    text = apply(report, action, who, now, what, answers.note or "")
+    if action is Action.CLOSE:
         checkins.advance(report, now)  # cancels the check-ins still to come
     return Outcome(
         [Notice(level=NoticeLevel.SUCCESS, text=text)],
         session,
-        [case_event(h, report, EventKind.CASE_CHANGED, action)],
+        [case_event(h, report, EventKind.CASE_CHANGED, action.value)],
         report=report,
     )
 
@@ -176,15 +224,15 @@ async def checkin_press(h: Harbour, session: Session, event: ChoiceMade) -> Outc
     ref, _, checkin_id = rest.partition(":")
     report = await h.store.get_report(ref)
     value = event.values[0] if event.values else ""
+    answering = kind + ":" == checkins.CHECKIN_QUESTION
+    action = Action.ANSWER_CHECKIN if answering else Action.TAKE_TALK
     if report is None:
-        return Outcome([Notice(text="I couldn't find that case.")], session)
+        return refusal(h, session, None, who, action.value, NOT_A_CASE)
+    decision = h.access.decide(who, action, report)
+    if not decision:
+        return refusal(h, session, report, who, action.value, decision)
     now = h.clock()
-    if kind + ":" == checkins.CHECKIN_QUESTION:
-        if who != report.reporter:
-            report.log(now, "refused", who.key, "checkin")
-            return Outcome(
-                [Notice(level=NoticeLevel.WARNING, text=REFUSED)], session, report=report
-            )
+    if answering:
         text, events = checkins.answer(report, checkin_id, value, now)
         replies: list[Reply] = [Notice(level=NoticeLevel.SUCCESS, text=text)]
         if events:
@@ -199,46 +247,36 @@ async def checkin_press(h: Harbour, session: Session, event: ChoiceMade) -> Outc
             )
             replies.append(h.pending_reply(session.pending))
         return Outcome(replies, session, events, report=report)
-    if not can_act(who, report, h.directory, "talk"):
-        report.log(now, "refused", who.key, "talk")
-        return Outcome([Notice(level=NoticeLevel.WARNING, text=REFUSED)], session, report=report)
     text = checkins.take_talk(report, checkin_id, who.key, now)
     return Outcome([Notice(text=text)], session, report=report)
 
 
 async def cases(h: Harbour, session: Session, args: str) -> Outcome:
-    """`cases`: a manager's team's open cases, or every open case for a safety lead;
-    `cases HB-…`: one case, for someone allowed to see it."""
+    """`cases`: the open cases this person looks after (a manager's team's, or
+    every one the leads may see for a safety lead); `cases HB-…`: one case,
+    as this person may see it, with the actions they may take."""
     who = session.person
     if args.strip():
         report = await h.store.get_report(args.split()[0])
-        if report is None or not can_view(who, report, h.directory):
-            return Outcome(
-                [Notice(text="I couldn't find a case you're allowed to see with that reference.")],
-                session,
-            )
-        # Everyone who may see the case (worker, their manager, a lead) may see it all.
+        if report is None:
+            return refusal(h, session, None, who, Action.VIEW.value, NOT_A_CASE)
+        view = h.access.view(who, report)
+        if view is None:
+            return refusal(h, session, report, who, Action.VIEW.value, NOT_A_CASE)
         report.log(h.clock(), "viewed", who.key)
-        replies: list[Reply] = [case_card(report, with_content=True)]
-        options = [o for o in MANAGER_ACTIONS if can_act(who, report, h.directory, o.value)]
-        if h.directory.is_lead(who) and report.claimed_by is None:
-            options.insert(0, CLAIM)
-        if options and report.status is not ReportStatus.CLOSED:
+        replies: list[Reply] = [case_card(report, view)]
+        options = action_options(h.access.actions(who, report))
+        if options:
             # Asked like any one-off question, so it can be answered by button or by typing.
             session.pending = PendingChoice(
                 question=f"{CASE_QUESTION}{report.reference}",
                 token=report.reference,
                 prompt="What would you like to do?",
-                options=options,
+                options=list(options),
             )
             replies.append(h.pending_reply(session.pending))
         return Outcome(replies, session, report=report)
-    lead = h.directory.is_lead(who)
-    visible = [
-        r
-        for r in await h.store.open_reports()
-        if r.reporter != who and (lead or is_manager(who, r, h.directory))
-    ]
+    visible = [r for r in await h.store.open_reports() if h.access.decide(who, Action.LIST, r)]
     if not visible:
         return Outcome([Text(text="There are no open cases for you.")], session)
     prefix = h.command_prefix(who)
@@ -249,7 +287,7 @@ async def cases(h: Harbour, session: Session, args: str) -> Outcome:
         )
         for r in visible[:25]
     )
-    title = "All open cases" if lead else "Your team's open cases"
+    title = "Open cases you can see" if h.access.is_lead(who) else "Your team's open cases"
     return Outcome([SummaryCard(title=title, fields=rows)], session)
 
 
@@ -269,7 +307,7 @@ def whoami(h: Harbour, session: Session) -> Outcome:
 async def admin(h: Harbour, session: Session, args: str) -> Outcome:
     """Directory changes in chat, for administrators (HARBOUR_ADMINS)."""
     who = session.person
-    if who.key not in h.admins and who.user not in h.admins:
+    if not h.access.is_admin(who):
         return Outcome(
             [
                 Notice(
@@ -300,11 +338,14 @@ async def admin(h: Harbour, session: Session, args: str) -> Outcome:
         assert worker is not None and manager is not None
         if worker == manager:
             return Outcome([Notice(text="Someone can't be their own manager.")], session)
-        await h.set_managers(worker, [manager], by=who)
-        return Outcome(
-            [Notice(level=NoticeLevel.SUCCESS, text=f"{manager.key} now manages {worker.key}.")],
-            session,
-        )
+        asked = await h.set_managers(worker, [manager], by=who)
+        text = f"{manager.key} now manages {worker.key}."
+        if asked:
+            text += (
+                " Any previous manager no longer sees the worker's earlier reports; the worker "
+                f"has been asked whether to share {len(asked)} open report(s) with {manager.key}."
+            )
+        return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session)
     if verb == "lead" and len(rest) == 2 and rest[0] in ("add", "remove") and people[1]:
         person = people[1]
         assert person is not None
@@ -359,7 +400,7 @@ async def checkin_command(h: Harbour, session: Session, args: str) -> Outcome:
     cases = [
         r
         for r in await h.store.open_reports()
-        if r.reporter == worker and can_act(who, r, h.directory, "checkins")
+        if r.reporter == worker and h.access.decide(who, Action.SCHEDULE_CHECKINS, r)
     ]
     if not cases:
         return Outcome(
@@ -376,8 +417,11 @@ async def checkin_command(h: Harbour, session: Session, args: str) -> Outcome:
 async def checkin_note(h: Harbour, session: Session, pending: PendingChoice, note: str) -> Outcome:
     """Words the worker added after answering a check-in: for their manager only."""
     report = await h.store.get_report(pending.context.get("reference", ""))
-    if report is None or report.reporter != session.person:
-        return Outcome([Notice(text="I couldn't find that case.")], session)
+    if report is None:
+        return refusal(h, session, None, session.person, "", NOT_A_CASE)
+    decision = h.access.decide(session.person, Action.ANSWER_CHECKIN, report)
+    if not decision:
+        return refusal(h, session, report, session.person, Action.ANSWER_CHECKIN.value, decision)
     now = h.clock()
     report.log(now, "checkin-note", session.person.key, note)
     event = DomainEvent(

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.directory import PERSON_ID
 from bot.escalation import EscalationTimes
 from bot.flow import FlowContext
 from bot.guidance import Library
@@ -87,13 +88,28 @@ class Settings(BaseSettings):
     )
     admins: str = Field(
         default="",
-        description="Comma-separated ids of Harbour administrators: Slack member ids (U…), "
-        "Teams Entra object ids.",
+        description="Comma-separated Harbour ids of administrators (platform:workspace:user, "
+        "e.g. slack:T0123:U0ADMIN; say whoami to Harbour to see yours).",
     )
 
     @property
     def admin_ids(self) -> frozenset[str]:
         return frozenset(a.strip() for a in self.admins.split(",") if a.strip())
+
+    @field_validator("admins")
+    @classmethod
+    def _full_ids(cls, value: str) -> str:
+        # A bare user id would make the same id an administrator in every Slack
+        # workspace, every Teams tenant and the console.
+        for admin in (a.strip() for a in value.split(",")):
+            if admin and not PERSON_ID.match(admin):
+                raise ValueError(
+                    f"{admin!r} is not a full Harbour id. Name each administrator as "
+                    "platform:workspace:user, e.g. slack:T0123:U0ADMIN or "
+                    "teams:<tenant id>:<Entra object id> (they can say whoami to Harbour "
+                    "to see theirs)"
+                )
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -47,27 +47,40 @@ def parse_person(text: str) -> PersonRef | None:
 
 @dataclass
 class Directory:
+    """`managers` is what an administrator said (the file, or `admin manager`);
+    `named` is who a worker named herself when the administrator had named
+    nobody. An administrator's word always wins over a worker's."""
+
     managers: dict[str, list[str]] = field(default_factory=dict)
     leads: set[str] = field(default_factory=set)
     channels: dict[str, str] = field(default_factory=dict)
+    named: dict[str, list[str]] = field(default_factory=dict)
+
+    def manager_keys(self, worker_key: str) -> list[str]:
+        return self.managers.get(worker_key) or self.named.get(worker_key, [])
 
     def managers_of(self, person: PersonRef) -> list[PersonRef]:
-        found = [parse_person(key) for key in self.managers.get(person.key, [])]
+        found = [parse_person(key) for key in self.manager_keys(person.key)]
         return [p for p in found if p is not None]
+
+    def set_by_admin(self, worker: PersonRef) -> bool:
+        """Whether an administrator has named this worker's manager."""
+        return bool(self.managers.get(worker.key))
 
     def is_lead(self, person: PersonRef) -> bool:
         return person.key in self.leads
 
     def is_manager_of(self, manager: PersonRef, worker: PersonRef) -> bool:
-        return manager.key in self.managers.get(worker.key, [])
-
-    def team_of(self, manager: PersonRef) -> list[str]:
-        return sorted(w for w, ms in self.managers.items() if manager.key in ms)
+        return manager.key in self.manager_keys(worker.key)
 
     def apply(self, records: dict[str, dict[str, dict[str, Any]]]) -> None:
         """Lay changes made in chat (store records) over what the file said."""
         for worker, value in records.get("managers", {}).items():
-            self.managers[worker] = list(value.get("managers", []))
+            keys = list(value.get("managers", []))
+            if value.get("by") == worker:
+                self.named[worker] = keys
+            else:
+                self.managers[worker] = keys
         for person, value in records.get("leads", {}).items():
             if value.get("lead"):
                 self.leads.add(person)
@@ -157,6 +170,11 @@ def describe(directory: Directory, people: Iterable[str] = ()) -> list[tuple[str
     """Rows for an administrator: who manages whom, the leads, the channels."""
     rows = [
         (worker, ", ".join(ms) or "no manager") for worker, ms in sorted(directory.managers.items())
+    ]
+    rows += [
+        (worker, ", ".join(ms) + " (named by the worker)")
+        for worker, ms in sorted(directory.named.items())
+        if worker not in directory.managers
     ]
     rows.append(("Safety leads", ", ".join(sorted(directory.leads)) or "none yet"))
     for platform, channel in sorted(directory.channels.items()):

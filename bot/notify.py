@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from bot import checkins
-from bot.cases import CASE_QUESTION, CLAIM, MANAGER_ACTIONS, channel_card
+from bot.access import CaseView
+from bot.cases import CASE_QUESTION, CLAIM, SHARE_QUESTION, action_options, channel_card
 from bot.casework import case_card
 from bot.directory import Directory, parse_person
 from bot.escalation import TIMER, EscalationTimes, overdue
@@ -330,25 +331,22 @@ class Notifier:
         address = messenger.leads_channel(self.harbour.directory) if messenger else None
         return Recipient(platform, "channel", address, "safety leads") if address else None
 
-    def _managers(self, report: Report | None, event: DomainEvent) -> list[Recipient]:
-        keys = (
-            report.managers
-            if report is not None
-            else [m.key for m in self.harbour.directory.managers_of(event.reporter)]
-        )
-        people = [p for p in (parse_person(k) for k in keys) if p is not None]
+    def _managers(self, report: Report) -> list[Recipient]:
+        """The managers this case's alerts go to, as the access policy says."""
+        people = self.harbour.access.managers_told(report)
         return [Recipient(p.platform, "person", p.key, "manager") for p in people]
 
     def _plan(self, event: DomainEvent, report: Report | None) -> list[_Delivery]:
         kind = event.kind
         channel = self._leads_channel(event.reporter.platform)
         if report is None:
-            return self._danger_plan(event, channel) if kind is EventKind.RISK_CRITICAL else []
+            return self._danger_plan(event, channel)
         out: list[_Delivery] = []
-        managers = self._managers(report, event) if report.manager_may_see else []
+        managers = self._managers(report)
+        leads = self.harbour.access.leads_told(report)
         serious = report.risk in (RiskLevel.HIGH, RiskLevel.CRITICAL)
         to_leads = (
-            report.leads_may_see
+            leads
             and channel is not None
             and (
                 serious or not report.manager_may_see or not managers or kind is EventKind.ESCALATED
@@ -356,12 +354,26 @@ class Notifier:
         )
         if kind in (EventKind.REPORT_FILED, EventKind.MANAGER_NAMED):
             for manager in managers:
-                out.append(_Delivery(manager, tuple(self.manager_alert(report)), "alert"))
+                out.append(_Delivery(manager, tuple(self.manager_alert(report, manager)), "alert"))
+        if kind is EventKind.MANAGER_CHANGED:
+            worker = Recipient(report.reporter.platform, "person", report.reporter.key, "worker")
+            ask = ChoiceQuestion(
+                id=f"{SHARE_QUESTION}{report.reference}",
+                prompt=f"Your manager in Harbour has been changed by an administrator. Your "
+                f"previous manager no longer sees {report.reference}. Would you like to share it "
+                "with your new manager?",
+                options=(
+                    Option(value="share", label="Share it with my new manager"),
+                    Option(value="keep", label="Not now"),
+                ),
+                token=report.reference,
+            )
+            return [_Delivery(worker, (ask,), "question about sharing")]
         if kind is EventKind.REPORT_UPDATED:
             for manager in managers:
                 lead = Notice(text=f"{report.reference} has a new update from the worker.")
                 out.append(
-                    _Delivery(manager, (lead, case_card(report, with_content=True)), "update")
+                    _Delivery(manager, (lead, case_card(report, CaseView.CASE_TEAM)), "update")
                 )
         if kind is EventKind.RISK_CRITICAL and report.updates:  # at filing, the alert says so
             for manager in managers:
@@ -371,7 +383,7 @@ class Notifier:
                 )
                 out.append(
                     _Delivery(
-                        manager, (lead, case_card(report, with_content=True)), "critical alert"
+                        manager, (lead, case_card(report, CaseView.CASE_TEAM)), "critical alert"
                     )
                 )
         if kind is EventKind.ESCALATED and event.draft_id == TIMER:
@@ -381,14 +393,15 @@ class Notifier:
                     text=f"{report.reference} hasn't been acknowledged yet, so the safety leads "
                     "have been told too. Please acknowledge it when you can.",
                 )
-                out.append(_Delivery(manager, (note, *self.manager_alert(report)[1:]), "reminder"))
+                alert = self.manager_alert(report, manager)[1:]
+                out.append(_Delivery(manager, (note, *alert), "reminder"))
         if kind in CHECKIN_EVENTS:
             return self._checkin_plan(event, report, managers, channel)
         if kind is EventKind.CASE_CHANGED and event.draft_id == "ack":
             worker = Recipient(report.reporter.platform, "person", report.reporter.key, "worker")
             note = Notice(text=f"Your manager has seen {report.reference} and will be in touch.")
             out.append(_Delivery(worker, (note,), "acknowledgement"))
-        if channel is None or not report.leads_may_see:
+        if channel is None or not leads:
             return out
         status_only = kind in (EventKind.CASE_CHANGED, EventKind.REPORT_UPDATED) and not serious
         if kind is EventKind.MANAGER_NAMED and not serious:
@@ -456,7 +469,7 @@ class Notifier:
                 "contact the worker yourself.",
             )
             return [_Delivery(m, (note,), "missed check-in") for m in managers]
-        if channel is None or not report.leads_may_see:
+        if channel is None or not self.harbour.access.leads_told(report):
             return []
         note = Notice(
             level=NoticeLevel.DANGER,
@@ -466,28 +479,37 @@ class Notifier:
         return [_Delivery(channel, (note,), "need-to-talk alert")]
 
     def _danger_plan(self, event: DomainEvent, channel: Recipient | None) -> list[_Delivery]:
-        """Immediate danger, said before the report is filed: always passed on."""
+        """Immediate danger, said before the report is filed: the safety leads at
+        once; the worker's manager only once she said her manager may be told."""
         urgent = Notice(
             level=NoticeLevel.DANGER,
             title="Urgent",
             text=f"{self._worker_name} has just told Harbour that someone may be in immediate "
             "danger. Their report is still being written; please contact them now.",
         )
-        plan = [
-            _Delivery(m, (urgent,), "immediate-danger alert") for m in self._managers(None, event)
-        ]
-        if channel is not None:
-            note = Notice(
-                level=NoticeLevel.DANGER,
-                title="Urgent",
-                text="Immediate danger has been reported by a worker. Their manager has been "
-                "told; a reference will follow when the report is filed.",
-            )
-            plan.append(_Delivery(channel, (note,), "immediate-danger alert"))
-        return plan
+        if event.kind is EventKind.DANGER_MANAGER:
+            managers = self.harbour.access.danger_managers(event.reporter, manager_told=True)
+            return [
+                _Delivery(
+                    Recipient(m.platform, "person", m.key, "manager"),
+                    (urgent,),
+                    "immediate-danger alert",
+                )
+                for m in managers
+            ]
+        if event.kind is not EventKind.RISK_CRITICAL or channel is None:
+            return []
+        note = Notice(
+            level=NoticeLevel.DANGER,
+            title="Urgent",
+            text="Immediate danger has been reported by a worker. A reference will follow when "
+            "the report is filed.",
+        )
+        return [_Delivery(channel, (note,), "immediate-danger alert")]
 
-    def manager_alert(self, report: Report) -> list[Reply]:
-        """The manager's private alert: why it came, the case, guidance, actions."""
+    def manager_alert(self, report: Report, manager: Recipient) -> list[Reply]:
+        """The manager's private alert: why it came, the case, guidance, and the
+        actions the access policy lets this manager take."""
         worker = self._worker_name
         why = Notice(
             level=NoticeLevel.DANGER if report.risk is RiskLevel.CRITICAL else NoticeLevel.INFO,
@@ -495,8 +517,10 @@ class Notifier:
             text=f"{worker} reported online abuse through Harbour and chose to share it with "
             "you. Please read it and acknowledge it, so they know you have it.",
         )
-        replies: list[Reply] = [why, case_card(report, with_content=True)]
+        replies: list[Reply] = [why, case_card(report, CaseView.CASE_TEAM)]
         items = self.harbour.guidance_for(report, GuidanceAudience.MANAGER)
+        person = parse_person(manager.address)
+        assert person is not None  # a manager recipient is always a person key
         if items:
             replies.append(
                 SummaryCard(
@@ -511,7 +535,7 @@ class Notifier:
             ChoiceQuestion(
                 id=f"{CASE_QUESTION}{report.reference}",
                 prompt="What would you like to do?",
-                options=MANAGER_ACTIONS,
+                options=action_options(self.harbour.access.actions(person, report)),
                 token=report.reference,
             )
         )

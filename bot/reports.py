@@ -70,6 +70,9 @@ class ReportAnswers(BaseModel):
     """Everything the report flow asks. Every field may still be unanswered."""
 
     in_danger: bool | None = None
+    danger_manager: Literal["tell", "keep_out"] | None = Field(
+        default=None, description="In danger: whether her manager is told at once too."
+    )
     kinds: list[AbuseKind] = Field(default_factory=list)
     details_exposed: list[str] = Field(default_factory=list)
     platforms: list[str] = Field(default_factory=list)
@@ -219,6 +222,8 @@ class EventKind(StrEnum):
     CASE_CHANGED = "case_changed"
     ESCALATED = "escalated"
     MANAGER_NAMED = "manager_named"
+    MANAGER_CHANGED = "manager_changed"
+    DANGER_MANAGER = "danger_manager"
     CHECKIN_DUE = "checkin_due"
     CHECKIN_ANSWERED = "checkin_answered"
     CHECKIN_MISSED = "checkin_missed"

@@ -77,11 +77,27 @@ def _danger_effects(answers: ReportAnswers, ctx: FlowContext) -> Effects | None:
                 title="Get help now",
                 level=NoticeLevel.DANGER,
                 text=ctx.emergency_guidance
-                + "\n\nI'm alerting your manager and the safety leads straight away. When you "
-                "are safe, the rest of the questions are here; answer what you can.",
+                + "\n\nI'm alerting the safety leads straight away. When you are safe, the "
+                "rest of the questions are here; answer what you can.",
             ),
         ),
         events=(EventKind.RISK_CRITICAL,),
+    )
+
+
+DANGER_MANAGER_OPTIONS = (
+    Option(value="tell", label="Yes, tell my manager now"),
+    Option(value="keep_out", label="No, not my manager"),
+)
+
+
+def _danger_manager_effects(answers: ReportAnswers, ctx: FlowContext) -> Effects | None:
+    if answers.in_danger is not True or answers.danger_manager != "tell":
+        return None
+    return Effects(
+        key="immediate-danger-manager",
+        replies=(Notice(text="I'm telling your manager now as well."),),
+        events=(EventKind.DANGER_MANAGER,),
     )
 
 
@@ -99,6 +115,23 @@ STEPS_BY_PAGE: tuple[Page[ReportAnswers], ...] = (
                 help="Immediate danger means someone could be hurt soon, or someone is at or near "
                 "your home, your children's school or your workplace. If you're unsure, say yes.",
                 after=_danger_effects,
+            ),
+        ),
+    ),
+    Page(
+        id="safety-manager",
+        title="Your manager",
+        when=lambda a: a.in_danger is True,
+        steps=(
+            S(
+                id="danger_manager",
+                field="danger_manager",
+                kind=AnswerKind.CHOICE,
+                options=DANGER_MANAGER_OPTIONS,
+                prompt="Should I tell your manager straight away too?",
+                help="Say no if your manager is part of what's happening, or you'd rather they "
+                "weren't told yet. Either way, you choose who sees the full report at the end.",
+                after=_danger_manager_effects,
             ),
         ),
     ),

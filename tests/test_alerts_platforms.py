@@ -95,7 +95,7 @@ async def test_slack_manager_dm_and_redacted_channel_alert_claimed_in_place(
     payload = block_actions("U0DAN", button, message=message, channel="C0SAFETY1")
     await h.post(interaction_body(payload), "application/x-www-form-urlencoded")
     await h.slack.drain()
-    assert "Only the worker's manager or a safety lead" in json.dumps(h.fake.posts("DU0DAN"))
+    assert "that you can see or act on" in json.dumps(h.fake.posts("DU0DAN"))
 
 
 @pytest.fixture
@@ -107,9 +107,13 @@ async def teams() -> AsyncIterator[tuple[TeamsHarness, Server]]:
         managers={f"teams:{TENANT}:aad-alice": [f"teams:{TENANT}:aad-bob"]},
         leads={f"teams:{TENANT}:aad-carol"},
     )
-    settings = Settings(_env_file=None, admins="aad-admin")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, admins=f"teams:{TENANT}:aad-admin")  # type: ignore[call-arg]
     server = build(
-        settings, SlackSettings(_env_file=None), store, load_teams_settings({}), directory=directory
+        settings,
+        SlackSettings(_env_file=None),
+        store,
+        load_teams_settings({"HARBOUR_TEAMS_LOCAL_TRIAL": "true"}),
+        directory=directory,
     )  # type: ignore[call-arg]
     assert server.teams is not None
     client = TestClient(TestServer(server.web_app, host="127.0.0.1"))

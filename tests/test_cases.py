@@ -164,11 +164,32 @@ async def test_immediate_danger_is_passed_on_before_the_report_is_filed(
     await alice.command("report")
     await alice.say("yes")
     await notifier.run_once()
+    assert messenger.to(LEADS)  # the leads at once
+    assert messenger.to(BOB) == []  # her manager only once she says so
+    assert alice.focus() == "danger_manager"
+    await alice.say("1")
+    await notifier.run_once()
     [urgent] = messenger.to(BOB)
     assert "immediate danger" in json.dumps([r.model_dump() for r in urgent])
-    assert messenger.to(LEADS)
     for channel_text in messenger.channel_texts():
         assert "alice" not in channel_text
+
+
+async def test_in_danger_she_can_keep_her_manager_out_in_one_step(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger
+) -> None:
+    """Issue 10, point 8: the manager may be the problem."""
+    alice = Chat(harbour, "alice")
+    await alice.command("report")
+    await alice.say("yes")
+    assert "tell your manager" in alice.text()
+    await alice.say("No, not my manager")
+    await type_report(alice, TYPED_REPORT[1:-1] + [("audience", "2")])
+    await alice.say("yes")
+    await notifier.run_once()
+    await notifier.run_once()
+    assert messenger.to(BOB) == []  # never, not even the danger alert
+    assert messenger.to(LEADS)
 
 
 async def test_a_failed_send_is_retried_later_and_sent_once(
@@ -267,11 +288,9 @@ async def test_only_the_manager_or_a_lead_may_act_and_refusals_are_recorded(
     harbour: Harbour, store: Store
 ) -> None:
     ref = await file(Chat(harbour, "alice"))
-    for user in ("dan", "alice"):
+    for user, words in (("dan", "that you can see or act on"), ("alice", "Only the worker's")):
         replies = await press(harbour, user, ref, "ack")
-        assert "Only the worker's manager or a safety lead" in json.dumps(
-            [r.model_dump() for r in replies]
-        )
+        assert words in json.dumps([r.model_dump() for r in replies])
     report = await store.get_report(ref)
     assert report is not None and report.status is ReportStatus.OPEN
     assert [e.actor for e in report.timeline if e.action == "refused"] == [
@@ -320,7 +339,8 @@ async def test_note_action_and_close_forms(harbour: Harbour, store: Store) -> No
     report = await store.get_report(ref)
     assert report is not None
     actions = [(e.action, e.detail) for e in report.timeline if e.actor == BOB]
-    assert ("action", "Police contacted: Crime number 12345") in actions
+    assert ("action", "Police contacted") in actions  # the worker may see this line
+    assert ("note", "Crime number 12345") in actions  # this stays with the case team
     assert ("closed", "Resolved") in actions
     assert report.status is ReportStatus.CLOSED
     replies = await press(harbour, "bob", ref, "ack")
@@ -347,7 +367,7 @@ async def test_cases_lists_what_each_person_may_see(harbour: Harbour) -> None:
         assert (ref in chats[user].text()) is expected, user
     dan, bob = chats["dan"], chats["bob"]
     await dan.command("cases", ref)
-    assert "couldn't find a case you're allowed to see" in dan.text()
+    assert "that you can see or act on" in dan.text()
     await bob.command("cases", ref)
     assert "Posts naming me and my street." in bob.text()
 
@@ -563,7 +583,7 @@ async def test_checkins_are_sent_when_due_and_answers_reach_the_manager(
         "Your manager asked me to check in" in ask.prompt and "later than planned" not in ask.prompt
     )
     replies = await answer_checkin(harbour, "dan", ask, "ok")  # not Dan's to answer
-    assert "Only" in json.dumps([r.model_dump() for r in replies])
+    assert "that you can see or act on" in json.dumps([r.model_dump() for r in replies])
     await answer_checkin(harbour, "alice", ask, "ok")
     await notifier.run_once()
     assert "The worker is doing OK." in json.dumps([r.model_dump() for r in messenger.to(BOB)[-1]])

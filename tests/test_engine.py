@@ -403,7 +403,7 @@ async def test_different_people_are_independent(harbour: Harbour) -> None:
     await asyncio.gather(alice.command("report"), bob.command("report"))
     await asyncio.gather(alice.say("no"), bob.say("yes"))
     assert alice.focus() == "kinds"
-    assert bob.focus() == "kinds"
+    assert bob.focus() == "danger_manager"
     assert not any(n.level is NoticeLevel.DANGER for n in alice.notices())
     assert any(n.level is NoticeLevel.DANGER for n in bob.notices())
 

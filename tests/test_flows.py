@@ -103,13 +103,17 @@ async def test_immediate_danger_first(chat: Chat, store: Store) -> None:
     await chat.say("back")
     await chat.say("yes")
     assert len(await store.pending_events()) == 1
-    answers = [("danger", "yes")] + [a for a in TYPED_REPORT[1:]]
+    answers = [("danger", "yes"), ("danger_manager", "1"), *TYPED_REPORT[1:]]
     await chat.say("back")
     ref = await file_report(chat, answers)
     events = await store.pending_events()
-    assert [e.kind for e in events] == [EventKind.RISK_CRITICAL, EventKind.REPORT_FILED]
-    assert events[1].reference == ref and events[1].risk is RiskLevel.CRITICAL
-    assert events[0].draft_id == events[1].draft_id
+    assert [e.kind for e in events] == [
+        EventKind.RISK_CRITICAL,
+        EventKind.DANGER_MANAGER,
+        EventKind.REPORT_FILED,
+    ]
+    assert events[2].reference == ref and events[2].risk is RiskLevel.CRITICAL
+    assert events[0].draft_id == events[2].draft_id
 
 
 async def test_filing_emits_report_filed_and_critical_once(chat: Chat, store: Store) -> None:
