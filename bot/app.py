@@ -433,11 +433,12 @@ class Harbour:
         asked: list[str] = []
         now = self.clock()
         for report in await self.store.reports_by(worker):
+            if not report.manager_may_see:
+                # Kept from her manager: the names on it are who stays kept out.
+                continue
             gone = [k for k in report.managers if k not in keys]
-            ask = (
-                report.status is not ReportStatus.CLOSED
-                and report.manager_may_see
-                and any(k not in report.managers for k in keys)
+            ask = report.status is not ReportStatus.CLOSED and any(
+                k not in report.managers for k in keys
             )
             if not gone and not ask:
                 continue

@@ -187,3 +187,26 @@ async def test_8_danger_alert_waits_for_her_word_on_the_manager(
     assert not messenger.to(BOB)
     text = json.dumps([[r.model_dump() for r in rs] for _, rs in messenger.sent])
     assert "Their manager has been told" not in text
+
+
+async def test_5_a_manager_kept_out_stays_out_after_the_directory_changes(
+    harbour: Harbour, store: Store
+) -> None:
+    """Alice kept a report from Bob; Bob, also a safety lead, is then replaced as her
+    manager. He must not start seeing it as a lead."""
+    harbour.directory.leads.add(BOB)
+    alice = Chat(harbour, "alice")
+    ref = await file(alice, [*LOW_RISK[:-1], ("audience", "2")])
+    bob = Chat(harbour, "bob")
+    await bob.command("cases", ref)
+    assert "that you can see or act on" in bob.text()
+    admin = Chat(harbour, "admin")
+    await admin.command("admin", "manager console:local:alice console:local:erin")
+    await bob.command("cases", ref)
+    assert "that you can see or act on" in bob.text()
+    erin = Chat(harbour, "erin")  # the new manager is her manager: kept out too
+    await erin.command("cases", ref)
+    assert "that you can see or act on" in erin.text()
+    carol = Chat(harbour, "carol")
+    await carol.command("cases", ref)
+    assert f"{ref}, filed" in carol.text()

@@ -9,7 +9,7 @@ action took effect; a refused one changed nothing, was answered kindly, and
 was written in the case's timeline without content. Someone who may not see
 a case gets exactly the reply a wrong reference gets, so references can't be
 probed. The same table is run through the Slack and Teams adapters in
-tests/test_access_platforms.py.
+tests/test_access_slack.py and tests/test_access_teams.py.
 """
 
 from __future__ import annotations
