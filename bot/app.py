@@ -765,7 +765,7 @@ class Harbour:
 
     async def reports_card(self, person: PersonRef) -> SummaryCard | Text:
         """A person's own reports, newest first (read-only: for "mine" and home tabs)."""
-        reports = await self.store.reports_by(person)
+        reports = await self._own_reports(person)
         if not reports:
             return Text(
                 text=f"You haven't filed any reports yet. Say {self.command_prefix(person)}report to start one."
@@ -802,7 +802,7 @@ class Harbour:
                     ],
                 )
             return self._start_about(session, flow, report)
-        reports = await self.store.reports_by(session.person)
+        reports = await self._own_reports(session.person)
         if not reports:
             return self._with_current(
                 session,
@@ -835,6 +835,12 @@ class Harbour:
         if existing is not None and existing.subject == report.reference:
             return self._resume(session, existing)
         return self._start(session, flow, subject=report.reference, lead=lead)
+
+    async def _own_reports(self, person: PersonRef) -> list[Report]:
+        """A person's own reports, newest first, as the access policy lets her see them
+        (for "mine", home tabs and choosing a report)."""
+        reports = await self.store.reports_by(person)
+        return [r for r in reports if self.access.decide(person, Action.VIEW, r)]
 
     async def _own_report(
         self, person: PersonRef, ref: str, action: Action = Action.UPDATE
