@@ -137,8 +137,12 @@ class Access:
     def roles(self, person: PersonRef, report: Report) -> frozenset[Role]:
         if person == report.reporter:
             return frozenset({Role.REPORTER})
-        if not report.manager_may_see and (
-            person.key in report.managers or self.directory.is_manager_of(person, report.reporter)
+        if person.key in report.kept_out or (
+            not report.manager_may_see
+            and (
+                person.key in report.managers
+                or self.directory.is_manager_of(person, report.reporter)
+            )
         ):
             return frozenset({Role.EXCLUDED})
         roles: set[Role] = set()

@@ -568,6 +568,10 @@ class Harbour:
             risk_reasons=list(assessment.reasons),
             managers=[m.key for m in self.access.current_managers(person)],
         )
+        if answers.audience is Audience.LEADS_ONLY:
+            # Remembered for good: a later change of manager or a share must not
+            # let a manager she kept out back in as a safety lead.
+            report.kept_out = list(report.managers)
         report.log(now, "filed", person.key)
         events = [self._report_event(report, EventKind.REPORT_FILED)]
         if report.risk is RiskLevel.CRITICAL and "immediate-danger" not in draft.effects_done:
@@ -888,6 +892,8 @@ class Harbour:
                 ],
             )
         report.managers = [m.key for m in managers]
+        # She chose these managers now; anyone else she kept out stays out.
+        report.kept_out = [k for k in report.kept_out if k not in report.managers]
         if not report.manager_may_see:
             report.answers = report.answers.model_copy(
                 update={"audience": Audience.MANAGER_AND_LEADS}

@@ -170,6 +170,9 @@ async def press(h: Harbour, session: Session, event: ChoiceMade) -> Outcome:
     action = _action(event.values[0] if event.values else "")
     if report is None:
         return refusal(h, session, None, who, "", NOT_A_CASE)
+    seen = h.access.decide(who, Action.VIEW, report)
+    if not seen:  # first, so a forged button can't tell a real reference from a wrong one
+        return refusal(h, session, report, who, action.value if action else "", seen)
     if action is None or action not in CASE_TEAM_ACTIONS:
         return Outcome([Notice(text="I couldn't read that button press.")], session)
     decision = h.access.decide(who, action, report)

@@ -174,6 +174,10 @@ class Report(BaseModel):
     reflection: ReflectionAnswers | None = None
     reflection_draft_id: str | None = None
     managers: list[str] = Field(default_factory=list, description="Person keys, at filing.")
+    kept_out: list[str] = Field(
+        default_factory=list,
+        description="Managers the worker kept out (leads only): never shown it, even as leads.",
+    )
     acknowledged_by: str | None = None
     claimed_by: str | None = None
     closed_reason: str | None = None

@@ -210,3 +210,40 @@ async def test_5_a_manager_kept_out_stays_out_after_the_directory_changes(
     carol = Chat(harbour, "carol")
     await carol.command("cases", ref)
     assert f"{ref}, filed" in carol.text()
+
+
+async def test_5_sharing_later_does_not_let_a_kept_out_manager_in_as_a_lead(
+    harbour: Harbour, store: Store
+) -> None:
+    harbour.directory.leads.add(BOB)
+    alice = Chat(harbour, "alice")
+    ref = await file(alice, [*LOW_RISK[:-1], ("audience", "2")])  # kept from Bob
+    admin = Chat(harbour, "admin")
+    await admin.command("admin", "manager console:local:alice console:local:erin")
+    await alice.command("share", ref)  # with Erin, her manager now
+    assert "Shared" in alice.text()
+    erin, bob = Chat(harbour, "erin"), Chat(harbour, "bob")
+    await erin.command("cases", ref)
+    assert f"{ref}, filed" in erin.text()
+    await bob.command("cases", ref)
+    assert "that you can see or act on" in bob.text()
+
+
+async def test_a_forged_button_cannot_tell_a_real_reference_from_a_wrong_one(
+    harbour: Harbour,
+) -> None:
+    ref = await file(Chat(harbour, "alice"))
+    zed = Chat(harbour, "zed")
+    answers = []
+    for reference in (ref, "HB-2026-9999"):
+        await zed.send_event(
+            ChoiceMade(
+                event_id=f"zed-{reference}",
+                person=zed.person,
+                question=f"case:{reference}",
+                values=("no-such-action",),
+                token=reference,
+            )
+        )
+        answers.append(zed.text())
+    assert answers[0] == answers[1]
