@@ -15,6 +15,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.directory import Directory, DirectoryError
 from bot.directory import load_directory as load_directory_file
 from bot.guidance import GuidanceError, Library
+from bot.logging_setup import configure_logging
 from bot.models import Platform
 from bot.notify import Notifier
 from bot.store import MemoryStore, Store, StoreError, TinyStore
@@ -140,31 +141,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
     return 0
-
-
-# Libraries that log request and response bodies at DEBUG: those bodies can hold
-# what a person reported, so they never log below INFO, whatever the level.
-CHATTY_LOGGERS = (
-    "slack_sdk",
-    "slack_bolt",
-    "harbour.slack.bolt",
-    "microsoft_agents",
-    "msal",
-    "aiohttp.access",
-)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    for name in CHATTY_LOGGERS:
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
-    # The Agents SDK logs every reply it sends (with conversation ids) at INFO:
-    # noise in an agency's logs, and ids that are not ours to spread.
-    logging.getLogger("microsoft_agents.hosting.core.connector").setLevel(
-        max(logging.WARNING, logging.getLevelName(level))
-    )
 
 
 def _teams_package(args: argparse.Namespace) -> int:

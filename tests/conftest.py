@@ -255,3 +255,112 @@ async def type_report(chat: Chat, answers: list[tuple[str, str]] = TYPED_REPORT)
     for step, text in answers:
         assert chat.focus() == step, f"expected {step}, asked {chat.focus()}"
         await chat.say(text)
+
+
+# ---------------------------------------------------------------- nothing reported in the logs
+
+import copy  # noqa: E402
+import logging  # noqa: E402
+
+from bot.logging_setup import (  # noqa: E402
+    LOG_FORMAT,
+    WithholdLibraryDetails,
+    logger_levels,
+    set_levels,
+)
+
+# What the tests type as report content (descriptions, links, evidence, notes):
+# none of it may reach the log, at DEBUG, in any of the encodings a request
+# body or a library's repr would give it.
+LOGGED_CONTENT_MARKERS: tuple[str, ...] = (
+    "Posts naming me and my street",
+    "facebook.com/some.post",
+    "Four screenshots on my work phone",
+    "facebook.com/p/",
+    "evil.example|click me",
+    "[click](https://evil.example)",
+    "U0BOSS",
+    "Everyone</at>",
+    "They wrote <!channel>",
+    "reddit.com/r/x/1",
+    "javascript:alert",
+    "ok.example.com/a",
+    "x.com/a/status",
+    "لقطات شاشة",
+    "Crime number 12345",
+    "The posts started again last night",
+    "my secret description",
+    "My children's safety",
+    "The family are under strain",
+    "Worried about home",
+)
+
+
+def content_forms(text: str) -> set[str]:
+    """`text` as typed, and as it appears in a form, JSON, a repr or HTML."""
+    import html
+    import json
+    from urllib.parse import quote, quote_plus
+
+    in_json = json.dumps(text)[1:-1]
+    in_ascii_json = json.dumps(text, ensure_ascii=False)[1:-1]
+    forms = {text, in_json, in_ascii_json, html.escape(text), repr(text)[1:-1]}
+    forms |= {quote_plus(form) for form in list(forms)} | {quote(text, safe="")}
+    return forms
+
+
+_CONTENT_FORMS = tuple(
+    (marker, form) for marker in LOGGED_CONTENT_MARKERS for form in content_forms(marker)
+)
+
+
+def content_in(logged: str) -> list[str]:
+    """The markers whose content appears in `logged`."""
+    return sorted({marker for marker, form in _CONTENT_FORMS if form in logged})
+
+
+class _LogCollector(logging.Handler):
+    """What Harbour's own handler would print: each record (a copy, so other
+    handlers see it unchanged) through Harbour's filter, formatted."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self._withhold = WithholdLibraryDetails()
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record = copy.copy(record)
+        if self._withhold.filter(record):
+            self.lines.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def nothing_reported_is_logged() -> Iterator[None]:
+    """Every test runs with logging at DEBUG (library caps as `configure_logging`
+    sets them); afterwards, nothing the test typed as report content may be in
+    what Harbour's handler would have printed."""
+    root = logging.getLogger()
+    levels = {name: logging.getLogger(name or None).level for name in logger_levels("DEBUG")}
+    filters = {handler: list(handler.filters) for handler in root.handlers}
+    collector = _LogCollector()
+    set_levels(logging.DEBUG)
+    root.setLevel(logging.DEBUG)
+    root.addHandler(collector)
+    try:
+        yield
+    finally:
+        root.removeHandler(collector)
+        for name, level in levels.items():
+            logging.getLogger(name or None).setLevel(level)
+        # `configure_logging` in a test gives pytest's handlers Harbour's filter: take it off.
+        for handler in {*filters, *root.handlers}:
+            handler.filters = [
+                f
+                for f in handler.filters
+                if not isinstance(f, WithholdLibraryDetails) or f in filters.get(handler, [])
+            ]
+    logged = "\n".join(collector.lines)
+    leaked = content_in(logged)
+    lines = [line for line in collector.lines if content_in(line)]
+    assert not leaked, f"report content {leaked} reached the log:\n" + "\n".join(lines)

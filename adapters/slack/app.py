@@ -114,7 +114,9 @@ class SlackAdapter:
             signing_secret=settings.signing_secret or None,
             request_verification_enabled=not settings.use_socket_mode,
             process_before_response=True,
-            logger=logging.getLogger("harbour.slack.bolt"),
+            # A library logger (bolt logs payloads through it): under `slack_bolt`,
+            # so bot.logging_setup caps it and withholds what it quotes.
+            logger=logging.getLogger("slack_bolt.harbour"),
         )
         self.client.token = token
         self._backlog: asyncio.Queue[Coroutine[Any, Any, None]] | None = None
