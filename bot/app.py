@@ -19,7 +19,7 @@ from bot import casework, engine
 from bot.access import Access, Action
 from bot.cases import CASE_QUESTION, SHARE_QUESTION
 from bot.checkins import CHECKIN_QUESTION, TALK_QUESTION
-from bot.directory import Directory
+from bot.directory import Directory, parse_person
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
 from bot.flow import LONG_TEXT_LIMIT, Flow, FlowContext
 from bot.guidance import Audience as GuidanceAudience
@@ -430,6 +430,31 @@ class Harbour:
             self.directory.named[worker.key] = keys
             return []
         self.directory.managers[worker.key] = keys
+        return await self._reassign(worker, keys, by.key)
+
+    async def reconcile_directory_file(self, file_managers: dict[str, list[str]]) -> list[str]:
+        """At start: a manager changed in the directory file since the last start
+        is a change like `admin manager` in chat (same rule, same question to the
+        worker). Returns the workers whose manager changed."""
+        applied = await self.store.records("directory-file")
+        changed = []
+        for worker_key, keys in sorted(file_managers.items()):
+            before = applied.get(worker_key, {}).get("managers")
+            if before == keys:
+                continue
+            await self.store.put_record("directory-file", worker_key, {"managers": keys})
+            worker = parse_person(worker_key)
+            chat = await self.store.get_record("managers", worker_key)
+            if before is None or worker is None or (chat and chat.get("by") != worker_key):
+                continue  # first sight of the file, or an administrator's chat change wins
+            await self._reassign(worker, keys, "directory file")
+            changed.append(worker_key)
+        return changed
+
+    async def _reassign(self, worker: PersonRef, keys: list[str], by: str) -> list[str]:
+        """Earlier reports after a change of manager: the old managers' access ends,
+        and the worker is asked whether to share each open report with the new ones.
+        Returns the references she is asked about."""
         asked: list[str] = []
         now = self.clock()
         for report in await self.store.reports_by(worker):
@@ -443,7 +468,7 @@ class Harbour:
             if not gone and not ask:
                 continue
             report.managers = [k for k in report.managers if k in keys]
-            report.log(now, "manager-changed", by.key)
+            report.log(now, "manager-changed", by)
             events = [self._report_event(report, EventKind.MANAGER_CHANGED)] if ask else []
             if ask:
                 asked.append(report.reference)

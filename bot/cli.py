@@ -78,6 +78,7 @@ async def _chat(settings: Settings, user: str) -> None:
             directory=await load_directory(settings, store),
             admins=settings.admin_ids,
         )
+        await harbour.reconcile_directory_file(harbour.directory.file_managers)
         # In a trial, alerts to managers and safety leads are shown on stderr.
         notifier = Notifier(
             harbour,

@@ -55,6 +55,8 @@ class Directory:
     leads: set[str] = field(default_factory=set)
     channels: dict[str, str] = field(default_factory=dict)
     named: dict[str, list[str]] = field(default_factory=dict)
+    file_managers: dict[str, list[str]] = field(default_factory=dict)
+    """Who manages whom as the file says it (before chat changes), to notice edits."""
 
     def manager_keys(self, worker_key: str) -> list[str]:
         return self.managers.get(worker_key) or self.named.get(worker_key, [])
@@ -137,6 +139,7 @@ def parse_directory(text: str, origin: str) -> Directory:
         if person in managers:
             raise DirectoryError(f"{where}: people.managers: a person can't manage themselves")
         directory.managers[person] = managers
+        directory.file_managers[person] = list(managers)
     leads = data.get("safety_leads", {})
     where = f"{origin} line {_line_of(text, '[safety_leads]', 0)}"
     if set(leads) - {"people"}:

@@ -102,6 +102,8 @@ async def run(
 ) -> None:
     server = build(settings, slack, store, teams, library, directory)
     assert server.notifier is not None
+    for worker in await server.harbour.reconcile_directory_file(directory.file_managers):
+        log.info("directory file: a new manager for %s; earlier reports follow the rule", worker)
     freeze_long_lived()
     delivering = asyncio.create_task(server.notifier.run())
     if server.slack is not None and slack.use_socket_mode:

@@ -247,3 +247,31 @@ async def test_a_forged_button_cannot_tell_a_real_reference_from_a_wrong_one(
         )
         answers.append(zed.text())
     assert answers[0] == answers[1]
+
+
+async def test_5_a_manager_changed_in_the_directory_file_is_a_change_too(
+    store: Store, settings: Settings
+) -> None:
+    """Edited file, restart: the old manager's access ends, and the worker is asked."""
+    from bot.directory import parse_directory
+
+    def started(manager: str) -> Harbour:
+        text = f'[[people]]\nid = "console:local:alice"\nmanagers = ["console:local:{manager}"]\n'
+        return Harbour(store, settings.flow_context(), directory=parse_directory(text, "d.toml"))
+
+    first = started("bob")
+    assert await first.reconcile_directory_file(first.directory.file_managers) == []
+    ref = await file(Chat(first, "alice"), LOW_RISK)
+    again = started("bob")
+    assert await again.reconcile_directory_file(again.directory.file_managers) == []
+    later = started("erin")  # the administrator edited the file
+    assert await later.reconcile_directory_file(later.directory.file_managers) == [
+        "console:local:alice"
+    ]
+    report = await store.get_report(ref)
+    assert report is not None and report.managers == []
+    assert [e.kind.value for e in await store.pending_events()][-1] == "manager_changed"
+    for user in ("bob", "erin"):
+        chat = Chat(later, user)
+        await chat.command("cases", ref)
+        assert "that you can see or act on" in chat.text()
