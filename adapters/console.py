@@ -14,8 +14,10 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TextIO
 
+from bot.alerts.messenger import Recipient
 from bot.app import Harbour
 from bot.directory import Directory
 from bot.models import (
@@ -34,7 +36,6 @@ from bot.models import (
     TextMessage,
     TextQuestion,
 )
-from bot.notify import Recipient
 
 WIDTH = 78
 MARKS = {
@@ -184,10 +185,16 @@ class ConsoleMessenger:
         self.stream = stream
         self.sent = 0
 
-    async def send(self, to: Recipient, replies: Sequence[Reply]) -> str:
+    can_check_sent = False
+    """A printed alert cannot be read back: after a crash mid-send it is printed again."""
+
+    async def send(self, to: Recipient, replies: Sequence[Reply], *, key: str = "") -> str:
         self.sent += 1
         self._print(f"── Harbour alert to {to.role} ({to.address}) ──", replies)
         return str(self.sent)
+
+    async def find_sent(self, to: Recipient, key: str, since: datetime) -> str | None:
+        raise NotImplementedError("the console keeps no way to look a sent message up by key")
 
     def leads_channel(self, directory: Directory) -> str | None:
         return "safety-leads"

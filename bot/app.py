@@ -17,7 +17,7 @@ from typing import Any
 
 from bot import casework, engine
 from bot.access import Access, Action
-from bot.cases import CASE_QUESTION, SHARE_QUESTION
+from bot.cases import CASE_QUESTION, SHARE_QUESTION, refused
 from bot.checkins import CHECKIN_QUESTION, TALK_QUESTION
 from bot.directory import Directory, parse_person
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
@@ -61,7 +61,7 @@ from bot.reports import (
     parse_reference,
 )
 from bot.session import PendingChoice, Session
-from bot.store import Store
+from bot.store import StaleReport, Store, StoreError
 from bot.triage import assess
 from bot.validation import clean_text
 from flows import FLOWS, REFLECTION, REPORT, UPDATE
@@ -118,6 +118,11 @@ HELP_LINES = (
 )
 
 
+RERUNS = 20
+"""How many times one event is decided again when the case it changes moved
+on meanwhile (each rerun reads the case afresh; a handful is plenty)."""
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -166,14 +171,22 @@ class Harbour:
         if await self.store.seen(event.person, event.event_id):
             return []
         try:
-            now = self.clock()
-            session = await self.store.load_session(event.person) or Session(
-                person=event.person, updated_at=now
-            )
-            outcome = await self._dispatch(session, event)
-            outcome.session.updated_at = now
-            await self._commit(event, outcome)
-            return outcome.replies
+            for _ in range(RERUNS):
+                now = self.clock()
+                session = await self.store.load_session(event.person) or Session(
+                    person=event.person, updated_at=now
+                )
+                outcome = await self._dispatch(session, event)
+                outcome.session.updated_at = now
+                try:
+                    await self._commit(event, outcome)
+                except StaleReport:
+                    # The case moved on while this event was handled (an alert
+                    # recorded, someone else's action): decide again on what is
+                    # stored now, so nobody's change is written over.
+                    continue
+                return outcome.replies
+            raise StoreError("the case kept changing while this event was handled")
         except Exception as exc:
             log_failure(f"handling a {event.type} event", exc)
             return [
@@ -238,6 +251,8 @@ class Harbour:
             (CHECKIN_QUESTION, TALK_QUESTION)
         ):
             return await casework.checkin_press(self, session, event)
+        if isinstance(event, ChoiceMade) and event.question.startswith(casework.DANGER_QUESTION):
+            return await casework.danger_claim(self, session, event)
         if isinstance(event, ChoiceMade) and event.question.startswith(SHARE_QUESTION):
             ref = event.question[len(SHARE_QUESTION) :]
             if event.values[:1] == ("share",):
@@ -457,22 +472,28 @@ class Harbour:
         Returns the references she is asked about."""
         asked: list[str] = []
         now = self.clock()
-        for report in await self.store.reports_by(worker):
+        asking: dict[str, bool] = {}
+
+        def reassign(report: Report) -> list[DomainEvent] | None:
+            asking[report.reference] = False
             if not report.manager_may_see:
                 # Kept from her manager: the names on it are who stays kept out.
-                continue
+                return None
             gone = [k for k in report.managers if k not in keys]
             ask = report.status is not ReportStatus.CLOSED and any(
                 k not in report.managers for k in keys
             )
             if not gone and not ask:
-                continue
+                return None
             report.managers = [k for k in report.managers if k in keys]
             report.log(now, "manager-changed", by)
-            events = [self._report_event(report, EventKind.MANAGER_CHANGED)] if ask else []
-            if ask:
-                asked.append(report.reference)
-            await self.store.save_report(report, events=events)
+            asking[report.reference] = ask
+            return [self._report_event(report, EventKind.MANAGER_CHANGED)] if ask else []
+
+        for reference in [r.reference for r in await self.store.reports_by(worker)]:
+            await self.store.update_report(reference, reassign)
+            if asking.get(reference):
+                asked.append(reference)
         if asked and self.outbox_changed is not None:
             self.outbox_changed.set()
         return asked
@@ -882,8 +903,7 @@ class Harbour:
         if report is None:
             return None
         if not self.access.decide(person, action, report):
-            report.log(self.clock(), "refused", person.key, action.value)
-            await self.store.save_report(report)
+            await self.store.update_report(report.reference, refused(person, action, self.clock()))
             return None
         return report
 
@@ -1074,7 +1094,6 @@ class Harbour:
             reporter=report.reporter,
             reference=report.reference,
             risk=report.risk,
-            draft_id=report.draft_id,
         )
 
 

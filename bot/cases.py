@@ -6,7 +6,9 @@ functions here only apply an action already allowed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from bot.access import Action
 from bot.models import Option, PersonRef, SummaryCard, SummaryField
@@ -79,6 +81,17 @@ def channel_card(report: Report) -> SummaryCard:
         ),
         footer="Details are shared privately with whoever claims the case.",
     )
+
+
+def refused(actor: PersonRef, action: Action, at: datetime) -> Callable[[Report], list[Any]]:
+    """The change that writes a refusal in the case's timeline: who tried what,
+    never any content (a `bot.store.ReportChange`)."""
+
+    def change(report: Report) -> list[Any]:
+        report.log(at, "refused", actor.key, action.value)
+        return []
+
+    return change
 
 
 def apply(

@@ -35,7 +35,7 @@ from bot.models import (
     Text,
 )
 from bot.outcome import Outcome
-from bot.reports import DomainEvent, EventKind, Report
+from bot.reports import CaseChange, DomainEvent, EventKind, Report
 from bot.session import PendingChoice, Session
 from flows.case import CASE_ACTION, CASE_CHECKINS, CASE_CLOSE, CASE_NOTE
 from flows.report import AFFECTED_OPTIONS
@@ -51,6 +51,9 @@ CASE_FLOWS = {
     Action.SCHEDULE_CHECKINS: CASE_CHECKINS,
 }
 CASE_FLOW_IDS = frozenset(flow.id for flow in CASE_FLOWS.values())
+DANGER_QUESTION = "danger:"
+"""The Claim on an immediate-danger alert sent before the report exists
+answers `danger:<draft id>`."""
 NOT_FOUND = (
     "I couldn't find a case with that reference that you can see or act on, so nothing was "
     "changed. If you think you should have access, ask a Harbour administrator."
@@ -143,14 +146,14 @@ def case_card(report: Report, view: CaseView) -> SummaryCard:
 ENTRY_WORDS = {"action": "Action taken", "closed": "Closed"}
 
 
-def case_event(h: Harbour, report: Report, kind: EventKind, detail: str = "") -> DomainEvent:
+def case_event(h: Harbour, report: Report, kind: EventKind, action: Action) -> DomainEvent:
     return DomainEvent(
         kind=kind,
         at=h.clock(),
         reporter=report.reporter,
         reference=report.reference,
         risk=report.risk,
-        draft_id=detail or None,
+        change=CaseChange(action.value),
     )
 
 
@@ -187,7 +190,39 @@ async def press(h: Harbour, session: Session, event: ChoiceMade) -> Outcome:
         report.log(now, "viewed", who.key)
         replies.append(case_card(report, CaseView.CASE_TEAM))
     kind = EventKind.ESCALATED if action is Action.ESCALATE else EventKind.CASE_CHANGED
-    return Outcome(replies, session, [case_event(h, report, kind, action.value)], report=report)
+    return Outcome(replies, session, [case_event(h, report, kind, action)], report=report)
+
+
+async def danger_claim(h: Harbour, session: Session, event: ChoiceMade) -> Outcome:
+    """A safety lead claims an immediate-danger alert raised before the report
+    was filed: she alone is told, privately, who needs help."""
+    who = event.person
+    draft_id = event.question[len(DANGER_QUESTION) :]
+    alert = await h.store.get_record("danger-alerts", draft_id) if draft_id else None
+    if alert is None or not h.access.is_lead(who):
+        return Outcome([Notice(text=NOT_FOUND)], session)
+    claimed = alert.get("claimed_by")
+    if claimed and claimed != who.key:
+        return Outcome(
+            [Notice(text="Another safety lead has already claimed this and is contacting them.")],
+            session,
+        )
+    if not claimed:
+        alert = {**alert, "claimed_by": who.key, "claimed_at": h.clock().isoformat()}
+        await h.store.put_record("danger-alerts", draft_id, alert)
+    return Outcome(
+        [
+            Notice(
+                level=NoticeLevel.DANGER,
+                title="Please contact them now",
+                text=f"{alert.get('name') or 'The worker'} (Harbour id {alert['reporter']}) has "
+                "told Harbour that someone may be in immediate danger. Contact them directly "
+                "now. Their report is still being written; it will reach the safety leads "
+                "with a reference when it is filed.",
+            )
+        ],
+        session,
+    )
 
 
 async def finish(h: Harbour, session: Session, draft: Draft) -> Outcome:
@@ -215,7 +250,7 @@ async def finish(h: Harbour, session: Session, draft: Draft) -> Outcome:
     return Outcome(
         [Notice(level=NoticeLevel.SUCCESS, text=text)],
         session,
-        [case_event(h, report, EventKind.CASE_CHANGED, action.value)],
+        [case_event(h, report, EventKind.CASE_CHANGED, action)],
         report=report,
     )
 
@@ -335,6 +370,19 @@ async def admin(h: Harbour, session: Session, args: str) -> Outcome:
         return Outcome([SummaryCard(title="Team directory", fields=rows), usage], session)
     verb, rest = words[0].lower(), words[1:]
     people = [parse_person(w) for w in rest]
+    if verb in ("manager", "lead") and who in people[-1:]:
+        # Access to reports must not be something an administrator grants herself.
+        return Outcome(
+            [
+                Notice(
+                    level=NoticeLevel.WARNING,
+                    text="You can't give yourself access to reports (as a safety lead or "
+                    "someone's manager). Please ask another administrator, or change the team "
+                    "directory file.",
+                )
+            ],
+            session,
+        )
     now = h.clock().isoformat()
     if verb == "manager" and len(rest) == 2 and all(people):
         worker, manager = people[0], people[1]
@@ -433,9 +481,10 @@ async def checkin_note(h: Harbour, session: Session, pending: PendingChoice, not
         reporter=report.reporter,
         reference=report.reference,
         risk=report.risk,
-        draft_id=pending.context.get("checkin"),
+        checkin_id=pending.context.get("checkin"),
     )
     thanks = Notice(
-        level=NoticeLevel.SUCCESS, text="Thank you. I've passed that on to your manager."
+        level=NoticeLevel.SUCCESS,
+        text="Thank you. I'm passing that on to the people supporting you.",
     )
     return Outcome([thanks], session, [event], report=report)

@@ -1,16 +1,23 @@
 """Check-ins: managers schedule private "how are you?" messages to the worker.
 
 Harassment often peaks in the first days and can flare again, so a manager can
-ask for one check-in or a cadence (days 1, 3 and 7). Each check-in is stored on
-the case, so it survives restarts; the notifier's regular pass moves it along:
+ask for one check-in or a cadence (days 1, 3 and 7). The check-ins scheduled
+together are a series. Each is stored on the case, so it survives restarts; the
+notifier's regular pass moves it along:
 
     scheduled --(due)--> sent --(answer)--> answered
-                              \\--(a day, no answer)--> missed (the manager is told)
+        |                  |--(a day after it was sent, no answer)--> missed (the manager is told)
+        |                  \\--(a newer one of its series is sent)--> cancelled
+        \\--(the case is closed, or a newer one of its series is due too)--> cancelled
 
-A check-in due while Harbour was down is sent at start-up, marked late; each is
-sent once. "Need to talk now" reaches the manager at once, and the safety leads
-if the manager has not taken it within `TALK_WAIT`. Closing the case cancels
-what is still scheduled.
+A series has at most one question open at a time. After downtime, only the
+latest check-in due in a series is sent, marked late; the earlier ones are
+cancelled unsent and an unanswered earlier question is superseded, each with a
+"checkin-skipped" timeline entry. So the worker gets one question and the
+manager at most one "missed" notice, a day after it was actually sent.
+Answering a superseded question answers the series' open one. "Need to talk
+now" reaches the manager at once, and the safety leads if the manager has not
+taken it within `TALK_WAIT`. Closing the case cancels what is still scheduled.
 """
 
 from __future__ import annotations
@@ -64,28 +71,69 @@ def _event(report: Report, kind: EventKind, at: datetime, checkin: CheckIn) -> D
         reporter=report.reporter,
         reference=report.reference,
         risk=report.risk,
-        draft_id=checkin.id,
+        checkin_id=checkin.id,
     )
+
+
+def _series_of(checkin_id: str) -> str:
+    """The series a check-in belongs to: `schedule` numbers them `<id>-<n>`."""
+    prefix, dash, n = checkin_id.rpartition("-")
+    return prefix if dash and n.isdigit() else checkin_id
+
+
+def _sent_at(checkin: CheckIn) -> datetime:
+    return checkin.sent_at or checkin.due
+
+
+def _supersede(report: Report, checkin: CheckIn, now: datetime) -> None:
+    checkin.state = "cancelled"
+    why = "superseded by a newer check-in" if checkin.sent_at else "superseded after downtime"
+    report.log(now, "checkin-skipped", None, why)
+
+
+def _advance_series(
+    report: Report, series: list[CheckIn], now: datetime, closed: bool
+) -> list[DomainEvent]:
+    events: list[DomainEvent] = []
+    due = sorted(
+        (c for c in series if c.state == "scheduled" and c.due <= now), key=lambda c: c.due
+    )
+    if closed:
+        for checkin in series:
+            if checkin.state == "scheduled":
+                checkin.state = "cancelled"
+                report.log(now, "checkin-cancelled", None, "the case was closed")
+    elif due:
+        *earlier, latest = due
+        for checkin in earlier:
+            _supersede(report, checkin, now)
+        latest.state = "sent"
+        latest.sent_at = now
+        latest.late = now - latest.due > LATE_AFTER
+        report.log(now, "checkin-sent", None, "late" if latest.late else "")
+        events.append(_event(report, EventKind.CHECKIN_DUE, now, latest))
+    # One open question per series: the one sent last (older stored data may hold several).
+    open_ = sorted((c for c in series if c.state == "sent" and c.sent_at), key=_sent_at)
+    if open_:
+        *older, current = open_
+        for checkin in older:
+            _supersede(report, checkin, now)
+        if now - _sent_at(current) >= ANSWER_WAIT:
+            current.state = "missed"
+            report.log(now, "checkin-missed")
+            events.append(_event(report, EventKind.CHECKIN_MISSED, now, current))
+    return events
 
 
 def advance(report: Report, now: datetime) -> list[DomainEvent]:
     """Move the case's check-ins along; returns the events for the notifier."""
-    events: list[DomainEvent] = []
+    closed = report.status is ReportStatus.CLOSED
+    by_series: dict[str, list[CheckIn]] = {}
     for checkin in report.checkins:
-        if report.status is ReportStatus.CLOSED and checkin.state == "scheduled":
-            checkin.state = "cancelled"
-            report.log(now, "checkin-cancelled", None, "the case was closed")
-        elif checkin.state == "scheduled" and checkin.due <= now:
-            checkin.state = "sent"
-            checkin.sent_at = now
-            checkin.late = now - checkin.due > LATE_AFTER
-            report.log(now, "checkin-sent", None, "late" if checkin.late else "")
-            events.append(_event(report, EventKind.CHECKIN_DUE, now, checkin))
-        elif checkin.state == "sent" and checkin.sent_at and now - checkin.sent_at >= ANSWER_WAIT:
-            checkin.state = "missed"
-            report.log(now, "checkin-missed")
-            events.append(_event(report, EventKind.CHECKIN_MISSED, now, checkin))
-        elif (
+        by_series.setdefault(_series_of(checkin.id), []).append(checkin)
+    events = [e for s in by_series.values() for e in _advance_series(report, s, now, closed)]
+    for checkin in report.checkins:
+        if (
             checkin.answer == "talk"
             and checkin.talk_taken_by is None
             and checkin.answered_at
@@ -99,11 +147,25 @@ def advance(report: Report, now: datetime) -> list[DomainEvent]:
     return events
 
 
+def _answerable(report: Report, checkin_id: str) -> CheckIn | None:
+    """The check-in an answer to `checkin_id` is for: a superseded question's series' open one."""
+    checkin = next((c for c in report.checkins if c.id == checkin_id), None)
+    if checkin is not None and checkin.state == "cancelled" and checkin.sent_at:
+        series = _series_of(checkin.id)
+        newer = [
+            c
+            for c in report.checkins
+            if _series_of(c.id) == series and c.state in ("sent", "missed") and c.sent_at
+        ]
+        return max(newer, key=_sent_at, default=None)
+    return checkin
+
+
 def answer(
     report: Report, checkin_id: str, value: str, now: datetime
 ) -> tuple[str, list[DomainEvent]]:
     """The worker answered a check-in; returns what to tell them, and events."""
-    checkin = next((c for c in report.checkins if c.id == checkin_id), None)
+    checkin = _answerable(report, checkin_id)
     if checkin is None or checkin.state not in ("sent", "missed"):
         return "Thank you. That check-in has already been answered.", []
     if value == "snooze":
@@ -120,12 +182,15 @@ def answer(
     checkin.answer = value  # type: ignore[assignment]
     checkin.answered_at = now
     report.log(now, "checkin-answered", report.reporter.key, value)
+    # Whoever scheduled it hears the answer (`bot.alerts.plan`): her manager, or
+    # on a case she kept from her manager, the safety lead who asked.
+    who = "your manager" if checkin.by in report.managers else "the safety lead who asked"
     reply = {
-        "ok": "Thank you for letting me know. I've told your manager.",
-        "affected": "Thank you for telling me. I've let your manager know, so they can check in "
+        "ok": f"Thank you for letting me know. I'm passing that on to {who}.",
+        "affected": f"Thank you for telling me. I'm letting {who} know, so they can check in "
         "with you.",
-        "talk": "I've told your manager that you need to talk now. If they can't reach you "
-        "soon, the safety leads will be told too. If anyone is in danger, call the emergency "
+        "talk": f"I'm telling {who} now that you need to talk. If they can't reach you soon, "
+        "the safety leads will be told too. If anyone is in danger, call the emergency "
         "services first.",
     }[value]
     return reply, [_event(report, EventKind.CHECKIN_ANSWERED, now, checkin)]

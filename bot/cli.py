@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bot.alerts.sender import Notifier
 from bot.app import Harbour
 from bot.config import ConfigError, Settings, load_settings
 from bot.directory import Directory, DirectoryError
@@ -17,7 +18,6 @@ from bot.directory import load_directory as load_directory_file
 from bot.guidance import GuidanceError, Library
 from bot.logging_setup import configure_logging
 from bot.models import Platform
-from bot.notify import Notifier
 from bot.store import MemoryStore, Store, StoreError, TinyStore
 
 

@@ -13,8 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.alerts.followups import EscalationTimes
 from bot.directory import PERSON_ID
-from bot.escalation import EscalationTimes
 from bot.flow import FlowContext
 from bot.guidance import Library
 

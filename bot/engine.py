@@ -358,6 +358,13 @@ def _move_on(
     return Transition("continue", moved, replies + prompt(flow, moved, ctx), events)
 
 
+def _sent_so_far(flow: Flow[Any], draft: Draft) -> str:
+    sent = [flow.effects_sent[k] for k in draft.effects_done if k in flow.effects_sent]
+    if not sent:
+        return "Nothing has been sent to anyone yet."
+    return f"Already sent: {'; '.join(sent)}. None of your answers have been sent."
+
+
 def _control(
     flow: Flow[Any],
     draft: Draft,
@@ -378,7 +385,7 @@ def _control(
                 Text(
                     text="Your draft is saved, just as you left it. Take whatever time you "
                     "need: start a report again whenever you're ready and I'll offer to pick up "
-                    "from here. Nothing has been sent to anyone yet."
+                    "from here. " + _sent_so_far(flow, draft)
                 )
             ],
         )

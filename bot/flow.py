@@ -10,7 +10,7 @@ whole page at once, so it cannot depend on itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -114,6 +114,9 @@ class Flow(Generic[A]):
     review_prompt: str = "Is this right?"
     confirm_label: str = "Save"
     attachments_field: str | None = None
+    effects_sent: Mapping[str, str] = field(default_factory=dict)
+    """What each effect (by key) sends to others, in words for the person, so a
+    pause says truthfully what has already gone out."""
     step_index: dict[str, tuple[Page[A], Step[A]]] = field(init=False, repr=False)
     _last_typed: tuple[dict[str, Any], A] | None = field(
         default=None, init=False, repr=False, compare=False

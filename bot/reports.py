@@ -9,9 +9,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.models import PersonRef
 
@@ -161,6 +161,11 @@ class CheckIn(BaseModel):
 
 class Report(BaseModel):
     reference: str
+    version: int = Field(
+        default=0,
+        description="How many times it has been stored: a write based on an older version is "
+        "refused (`StaleReport`), so no change is ever written over one it did not see.",
+    )
     year: int
     seq: int
     reporter: PersonRef
@@ -225,6 +230,7 @@ class EventKind(StrEnum):
     REPORT_UPDATED = "report_updated"
     CASE_CHANGED = "case_changed"
     ESCALATED = "escalated"
+    FOLLOW_UP = "follow_up"
     MANAGER_NAMED = "manager_named"
     MANAGER_CHANGED = "manager_changed"
     DANGER_MANAGER = "danger_manager"
@@ -235,11 +241,47 @@ class EventKind(StrEnum):
     TALK_UNANSWERED = "talk_unanswered"
 
 
+CHECKIN_EVENTS = frozenset(
+    {
+        EventKind.CHECKIN_DUE,
+        EventKind.CHECKIN_ANSWERED,
+        EventKind.CHECKIN_MISSED,
+        EventKind.CHECKIN_NOTE,
+        EventKind.TALK_UNANSWERED,
+    }
+)
+
+
+class FollowUp(StrEnum):
+    """What Harbour does, on its own clock, about a case nobody has taken on."""
+
+    LEADS = "leads"
+    """Not taken in time: every safety lead hears again, the manager is reminded."""
+    ADMINS = "admins"
+    """Still nobody: Harbour's administrators are told (without content)."""
+    REMINDER = "reminder"
+    """A critical case still nobody has taken: reminded until someone does."""
+
+
+class CaseChange(StrEnum):
+    """What a person did to a case (the case-team actions of `bot.access.Action`)."""
+
+    ACKNOWLEDGE = "ack"
+    CLAIM = "claim"
+    RECORD_ACTION = "action"
+    NOTE = "note"
+    ESCALATE = "escalate"
+    CLOSE = "close"
+
+
 class DomainEvent(BaseModel):
     """Something others must hear about, kept in the outbox until delivered.
 
     It carries references only, never incident content: whoever delivers it
-    reads the report and decides what the recipient may see.
+    reads the report and decides what the recipient may see. Each kind fills
+    the field that says what it is about: `draft_id` (raised before the report
+    existed, or the report's own draft), `change` (a case action), `checkin_id`
+    or `follow_up`.
     """
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex)
@@ -250,4 +292,29 @@ class DomainEvent(BaseModel):
     risk: RiskLevel | None = None
     source: Literal["report", "draft"] = "report"
     draft_id: str | None = None
+    change: CaseChange | None = None
+    checkin_id: str | None = None
+    follow_up: FollowUp | None = None
     delivered_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_one_field(cls, data: Any) -> Any:
+        """Events stored before 2026-12-02 carried everything in `draft_id`:
+        a check-in id, a case action, or "timer" for an escalation."""
+        if not isinstance(data, dict) or data.get("draft_id") is None:
+            return data
+        kind, detail = data.get("kind"), data["draft_id"]
+        if kind in CHECKIN_EVENTS and not data.get("checkin_id"):
+            return {**data, "checkin_id": detail, "draft_id": None}
+        if kind == EventKind.ESCALATED and detail == "timer":
+            return {
+                **data,
+                "kind": EventKind.FOLLOW_UP,
+                "follow_up": FollowUp.LEADS,
+                "draft_id": None,
+            }
+        if kind in (EventKind.CASE_CHANGED, EventKind.ESCALATED) and not data.get("change"):
+            known = detail in {c.value for c in CaseChange}
+            return {**data, "change": detail if known else None, "draft_id": None}
+        return data

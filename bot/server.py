@@ -3,7 +3,8 @@
 Slack's events, slash commands and interactivity arrive at /slack/events (or
 over a Socket Mode connection, for agencies with no public URL); Teams
 activities at /api/messages, served only when Teams is configured (an app
-registration, or the explicit local trial); /healthz answers a load balancer.
+registration, or the explicit local trial); /healthz answers a load balancer
+and monitoring (the store takes writes; how far behind alerts are).
 The adapters are composed here and nowhere else.
 """
 
@@ -14,7 +15,9 @@ import contextlib
 import gc
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -22,12 +25,13 @@ from adapters.slack.app import SlackAdapter
 from adapters.slack.config import SlackSettings
 from adapters.teams.app import TeamsAdapter
 from adapters.teams.config import HOW_TO_TURN_ON, TeamsSettings
+from bot.alerts.messenger import Messenger
+from bot.alerts.sender import Notifier
 from bot.app import Harbour
 from bot.config import Settings
 from bot.directory import Directory
 from bot.guidance import Library
 from bot.models import Platform
-from bot.notify import Messenger, Notifier
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -42,8 +46,29 @@ class Server:
     notifier: Notifier | None = None
 
 
-async def _health(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+STALE_ALERT_S = 600
+"""An alert undelivered for longer than this makes /healthz say "degraded"."""
+
+
+def _health(server: Server) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def health(_: web.Request) -> web.Response:
+        """Ready when the store takes writes (503 otherwise: this instance can't
+        keep what people tell it); "degraded" while an alert is not getting
+        through, so monitoring sees a platform outage without failing over."""
+        body: dict[str, Any] = {"status": "ok", "store": "writable"}
+        try:
+            await server.harbour.store.check_writable()
+        except Exception as exc:
+            body.update(status="failing", store=f"not writable ({type(exc).__name__})")
+            return web.json_response(body, status=503)
+        if server.notifier is not None:
+            body.update(await server.notifier.health())
+            late = (body["oldest_undelivered_seconds"] or 0) > STALE_ALERT_S
+            if late or body["dead_letters_unreported"]:
+                body["status"] = "degraded"
+        return web.json_response(body)
+
+    return health
 
 
 def build(
@@ -63,8 +88,8 @@ def build(
         admins=settings.admin_ids,
     )
     web_app = web.Application(client_max_size=1024**2)
-    web_app.router.add_get("/healthz", _health)
     server = Server(web_app=web_app, harbour=harbour)
+    web_app.router.add_get("/healthz", _health(server))
     if slack.enabled:
         server.slack = SlackAdapter(harbour, slack)
         if not slack.use_socket_mode:

@@ -96,7 +96,12 @@ def _danger_manager_effects(answers: ReportAnswers, ctx: FlowContext) -> Effects
         return None
     return Effects(
         key="immediate-danger-manager",
-        replies=(Notice(text="I'm telling your manager now as well."),),
+        replies=(
+            Notice(
+                text="I'll tell your manager now as well, if I know who they are, and let you "
+                "know when they've been told."
+            ),
+        ),
         events=(EventKind.DANGER_MANAGER,),
     )
 
@@ -253,4 +258,8 @@ REPORT: Flow[ReportAnswers] = Flow(
     review_prompt="Shall I file this report?",
     confirm_label="File report",
     attachments_field="attachments",
+    effects_sent={
+        "immediate-danger": "an urgent alert to the safety leads that someone may be in danger",
+        "immediate-danger-manager": "the same alert to your manager, if Harbour knows who they are",
+    },
 )

@@ -3,14 +3,18 @@ and a `Chat` that plays one person talking to it through core events only."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from bot.alerts.messenger import Recipient
+from bot.alerts.sender import Notifier
 from bot.app import Harbour
 from bot.config import Settings
 from bot.directory import Directory
@@ -225,6 +229,76 @@ def _question_id(asked: Form | ChoiceQuestion | Confirmation | PersonQuestion) -
 
 def asked_token(asked: Form | ChoiceQuestion | Confirmation | PersonQuestion) -> str:
     return asked.token
+
+
+LEADS = "safety-leads"
+"""The safety leads' channel of the recording messenger."""
+
+
+class RecordingMessenger:
+    """A platform's messenger that records what it sends (the adapters' own
+    messengers are tested against their platform fakes). It can be taken down
+    (`down`), made to fail a person's next sends (`failures`), and looks a
+    message up by its key as Slack's read-back does (`can_check_sent`)."""
+
+    def __init__(self, *, can_check_sent: bool = True) -> None:
+        self.can_check_sent = can_check_sent
+        self.sent: list[tuple[Recipient, list[Reply]]] = []
+        self.keys: list[str] = []
+        self.updated: list[tuple[Recipient, str, list[Reply]]] = []
+        self.failures: dict[str, int] = {}
+        self.down = False
+
+    async def send(self, to: Recipient, replies: Sequence[Reply], *, key: str = "") -> str:
+        await asyncio.sleep(0)  # a real send waits on the network: let other work run
+        if self.down:
+            raise ConnectionError("platform down")
+        if self.failures.get(to.address):
+            self.failures[to.address] -= 1
+            raise ConnectionError("platform down")
+        self.sent.append((to, list(replies)))
+        self.keys.append(key)
+        return f"m{len(self.sent)}"
+
+    async def find_sent(self, to: Recipient, key: str, since: datetime) -> str | None:
+        if self.down:
+            raise ConnectionError("platform down")
+        found = [i for i, k in enumerate(self.keys) if key and k == key]
+        return f"m{found[-1] + 1}" if found else None
+
+    async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
+        if self.down:
+            raise ConnectionError("platform down")
+        self.updated.append((to, message, list(replies)))
+
+    def leads_channel(self, directory: Any) -> str | None:
+        return LEADS
+
+    def to(self, address: str) -> list[list[Reply]]:
+        return [replies for recipient, replies in self.sent if recipient.address == address]
+
+    def channel_texts(self) -> list[str]:
+        out = [
+            json.dumps([r.model_dump() for r in replies])
+            for to, replies in self.sent
+            if to.kind == "channel"
+        ]
+        out += [
+            json.dumps([r.model_dump() for r in replies])
+            for to, _, replies in self.updated
+            if to.kind == "channel"
+        ]
+        return out
+
+
+@pytest.fixture
+def messenger() -> RecordingMessenger:
+    return RecordingMessenger()
+
+
+@pytest.fixture
+def notifier(harbour: Harbour, messenger: RecordingMessenger) -> Notifier:
+    return Notifier(harbour, {Platform.CONSOLE: messenger})
 
 
 @pytest.fixture

@@ -9,26 +9,16 @@ import json
 
 import pytest
 
+from bot.alerts.sender import Notifier
 from bot.app import Harbour
 from bot.cases import SHARE_QUESTION
 from bot.config import ConfigError, Settings, load_settings
 from bot.models import ChoiceMade, ChoiceQuestion, PersonRef, Platform
-from bot.notify import Notifier
 from bot.store import Store
-from tests.conftest import TYPED_REPORT, Chat
-from tests.test_cases import BOB, LEADS, LOW_RISK, RecordingMessenger, file
+from tests.conftest import LEADS, TYPED_REPORT, Chat, RecordingMessenger
+from tests.test_cases import BOB, CAROL, LOW_RISK, file, with_answer
 
 ONLY_ME = [*TYPED_REPORT[:-1], ("audience", "3")]
-
-
-@pytest.fixture
-def messenger() -> RecordingMessenger:
-    return RecordingMessenger()
-
-
-@pytest.fixture
-def notifier(harbour: Harbour, messenger: RecordingMessenger) -> Notifier:
-    return Notifier(harbour, {Platform.CONSOLE: messenger}, attempts=3)
 
 
 async def test_1_only_me_reports_are_not_in_a_leads_cases_list(harbour: Harbour) -> None:
@@ -275,3 +265,31 @@ async def test_5_a_manager_changed_in_the_directory_file_is_a_change_too(
         chat = Chat(later, user)
         await chat.command("cases", ref)
         assert "that you can see or act on" in chat.text()
+
+
+async def test_a_kept_out_manager_who_is_also_a_lead_never_sees_the_leads_alert(
+    harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger
+) -> None:
+    """Review finding: the leads' channel alert (reference, risk, kinds) reached
+    the manager she kept out, because he is a safety lead too and reads it."""
+    harbour.directory.leads.add(BOB)
+    ref = await file(Chat(harbour, "alice"), with_answer("audience", "2"))  # leads only
+    await notifier.run_once()
+    assert messenger.to(LEADS) == [] and messenger.updated == []
+    assert messenger.to(BOB) == []
+    assert any(ref in json.dumps([r.model_dump() for r in m]) for m in messenger.to(CAROL))
+
+
+@pytest.mark.parametrize(
+    "command", ["lead add console:local:admin", "manager console:local:alice console:local:admin"]
+)
+async def test_an_administrator_cannot_grant_herself_access(harbour: Harbour, command: str) -> None:
+    """Review finding: an administrator could make herself a safety lead, or a
+    worker's manager, and so read reports."""
+    admin = Chat(harbour, "admin")
+    await admin.command("admin", command)
+    assert "can't give yourself access" in admin.text()
+    assert not harbour.directory.is_lead(admin.person)
+    assert harbour.directory.managers_of(
+        PersonRef.model_validate({"platform": "console", "workspace": "local", "user": "alice"})
+    ) == [PersonRef(platform=Platform.CONSOLE, workspace="local", user="bob")]

@@ -5,74 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from bot.alerts.sender import Notifier
 from bot.app import Harbour
 from bot.cases import CASE_QUESTION
 from bot.directory import DirectoryError, parse_directory
 from bot.models import ChoiceMade, Platform, Reply
-from bot.notify import Notifier, Recipient
 from bot.reports import ReportStatus
 from bot.store import Store
-from tests.conftest import TYPED_REPORT, Chat, Clock, type_report
+from tests.conftest import LEADS, TYPED_REPORT, Chat, Clock, RecordingMessenger, type_report
 
 SECRETS = ("street", "facebook.com", "screenshots", "alice", "Four screenshots")
 
 
-class RecordingMessenger:
-    def __init__(self) -> None:
-        self.sent: list[tuple[Recipient, list[Reply]]] = []
-        self.updated: list[tuple[Recipient, str, list[Reply]]] = []
-        self.failures: dict[str, int] = {}
-
-    async def send(self, to: Recipient, replies: Sequence[Reply]) -> str:
-        await asyncio.sleep(0)  # a real send waits on the network: let other work run
-        if self.failures.get(to.address):
-            self.failures[to.address] -= 1
-            raise ConnectionError("platform down")
-        self.sent.append((to, list(replies)))
-        return f"m{len(self.sent)}"
-
-    async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
-        self.updated.append((to, message, list(replies)))
-
-    def leads_channel(self, directory: Any) -> str | None:
-        return LEADS
-
-    def to(self, address: str) -> list[list[Reply]]:
-        return [replies for recipient, replies in self.sent if recipient.address == address]
-
-    def channel_texts(self) -> list[str]:
-        out = [
-            json.dumps([r.model_dump() for r in replies])
-            for to, replies in self.sent
-            if to.kind == "channel"
-        ]
-        out += [
-            json.dumps([r.model_dump() for r in replies])
-            for to, _, replies in self.updated
-            if to.kind == "channel"
-        ]
-        return out
-
-
 ALICE = "console:local:alice"
 BOB, CAROL, DAN = "console:local:bob", "console:local:carol", "console:local:dan"
-LEADS = "safety-leads"
-
-
-@pytest.fixture
-def messenger() -> RecordingMessenger:
-    return RecordingMessenger()
-
-
-@pytest.fixture
-def notifier(harbour: Harbour, messenger: RecordingMessenger) -> Notifier:
-    return Notifier(harbour, {Platform.CONSOLE: messenger}, attempts=3)
 
 
 async def file(chat: Chat, answers: list[tuple[str, str]] = TYPED_REPORT) -> str:
@@ -218,35 +169,39 @@ async def test_restart_does_not_send_twice(
 ) -> None:
     messenger.failures[LEADS] = 1
     await file(Chat(harbour, "alice"))
-    first = Notifier(harbour, {Platform.CONSOLE: messenger}, attempts=3)
+    first = Notifier(harbour, {Platform.CONSOLE: messenger})
     await first.run_once()
     assert len(messenger.to(BOB)) == 1  # the manager has it; the channel failed once
     clock.advance(minutes=5)
-    again = Notifier(harbour, {Platform.CONSOLE: messenger}, attempts=3)  # as after a restart
+    again = Notifier(harbour, {Platform.CONSOLE: messenger})  # as after a restart
     await again.run_once()
     assert len(messenger.to(BOB)) == 1
     assert messenger.to(LEADS)
 
 
-async def test_undeliverable_alert_is_reported_not_dropped(
+async def test_an_alert_that_cannot_get_through_is_reported_and_never_dropped(
     harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger, clock: Clock, store: Store
 ) -> None:
     messenger.failures[BOB] = 99
     ref = await file(Chat(harbour, "alice"), LOW_RISK)
-    for _ in range(4):
+    for _ in range(6):
         await notifier.run_once()
         clock.advance(hours=1)
     report = await store.get_report(ref)
     assert report is not None
-    assert any(e.action == "alert-failed" for e in report.timeline)
+    assert [e.action for e in report.timeline].count("alert-failing") == 1
     [note] = messenger.to(LEADS)
-    assert "could not deliver an alert about " + ref in json.dumps([r.model_dump() for r in note])
-    assert await store.pending_events() == []
-    # Alice was told her manager would know: she hears that they don't, and what next.
+    assert f"hasn't been able to deliver an alert about {ref} to the manager" in dump(note)
+    assert len(await store.pending_events()) == 1  # still trying
+    # Alice was told her manager would know: she hears that they don't (yet), and what next.
     [told] = messenger.to(ALICE)
-    text = json.dumps([r.model_dump() for r in told])
-    assert "couldn't reach your manager about " + ref in text
-    assert "safety leads have been asked" in text and "tell your manager yourself" in text
+    assert f"I haven't been able to reach your manager about {ref} yet" in dump(told)
+    assert "safety leads have been asked" in dump(told) and "contact them yourself" in dump(told)
+    messenger.failures[BOB] = 0  # back
+    clock.advance(minutes=15)
+    await notifier.run_once()
+    assert len(messenger.to(BOB)) == 1 and await store.pending_events() == []
+    assert "has now reached the manager" in dump(messenger.to(LEADS)[-1])
 
 
 async def test_worker_told_when_neither_manager_nor_leads_can_be_reached(
@@ -254,14 +209,18 @@ async def test_worker_told_when_neither_manager_nor_leads_can_be_reached(
 ) -> None:
     messenger.failures[BOB] = 99
     messenger.failures[LEADS] = 99
+    messenger.failures[CAROL] = 99  # the safety lead, privately: the last route
     ref = await file(Chat(harbour, "alice"), LOW_RISK)
     for _ in range(4):
         await notifier.run_once()
         clock.advance(hours=1)
     [told] = messenger.to(ALICE)
-    text = json.dumps([r.model_dump() for r in told])
-    assert "couldn't reach your manager about " + ref in text
-    assert "couldn't tell the safety leads either" in text
+    assert f"I haven't been able to reach your manager about {ref} yet" in dump(told)
+    assert "couldn't reach the safety leads either" in dump(told)
+
+
+def dump(replies: list[Reply]) -> str:
+    return json.dumps([r.model_dump() for r in replies])
 
 
 # ------------------------------------------------------------------ acting on a case
@@ -484,10 +443,10 @@ async def test_unacknowledged_critical_alert_escalates_once_after_30_minutes(
     assert len(messenger.to(LEADS)) + len(messenger.updated) > channel_before
     clock.advance(hours=5)
     await notifier.run_once()
-    assert len(messenger.to(BOB)) == 2  # escalated once, not again
+    assert len(messenger.to(BOB)) == 2  # the next step is the administrators', not a reminder
     report = await store.get_report(ref)
     assert report is not None
-    assert [e.detail for e in report.timeline if e.action == "escalated"] == ["timer"]
+    assert [e.detail for e in report.timeline if e.action == "follow-up"] == ["leads", "admins"]
 
 
 async def test_acknowledged_in_time_does_not_escalate(
@@ -512,14 +471,14 @@ async def test_escalation_due_while_down_fires_once_at_start_up(
     await Notifier(harbour, {Platform.CONSOLE: messenger}).run_once()
     clock.advance(hours=3)  # Harbour was down meanwhile
     restarted = Notifier(harbour, {Platform.CONSOLE: messenger})
-    assert await restarted.escalate_overdue() == 1
-    assert await restarted.escalate_overdue() == 0
+    assert await restarted.follow_ups() == 1
+    assert await restarted.follow_ups() == 0  # the next step is timed from this one
 
 
 def test_other_risks_escalate_after_one_working_day() -> None:
     from datetime import UTC, datetime
 
-    from bot.escalation import add_working_day
+    from bot.alerts.followups import add_working_day
 
     friday = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
     assert add_working_day(friday).weekday() == 0  # Monday, same time
@@ -713,7 +672,7 @@ async def test_a_note_with_a_checkin_answer_goes_to_the_manager_only(
     )
     assert "type them now" in alice.text()
     await alice.say("The posts started again last night")
-    assert "passed that on" in alice.text()
+    assert "passing that on" in alice.text()
     await notifier.run_once()
     assert "The posts started again last night" in json.dumps(
         [r.model_dump() for r in messenger.to(BOB)[-1]]
@@ -815,7 +774,6 @@ async def test_cases_reference_offers_the_actions_this_person_may_take(
 async def test_two_passes_at_once_send_each_alert_once(
     harbour: Harbour, notifier: Notifier, messenger: RecordingMessenger
 ) -> None:
-    import asyncio
 
     await file(Chat(harbour, "alice"), LOW_RISK)
     await asyncio.gather(notifier.run_once(), notifier.run_once())

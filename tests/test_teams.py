@@ -473,8 +473,8 @@ def test_loopback_service_urls_are_this_machine(service_url: str) -> None:
 async def test_local_trial_never_sends_proactively_off_this_machine(
     t: TeamsHarness, outbound: list[str]
 ) -> None:
+    from bot.alerts.messenger import Recipient
     from bot.models import Platform
-    from bot.notify import Recipient
 
     await t.say("help")
     key = person_of(_activity_model(t.url)).key

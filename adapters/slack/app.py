@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -33,12 +34,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import render, translate
 from adapters.slack.config import SlackSettings
+from bot.alerts.messenger import SHARED, Recipient
 from bot.app import Harbour
 from bot.directory import Directory, parse_person
 from bot.locks import KeyedLocks
 from bot.logs import log_failure
 from bot.models import Form, InboundEvent, Notice, NoticeLevel, PersonRef, Reply, TextMessage
-from bot.notify import SHARED, Recipient
 
 log = logging.getLogger(__name__)
 
@@ -406,17 +407,54 @@ class SlackAdapter:
 
     # ------------------------------------------------------------------ messenger
 
-    async def send(self, to: Recipient, replies: Sequence[Reply]) -> str:
-        """Deliver an alert: to a person's DM, or to a channel (buttons anyone may press)."""
+    can_check_sent = True
+    """An alert carries its delivery key as message metadata, read back by `find_sent`."""
+
+    async def send(self, to: Recipient, replies: Sequence[Reply], *, key: str = "") -> str:
+        """Deliver an alert: to a person's DM, or to a channel (buttons anyone may press).
+
+        Every message posted carries `key` (and nothing else) as message metadata,
+        so `find_sent` can tell after a crash whether it went out. The default
+        (no key, no metadata) is only for callers that do not pass one yet.
+        """
         person = parse_person(to.address) if to.kind == "person" else None
-        channel = await self.dm_channel(person) if person else to.address
+        channel = await self._channel_of(to)
         owner = person.user if person else SHARED
+        metadata = _alert_metadata(key) if key else None
         sent: Any = None
         for blocks in render.messages(replies, owner):
             sent = await self.client.chat_postMessage(
-                channel=channel, blocks=blocks, text=render.fallback_text(replies)
+                channel=channel,
+                blocks=blocks,
+                text=render.fallback_text(replies),
+                metadata=metadata,
             )
         return f"{channel}|{sent['ts'] if sent else ''}"
+
+    async def find_sent(self, to: Recipient, key: str, since: datetime) -> str | None:
+        """The newest message this bot posted to `to` under `key` after `since`, as
+        `send` returns it ("channel|ts"), or None. Slack errors propagate."""
+        channel = await self._channel_of(to)
+        bot_id = (await self._authorize()).bot_id
+        cursor: str | None = None
+        while True:
+            page = await self.client.conversations_history(
+                channel=channel,
+                oldest=str(since.timestamp()),
+                include_all_metadata=True,
+                limit=200,
+                cursor=cursor,
+            )
+            for message in page.get("messages") or []:  # newest first
+                if _is_alert(message, key) and message.get("bot_id") == bot_id:
+                    return f"{channel}|{message['ts']}"
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                return None
+
+    async def _channel_of(self, to: Recipient) -> str:
+        person = parse_person(to.address) if to.kind == "person" else None
+        return await self.dm_channel(person) if person else to.address
 
     def leads_channel(self, directory: Directory) -> str | None:
         return directory.channels.get("slack")
@@ -451,6 +489,21 @@ class SlackAdapter:
 
 _HB_ACTIONS = re.compile(r"^hb\.")
 """Every action id Harbour puts on a button or menu starts with `hb.`."""
+
+
+ALERT_EVENT = "harbour_alert"
+"""The metadata event type of an alert message. Slack shows message metadata to
+every app and member of the workspace: it holds the delivery key, never content."""
+
+
+def _alert_metadata(key: str) -> dict[str, Any]:
+    return {"event_type": ALERT_EVENT, "event_payload": {"key": key}}
+
+
+def _is_alert(message: dict[str, Any], key: str) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return bool(key) and metadata.get("event_type") == ALERT_EVENT and payload.get("key") == key
 
 
 def _help_event(who: PersonRef, trigger: str) -> InboundEvent:

@@ -15,6 +15,7 @@ from adapters.slack.render import (
     ACTION_SUBMIT,
     SEP,
 )
+from bot.alerts.messenger import SHARED
 from bot.models import (
     ChoiceMade,
     Command,
@@ -28,7 +29,6 @@ from bot.models import (
     SharedFile,
     TextMessage,
 )
-from bot.notify import SHARED
 
 
 def person(team: str, user: str) -> PersonRef:

@@ -52,12 +52,12 @@ from yarl import URL
 
 from adapters.teams import cards, translate
 from adapters.teams.config import HOW_TO_TURN_ON, LOCAL_TRIAL, TeamsSettings
+from bot.alerts.messenger import SHARED, Recipient
 from bot.app import Harbour
 from bot.config import ConfigError
 from bot.directory import Directory
 from bot.logs import log_failure
 from bot.models import Notice, NoticeLevel, PersonRef, Reply, Text
-from bot.notify import SHARED, Recipient
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -415,9 +415,17 @@ class TeamsAdapter:
         activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
         return await send_with_retry(lambda: ctx.send_activity(activity))
 
-    async def send(self, to: Recipient, replies: Sequence[Reply]) -> str:
-        """Deliver an alert (the notifier's messenger interface)."""
+    can_check_sent = False
+    """Teams keeps nothing to look a sent message up by: after a crash mid-send,
+    an alert is sent again (at least once)."""
+
+    async def send(self, to: Recipient, replies: Sequence[Reply], *, key: str = "") -> str:
+        """Deliver an alert (the notifier's messenger interface). Teams has no place
+        for `key` on a message, and the text is no place for it."""
         return await self.send_to(to.address, replies, shared=to.kind == "channel")
+
+    async def find_sent(self, to: Recipient, key: str, since: datetime) -> str | None:
+        raise NotImplementedError("Teams keeps no way to look a sent message up by key")
 
     def leads_channel(self, directory: Directory) -> str | None:
         """Registered from inside the channel; sending fails loudly if it wasn't."""

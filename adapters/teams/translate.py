@@ -8,6 +8,7 @@ from typing import Any
 from microsoft_agents.activity import Activity
 
 from adapters.teams.cards import KEY
+from bot.alerts.messenger import SHARED
 from bot.models import (
     ChoiceMade,
     Control,
@@ -20,7 +21,6 @@ from bot.models import (
     SharedFile,
     TextMessage,
 )
-from bot.notify import SHARED
 
 CARD_TYPES = ("application/vnd.microsoft.card.", "text/html")
 

@@ -1,6 +1,14 @@
 """Storage: the async interface the core uses, and its TinyDB implementation."""
 
-from bot.store.base import Store, StoreError, StoreLocked
+from bot.store.base import ReportChange, StaleReport, Store, StoreError, StoreLocked
 from bot.store.tiny import MemoryStore, TinyStore
 
-__all__ = ["MemoryStore", "Store", "StoreError", "StoreLocked", "TinyStore"]
+__all__ = [
+    "MemoryStore",
+    "ReportChange",
+    "StaleReport",
+    "Store",
+    "StoreError",
+    "StoreLocked",
+    "TinyStore",
+]

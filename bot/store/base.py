@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from bot.models import PersonRef
 from bot.reports import DomainEvent, Report
 from bot.session import Session
@@ -27,6 +29,35 @@ class StoreError(RuntimeError):
 
 class StoreLocked(StoreError):
     pass
+
+
+class StaleReport(StoreError):
+    """A report was changed by someone else since this copy was read: nothing
+    was written. Read it again and re-apply the change (`Store.update_report`)."""
+
+
+ReportChange = Callable[[Report], Sequence[DomainEvent] | None]
+"""A change to a report, applied to its current stored version: changes the
+report in place and returns the events it raises, or None if it changed nothing.
+Pure (no I/O, no awaits): it may run more than once if the report moves under it."""
+
+UPDATE_ATTEMPTS = 50
+
+
+class DeadLetter(BaseModel):
+    """An outbox event set aside: it could not be read, or delivery gave up on
+    it (`Store.park_event`). It no longer holds back the events after it.
+    Nothing here is content: `reason` names error types and fields only, and
+    `where` is the name of the file it was in."""
+
+    id: str
+    """The event's id (or, for one with no readable id, where it was)."""
+    reason: str
+    at: datetime
+    """When it was set aside."""
+    where: str
+    reported: bool = False
+    """Whether the leads and administrators have been told."""
 
 
 class Store(ABC):
@@ -67,6 +98,25 @@ class Store(ABC):
         the store opens.
         """
 
+    async def update_report(self, reference: str, change: ReportChange) -> Report | None:
+        """The one way to change a stored report outside a person's own event:
+        read its current version, apply `change`, write it if nobody wrote in
+        between, else read and apply again. Returns the report as stored (None
+        if there is no such report)."""
+        for _ in range(UPDATE_ATTEMPTS):
+            report = await self.get_report(reference)
+            if report is None:
+                return None
+            events = change(report)
+            if events is None:
+                return report
+            try:
+                await self.save_report(report, events=events)
+            except StaleReport:
+                continue
+            return report
+        raise StoreError(f"{reference} kept changing while Harbour was updating it")
+
     @abstractmethod
     async def save_report(
         self,
@@ -77,7 +127,11 @@ class Store(ABC):
         session: Session | None = None,
         event_id: str | None = None,
     ) -> None:
-        """Store a changed report with its events, then the session (if a person is given)."""
+        """Store a changed report with its events, then the session (if a person is given).
+
+        Only over the version it was read at: if the stored report has moved on
+        since (`Report.version`), nothing is written and `StaleReport` is raised.
+        On success `report.version` is the new stored version."""
 
     @abstractmethod
     async def get_report(self, reference: str) -> Report | None: ...
@@ -92,10 +146,25 @@ class Store(ABC):
 
     @abstractmethod
     async def pending_events(self) -> list[DomainEvent]:
-        """Outbox events not yet delivered, oldest first."""
+        """Outbox events not yet delivered, oldest first. One that cannot be
+        read is moved to the dead letters instead: it never raises here."""
 
     @abstractmethod
     async def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None: ...
+
+    @abstractmethod
+    async def park_event(self, event_id: str, reason: str) -> None:
+        """Move a pending event that cannot be delivered (it keeps failing for a
+        reason of its own) to the dead letters, so it stops being retried.
+        `reason` must hold no content. An event not pending is left alone."""
+
+    @abstractmethod
+    async def dead_letters(self) -> list[DeadLetter]:
+        """Every event set aside, oldest first (kept across restarts)."""
+
+    @abstractmethod
+    async def mark_dead_letter_reported(self, ids: Sequence[str]) -> None:
+        """Remember that the leads and administrators were told about these."""
 
     @abstractmethod
     async def put_record(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
@@ -108,6 +177,10 @@ class Store(ABC):
     @abstractmethod
     async def records(self, kind: str) -> dict[str, dict[str, Any]]:
         """Every record of a kind, by key."""
+
+    @abstractmethod
+    async def check_writable(self) -> None:
+        """Raise if the store cannot take a durable write now (for /healthz)."""
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -21,6 +21,30 @@ Here instead:
   outbox events sit in its shard: same write, same fate. Addresses, the
   directory and delivery records are in `records.json`.
 
+Damage is never read as empty (a 0-byte shard read as "no reports" once let
+Harbour give HB-2026-0001 out again and write over it):
+
+* every file starts with a stamp (`stamp`): the format version, the length of
+  the JSON after it and a checksum of it (SHA-256). The stamp is written in
+  JSON whitespace, so each file is still plain JSON to any reader (jq, an
+  editor, an older Harbour). A file with no stamp (written before 2026-12) is
+  read as it is and stamped at its next write; a file edited by hand must
+  lose its stamp line;
+* before a file is replaced, the version it replaces becomes its previous copy
+  in `previous/` (a hard link renamed into place: no byte is copied);
+* a file found empty, cut short, not matching its checksum or not valid is
+  set aside in `damaged/` and its previous copy put back, with a warning that
+  names the file. With no good previous copy, a person's conversation file is
+  set aside and that person starts afresh (one person's damage never stops
+  everyone else); any other file stops the store with a `StoreError` that
+  names it and says what to do;
+* report numbers come from a counter (`report-numbers`) bumped durably before
+  a report is written, so a number once handed out is never handed out again,
+  whatever happens to the shard that held its report;
+* an outbox event that cannot be read, or that delivery gives up on
+  (`park_event`), is moved to the dead letters (in `records.json`) instead of
+  blocking the events after it.
+
 Every write happens on one worker thread, so the event loop never waits on a
 disk flush and no two operations interleave; a read runs on the event loop when
 nothing is queued for that thread (the tables are in memory), else behind the
@@ -39,13 +63,16 @@ import logging
 import os
 import re
 import stat
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
+from pydantic import ValidationError
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
@@ -53,7 +80,14 @@ from tinydb.table import Document, Table
 from bot.models import PersonRef
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
-from bot.store.base import ReportFactory, Store, StoreError, StoreLocked
+from bot.store.base import (
+    DeadLetter,
+    ReportFactory,
+    StaleReport,
+    Store,
+    StoreError,
+    StoreLocked,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +110,16 @@ FILE_MODE = 0o600
 """Every file in the data directory: the account running Harbour reads and writes it, no one else."""
 DIR_MODE = 0o700
 """Every directory in the data directory, and the data directory itself."""
+
+PREVIOUS = "previous"
+"""The folder of previous copies: `previous/<name>.prev` for each stored file,
+with `reports/` and `conversations/` inside (those two hold their own files only)."""
+DAMAGED = "damaged"
+"""Where damaged files are set aside, never deleted, for whoever looks into them."""
+COUNTER = "report-numbers"
+"""The counter file, {year: the last report number handed out}, beside `records.json`."""
+DEAD_LETTERS = "dead-letters"
+"""The kind of record (in `records.json`) holding outbox events set aside."""
 
 
 def make_private_dir(path: Path) -> None:
@@ -160,11 +204,238 @@ def atomic_write(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    sync_directory(path.parent)
+
+
+def sync_directory(path: Path) -> None:
+    """Make the renames and links made in the directory `path` durable."""
+    dir_fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+# --------------------------------------------------------------------------- damage
+
+FORMAT = 1
+"""The version of the stored file format (a stamp line, then the JSON)."""
+_MAGIC = 0x4842  # "HB"
+_STAMP_LEN = 16 + 8 + 32 + 128 + 1  # magic, version, length, digest, newline
+_TO_WHITESPACE = str.maketrans("01", " \t")
+_FROM_WHITESPACE = bytes.maketrans(b" \t", b"01")
+
+
+def stamp(text: str) -> str:
+    """`text`, the JSON of one stored file, behind its stamp line: "HB", the
+    format version, the length of the JSON in bytes and the first 128 bits of
+    its SHA-256, so that a file emptied, cut short or changed on disk is never
+    taken for data.
+
+    The stamp is bits written as JSON whitespace (a space for 0, a tab for 1;
+    16, 8, 32 and 128 of them) and a newline: 185 bytes, and every stored file
+    stays plain JSON to any reader."""
+    body = text.encode()
+    if len(body) >> 32:
+        raise StoreError("Harbour cannot store a file of 4 GiB or more")
+    bits = f"{_MAGIC:016b}{FORMAT:08b}{len(body):032b}{_digest(body):0128b}"
+    return bits.translate(_TO_WHITESPACE) + "\n" + text
+
+
+class Damage(Exception):
+    """Why a stored file cannot be trusted: a phrase to follow its name, never its content."""
+
+
+def unstamp(raw: bytes) -> bytes:
+    """The JSON of a stored file, checked against its stamp. A file that does
+    not start with one was written before stamps: it is returned whole."""
+    if not raw:
+        raise Damage("is empty")
+    if raw[:1] not in (b" ", b"\t"):
+        return raw
+    head = raw[:_STAMP_LEN]
+    if len(head) < _STAMP_LEN:
+        raise Damage("is cut short")
+    if head[-1:] != b"\n" or head[:-1].strip(b" \t"):
+        raise Damage("has a damaged stamp")
+    bits = head[:-1].translate(_FROM_WHITESPACE).decode("ascii")
+    if int(bits[:16], 2) != _MAGIC:
+        raise Damage("has a damaged stamp")
+    version = int(bits[16:24], 2)
+    if version != FORMAT:
+        raise Damage(f"is in a format this Harbour does not read (version {version})")
+    length = int(bits[24:56], 2)
+    body = raw[_STAMP_LEN:]
+    if len(body) < length:
+        raise Damage("is cut short")
+    if len(body) > length or _digest(body) != int(bits[56:], 2):
+        raise Damage("does not match its checksum")
+    return body
+
+
+def _digest(body: bytes) -> int:
+    return int.from_bytes(hashlib.sha256(body).digest()[:16])
+
+
+def parse_stored(raw: bytes, fits: Callable[[Any], bool]) -> Any:
+    """The data in a stored file's bytes, checked (`Damage` if it cannot be
+    trusted, including data that `fits` refuses)."""
+    body = unstamp(raw)
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Damage("is not valid JSON (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise Damage(f"is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not fits(data):
+        raise Damage("does not hold what Harbour keeps in it")
+    return data
+
+
+def tables(data: Any) -> bool:
+    """Whether `data` is laid out as TinyDB's: tables of documents by number."""
+    return isinstance(data, dict) and all(
+        isinstance(table, dict)
+        and all(isinstance(doc, dict) and key.isdecimal() for key, doc in table.items())
+        for table in data.values()
+    )
+
+
+def counts(data: Any) -> bool:
+    """Whether `data` is a counter file's: {year: last number}."""
+    return isinstance(data, dict) and all(
+        year.isdecimal() and type(last) is int and last >= 0 for year, last in data.items()
+    )
+
+
+_unlinked: set[Path] = set()  # folders where a previous copy could not be made (warned once)
+
+
+def keep_previous(path: Path, previous: Path) -> None:
+    """Before `path` is replaced, make its current version `previous`: a hard
+    link renamed over the last one, so nothing is copied or read. If that
+    fails, the old previous copy is removed rather than left two writes
+    behind, and the write goes on without one. (No sync of its own: the
+    directory sync of the write that follows commits it on a journalling
+    filesystem, and it is there for damage, which a crash does not cause.)"""
+    link = previous.with_name(f".{previous.name}.tmp")
+    try:
+        try:
+            os.link(path, link)
+        except FileExistsError:  # left by a crash
+            os.unlink(link)
+            os.link(path, link)
+        os.replace(link, previous)
+    except FileNotFoundError:
+        return  # nothing written yet
+    except OSError as exc:
+        for leftover in (link, previous):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        if previous.parent not in _unlinked:
+            _unlinked.add(previous.parent)
+            log.warning(
+                "Harbour could not keep a previous copy of %s in %s (%s); damage to the "
+                "files there could not be repaired from one",
+                path.name,
+                previous.parent,
+                exc.strerror,
+            )
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where one stored file lives, where its previous copy is kept, and what
+    is done when it is found damaged."""
+
+    path: Path
+    label: str
+    """Its name in the data directory, for logs (never content)."""
+    previous: Path | None = None
+    damaged: Path | None = None
+    """The folder damaged files are set aside in."""
+    fits: Callable[[Any], bool] = tables
+    loses: str = "what it holds"
+    """What reading it as empty would lose, for the refusal."""
+    personal: bool = False
+    """One person's file: set aside when damaged beyond repair, not refused."""
+
+    def write(self, text: str) -> None:
+        if self.previous is not None:
+            keep_previous(self.path, self.previous)
+        atomic_write(self.path, stamp(text))
+
+    def read(self) -> Any | None:
+        """What the file holds; None if there is none. Damage is never read as
+        empty: the previous copy is put back if it is good; if not, a person's
+        file is set aside (they start afresh) and any other file stops the
+        store with a `StoreError` that says what to do. (A file gone but for a
+        good previous copy is put back too, except a person's: removing it is
+        how an administrator resets a conversation.)"""
+        damage: Damage | None = None
+        try:
+            return parse_stored(self.path.read_bytes(), self.fits)
+        except FileNotFoundError:
+            if self.personal:
+                return None
+        except Damage as found:
+            damage = found
+        good = self._previous_copy()
+        if good is not None:
+            raw, data = good
+            aside = self._set_aside() if damage is not None else None
+            atomic_write(self.path, raw.decode())
+            log.warning(
+                "%s %s: it was restored from its previous copy, so the last change made "
+                "to it is lost%s",
+                self.label,
+                damage or "was missing",
+                f" (the damaged file was kept as {aside})" if aside else "",
+            )
+            return data
+        if damage is None:
+            return None
+        if self.personal:
+            aside = self._set_aside()
+            log.warning(
+                "%s %s and has no good previous copy: it was moved to %s, and that person "
+                "starts again with no conversation in progress",
+                self.label,
+                damage,
+                aside,
+            )
+            return None
+        raise StoreError(
+            f"{self.path} {damage}, and there is no good previous copy of it. Harbour will "
+            f"not read it as empty: {self.loses} would be lost. Restore {self.path.name} "
+            "from a backup; or, if there is none, move it out of the data directory to go "
+            "on without it."
+        )
+
+    def _previous_copy(self) -> tuple[bytes, Any] | None:
+        if self.previous is None:
+            return None
+        try:
+            raw = self.previous.read_bytes()
+            return raw, parse_stored(raw, self.fits)
+        except (OSError, Damage):
+            return None
+
+    def _set_aside(self) -> str | None:
+        """Move the damaged file into the `damaged` folder; its name there."""
+        if self.damaged is None:
+            return None
+        make_private_dir(self.damaged)
+        name = f"{self.label.replace('/', '-')}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        target = self.damaged / name
+        for n in itertools.count(1):
+            if not target.exists():
+                break
+            target = self.damaged / f"{name}-{n}"
+        os.replace(self.path, target)
+        sync_directory(self.damaged)
+        sync_directory(self.path.parent)
+        return f"{self.damaged.name}/{target.name}"
 
 
 class AtomicJSONStorage(Storage):
@@ -176,8 +447,11 @@ class AtomicJSONStorage(Storage):
     become one atomic write. With no path it never touches the disk.
     """
 
-    def __init__(self, path: str | None = None) -> None:
-        self._path = Path(path) if path else None
+    def __init__(self, path: str | None = None, *, place: Place | None = None) -> None:
+        if place is None and path:
+            place = Place(Path(path), label=Path(path).name)
+        self._place = place
+        self._path = place.path if place else None
         self._data: dict[str, Any] | None = None
         self._committed = "{}"
         self._depth = 0
@@ -185,17 +459,8 @@ class AtomicJSONStorage(Storage):
 
     def read(self) -> dict[str, Any]:
         if self._data is None:
-            text = self._committed
-            if self._path is not None and self._path.exists():
-                text = self._path.read_text(encoding="utf-8")
-            try:
-                self._data = json.loads(text) if text.strip() else {}
-            except json.JSONDecodeError as exc:
-                raise StoreError(
-                    f"{self._path} is not valid JSON ({exc.msg} at line {exc.lineno}). "
-                    "It was not written by this version of Harbour's store; restore it from "
-                    "a backup or move it aside."
-                ) from exc
+            stored = self._place.read() if self._place is not None else None
+            self._data = stored if stored is not None else json.loads(self._committed)
         return self._data
 
     def write(self, data: dict[str, Any]) -> None:
@@ -226,8 +491,8 @@ class AtomicJSONStorage(Storage):
 
     def _flush(self) -> None:
         text = json.dumps(self._data, ensure_ascii=False, separators=(",", ":"))
-        if self._path is not None:
-            atomic_write(self._path, text)
+        if self._place is not None:
+            self._place.write(text)
         self._committed = text
 
     def close(self) -> None:
@@ -235,10 +500,12 @@ class AtomicJSONStorage(Storage):
 
 
 class _File:
-    """One TinyDB database and the storage that makes its writes atomic."""
+    """One TinyDB database and the storage that makes its writes atomic. Its
+    label is its name in the data directory, on disk or not."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.storage = AtomicJSONStorage(str(path) if path else None)
+    def __init__(self, label: str, place: Place | None) -> None:
+        self.label = label
+        self.storage = AtomicJSONStorage(place=place)
         self.db = TinyDB(storage=lambda: self.storage)
 
     def table(self, name: str) -> Table:
@@ -263,6 +530,25 @@ def _file_name(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32] + ".json"
 
 
+_UNREADABLE = datetime.min.replace(tzinfo=UTC)
+"""When an outbox document with no readable time was raised: first, to be set aside at once."""
+_FIELD = re.compile(r"[a-z_]{1,40}")
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why an outbox document could not be read: error types and field names,
+    never a value."""
+    if not isinstance(exc, ValidationError):
+        return f"unreadable outbox entry ({type(exc).__name__})"
+    found = []
+    for error in exc.errors(include_url=False, include_context=False, include_input=False):
+        where = ".".join(
+            str(p) if isinstance(p, int) or _FIELD.fullmatch(p) else "?" for p in error["loc"]
+        )
+        found.append(f"{error['type']} at {where or 'the entry'}")
+    return "unreadable outbox entry: " + "; ".join(list(dict.fromkeys(found))[:5])
+
+
 class TinyStore(Store):
     """The embedded store. `directory=None` keeps everything in memory."""
 
@@ -280,6 +566,10 @@ class TinyStore(Store):
         self._open: set[str] = set()
         self._record_ids: dict[str, dict[str, int]] = {}
         self._pending: dict[str, tuple[datetime, int, _File, int]] = {}
+        """Undelivered outbox documents by event id (by file and document for one
+        with no readable id): (when, order of arrival, file, document id)."""
+        self._counted: dict[int, int] = {}  # the counter file, as on disk
+        self._floor: dict[int, int] = {}  # numbers handed out before this process: never again
         self._order = itertools.count()
         self._closed = False
         self._queued = 0  # calls handed to the store's thread and not yet back
@@ -297,18 +587,34 @@ class TinyStore(Store):
                 ) from None
             try:
                 tighten(directory)  # the lock file too, if an older Harbour created it
-                make_private_dir(directory / "conversations")
+                folders = [Path(), Path("reports"), Path("conversations")]
+                for folder in folders:
+                    make_private_dir(directory / folder)
+                    make_private_dir(directory / PREVIOUS / folder)
             except BaseException:
                 self._release()
                 raise
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harbour-store")
-            for folder in (directory, directory / "reports", directory / "conversations"):
-                for leftover in folder.glob(".*.tmp"):
+            for folder in folders:
+                for leftover in [
+                    *(directory / folder).glob(".*.tmp"),
+                    *(directory / PREVIOUS / folder).glob(".*.tmp"),
+                ]:
                     leftover.unlink()  # a write that never completed; the real file is intact
         try:
             # Addresses, the team directory and deliveries change rarely next to
             # conversation steps: their own file keeps them out of people's files.
-            self._records = _File(directory / "records.json" if directory else None)
+            self._records = self._file(
+                "records.json",
+                "named managers, delivery records and how to reach people and channels",
+            )
+            self._counter = self._place(
+                COUNTER, "the record of which report numbers were handed out", fits=counts
+            )
+            if self._counter is not None:
+                found = self._counter.read() or {}
+                self._counted = {int(year): last for year, last in found.items()}
+            self._floor = dict(self._counted)
             self._load()
         except BaseException:
             self._release()
@@ -352,12 +658,38 @@ class TinyStore(Store):
             self._index()
             raise
 
+    def _place(
+        self,
+        name: str,
+        loses: str,
+        *,
+        personal: bool = False,
+        fits: Callable[[Any], bool] = tables,
+    ) -> Place | None:
+        """Where the file `name` (relative to the data directory) is kept; None in memory."""
+        if self._dir is None:
+            return None
+        return Place(
+            self._dir / name,
+            label=name,
+            previous=self._dir / PREVIOUS / f"{name}.prev",
+            damaged=self._dir / DAMAGED,
+            fits=fits,
+            loses=loses,
+            personal=personal,
+        )
+
+    def _file(self, name: str, loses: str, *, personal: bool = False) -> _File:
+        return _File(name, self._place(name, loses, personal=personal))
+
     def _shard(self, year: int, seq: int) -> _File:
         key = (year, seq // SHARD_SIZE)
         shard = self._shards.get(key)
         if shard is None:
-            path = self._dir / "reports" / f"{year}-{key[1]:04d}.json" if self._dir else None
-            shard = self._shards[key] = _File(path)
+            shard = self._shards[key] = self._file(
+                f"reports/{year}-{key[1]:04d}.json",
+                "the reports in it (and people hold their reference numbers)",
+            )
         return shard
 
     def _person(self, key: str) -> _File:
@@ -367,10 +699,12 @@ class TinyStore(Store):
         name = self._name(key)
         found = self._people.get(name)
         if found is None:
-            path = self._dir / "conversations" / name if self._dir else None
-            found = self._people[name] = _File(path)
+            found = self._people[name] = self._person_file(name)
             self._seen[name] = {}
         return found
+
+    def _person_file(self, name: str) -> _File:
+        return self._file(f"conversations/{name}", "a conversation", personal=True)
 
     @staticmethod
     def _name(key: str) -> str:
@@ -380,12 +714,17 @@ class TinyStore(Store):
         """Open every file, build the indexes, and finish any filing a crash
         interrupted (the report is on disk but its draft was never removed)."""
         if self._dir is not None:
-            for path in sorted((self._dir / "reports").glob("*.json")):
-                match = _SHARD_NAME.match(path.name)
+            # A shard gone but for its previous copy is found by that copy, and put back.
+            names = {p.name for p in (self._dir / "reports").glob("*.json")} | {
+                p.name.removesuffix(".prev")
+                for p in (self._dir / PREVIOUS / "reports").glob("*.json.prev")
+            }
+            for name in sorted(names):
+                match = _SHARD_NAME.match(name)
                 if match:
                     self._shard(int(match[1]), int(match[2]) * SHARD_SIZE)
             for path in sorted((self._dir / "conversations").glob("*.json")):
-                self._people[path.name] = _File(path)
+                self._people[path.name] = self._person_file(path.name)
         self._index()
         for file in self._people.values():
             doc = file.table("session").get(doc_id=SESSION)
@@ -443,10 +782,20 @@ class TinyStore(Store):
         self._max_seq[report.year] = max(self._max_seq.get(report.year, 0), report.seq)
 
     def _index_outbox(self, file: _File) -> None:
+        """Every undelivered document, readable or not: `pending_events` sets
+        aside those it cannot read, so they never stop the store opening."""
         for doc in file.table("outbox").all():
             if doc.get("delivered_at") is None:
-                at = datetime.fromisoformat(doc["at"])
-                self._pending[doc["id"]] = (at, next(self._order), file, doc.doc_id)
+                key = doc.get("id")
+                if not isinstance(key, str) or not key:
+                    key = f"{file.label}#{doc.doc_id}"
+                try:
+                    at = datetime.fromisoformat(doc["at"])
+                except (KeyError, TypeError, ValueError):
+                    at = _UNREADABLE
+                if at.tzinfo is None:
+                    at = _UNREADABLE
+                self._pending[key] = (at, next(self._order), file, doc.doc_id)
 
     def _queue(self, file: _File, events: Sequence[DomainEvent]) -> None:
         outbox = file.table("outbox")
@@ -479,6 +828,24 @@ class TinyStore(Store):
                 self._old_seen.discard(name)
             table.upsert(Document({"ids": list(seen)}, doc_id=RECENT))
         return file
+
+    def _number(self, year: int) -> int:
+        """The next report number for `year`, counted durably before it is used.
+
+        Past every number in the shards and every number handed out before
+        this process started (the counter file), so a report lost from a shard
+        never has its number given again; a crash between the count and the
+        report only skips a number. A number whose report failed to be written
+        in this process was never told to anyone: it is used again."""
+        seq = max(self._floor.get(year, 0), self._max_seq.get(year, 0)) + 1
+        while self._shard(year, seq).table("reports").contains(doc_id=seq):
+            seq += 1  # never over a stored report, whatever its number says
+        if self._counted.get(year, 0) < seq:
+            counted = {**self._counted, year: seq}
+            if self._counter is not None:
+                self._counter.write(json.dumps({str(y): n for y, n in sorted(counted.items())}))
+            self._counted = counted
+        return seq
 
     # ------------------------------------------------------------------ interface
 
@@ -529,8 +896,9 @@ class TinyStore(Store):
                     self._shard(*parsed).table("reports").get(doc_id=parsed[1])
                 )
             else:
-                seq = self._max_seq.get(year, 0) + 1
+                seq = self._number(year)
                 report, events = make(seq, format_reference(year, seq))
+                report.version = 1
                 shard = self._shard(year, seq)
                 with self._writing(shard):
                     shard.table("reports").insert(
@@ -555,11 +923,15 @@ class TinyStore(Store):
     ) -> None:
         def save() -> None:
             shard = self._shard(report.year, report.seq)
+            reports = shard.table("reports")
+            stored = reports.get(doc_id=report.seq)
+            if stored is not None and stored.get("version", 0) != report.version:
+                raise StaleReport(f"{report.reference} changed since it was read")
+            written = report.model_copy(update={"version": report.version + 1})
             with self._writing(shard):
-                shard.table("reports").upsert(
-                    Document(report.model_dump(mode="json"), doc_id=report.seq)
-                )
+                reports.upsert(Document(written.model_dump(mode="json"), doc_id=report.seq))
                 self._queue(shard, events)
+            report.version = written.version
             self._index_report(report)
             if person is not None:
                 with self._writing(self._person(person.key)):
@@ -593,15 +965,24 @@ class TinyStore(Store):
         return [r for r in [await self.get_report(ref) for ref in refs] if r is not None]
 
     async def pending_events(self) -> list[DomainEvent]:
-        def pending() -> list[DomainEvent]:
-            found = []
-            for _, _, file, doc_id in sorted(self._pending.values(), key=lambda p: p[:2]):
+        """Undelivered events, oldest first. One that cannot be read is moved to
+        the dead letters, so it never holds back the events after it."""
+
+        def pending() -> tuple[list[DomainEvent], list[tuple[str, str]]]:
+            found, unreadable = [], []
+            for key, (_, _, file, doc_id) in sorted(self._pending.items(), key=lambda p: p[1][:2]):
                 doc = file.table("outbox").get(doc_id=doc_id)
                 if doc and doc.get("delivered_at") is None:
-                    found.append(DomainEvent.model_validate(doc))
-            return found
+                    try:
+                        found.append(DomainEvent.model_validate(doc))
+                    except (ValueError, TypeError) as exc:  # a ValidationError is a ValueError
+                        unreadable.append((key, _unreadable(exc)))
+            return found, unreadable
 
-        return await self._read(pending)
+        found, unreadable = await self._read(pending)
+        if unreadable:
+            await self._run(lambda: self._to_dead_letters(unreadable, check=True))
+        return found
 
     async def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None:
         """Delivered events stay in a report's shard as its record; those in the
@@ -625,26 +1006,77 @@ class TinyStore(Store):
 
         await self._run(mark)
 
-    async def put_record(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
-        def put() -> None:
-            table = self._records.table(kind)
-            ids = self._record_ids.setdefault(kind, {})
-            found = ids.get(key)
-            doc = {"key": key, "value": value}
-            if value is not None and found is not None and table.get(doc_id=found) == doc:
-                return  # unchanged: no write
-            if value is None and found is None:
-                return
-            with self._writing(self._records):
-                if found is not None and value is None:
-                    table.remove(doc_ids=[found])
-                    del ids[key]
-                elif found is None:
-                    ids[key] = table.insert(doc)
-                else:
-                    table.upsert(Document(doc, doc_id=found))
+    def _to_dead_letters(self, entries: Sequence[tuple[str, str]], *, check: bool) -> None:
+        """Move outbox documents (by pending key, with the reason) to the dead
+        letters: first recorded there with the document itself, for whoever
+        looks into it, then removed from the outbox. A crash in between sets
+        it aside again, under the same key. With `check`, only a document
+        still unreadable (it may have been replaced meanwhile)."""
+        for key, reason in entries:
+            entry = self._pending.get(key)
+            if entry is None:
+                continue
+            _, _, file, doc_id = entry
+            doc = file.table("outbox").get(doc_id=doc_id)
+            if doc is None or doc.get("delivered_at") is not None:
+                self._pending.pop(key, None)
+                continue
+            if check:
+                try:
+                    DomainEvent.model_validate(doc)
+                    continue
+                except (ValueError, TypeError):
+                    pass
+            log.warning("an alert was set aside as a dead letter (%s in %s)", reason, file.label)
+            if self._record_ids.get(DEAD_LETTERS, {}).get(key) is None:
+                letter = DeadLetter(id=key, reason=reason, at=datetime.now(UTC), where=file.label)
+                record = {**letter.model_dump(mode="json"), "document": dict(doc)}
+                self._put_record(DEAD_LETTERS, key, record)
+            with self._writing(file):
+                file.table("outbox").remove(doc_ids=[doc_id])
+            self._pending.pop(key, None)
 
-        await self._run(put)
+    async def park_event(self, event_id: str, reason: str) -> None:
+        await self._run(lambda: self._to_dead_letters([(event_id, reason)], check=False))
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        letters = await self.records(DEAD_LETTERS)
+        return sorted(
+            (DeadLetter.model_validate(value) for value in letters.values()),
+            key=lambda d: (d.at, d.id),
+        )
+
+    async def mark_dead_letter_reported(self, ids: Sequence[str]) -> None:
+        def mark() -> None:
+            with self._writing(self._records):
+                for key in ids:
+                    found = self._record_ids.get(DEAD_LETTERS, {}).get(key)
+                    doc = self._records.table(DEAD_LETTERS).get(doc_id=found) if found else None
+                    if doc is not None and not doc["value"].get("reported"):
+                        self._put_record(DEAD_LETTERS, key, {**doc["value"], "reported": True})
+
+        await self._run(mark)
+
+    def _put_record(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
+        table = self._records.table(kind)
+        ids = self._record_ids.setdefault(kind, {})
+        found = ids.get(key)
+        doc = {"key": key, "value": value}
+        if value is not None and found is not None and table.get(doc_id=found) == doc:
+            return  # unchanged: no write
+        if value is None and found is None:
+            return
+        with self._writing(self._records):
+            if found is not None and value is None:
+                table.remove(doc_ids=[found])
+                del ids[key]
+            elif found is None:
+                ids[key] = table.insert(doc)
+            else:
+                table.upsert(Document(doc, doc_id=found))
+
+    async def put_record(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
+        await self._run(lambda: self._put_record(kind, key, value))
 
     async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         def get() -> dict[str, Any] | None:
@@ -659,6 +1091,14 @@ class TinyStore(Store):
             return {d["key"]: dict(d["value"]) for d in self._records.table(kind).all()}
 
         return await self._read(every)
+
+    async def check_writable(self) -> None:
+        """A small durable write, queued behind everyone else's like any other,
+        so a full disk, a read-only remount or a stuck store thread shows."""
+        if self._dir is None:
+            return
+        probe = self._dir / "writable-probe"
+        await self._run(lambda: atomic_write(probe, datetime.now(UTC).isoformat()))
 
     async def close(self) -> None:
         self._closed = True

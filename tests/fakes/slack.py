@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -22,12 +22,16 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.failures: dict[str, list[tuple[int, dict[str, str]]]] = {}
-        self._ts = itertools.count(1)
+        self.clock: Callable[[], float] = time.time  # where a post's ts comes from
+        self.history_page = 200  # most messages one conversations.history page holds
+        self.history: dict[str, list[dict[str, Any]]] = {}  # by channel, oldest first
+        self._last_ts = 0.0
         self.socket_acks: list[dict[str, Any]] = []
         self.reject_inputs = False  # answer invalid_blocks to input blocks in messages
         self._sockets: list[web.WebSocketResponse] = []
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
+        app.router.add_get("/api/{method}", self._handle)  # conversations.history is a GET
         app.router.add_get("/link", self._socket_mode)
         self.server = TestServer(app, host="127.0.0.1")
 
@@ -50,11 +54,11 @@ class FakeSlack:
             params.update(json.loads(raw or "{}"))
         else:
             params.update(parse_qsl(raw))
-            for key in ("blocks", "view"):
+            for key in ("blocks", "view", "metadata"):
                 if isinstance(params.get(key), str):
                     params[key] = json.loads(params[key])
         if method == "chat.postMessage":
-            params["_ts"] = f"1700000000.{next(self._ts):06d}"  # the ts this post is given
+            params["_ts"] = self._next_ts()  # the ts this post is given
         self.calls.append((method, params))
         if (
             self.reject_inputs
@@ -83,10 +87,64 @@ class FakeSlack:
             )
         if method == "conversations.open":
             return web.json_response({"ok": True, "channel": {"id": "D" + params["users"]}})
+        if method == "chat.postMessage":
+            self._keep(params)
+        if method == "chat.update":
+            self._edit(params)
         if method in ("chat.postMessage", "chat.update"):
             ts = params.get("_ts") or params.get("ts")
             return web.json_response({"ok": True, "channel": params.get("channel"), "ts": ts})
+        if method == "conversations.history":
+            return web.json_response(self._history(params))
         return web.json_response({"ok": True})
+
+    def _next_ts(self) -> str:
+        """A ts as Slack gives one: the time of posting, in seconds with 6 decimals,
+        unique and increasing."""
+        self._last_ts = max(round(self.clock(), 6), round(self._last_ts + 0.000001, 6))
+        return f"{self._last_ts:.6f}"
+
+    def _keep(self, params: dict[str, Any]) -> None:
+        message = {
+            "type": "message",
+            "ts": params["_ts"],
+            "bot_id": "BBOT",
+            "app_id": "A0HARBOUR",
+            "text": params.get("text", ""),
+            "blocks": params.get("blocks") or [],
+        }
+        if params.get("metadata"):
+            message["metadata"] = params["metadata"]
+        self.history.setdefault(str(params.get("channel")), []).append(message)
+
+    def _edit(self, params: dict[str, Any]) -> None:
+        for message in self.history.get(str(params.get("channel")), []):
+            if message["ts"] == params.get("ts"):
+                for key in ("text", "blocks", "metadata"):
+                    if key in params:
+                        message[key] = params[key]
+
+    def _history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """conversations.history: newest first, after `oldest` (exclusive), a page at
+        a time; metadata only when asked for with include_all_metadata."""
+        oldest = float(params.get("oldest") or 0)
+        found = [
+            m
+            for m in reversed(self.history.get(str(params.get("channel")), []))
+            if float(m["ts"]) > oldest
+        ]
+        start = int(params.get("cursor") or 0)
+        size = min(int(params.get("limit") or 100), self.history_page)
+        page = found[start : start + size]
+        with_metadata = str(params.get("include_all_metadata")).lower() in ("1", "true")
+        messages = [{k: v for k, v in m.items() if with_metadata or k != "metadata"} for m in page]
+        more = start + size < len(found)
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + size) if more else ""},
+        }
 
     async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
         """A Socket Mode link: says hello, then records the app's acknowledgements."""

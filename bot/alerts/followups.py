@@ -1,0 +1,126 @@
+"""The follow-up clock: a case nobody has taken on is never left to sit.
+
+Nothing is scheduled ahead: what is due follows from the case itself (when it
+was filed or shared, whether anyone acknowledged or claimed it, which
+follow-ups its timeline already holds), so the clock survives restarts, fires
+each step once, and catches up after downtime one step at a time.
+
+The clock runs from when the case reached its team (filing, or the worker
+sharing it), never from when an alert got through: an outage that stops the
+alerts must not stop the follow-ups. For every audience the same steps:
+
+    filed --(due, nobody took it)--> LEADS: every safety lead again, the manager reminded
+          --(due again)------------> ADMINS: Harbour's administrators told
+          --(critical: every `critical`, until someone takes it)--> REMINDER
+
+"Taken" means a manager acknowledged it or a safety lead claimed it (or it
+moved on: in progress, closed). A report the worker kept as her own record
+(and in no danger) has no team, so no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.reports import DomainEvent, EventKind, FollowUp, Report, ReportStatus, RiskLevel
+
+FOLLOW_UP_ENTRY = "follow-up"
+"""The timeline entry of a follow-up (its detail: the `FollowUp` value)."""
+LEGACY_TIMER = ("escalated", "timer")
+"""How timelines before 2026-12-02 recorded the first follow-up."""
+STARTS = frozenset({"filed", "shared"})
+"""Timeline entries that (re)start the clock: the case reached its team."""
+
+
+@dataclass(frozen=True)
+class EscalationTimes:
+    critical: timedelta = timedelta(minutes=30)
+    high: timedelta = timedelta(hours=4)
+    other: timedelta | None = None  # None: one working day
+
+    def due(self, report: Report, since: datetime) -> datetime:
+        if report.risk is RiskLevel.CRITICAL:
+            return since + self.critical
+        if report.risk is RiskLevel.HIGH:
+            return since + self.high
+        return since + self.other if self.other else add_working_day(since)
+
+
+def add_working_day(start: datetime) -> datetime:
+    """The same time on the next working day (Monday to Friday)."""
+    later = start + timedelta(days=1)
+    while later.weekday() >= 5:
+        later += timedelta(days=1)
+    return later
+
+
+def taken(report: Report) -> bool:
+    """Someone has it: acknowledged, claimed, or moved on."""
+    return (
+        report.acknowledged_by is not None
+        or report.claimed_by is not None
+        or report.status is not ReportStatus.OPEN
+    )
+
+
+def has_team(report: Report) -> bool:
+    """Whether anyone besides the worker is meant to hear about it."""
+    return report.manager_may_see or report.leads_may_see
+
+
+def _done(report: Report) -> list[tuple[datetime, FollowUp]]:
+    done: list[tuple[datetime, FollowUp]] = []
+    for entry in report.timeline:
+        if (entry.action, entry.detail) == LEGACY_TIMER:
+            done.append((entry.at, FollowUp.LEADS))
+        elif entry.action == FOLLOW_UP_ENTRY:
+            try:
+                done.append((entry.at, FollowUp(entry.detail)))
+            except ValueError:
+                continue
+    return done
+
+
+def next_follow_up(report: Report, now: datetime, times: EscalationTimes) -> FollowUp | None:
+    """The follow-up due now, if any. At most one per call, each timed from the
+    one before, so downtime never fires a burst of them."""
+    if taken(report) or not has_team(report):
+        return None
+    started = max((e.at for e in report.timeline if e.action in STARTS), default=report.filed_at)
+    done = [(at, step) for at, step in _done(report) if at >= started]
+    last = done[-1][0] if done else started
+    if now < times.due(report, last):
+        return None
+    steps = [step for _, step in done]
+    if FollowUp.LEADS not in steps:
+        return FollowUp.LEADS
+    if FollowUp.ADMINS not in steps:
+        return FollowUp.ADMINS
+    return FollowUp.REMINDER if report.risk is RiskLevel.CRITICAL else None
+
+
+def follow_up(
+    now: datetime, times: EscalationTimes
+) -> Callable[[Report], list[DomainEvent] | None]:
+    """The change (a `bot.store.ReportChange`) that records the follow-up due
+    now and raises its event; None when nothing is due."""
+
+    def change(report: Report) -> list[DomainEvent] | None:
+        step = next_follow_up(report, now, times)
+        if step is None:
+            return None
+        report.log(now, FOLLOW_UP_ENTRY, None, step.value)
+        return [
+            DomainEvent(
+                kind=EventKind.FOLLOW_UP,
+                at=now,
+                reporter=report.reporter,
+                reference=report.reference,
+                risk=report.risk,
+                follow_up=step,
+            )
+        ]
+
+    return change

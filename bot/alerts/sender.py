@@ -1,0 +1,548 @@
+"""Delivering the outbox: the only part of alerts that does I/O.
+
+Every alert comes from a durable outbox event. The planners (`bot.alerts.plan`)
+say who gets what; the sender sends each (event, recipient) pair and records
+it under an idempotency key, so a restart or a retry never sends it twice where
+the platform lets Harbour check:
+
+* the intent is recorded before the send; after a crash between the two, a
+  platform that can look a message up by its key (Slack: message metadata,
+  read back from the conversation) is asked first, and the message is sent
+  again only if it never went out. Where the platform cannot say (Teams, the
+  console), it is sent again: at least once, never lost;
+* a failed send is retried with waits that double up to `max_wait`, for as
+  long as the case is open: an outage delays an alert, never drops it;
+* while an alert is not getting through, the safety leads are told (without
+  content) by any route that works: their channel on any platform, else each
+  of them privately; and the worker is told if it was her manager she was
+  promised would hear;
+* an event that cannot be handled at all (damaged, or failing for a reason
+  of its own) is set aside in the store's dead-letter list, reported to the
+  leads and administrators without content, and never blocks the others.
+
+The follow-up clock (`bot.alerts.followups`) and check-ins are moved on here
+too, each through the store's one write path for cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from bot import checkins
+from bot.alerts.followups import EscalationTimes, follow_up
+from bot.alerts.messenger import Messenger, Recipient
+from bot.alerts.plan import ANYONE, Card, Delivery, Reach, channel_alert, plan
+from bot.guidance import Audience as GuidanceAudience
+from bot.logs import log_failure
+from bot.models import Notice, NoticeLevel, Platform, Reply, SummaryField
+from bot.reports import DomainEvent, EventKind, Report, ReportStatus
+
+if TYPE_CHECKING:
+    from bot.app import Harbour
+
+log = logging.getLogger(__name__)
+
+DANGER_EVENTS = frozenset({EventKind.RISK_CRITICAL, EventKind.DANGER_MANAGER})
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    DONE_BEFORE = "done-before"  # sent (or settled) on an earlier pass
+    WAITING = "waiting"  # failed for now: tried again later
+    DROPPED = "dropped"  # the case closed while it was still failing
+    NOTHING = "nothing"  # a status edit with no card to edit
+
+    @property
+    def settled(self) -> bool:
+        return self is not Outcome.WAITING
+
+
+def _note(text: str, level: NoticeLevel = NoticeLevel.WARNING, title: str = "") -> Notice:
+    return Notice(level=level, title=title, text=text)
+
+
+class Notifier:
+    def __init__(
+        self,
+        harbour: Harbour,
+        messengers: dict[Platform, Messenger],
+        *,
+        first_wait: timedelta = timedelta(seconds=30),
+        max_wait: timedelta = timedelta(minutes=15),
+        tell_leads_after: int = 3,
+        poison_after: int = 3,
+        escalation: EscalationTimes | None = None,
+    ) -> None:
+        self.harbour = harbour
+        self.escalation = escalation or EscalationTimes()
+        self.store = harbour.store
+        self.messengers = messengers
+        self.first_wait = first_wait
+        self.max_wait = max_wait
+        self.tell_leads_after = tell_leads_after
+        self.poison_after = poison_after
+        self.wake = asyncio.Event()
+        self._pass = asyncio.Lock()
+        self._failures: dict[str, int] = {}  # event id -> passes that raised
+        harbour.outbox_changed = self.wake
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, interval: float = 5.0) -> None:
+        """Deliver until cancelled: at once when the outbox changes, and every
+        `interval` seconds for retries and follow-ups that fall due."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:
+                log_failure("delivering alerts", exc)
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=interval)
+
+    async def run_once(self) -> int:
+        """Follow up what is overdue, move check-ins on, then deliver what is
+        due; returns how many events were completed. One pass at a time: two at
+        once could both send an alert before either had recorded it."""
+        async with self._pass:
+            await self.follow_ups()
+            await self.advance_checkins()
+            await self._report_dead_letters()
+            done = 0
+            for event in await self.store.pending_events():
+                try:
+                    finished = await self._deliver(event)
+                except Exception as exc:
+                    await self._poisoned(event, exc)
+                    continue
+                self._failures.pop(event.id, None)
+                if finished:
+                    await self.store.mark_delivered([event.id], self.harbour.clock())
+                    done += 1
+            return done
+
+    async def follow_ups(self) -> int:
+        """Cases nobody has taken on in time: the next follow-up, for each."""
+        now = self.harbour.clock()
+        count = 0
+        for report in await self.store.open_reports():
+            change = follow_up(now, self.escalation)
+            if change(report.model_copy(deep=True)) is None:
+                continue  # nothing due: no write
+            await self.store.update_report(report.reference, change)
+            count += 1
+        return count
+
+    async def advance_checkins(self) -> int:
+        """Send check-ins that are due, and notice the ones nobody answered."""
+        now = self.harbour.clock()
+        count = 0
+
+        def advance(report: Report) -> list[DomainEvent] | None:
+            before = report.model_dump()
+            events = checkins.advance(report, now)
+            return events if events or report.model_dump() != before else None
+
+        for report in await self.store.open_reports():
+            if report.checkins:
+                changed = await self.store.update_report(report.reference, advance)
+                count += bool(changed)
+        return count
+
+    async def health(self) -> dict[str, Any]:
+        """For monitoring: how far behind delivery is (no content, no references)."""
+        pending = await self.store.pending_events()
+        oldest = min((e.at for e in pending), default=None)
+        letters = [d for d in await self.store.dead_letters() if not d.reported]
+        age = (self.harbour.clock() - oldest).total_seconds() if oldest else None
+        return {
+            "undelivered": len(pending),
+            "oldest_undelivered_seconds": round(age) if age is not None else None,
+            "dead_letters_unreported": len(letters),
+        }
+
+    # ------------------------------------------------------------------ one event
+
+    async def _deliver(self, event: DomainEvent) -> bool:
+        report = await self.store.get_report(event.reference) if event.reference else None
+        if event.reference and report is None:
+            raise LookupError("the event's report is not in the store")
+        reach = await self._reach(event, report)
+        if event.kind is EventKind.RISK_CRITICAL and report is None and event.draft_id:
+            # Who needs help, for the safety lead who claims the alert (and nobody else).
+            await self.store.put_record(
+                "danger-alerts",
+                event.draft_id,
+                {
+                    "reporter": event.reporter.key,
+                    "name": reach.worker_name,
+                    "at": event.at.isoformat(),
+                },
+            )
+        deliveries = plan(event, report, reach)
+        outcomes = [await self._send(event, d, report, reach) for d in deliveries]
+        settled = all(o.settled for o in outcomes)
+        if report is None and event.kind in DANGER_EVENTS:
+            settled &= await self._danger_receipt(event, deliveries, outcomes, reach)
+        return settled
+
+    async def _reach(self, event: DomainEvent, report: Report | None) -> Reach:
+        known = await self.store.get_record("people", event.reporter.key) or {}
+        directory = self.harbour.directory
+        channels = {
+            platform: address
+            for platform, messenger in self.messengers.items()
+            if (address := messenger.leads_channel(directory))
+        }
+        guidance: tuple[SummaryField, ...] = ()
+        if report is not None:
+            items = self.harbour.guidance_for(report, GuidanceAudience.MANAGER)
+            fill = self.harbour.library.fill
+            guidance = tuple(SummaryField(label=i.title, value=fill(i.summary)) for i in items)
+        return Reach(
+            access=self.harbour.access,
+            channels=channels,
+            platforms=frozenset(self.messengers),
+            worker_name=str(known.get("name") or ANYONE),
+            manager_guidance=guidance,
+        )
+
+    async def _send(
+        self, event: DomainEvent, delivery: Delivery, report: Report | None, reach: Reach
+    ) -> Outcome:
+        to = delivery.to
+        key = f"{event.id}:{to.platform.value}:{to.address}"
+        record = await self.store.get_record("deliveries", key) or {}
+        status = record.get("status")
+        if status in ("sent", "failed", "dropped"):
+            return Outcome.DONE_BEFORE
+        now = self.harbour.clock()
+        if status == "retrying" and datetime.fromisoformat(record["next_at"]) > now:
+            return Outcome.WAITING
+        if status == "retrying" and report is not None and report.status is ReportStatus.CLOSED:
+            await self.store.put_record("deliveries", key, {**record, "status": "dropped"})
+            await self._log(report, now, "alert-dropped", delivery, "the case was closed")
+            return Outcome.DROPPED
+        messenger = self.messengers.get(to.platform)
+        try:
+            if messenger is None:
+                raise LookupError(f"Harbour is not connected to {to.platform.value}")
+            card = await self._card(report) if delivery.card is not Card.NONE else None
+            if delivery.card is Card.EDIT_ONLY and card is None:
+                return Outcome.NOTHING
+            if card is not None and delivery.card is not Card.POST_NEW:
+                await messenger.update(to, card, delivery.replies)
+                ref = card
+            else:
+                ref = await self._send_once(messenger, to, delivery.replies, key, record, now)
+                if delivery.card is not Card.NONE and report is not None:
+                    await self.store.put_record(
+                        "channel-messages",
+                        report.reference,
+                        {"platform": to.platform.value, "address": to.address, "message": ref},
+                    )
+        except Exception as exc:
+            return await self._failed(event, delivery, report, reach, key, record, now, exc)
+        await self.store.put_record(
+            "deliveries",
+            key,
+            {
+                "status": "sent",
+                "message": ref,
+                "at": now.isoformat(),
+                "attempts": 1 + int(record.get("attempts", 0)),
+            },
+        )
+        await self._log(report, now, "alert-sent", delivery)
+        if record.get("leads_told"):
+            await self._tell_leads(
+                event,
+                report,
+                reach,
+                [
+                    _note(
+                        f"The alert about {self._about(event, report)} has now reached the {to.role}.",
+                        NoticeLevel.SUCCESS,
+                    )
+                ],
+                avoid=to,
+            )
+        return Outcome.SENT
+
+    async def _send_once(
+        self,
+        messenger: Messenger,
+        to: Recipient,
+        replies: Sequence[Reply],
+        key: str,
+        record: dict[str, Any],
+        now: datetime,
+    ) -> str:
+        """Send, unless a send of the same key already went out before a crash
+        (where the platform can tell)."""
+        if record.get("status") == "sending" and messenger.can_check_sent:
+            since = datetime.fromisoformat(record["at"]) - timedelta(minutes=1)
+            found = await messenger.find_sent(to, key, since)
+            if found is not None:
+                log.info("an alert sent before a restart was found: not sent again")
+                return found
+        elif record.get("status") == "sending":
+            log.info(
+                "an alert may have gone out before a restart; %s can't tell, so it is sent again",
+                to.platform.value,
+            )
+        await self.store.put_record(
+            "deliveries",
+            key,
+            {**record, "status": "sending", "at": now.isoformat()},
+        )
+        return await messenger.send(to, replies, key=key)
+
+    async def _failed(
+        self,
+        event: DomainEvent,
+        delivery: Delivery,
+        report: Report | None,
+        reach: Reach,
+        key: str,
+        record: dict[str, Any],
+        now: datetime,
+        exc: Exception,
+    ) -> Outcome:
+        to = delivery.to
+        attempts = int(record.get("attempts", 0)) + 1
+        wait = min(self.first_wait * 2 ** min(attempts - 1, 20), self.max_wait)
+        failing_since = record.get("failing_since") or now.isoformat()
+        log.warning(
+            "alert %s to the %s not delivered (attempt %d, next in %ds): %s",
+            event.kind.value,
+            to.role,
+            attempts,
+            int(wait.total_seconds()),
+            type(exc).__name__,
+        )
+        updated = {
+            "status": "retrying",
+            "attempts": attempts,
+            "next_at": (now + wait).isoformat(),
+            "failing_since": failing_since,
+            "leads_told": bool(record.get("leads_told")),
+            "worker_told": bool(record.get("worker_told")),
+        }
+        if attempts >= self.tell_leads_after:
+            if not updated["leads_told"]:
+                since = datetime.fromisoformat(failing_since)
+                updated["leads_told"] = await self._tell_leads(
+                    event,
+                    report,
+                    reach,
+                    self._undelivered(event, report, delivery, since),
+                    avoid=to,
+                )
+                await self._log(report, now, "alert-failing", delivery)
+            if delivery.worker_expects and to.role != "worker" and not updated["worker_told"]:
+                updated["worker_told"] = await self._tell_worker_undelivered(
+                    event, report, delivery, bool(updated["leads_told"])
+                )
+        await self.store.put_record("deliveries", key, updated)
+        return Outcome.WAITING
+
+    # ------------------------------------------------------------------ when it isn't getting through
+
+    @staticmethod
+    def _about(event: DomainEvent, report: Report | None) -> str:
+        return report.reference if report else "a worker in immediate danger"
+
+    def _undelivered(
+        self, event: DomainEvent, report: Report | None, delivery: Delivery, since: datetime
+    ) -> list[Reply]:
+        about = self._about(event, report)
+        text = (
+            f"Harbour hasn't been able to deliver an alert about {about} to the "
+            f"{delivery.to.role} since {since:%H:%M} UTC. It keeps trying; please make sure "
+            "someone follows it up now."
+        )
+        replies: list[Reply] = [
+            _note(text, NoticeLevel.DANGER if report is None else NoticeLevel.WARNING)
+        ]
+        if report is not None and self.harbour.access.leads_told(report):
+            replies += channel_alert(report)
+        elif report is None:
+            replies += [r for r in delivery.replies if not isinstance(r, Notice)]  # the Claim
+        return replies
+
+    async def _tell_leads(
+        self,
+        event: DomainEvent,
+        report: Report | None,
+        reach: Reach,
+        replies: Sequence[Reply],
+        *,
+        avoid: Recipient | None = None,
+    ) -> bool:
+        """Tell the safety leads by any route that works: their channel on the
+        worker's platform, then on any other, then each of them privately."""
+        home = event.reporter.platform
+        platforms = [home, *sorted(p for p in reach.channels if p != home)]
+        channels = [c for p in platforms if (c := reach.leads_channel(p)) and c != avoid]
+        people = reach.lead_people()
+        if report is not None and not any(r.kind == "channel" for r in reach.leads_of(report)):
+            channels, people = [], reach.leads_of(report)  # a lead was kept out: privately only
+        for channel in channels:
+            if await self._send_quietly(channel, replies):
+                return True
+        told = False
+        for lead in people:
+            if lead != avoid:
+                told |= await self._send_quietly(lead, replies)
+        if not told:
+            log.error("the safety leads could not be told by any route")
+        return told
+
+    async def _tell_worker_undelivered(
+        self, event: DomainEvent, report: Report | None, delivery: Delivery, leads_told: bool
+    ) -> bool:
+        worker = Recipient(event.reporter.platform, "person", event.reporter.key, "worker")
+        then = (
+            "The safety leads have been asked to follow it up. "
+            if leads_told
+            else "I couldn't reach the safety leads either. "
+        )
+        about = f"about {report.reference}" if report else "that someone is in danger"
+        role = delivery.to.role
+        whom = f"your {role}" if role == "manager" else f"the {role}"
+        text = (
+            f"I haven't been able to reach {whom} {about} yet. I'll keep "
+            f"trying. {then}If you can, please contact them yourself"
+            + (
+                "; your report is safe."
+                if report
+                else ", and if anyone is in danger, call the emergency services now."
+            )
+        )
+        return await self._send_quietly(worker, [_note(text)])
+
+    async def _send_quietly(self, to: Recipient, replies: Sequence[Reply]) -> bool:
+        """One try, for a message about delivery itself: a failure is logged
+        (without content); whoever called decides whether to try again later."""
+        messenger = self.messengers.get(to.platform)
+        try:
+            if messenger is None:
+                raise LookupError(to.platform.value)
+            await messenger.send(to, replies, key="")
+            return True
+        except Exception as exc:
+            log.error("a notice to the %s could not be sent: %s", to.role, type(exc).__name__)
+            return False
+
+    async def _danger_receipt(
+        self,
+        event: DomainEvent,
+        deliveries: list[Delivery],
+        outcomes: list[Outcome],
+        reach: Reach,
+    ) -> bool:
+        """Tell the worker in danger what was actually sent, to whom, and what
+        is still being tried: never a promise Harbour has not kept. Returns
+        whether there is nothing more to say."""
+        key = f"{event.id}:receipt"
+        said = (await self.store.get_record("deliveries", key) or {}).get("said")
+        waiting = any(o is Outcome.WAITING for o in outcomes)
+        state = "trying" if waiting else "done"
+        if said == state or said == "done":
+            return not waiting
+        who = "the safety leads" if event.kind is EventKind.RISK_CRITICAL else "your manager"
+        now = self.harbour.clock()
+        if not deliveries and event.kind is EventKind.DANGER_MANAGER:
+            text = "I don't know who your manager is, so I couldn't tell them. The safety leads have been alerted."
+        elif not deliveries:
+            text = (
+                "Harbour has no safety leads set up to alert, so nobody has been told yet. "
+                "Please call the emergency services if anyone is in danger, and tell your "
+                "manager or a colleague directly."
+            )
+        elif waiting:
+            text = (
+                f"I haven't been able to reach {who} yet. I'm still trying and will tell you "
+                "when they have it. If anyone is in danger, call the emergency services now."
+            )
+        else:
+            verb = "have" if event.kind is EventKind.RISK_CRITICAL else "has"
+            text = f"{who[0].upper()}{who[1:]} {verb} now been alerted ({now:%H:%M} UTC)."
+        level = NoticeLevel.WARNING if waiting or not deliveries else NoticeLevel.SUCCESS
+        worker = Recipient(event.reporter.platform, "person", event.reporter.key, "worker")
+        if await self._send_quietly(worker, [_note(text, level)]):
+            await self.store.put_record("deliveries", key, {"said": state})
+            return not waiting
+        return False
+
+    # ------------------------------------------------------------------ what cannot be delivered at all
+
+    async def _poisoned(self, event: DomainEvent, exc: Exception) -> None:
+        count = self._failures[event.id] = self._failures.get(event.id, 0) + 1
+        log_failure(f"delivering a {event.kind.value} alert (pass {count})", exc)
+        if count < self.poison_after:
+            return
+        self._failures.pop(event.id, None)
+        await self.store.park_event(event.id, f"{type(exc).__name__} while delivering")
+
+    async def _report_dead_letters(self) -> None:
+        """Tell the leads and administrators (without content) about alerts set
+        aside because they could not be read or delivered at all."""
+        letters = [d for d in await self.store.dead_letters() if not d.reported]
+        if not letters:
+            return
+        reach = Reach(
+            access=self.harbour.access,
+            channels={
+                p: a
+                for p, m in self.messengers.items()
+                if (a := m.leads_channel(self.harbour.directory))
+            },
+            platforms=frozenset(self.messengers),
+        )
+        text = (
+            f"{len(letters)} alert(s) could not be read or delivered and have been set aside. "
+            "Some people may not have been told about a case. Please ask your Harbour "
+            "administrator to look at Harbour's log and its dead-letter list today."
+        )
+        note = [_note(text, NoticeLevel.DANGER)]
+        told = False
+        channels = [c for p in sorted(reach.channels) if (c := reach.leads_channel(p))]
+        for channel in channels:
+            told |= await self._send_quietly(channel, note)
+        if not told:
+            for lead in reach.lead_people():
+                told |= await self._send_quietly(lead, note)
+        for admin in reach.admins():
+            told |= await self._send_quietly(admin, note)
+        if told:
+            await self.store.mark_dead_letter_reported([d.id for d in letters])
+
+    # ------------------------------------------------------------------ records
+
+    async def _card(self, report: Report | None) -> str | None:
+        if report is None:
+            return None
+        found = await self.store.get_record("channel-messages", report.reference)
+        return str(found["message"]) if found else None
+
+    async def _log(
+        self, report: Report | None, at: datetime, action: str, delivery: Delivery, why: str = ""
+    ) -> None:
+        """The case's timeline says what reached whom (roles only, no content)."""
+        if report is None:
+            return
+        detail = f"{delivery.purpose} to the {delivery.to.role}" + (f": {why}" if why else "")
+
+        def change(stored: Report) -> list[DomainEvent]:
+            stored.log(at, action, None, detail)
+            return []
+
+        await self.store.update_report(report.reference, change)
