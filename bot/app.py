@@ -118,6 +118,12 @@ HELP_LINES = (
 )
 
 
+DAMAGED_CONVERSATION = Notice(
+    level=NoticeLevel.WARNING,
+    text="I'm sorry: the file holding our conversation was damaged on Harbour's side, so "
+    "an answer or a draft you hadn't filed yet may be missing. Anything you filed is safe. "
+    "The damaged file has been kept for your Harbour administrator.",
+)
 RERUNS = 20
 """How many times one event is decided again when the case it changes moved
 on meanwhile (each rerun reads the case afresh; a handful is plenty)."""
@@ -185,6 +191,8 @@ class Harbour:
                     # recorded, someone else's action): decide again on what is
                     # stored now, so nobody's change is written over.
                     continue
+                if await self.store.conversation_damaged(event.person):
+                    outcome.replies.insert(0, DAMAGED_CONVERSATION)
                 return outcome.replies
             raise StoreError("the case kept changing while this event was handled")
         except Exception as exc:

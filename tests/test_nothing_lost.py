@@ -421,3 +421,30 @@ async def test_healthz_shows_an_outage_and_a_store_that_cannot_write(
     finally:
         await client.close()
         await store.close()
+
+
+# ------------------------------------------------------------------ 4. damaged files
+
+
+def empty_conversations(data: Path) -> None:
+    for path in data.rglob("*.json*"):
+        if "conversations" in path.parts:
+            path.write_bytes(b"")
+
+
+async def test_a_worker_whose_conversation_file_was_damaged_is_told(
+    tmp_path: Path, clock: Clock, directory: Directory
+) -> None:
+    store = TinyStore(tmp_path)
+    alice = Chat(make_harbour(store, clock, directory), "alice")
+    await alice.command("report")
+    await alice.say("no")  # not in danger: a draft in progress
+    await store.close()
+    empty_conversations(tmp_path)  # the file and its previous copy, both emptied
+    store = TinyStore(tmp_path)  # opens: one person's damage stops nobody
+    alice = Chat(make_harbour(store, clock, directory), "alice")
+    await alice.command("report")
+    assert "the file holding our conversation was damaged" in alice.text()
+    await alice.command("help")
+    assert "damaged" not in alice.text()  # said once
+    await store.close()

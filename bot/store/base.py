@@ -179,6 +179,12 @@ class Store(ABC):
         """Every record of a kind, by key."""
 
     @abstractmethod
+    async def conversation_damaged(self, person: PersonRef) -> bool:
+        """Whether this person's saved conversation was found damaged (and set
+        aside, or put back as it was one step earlier) since she last wrote:
+        asked once, so she can be told."""
+
+    @abstractmethod
     async def check_writable(self) -> None:
         """Raise if the store cannot take a durable write now (for /healthz)."""
 

@@ -359,6 +359,9 @@ class Place:
     """What reading it as empty would lose, for the refusal."""
     personal: bool = False
     """One person's file: set aside when damaged beyond repair, not refused."""
+    lost: set[str] | None = None
+    """Where the labels of personal files that lost something are collected, so
+    the person can be told when she next writes (`Store.conversation_damaged`)."""
 
     def write(self, text: str) -> None:
         if self.previous is not None:
@@ -385,6 +388,8 @@ class Place:
             raw, data = good
             aside = self._set_aside() if damage is not None else None
             atomic_write(self.path, raw.decode())
+            if self.personal and self.lost is not None:
+                self.lost.add(self.label)
             log.warning(
                 "%s %s: it was restored from its previous copy, so the last change made "
                 "to it is lost%s",
@@ -396,6 +401,8 @@ class Place:
         if damage is None:
             return None
         if self.personal:
+            if self.lost is not None:
+                self.lost.add(self.label)
             aside = self._set_aside()
             log.warning(
                 "%s %s and has no good previous copy: it was moved to %s, and that person "
@@ -572,6 +579,7 @@ class TinyStore(Store):
         self._floor: dict[int, int] = {}  # numbers handed out before this process: never again
         self._order = itertools.count()
         self._closed = False
+        self._lost_conversations: set[str] = set()  # labels of damaged personal files
         self._queued = 0  # calls handed to the store's thread and not yet back
         if directory is not None:
             make_private_dir(directory)
@@ -672,6 +680,7 @@ class TinyStore(Store):
         return Place(
             self._dir / name,
             label=name,
+            lost=self._lost_conversations if personal else None,
             previous=self._dir / PREVIOUS / f"{name}.prev",
             damaged=self._dir / DAMAGED,
             fits=fits,
@@ -1091,6 +1100,17 @@ class TinyStore(Store):
             return {d["key"]: dict(d["value"]) for d in self._records.table(kind).all()}
 
         return await self._read(every)
+
+    async def conversation_damaged(self, person: PersonRef) -> bool:
+        label = f"conversations/{self._name(person.key)}"
+
+        def check() -> bool:
+            if label in self._lost_conversations:
+                self._lost_conversations.discard(label)
+                return True
+            return False
+
+        return await self._read(check)
 
     async def check_writable(self) -> None:
         """A small durable write, queued behind everyone else's like any other,
