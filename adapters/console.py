@@ -10,6 +10,7 @@ prints only the bot's replies on stdout, so a session can be scripted.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import textwrap
 import uuid
@@ -17,25 +18,32 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TextIO
 
+from bot import engine
 from bot.alerts.messenger import Recipient
 from bot.app import Harbour
-from bot.directory import Directory
+from bot.conversation.routes import ROUTES
+from bot.directory import Directory, console_name
 from bot.models import (
     ChoiceQuestion,
     Command,
     Confirmation,
+    ControlAction,
     Form,
     Notice,
     NoticeLevel,
     PersonQuestion,
     PersonRef,
     Platform,
+    Refresh,
     Reply,
     SummaryCard,
     Text,
     TextMessage,
     TextQuestion,
 )
+from bot.session import Session
+from bot.store import StoreError
+from flows import FLOWS
 
 WIDTH = 78
 MARKS = {
@@ -50,6 +58,68 @@ COMMAND_PREFIXES = ("/report-abuse", "/harbour", "/")
 
 def console_person(user: str) -> PersonRef:
     return PersonRef(platform=Platform.CONSOLE, workspace="local", user=user)
+
+
+MENTION = re.compile(r"(?<![\w@.])@(\w[\w.-]*\w|\w)")
+"""`@carl`, as people are named in the console (not `a@b.org`, not a trailing dot)."""
+BARE_NAME = re.compile(r"\w[\w.-]*")
+NOT_NAMES = (
+    set(ROUTES.words)
+    | set(engine.CONTROL_WORDS)
+    | engine.YES_WORDS
+    | engine.NO_WORDS
+    | {"quit", "exit", "none", "nobody", "not", "dunno"}
+)
+"""Words that mean something to Harbour, so are never read as someone's name."""
+HELP_WORDS = {w for w, c in ROUTES.words.items() if c == "help"} | {
+    w for w, a in engine.CONTROL_WORDS.items() if a is ControlAction.HELP
+}
+CONSOLE_HELP = Notice(
+    title="In this console",
+    text="On a question: back (the one before), skip (optional ones), pause (keep the draft "
+    "for later), cancel (discard it). Name people as @name, e.g. checkin @carl in 3d. "
+    "quit (or Ctrl-D) leaves; a draft is kept.",
+)
+
+
+def with_person_ids(text: str) -> str:
+    """`@carl` -> `console:local:carl`: the core names people by their Harbour id."""
+
+    def swap(match: re.Match[str]) -> str:
+        found = console_name(match[1])
+        return found.key if found else match[0]
+
+    return MENTION.sub(swap, text)
+
+
+def _in_flow(session: Session | None) -> bool:
+    draft = session.active_draft if session else None
+    return draft is not None and not draft.paused
+
+
+def with_people(event: Command | TextMessage, session: Session | None) -> Command | TextMessage:
+    """Names typed as the console names people -> Harbour ids, where a person is meant.
+
+    `@carl` in a command, or in a message outside a report (a report's own text
+    keeps a social media `@handle` as typed); a bare `carl` when Harbour is
+    waiting for a person (e.g. "who is your manager?").
+    """
+    if isinstance(event, Command):
+        return event.model_copy(update={"args": with_person_ids(event.args)})
+    pending = session.pending if session else None
+    if _in_flow(session) or (pending is not None and pending.kind == "text"):
+        return event
+    text = event.text.strip()
+    if (
+        pending is not None
+        and pending.kind == "person"
+        and BARE_NAME.fullmatch(text)
+        and text.casefold() not in NOT_NAMES
+    ):
+        found = console_name(text)
+        if found is not None:
+            return event.model_copy(update={"text": found.key})
+    return event.model_copy(update={"text": with_person_ids(event.text)})
 
 
 def to_event(line: str, person: PersonRef) -> Command | TextMessage:
@@ -83,7 +153,11 @@ def _options(question: ChoiceQuestion) -> list[str]:
     lines = []
     for number, option in enumerate(question.options, start=1):
         mark = "*" if option.value in question.value else " "
-        lines.append(f"  {mark}{number}. {option.label}")
+        # A label that starts with its own number ("1 — a little") is not numbered twice.
+        shown = (
+            option.label if option.label.startswith(f"{number} ") else f"{number}. {option.label}"
+        )
+        lines.append(f"  {mark}{shown}")
         if option.description:
             lines.append(_wrap(option.description, "       "))
     how = "several numbers, e.g. 1, 3" if question.multiple else "a number or a name"
@@ -104,6 +178,8 @@ def _question(question: ChoiceQuestion | TextQuestion) -> list[str]:
 
 def render(reply: Reply) -> str:
     """A core reply as terminal text."""
+    if isinstance(reply, Refresh):  # a terminal edits nothing: shown as new
+        return "\n\n".join(render(shown) for shown in reply.replies)
     if isinstance(reply, Text):
         return _wrap(reply.text)
     if isinstance(reply, Notice):
@@ -140,39 +216,86 @@ def render(reply: Reply) -> str:
     raise TypeError(f"no console rendering for {type(reply).__name__}")
 
 
+def _waiting(harbour: Harbour, session: Session | None) -> list[str]:
+    """What the person left unfinished, shown when a console chat starts, so a
+    first "2" is never the silent answer to a question she can't see."""
+    if session is None:
+        return []
+    lines: list[str] = []
+    draft = session.active_draft
+    if draft is not None and not draft.paused:
+        lines.append(
+            f"You're part way through a draft ({FLOWS[draft.flow].title}). This question is "
+            "waiting for your answer; say pause to keep the draft for later."
+        )
+        lines += [render(r) for r in engine.prompt(FLOWS[draft.flow], draft, harbour.ctx)]
+    elif session.pending is not None:
+        lines.append("A question is waiting for your answer:")
+        lines.append(render(harbour.pending_reply(session.pending)))
+    for paused in session.drafts.values():
+        if paused.paused and paused.flow in ("report", "update", "reflect"):
+            word = f"{paused.flow} {paused.subject or ''}".strip()
+            lines.append(
+                f"You have a paused draft ({FLOWS[paused.flow].title}): type {word} to pick it up."
+            )
+    return lines
+
+
+async def _session(harbour: Harbour, person: PersonRef) -> Session | None:
+    """The person's conversation as stored (read only; the core decides everything)."""
+    try:
+        return await harbour.store.load_session(person)
+    except StoreError:
+        return None  # the core reports damage itself when the line is handled
+
+
 async def chat(
     harbour: Harbour,
     person: PersonRef,
     *,
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
+    stderr: TextIO | None = None,
     interactive: bool | None = None,
 ) -> None:
-    """Run a chat until end of input (Ctrl-D) or `quit`."""
+    """Run a chat until end of input (Ctrl-D) or `quit`.
+
+    Interactive, the greeting, prompts and hints go to stderr; stdout carries
+    only Harbour's replies either way.
+    """
     interactive = stdin.isatty() if interactive is None else interactive
+    err = stderr or sys.stderr
     loop = asyncio.get_running_loop()
-    asked_person = False
     if interactive:
         print(
-            f"Harbour console, as {person.user}. Type report to start, help for the commands, "
-            "quit to leave.",
-            file=sys.stderr,
+            f"Harbour console, as {person.user}. Type help for the commands, quit to leave.",
+            file=err,
         )
+        waiting = _waiting(harbour, await _session(harbour, person))
+        for line in waiting or ["Type report to start a report."]:
+            print(line, file=err)
+        print(file=err, flush=True)
     while True:
         if interactive:
-            print("you> ", end="", file=sys.stderr, flush=True)
+            print("you> ", end="", file=err, flush=True)
         line = await loop.run_in_executor(None, stdin.readline)
         if not line:
             break
         line = line.rstrip("\n")
-        if line.strip().casefold() in ("quit", "exit", "/quit"):
+        typed = line.strip()
+        if typed.casefold() in ("quit", "exit", "/quit"):
             break
-        if asked_person and line.strip().isidentifier():
-            # In the console, people are just names: "bob" is console:local:bob.
-            line = console_person(line.strip()).key
-        asked_person = False
-        for reply in await harbour.handle(to_event(line, person)):
-            asked_person = asked_person or isinstance(reply, PersonQuestion)
+        if not typed:
+            # Never an answer or a command: an empty line used to start a report.
+            if interactive:
+                print("(Nothing typed. Type help for the commands, quit to leave.)", file=err)
+            continue
+        event = with_people(to_event(line, person), await _session(harbour, person))
+        replies = list(await harbour.handle(event))
+        word = (event.name if isinstance(event, Command) else typed).casefold()
+        if word in HELP_WORDS and replies:
+            replies.insert(1, CONSOLE_HELP)
+        for reply in replies:
             print(render(reply), file=stdout)
             print(file=stdout)
         stdout.flush()

@@ -178,7 +178,13 @@ class Access:
 
     def actions(self, person: PersonRef, report: Report) -> list[Action]:
         """The case-team actions this person may take now, in the order offered."""
-        return [a for a in CASE_TEAM_ACTIONS if self.decide(person, a, report)]
+        lead = Role.LEAD in self.roles(person, report)
+        # A safety lead is never offered "escalate to the safety leads": she is one.
+        return [
+            a
+            for a in CASE_TEAM_ACTIONS
+            if self.decide(person, a, report) and not (lead and a is Action.ESCALATE)
+        ]
 
     # ------------------------------------------------------------------ alerts
 

@@ -2,47 +2,50 @@
 a button on an alert, the short case forms, `cases`, naming a manager, and the
 administrator's `admin` and `whoami` commands.
 
-Every function here is called by `bot.app.Harbour` with the person's session
-already loaded and locked, and returns an Outcome for it to write.
+Every function here is a handler in `bot.conversation.routes`: it gets the
+services, the person's session (loaded and locked) and their input, and
+returns an Outcome for `bot.app.Harbour` to write.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bot import checkins
 from bot.access import CASE_TEAM_ACTIONS, Action, CaseView, Decision, Refusal
 from bot.cases import (
-    ACTIONS_TAKEN,
     CASE_QUESTION,
-    CLOSE_REASONS,
     STATUS_WORDS,
     action_options,
     apply,
     kinds_text,
 )
+from bot.conversation.session import Ask, pending_reply, start, typed_option
 from bot.directory import describe, parse_person
 from bot.engine import Draft
 from bot.models import (
     ChoiceMade,
+    ChoiceQuestion,
     Notice,
     NoticeLevel,
     Option,
     PersonRef,
+    Refresh,
     Reply,
+    Shown,
     SummaryCard,
     SummaryField,
     Text,
 )
 from bot.outcome import Outcome
-from bot.reports import CaseChange, DomainEvent, EventKind, Report
+from bot.reports import CaseChange, DomainEvent, EventKind, Report, ReportStatus
+from bot.services import Services
 from bot.session import PendingChoice, Session
-from flows.case import CASE_ACTION, CASE_CHECKINS, CASE_CLOSE, CASE_NOTE
-from flows.report import AFFECTED_OPTIONS
-from flows.steps import PLATFORM_OPTIONS
-
-if TYPE_CHECKING:
-    from bot.app import Harbour
+from bot.team import set_managers
+from bot.when import Unclear, local, parse_when
+from flows.case import CASE_ACTION, CASE_CHECKINS, CASE_CLOSE, CASE_NOTE, choice_words
+from flows.report import AFFECTED_OPTIONS, FREQUENCY_OPTIONS, POSTER_OPTIONS, STARTED_OPTIONS
+from flows.steps import DETAIL_OPTIONS, PLATFORM_OPTIONS
 
 CASE_FLOWS = {
     Action.NOTE: CASE_NOTE,
@@ -67,7 +70,7 @@ REFUSED = (
 
 
 def refusal(
-    h: Harbour, session: Session, report: Report | None, who: PersonRef, action: str, why: Decision
+    h: Services, session: Session, report: Report | None, who: PersonRef, action: str, why: Decision
 ) -> Outcome:
     """Say no kindly, change nothing, and write the refusal (without content) in
     the case's timeline when it was about access."""
@@ -109,10 +112,30 @@ def case_card(report: Report, view: CaseView) -> SummaryCard:
         SummaryField(label="Who is affected", value=_labels(AFFECTED_OPTIONS, a.affected)),
         SummaryField(label="Status", value=STATUS_WORDS[report.status]),
     ]
+    if a.details_exposed:
+        rows.append(
+            SummaryField(
+                label="Personal details posted", value=_labels(DETAIL_OPTIONS, a.details_exposed)
+            )
+        )
+    if a.poster:
+        rows.append(
+            SummaryField(label="Who is behind it", value=_labels(POSTER_OPTIONS, [a.poster]))
+        )
+    if a.started or a.frequency:
+        when = [
+            _labels(STARTED_OPTIONS, [a.started]) if a.started else "",
+            _labels(FREQUENCY_OPTIONS, [a.frequency]) if a.frequency else "",
+        ]
+        rows.append(
+            SummaryField(label="Since when, how often", value=" · ".join(w for w in when if w))
+        )
     if a.platforms:
         rows.append(SummaryField(label="Where", value=_labels(PLATFORM_OPTIONS, a.platforms)))
     if a.links:
         rows.append(SummaryField(label="Links", value="\n".join(a.links)))
+    if a.evidence:
+        rows.append(SummaryField(label="Evidence kept", value=a.evidence))
     if a.description:
         rows.append(SummaryField(label="In their words", value=a.description))
     shown = ("note", "action", "closed") if view is CaseView.CASE_TEAM else ("action", "closed")
@@ -146,7 +169,7 @@ def case_card(report: Report, view: CaseView) -> SummaryCard:
 ENTRY_WORDS = {"action": "Action taken", "closed": "Closed"}
 
 
-def case_event(h: Harbour, report: Report, kind: EventKind, action: Action) -> DomainEvent:
+def case_event(h: Services, report: Report, kind: EventKind, action: Action) -> DomainEvent:
     return DomainEvent(
         kind=kind,
         at=h.clock(),
@@ -164,7 +187,7 @@ def _action(value: str) -> Action | None:
         return None
 
 
-async def press(h: Harbour, session: Session, event: ChoiceMade) -> Outcome:
+async def press(h: Services, session: Session, event: ChoiceMade) -> Outcome:
     """A button on an alert (or a typed choice): acknowledge, claim, escalate,
     or open a short form. Decided for whoever pressed, never for whoever the
     message was sent to."""
@@ -182,10 +205,12 @@ async def press(h: Harbour, session: Session, event: ChoiceMade) -> Outcome:
     if not decision:
         return refusal(h, session, report, who, action.value, decision)
     if action in CASE_FLOWS:
-        return h.start_flow(session, CASE_FLOWS[action], subject=report.reference)
+        form = start(h, session, CASE_FLOWS[action], subject=report.reference)
+        form.replies.insert(0, alert_status(h, report, who, ""))  # the alert stays whole
+        return form
     now = h.clock()
     text = apply(report, action, who, now)
-    replies: list[Reply] = [Notice(level=NoticeLevel.SUCCESS, text=text)]
+    replies: list[Reply] = [alert_status(h, report, who, text)]
     if action is Action.CLAIM:
         report.log(now, "viewed", who.key)
         replies.append(case_card(report, CaseView.CASE_TEAM))
@@ -193,13 +218,20 @@ async def press(h: Harbour, session: Session, event: ChoiceMade) -> Outcome:
     return Outcome(replies, session, [case_event(h, report, kind, action)], report=report)
 
 
-async def danger_claim(h: Harbour, session: Session, event: ChoiceMade) -> Outcome:
+async def danger_claim(h: Services, session: Session, event: ChoiceMade) -> Outcome:
     """A safety lead claims an immediate-danger alert raised before the report
     was filed: she alone is told, privately, who needs help."""
     who = event.person
     draft_id = event.question[len(DANGER_QUESTION) :]
     alert = await h.store.get_record("danger-alerts", draft_id) if draft_id else None
-    if alert is None or not h.access.is_lead(who):
+    reporter = parse_person(str(alert.get("reporter", ""))) if alert else None
+    if (
+        alert is None
+        or reporter is None
+        or not h.access.is_lead(who)
+        # Her own manager hears only if she says so (his own alert): not by claiming.
+        or who in h.access.current_managers(reporter)
+    ):
         return Outcome([Notice(text=NOT_FOUND)], session)
     claimed = alert.get("claimed_by")
     if claimed and claimed != who.key:
@@ -225,7 +257,34 @@ async def danger_claim(h: Harbour, session: Session, event: ChoiceMade) -> Outco
     )
 
 
-async def finish(h: Harbour, session: Session, draft: Draft) -> Outcome:
+def alert_status(h: Services, report: Report, who: PersonRef, done: str) -> Refresh:
+    """The alert a manager or lead pressed, as it stands now: the case's status,
+    what she just did, and the actions still open to her (never one already
+    done, like a second acknowledgement)."""
+    status = STATUS_WORDS[report.status]
+    if report.claimed_by and report.status is not ReportStatus.CLOSED:
+        status += " · claimed by a safety lead"
+    shown: list[Shown] = [
+        Notice(
+            level=NoticeLevel.SUCCESS if done else NoticeLevel.INFO,
+            title=f"{report.reference} · {status}",
+            text=done or "Fill in the form below; the case's other actions stay here.",
+        )
+    ]
+    options = action_options(h.access.actions(who, report))
+    if options:
+        shown.append(
+            ChoiceQuestion(
+                id=f"{CASE_QUESTION}{report.reference}",
+                prompt="What else would you like to do?",
+                options=options,
+                token=report.reference,
+            )
+        )
+    return Refresh(replies=tuple(shown))
+
+
+async def finish(h: Services, session: Session, draft: Draft) -> Outcome:
     """A short case form was confirmed: apply it, if the person still may."""
     who = session.person
     report = await h.store.get_report(draft.subject or "")
@@ -242,8 +301,7 @@ async def finish(h: Harbour, session: Session, draft: Draft) -> Outcome:
         when = ", ".join(f"{c.due:%a %d %b}" for c in added)
         text = f"Check-ins for {report.reference} scheduled: {when}. I'll tell you how they answer."
         return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)
-    labels = {o.value: o.label for o in (*ACTIONS_TAKEN, *CLOSE_REASONS)}
-    what = labels.get(answers.what or "", "")
+    what = choice_words(CASE_FLOWS[action], answers)
     text = apply(report, action, who, now, what, answers.note or "")
     if action is Action.CLOSE:
         checkins.advance(report, now)  # cancels the check-ins still to come
@@ -255,7 +313,7 @@ async def finish(h: Harbour, session: Session, draft: Draft) -> Outcome:
     )
 
 
-async def checkin_press(h: Harbour, session: Session, event: ChoiceMade) -> Outcome:
+async def checkin_press(h: Services, session: Session, event: ChoiceMade) -> Outcome:
     """A worker answering a check-in, or a manager taking a "need to talk now"."""
     who = event.person
     kind, _, rest = event.question.partition(":")
@@ -275,7 +333,7 @@ async def checkin_press(h: Harbour, session: Session, event: ChoiceMade) -> Outc
         replies: list[Reply] = [Notice(level=NoticeLevel.SUCCESS, text=text)]
         if events:
             session.pending = PendingChoice(
-                question="checkin-note",
+                question=Ask.CHECKIN_NOTE.value,
                 kind="text",
                 token=h.ids(),
                 prompt="If you'd like to add a few words for your manager, type them now. "
@@ -283,13 +341,53 @@ async def checkin_press(h: Harbour, session: Session, event: ChoiceMade) -> Outc
                 options=[],
                 context={"reference": report.reference, "checkin": checkin_id},
             )
-            replies.append(h.pending_reply(session.pending))
+            replies.append(pending_reply(session.pending))
         return Outcome(replies, session, events, report=report)
     text = checkins.take_talk(report, checkin_id, who.key, now)
     return Outcome([Notice(text=text)], session, report=report)
 
 
-async def cases(h: Harbour, session: Session, args: str) -> Outcome:
+TYPED_CHECKIN_WORDS = {
+    "talk": ("need to talk", "talk now", "talk to someone"),
+    "affected": ("still affected", "not great", "not ok", "not okay", "not fine", "struggling"),
+    "ok": ("doing ok", "doing okay", "i'm ok", "im ok", "i am ok", "fine", "all good"),
+    "snooze": ("ask me tomorrow", "tomorrow"),
+}
+"""Typed answers to a check-in waiting for one (its buttons' labels work too)."""
+
+
+async def typed_checkin_answer(h: Services, session: Session, text: str) -> Outcome | None:
+    """A worker answering her check-in by typing, on any surface (the console
+    has no buttons). Only when one is waiting, and only clear answers."""
+    person = session.person
+    waiting = [
+        (r, c)
+        for r in await h.store.reports_by(person)
+        for c in r.checkins
+        if c.state in ("sent", "missed") and r.status is not ReportStatus.CLOSED
+    ]
+    if not waiting:
+        return None
+    report, checkin = max(waiting, key=lambda rc: rc[1].sent_at or rc[1].due)
+    typed = " ".join(text.casefold().split())
+    value = typed_option(typed, checkins.ANSWERS) if not typed.isdigit() else None
+    value = value or next(
+        (v for v, phrases in TYPED_CHECKIN_WORDS.items() if any(p in typed for p in phrases)),
+        None,
+    )
+    if value is None:
+        return None
+    press = ChoiceMade(
+        event_id=f"typed:{checkin.id}:{value}",
+        person=person,
+        question=f"{checkins.CHECKIN_QUESTION}{report.reference}:{checkin.id}",
+        values=(value,),
+        token=checkin.id,
+    )
+    return await checkin_press(h, session, press)
+
+
+async def cases(h: Services, session: Session, args: str) -> Outcome:
     """`cases`: the open cases this person looks after (a manager's team's, or
     every one the leads may see for a safety lead); `cases HB-…`: one case,
     as this person may see it, with the actions they may take."""
@@ -312,7 +410,7 @@ async def cases(h: Harbour, session: Session, args: str) -> Outcome:
                 prompt="What would you like to do?",
                 options=list(options),
             )
-            replies.append(h.pending_reply(session.pending))
+            replies.append(pending_reply(session.pending))
         return Outcome(replies, session, report=report)
     visible = [r for r in await h.store.open_reports() if h.access.decide(who, Action.LIST, r)]
     if not visible:
@@ -329,7 +427,7 @@ async def cases(h: Harbour, session: Session, args: str) -> Outcome:
     return Outcome([SummaryCard(title=title, fields=rows)], session)
 
 
-def whoami(h: Harbour, session: Session) -> Outcome:
+def whoami(h: Services, session: Session) -> Outcome:
     person = session.person
     return Outcome(
         [
@@ -342,7 +440,7 @@ def whoami(h: Harbour, session: Session) -> Outcome:
     )
 
 
-async def admin(h: Harbour, session: Session, args: str) -> Outcome:
+async def admin(h: Services, session: Session, args: str) -> Outcome:
     """Directory changes in chat, for administrators (HARBOUR_ADMINS)."""
     who = session.person
     if not h.access.is_admin(who):
@@ -389,7 +487,7 @@ async def admin(h: Harbour, session: Session, args: str) -> Outcome:
         assert worker is not None and manager is not None
         if worker == manager:
             return Outcome([Notice(text="Someone can't be their own manager.")], session)
-        asked = await h.set_managers(worker, [manager], by=who)
+        asked = await set_managers(h, worker, [manager], by=who)
         text = f"{manager.key} now manages {worker.key}."
         if asked:
             text += (
@@ -424,30 +522,27 @@ def manager_from_text(text: str, person: PersonRef) -> PersonRef | None:
     return found if found != person else None
 
 
-WHEN = {"tomorrow": "1", "cadence": "1,3,7", "week": "7"}
-
-
-async def checkin_command(h: Harbour, session: Session, args: str) -> Outcome:
-    """`checkin <worker id> [tomorrow | in 3d | in a week | cadence]`."""
+async def checkin_command(h: Services, session: Session, args: str) -> Outcome:
+    """`checkin <worker id> [tomorrow | in 3 days | in 2 weeks | friday | cadence]`."""
     who = session.person
-    words = args.split()
-    worker = parse_person(words[0]) if words else None
+    worker_id, said = [*args.split(maxsplit=1), "", ""][:2]
+    worker = parse_person(worker_id) if worker_id else None
     if worker is None:
         return Outcome(
             [
                 Notice(
                     level=NoticeLevel.WARNING,
                     text="Say who to check in with, and when: for example checkin "
-                    "slack:T0123:U0ALICE in 3d, or checkin <id> cadence for days 1, 3 and 7.",
+                    "slack:T0123:U0ALICE in 3 days, or checkin <id> cadence for days 1, 3 and 7.",
                 )
             ],
             session,
         )
-    rest = " ".join(words[1:]).lower().replace("days", "d").replace("day", "d")
-    digits = "".join(ch for ch in rest if ch.isdigit())
-    cadence = next((v for k, v in WHEN.items() if k in rest), None) or (
-        digits if digits and 1 <= int(digits) <= 30 else "1"
-    )
+    tz = ZoneInfo(h.ctx.timezone)
+    now = h.clock()
+    when = parse_when(said, now, tz)
+    if isinstance(when, Unclear):
+        return Outcome([Notice(level=NoticeLevel.WARNING, text=when.message)], session)
     cases = [
         r
         for r in await h.store.open_reports()
@@ -458,14 +553,13 @@ async def checkin_command(h: Harbour, session: Session, args: str) -> Outcome:
             [Notice(text="I couldn't find an open case of theirs that you look after.")], session
         )
     report = cases[-1]
-    now = h.clock()
-    added = checkins.schedule(report, cadence, who.key, now, h.ids())
-    when = ", ".join(f"{c.due:%a %d %b}" for c in added)
-    text = f"Check-ins for {report.reference} scheduled: {when}. I'll tell you how they answer."
+    added = checkins.schedule(report, when.cadence, who.key, now, h.ids())
+    dates = "; ".join(local(c.due, tz) for c in added)
+    text = f"Check-ins for {report.reference} scheduled: {dates}. I'll tell you how they answer."
     return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)
 
 
-async def checkin_note(h: Harbour, session: Session, pending: PendingChoice, note: str) -> Outcome:
+async def checkin_note(h: Services, session: Session, pending: PendingChoice, note: str) -> Outcome:
     """Words the worker added after answering a check-in: for their manager only."""
     report = await h.store.get_report(pending.context.get("reference", ""))
     if report is None:
@@ -475,6 +569,9 @@ async def checkin_note(h: Harbour, session: Session, pending: PendingChoice, not
         return refusal(h, session, report, session.person, Action.ANSWER_CHECKIN.value, decision)
     now = h.clock()
     report.log(now, "checkin-note", session.person.key, note)
+    checkin = next((c for c in report.checkins if c.id == pending.context.get("checkin")), None)
+    if checkin is not None:
+        checkin.note = note
     event = DomainEvent(
         kind=EventKind.CHECKIN_NOTE,
         at=now,

@@ -19,6 +19,7 @@ from bot.guidance import GuidanceError, Library
 from bot.logging_setup import configure_logging
 from bot.models import Platform
 from bot.store import MemoryStore, Store, StoreError, TinyStore
+from bot.team import reconcile_directory_file
 
 
 def load_guidance(settings: Settings) -> Library:
@@ -78,7 +79,7 @@ async def _chat(settings: Settings, user: str) -> None:
             directory=await load_directory(settings, store),
             admins=settings.admin_ids,
         )
-        await harbour.reconcile_directory_file(harbour.directory.file_managers)
+        await reconcile_directory_file(harbour, harbour.directory.file_managers)
         # In a trial, alerts to managers and safety leads are shown on stderr.
         notifier = Notifier(
             harbour,

@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.alerts.followups import EscalationTimes
+from bot.alerts.followups import EscalationTimes, public_holidays
 from bot.directory import PERSON_ID
 from bot.flow import FlowContext
 from bot.guidance import Library
@@ -50,7 +51,13 @@ class Settings(BaseSettings):
     country: str = Field(
         default="IE",
         pattern=r"^[A-Za-z]{2}$",
-        description="ISO country code: sets the emergency numbers shown (default Ireland).",
+        description="ISO country code: sets the emergency numbers shown and the public "
+        "holidays that are not working days (default Ireland).",
+    )
+    timezone: str = Field(
+        default="Europe/Dublin",
+        description="The organisation's IANA time zone: where working days begin and "
+        "which times people are shown.",
     )
     emergency_numbers: str = Field(
         default="",
@@ -111,6 +118,28 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("country")
+    @classmethod
+    def _has_holidays(cls, value: str) -> str:
+        public_holidays(value, 2026)  # any year: a ValueError if there is no calendar
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone Harbour knows. Set HARBOUR_TIMEZONE to an "
+                "IANA name such as Europe/Dublin or Europe/London"
+            ) from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -124,6 +153,7 @@ class Settings(BaseSettings):
         """What guidance placeholders ({{name}}) are filled with."""
         return {
             "organisation": self.organisation,
+            "country": self.country.upper(),
             "emergency_numbers": self.emergency,
             "policy_url": self.policy_url,
             "internal_reporting": self.internal_reporting,
@@ -139,6 +169,8 @@ class Settings(BaseSettings):
             other=timedelta(minutes=self.escalate_other_minutes)
             if self.escalate_other_minutes
             else None,
+            tz=self.tz,
+            country=self.country,
         )
 
     def guidance(self) -> Library:
@@ -149,6 +181,7 @@ class Settings(BaseSettings):
     def flow_context(self) -> FlowContext:
         return FlowContext(
             organisation=self.organisation,
+            timezone=self.timezone,
             emergency_guidance=(
                 f"If you or anyone else is in danger now, call the emergency services on "
                 f"{self.emergency}. Get yourself and others somewhere safe first; "

@@ -45,6 +45,15 @@ def parse_person(text: str) -> PersonRef | None:
     return PersonRef(platform=Platform(platform), workspace=workspace, user=user)
 
 
+def console_name(name: str) -> PersonRef | None:
+    """`carl` or `@carl` -> console:local:carl; None if it can't be a name.
+
+    In the console people are the name they chat under (`harbour chat --user
+    carl`), so a name is resolved without looking anyone up.
+    """
+    return parse_person(f"{Platform.CONSOLE.value}:local:{name.strip().removeprefix('@')}")
+
+
 @dataclass
 class Directory:
     """`managers` is what an administrator said (the file, or `admin manager`);

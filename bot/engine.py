@@ -126,17 +126,34 @@ def prompt(flow: Flow[Any], draft: Draft, ctx: FlowContext) -> list[Reply]:
             )
         ]
     if draft.step == REVIEW:
-        return [
-            flow.summary(flow.typed(draft.answers), ctx),
-            Confirmation(
-                id=REVIEW,
-                prompt=flow.review_prompt,
-                confirm_label=flow.confirm_label,
-                deny_label="Go back and change something",
-                token=draft.token,
-            ),
-        ]
+        return [flow.summary(flow.typed(draft.answers), ctx), _review_question(flow, draft)]
     return [_form(flow, draft)]
+
+
+def _review_question(flow: Flow[Any], draft: Draft, lead: str = "") -> Confirmation:
+    return Confirmation(
+        id=REVIEW,
+        prompt=f"{lead} {flow.review_prompt}".strip(),
+        confirm_label=flow.confirm_label,
+        deny_label="Go back and change something",
+        token=draft.token,
+    )
+
+
+def _ask_again(flow: Flow[Any], draft: Draft, ctx: FlowContext) -> list[Reply]:
+    """The current question again, after a notice. At the review that is only
+    the yes-or-back question: the summary is just above, so it isn't repeated."""
+    if draft.step == REVIEW and not draft.confirming_cancel:
+        return [_review_question(flow, draft)]
+    return prompt(flow, draft, ctx)
+
+
+def _progress(pages: list[str], page_id: str, questions: int) -> str:
+    """Where the page is in the flow ("Part 2 of 5"). A flow of one page has no
+    parts ("Part 1 of 1" says nothing), so it says how many questions it has."""
+    if len(pages) > 1:
+        return f"Part {pages.index(page_id) + 1} of {len(pages)}"
+    return "One question" if questions == 1 else f"{questions} questions"
 
 
 def _form(flow: Flow[Any], draft: Draft) -> Form:
@@ -155,7 +172,7 @@ def _form(flow: Flow[Any], draft: Draft) -> Form:
         questions=tuple(_question(flow, s, draft) for s in page_steps),
         focus=focus.id,
         token=draft.token,
-        progress=f"Part {pages.index(page.id) + 1} of {len(pages)}",
+        progress=_progress(pages, page.id, len(page_steps)),
         controls=tuple(controls),
         submit_label="Next" if page.id != pages[-1] else "Review",
     )
@@ -213,7 +230,7 @@ def advance(
         return _control(flow, draft, event.action, now, ctx, by_page=event.by_page)
     if isinstance(event, TextMessage):
         word = clean_text(event.text).casefold()
-        if not draft.confirming_cancel and draft.step != REVIEW and word in CONTROL_WORDS:
+        if not draft.confirming_cancel and word in CONTROL_WORDS:
             return _control(flow, draft, CONTROL_WORDS[word], now, ctx)
         if CONTROL_WORDS.get(word) is ControlAction.HELP:
             return _control(flow, draft, ControlAction.HELP, now, ctx)
@@ -262,16 +279,18 @@ def _answer_cancel(
             + prompt(flow, draft, ctx),
         )
     if decision:
+        sent = [flow.effects_sent[k] for k in draft.effects_done if k in flow.effects_sent]
+        kept = (
+            f"Discarded: none of your answers were kept. What was sent before ({'; '.join(sent)}) "
+            "still stands."
+            if sent
+            else "Discarded: nothing from it was kept or sent to anyone."
+        )
+        again = f" To start again, say {_command(flow, draft)}." if flow.command else ""
         return Transition(
             "cancelled",
             draft,
-            [
-                Text(
-                    text="Discarded. Nothing from that draft was kept or sent to anyone. "
-                    "If you want to start again at any time, say report; say help for "
-                    "everything else I can do."
-                )
-            ],
+            [Text(text=f"{kept}{again} Say help for everything else I can do.")],
         )
     return _keep_going(flow, draft, now, ctx)
 
@@ -290,12 +309,8 @@ def _answer_review(
         return _stale(flow, draft, ctx)
     decision = _decision(event, flow.confirm_label, "go back and change something")
     if decision is None:
-        return Transition(
-            "continue",
-            draft,
-            [Notice(text=f"Reply yes to {flow.confirm_label.lower()}, or back to change it.")]
-            + prompt(flow, draft, ctx),
-        )
+        lead = f"Say yes to {flow.confirm_label.lower()}, or back to change something."
+        return Transition("continue", draft, [_review_question(flow, draft, lead)])
     if decision:
         return Transition("finished", draft)
     return _control(flow, draft, ControlAction.BACK, now, ctx)
@@ -312,6 +327,10 @@ def _answer_page(
     problems: list[str] = []
     for step in steps:
         raw = event.values.get(step.id)
+        if step.is_choice and isinstance(raw, str):
+            # A form's menu sends option values (Teams: one string; a
+            # multi-select's joined with commas), never typed positions.
+            raw = raw.split(",") if step.kind is AnswerKind.MULTI_CHOICE else [raw]
         value = parse_answer(step, raw, flow.options_for(step))
         if isinstance(value, Invalid):
             problems.append(f"{step.prompt} — {value.message}")
@@ -358,6 +377,26 @@ def _move_on(
     return Transition("continue", moved, replies + prompt(flow, moved, ctx), events)
 
 
+def _command(flow: Flow[Any], draft: Draft) -> str:
+    """What to say to open the flow again ("report", "reflect HB-2026-0042")."""
+    return f"{flow.command} {draft.subject}" if draft.subject else flow.command
+
+
+def _paused(flow: Flow[Any], draft: Draft) -> str:
+    if not flow.command:
+        return "Your draft is saved, just as you left it. " + _sent_so_far(flow, draft)
+    if not flow.picks_up:
+        return (
+            f"Paused: nothing from this {flow.noun} has been saved yet. When you're ready, say "
+            f"{_command(flow, draft)} and choose it again."
+        )
+    return (
+        f"Your {flow.noun} draft is saved, just as you left it. Take whatever time you "
+        f"need: say {_command(flow, draft)} when you're ready, and we'll carry on from here. "
+        + _sent_so_far(flow, draft)
+    )
+
+
 def _sent_so_far(flow: Flow[Any], draft: Draft) -> str:
     sent = [flow.effects_sent[k] for k in draft.effects_done if k in flow.effects_sent]
     if not sent:
@@ -375,20 +414,10 @@ def _control(
     by_page: bool = False,
 ) -> Transition:
     if action is ControlAction.HELP:
-        return Transition("continue", draft, [_help(flow, draft), *prompt(flow, draft, ctx)])
+        return Transition("continue", draft, [_help(flow, draft), *_ask_again(flow, draft, ctx)])
     if action is ControlAction.PAUSE:
         paused = _save(draft, {}, now, paused=True)
-        return Transition(
-            "paused",
-            paused,
-            [
-                Text(
-                    text="Your draft is saved, just as you left it. Take whatever time you "
-                    "need: start a report again whenever you're ready and I'll offer to pick up "
-                    "from here. " + _sent_so_far(flow, draft)
-                )
-            ],
-        )
+        return Transition("paused", paused, [Text(text=_paused(flow, draft))])
     if action is ControlAction.CANCEL:
         confirming = _save(draft, {}, now, confirming_cancel=True)
         return Transition("continue", confirming, prompt(flow, confirming, ctx))
@@ -404,8 +433,8 @@ def _control(
         return _refuse(
             flow,
             draft,
-            "This one can't be skipped, because the rest of the report depends on it. "
-            "If you'd rather stop for now, say pause and your draft will be kept.",
+            f"This one can't be skipped: the {flow.noun} needs it. "
+            "If you'd rather stop for now, say pause.",
             ctx,
         )
     return _move_on(flow, _save(draft, flow.stored(step, None), now), [step], ctx, now)
@@ -444,11 +473,13 @@ def _help(flow: Flow[Any], draft: Draft) -> Notice:
         _, step = _position(flow, draft)
         if step.help:
             lines.append(step.help)
-        if step.is_choice:
+        if step.other is not None:
+            lines.append("Choose an option, or type it in your own words.")
+        elif step.is_choice:
             lines.append("Answer with the number or the name of an option.")
     lines.append(
         "At any point you can say back (previous question), skip (optional questions), "
-        "pause (keep the draft for later) or cancel (discard it)."
+        "pause (stop for now) or cancel (discard it)."
     )
     return Notice(title=f"Help: {flow.title}", text="\n".join(lines))
 
@@ -501,7 +532,7 @@ def _refuse(flow: Flow[Any], draft: Draft, message: str, ctx: FlowContext) -> Tr
     return Transition(
         "continue",
         draft,
-        [Notice(text=message, level=NoticeLevel.WARNING), *prompt(flow, draft, ctx)],
+        [Notice(text=message, level=NoticeLevel.WARNING), *_ask_again(flow, draft, ctx)],
     )
 
 

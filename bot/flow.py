@@ -48,6 +48,8 @@ class FlowContext:
 
     emergency_guidance: str
     organisation: str = "your organisation"
+    timezone: str = "Europe/Dublin"
+    """The organisation's IANA time zone, for the times people are shown."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,9 @@ class Step(Generic[A]):
     help: str = ""
     when: Callable[[A], bool] | None = None
     after: Callable[[A, FlowContext], Effects | None] | None = None
+    other: str | None = None
+    """For a single choice: the option value that words typed in place of an
+    option are kept under, as "<value>: <their words>" (None: only the options)."""
 
     @property
     def max_length(self) -> int:
@@ -113,6 +118,14 @@ class Flow(Generic[A]):
     intro: str = ""
     review_prompt: str = "Is this right?"
     confirm_label: str = "Save"
+    noun: str = "form"
+    """What the person is filling in, as they would name it ("report",
+    "reflection"): "your unfinished report", "the report can't be saved without it"."""
+    command: str = ""
+    """What the person says to open this flow again ("report"; the draft's
+    reference is added when it is about one): named when they pause or cancel."""
+    picks_up: bool = True
+    """Whether `command` carries on with a paused draft (a case form opens afresh)."""
     attachments_field: str | None = None
     effects_sent: Mapping[str, str] = field(default_factory=dict)
     """What each effect (by key) sends to others, in words for the person, so a
@@ -151,6 +164,13 @@ class Flow(Generic[A]):
                 values = [o.value for o in step.options]
                 if len(set(values)) != len(values):
                     raise ValueError(f"flow {self.id!r}: step {step.id!r} repeats an option")
+                if step.other is not None and (
+                    step.kind is not AnswerKind.CHOICE or step.other not in values
+                ):
+                    raise ValueError(
+                        f"flow {self.id!r}: step {step.id!r} keeps typed words under "
+                        f"{step.other!r}, which is not one of its options"
+                    )
                 index[step.id] = (page, step)
         if self.attachments_field and self.attachments_field not in fields:
             raise ValueError(f"flow {self.id!r}: unknown attachments field")

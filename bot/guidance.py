@@ -45,18 +45,46 @@ BODY_LIMIT = 2_500
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
 
+SAMARITANS = (
+    "any time, day or night, you can call Samaritans free on 116 123 ({source}); HR or "
+    "your manager can give you the programme's own number"
+)
+SUPPORT_LINES = {
+    "IE": SAMARITANS.format(source="Samaritans Ireland, samaritans.org"),
+    "GB": SAMARITANS.format(source="Samaritans, samaritans.org"),
+}
+"""A free line that answers at any hour, by country (HARBOUR_COUNTRY), said in
+place of the employee assistance number while the organisation has not set
+it: a worker reading guidance at night can't ask HR. Samaritans run 116 123,
+free, 24 hours a day, in Ireland and the UK (source: Samaritans, samaritans.org)."""
+SUPPORT_LINE_ELSEWHERE = (
+    "if anyone is in danger, call the emergency services on {emergency}; for someone to "
+    "talk to at any hour, look up a crisis line in your country; HR or your manager can "
+    "give you the programme's own number"
+)
+
 UNSET = {
     "police_non_emergency": "their non-emergency number",
     "internal_reporting": "your manager or a safety lead",
     "policy_url": "your manager can point you to it",
     "legal_contact": "your manager can put you in touch",
-    "eap_phone": "HR or your manager can give you the number",
+    "eap_phone": SUPPORT_LINE_ELSEWHERE.format(emergency="your local emergency number"),
 }
 """What the guidance says in place of an organisation detail not set yet (the
 administrator is warned at start). Each reads as part of the sentences the
 built-in items put it in: "contact the police on …", "tell …", "the social
-media policy (…)", "the legal team (…)", "the programme is free: …"."""
+media policy (…)", "the legal team (…)", "the programme is free: …". The
+employee assistance number is replaced by a 24/7 line for the country
+(`support_line`)."""
 UNSET_OTHER = "ask your manager"
+
+
+def support_line(country: str, emergency: str = "") -> str:
+    """What guidance says in place of an unset employee assistance number."""
+    line = SUPPORT_LINES.get(country.strip().upper())
+    if line is not None:
+        return line
+    return SUPPORT_LINE_ELSEWHERE.format(emergency=emergency or "your local emergency number")
 
 
 class Audience(StrEnum):
@@ -201,7 +229,12 @@ class Library:
 
     def fill(self, text: str) -> str:
         def value(match: re.Match[str]) -> str:
-            return self.facts.get(match[1]) or UNSET.get(match[1], UNSET_OTHER)
+            if self.facts.get(match[1]):
+                return self.facts[match[1]]
+            if match[1] == "eap_phone":
+                facts = self.facts
+                return support_line(facts.get("country", ""), facts.get("emergency_numbers", ""))
+            return UNSET.get(match[1], UNSET_OTHER)
 
         return PLACEHOLDER.sub(value, text)
 

@@ -181,7 +181,7 @@ class TextQuestion(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    type: Literal["text"] = "text"
+    type: Literal["text_question"] = "text_question"
     id: str
     prompt: str
     multiline: bool = False
@@ -298,7 +298,7 @@ class Text(BaseModel):
     text: str
 
 
-Reply = Annotated[
+Shown = Annotated[
     Text
     | ChoiceQuestion
     | TextQuestion
@@ -307,5 +307,33 @@ Reply = Annotated[
     | Confirmation
     | SummaryCard
     | Notice,
+    Field(discriminator="type"),
+]
+"""A reply that is shown as it is."""
+
+
+class Refresh(BaseModel):
+    """Shows `replies` in place of the private message the person just pressed
+    a button on (a manager's alert after an action: its status now, and the
+    actions still open to her), where the platform can edit a message; else
+    they are sent as a new message. A press on a shared message (the safety
+    leads' channel) is never refreshed for one person: the notifier edits it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["refresh"] = "refresh"
+    replies: tuple[Shown, ...]
+
+
+Reply = Annotated[
+    Text
+    | ChoiceQuestion
+    | TextQuestion
+    | PersonQuestion
+    | Form
+    | Confirmation
+    | SummaryCard
+    | Notice
+    | Refresh,
     Field(discriminator="type"),
 ]

@@ -157,6 +157,7 @@ class CheckIn(BaseModel):
     answered_at: datetime | None = None
     talk_taken_by: str | None = None
     snoozes: int = 0
+    note: str | None = Field(default=None, description="Words she added for her manager.")
 
 
 class Report(BaseModel):

@@ -33,6 +33,7 @@ from bot.directory import Directory
 from bot.guidance import Library
 from bot.models import Platform
 from bot.store import Store
+from bot.team import reconcile_directory_file
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ async def run(
 ) -> None:
     server = build(settings, slack, store, teams, library, directory)
     assert server.notifier is not None
-    for worker in await server.harbour.reconcile_directory_file(directory.file_managers):
+    for worker in await reconcile_directory_file(server.harbour, directory.file_managers):
         log.info("directory file: a new manager for %s; earlier reports follow the rule", worker)
     freeze_long_lived()
     delivering = asyncio.create_task(server.notifier.run())

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.flow import LINK_LIMIT, LINKS_PER_ANSWER, AnswerKind, Step
+from bot.flow import LINK_LIMIT, LINKS_PER_ANSWER, SHORT_TEXT_LIMIT, AnswerKind, Step
 from bot.models import Option
 
 
@@ -24,20 +24,72 @@ class Invalid:
 # What an answer becomes when it is valid: None means "left empty".
 Parsed = Any
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-"""Unicode's control characters (category Cc), but for tab and newline."""
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})+$")
+_BARE_LINK = re.compile(
+    r"^[^\s/?#@:]+\.(?P<tld>[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})\.?(?::\d{1,5})?(?P<path>[/?#]\S*)?$",
+    re.IGNORECASE,
+)
+"""An address typed without https://: a host with a dot and a top-level domain of
+letters, then optionally a port and a path ("facebook.com/post/1")."""
+_FILE_ENDING = re.compile(
+    r"png|jpe?g|gif|heic|webp|bmp|tiff?|pdf|docx?|txt|rtf|odt|xlsx?|csv|mp[34]|m4a|mov|avi|wav|zip",
+    re.IGNORECASE,
+)
+"""Endings that make a bare "name.ending" a file name rather than a web address."""
+_ZWNJ, _ZWJ = "\u200c", "\u200d"
+_BLACK_FLAG = "\U0001f3f4"
+
+
+def _invisible(ch: str) -> bool:
+    """Unicode's control (Cc, but for tab and newline) and format (Cf) characters."""
+    category = unicodedata.category(ch)
+    return (category == "Cc" and ch not in "\t\n") or category == "Cf"
+
+
+def _joins_script(before: str, after: str) -> bool:
+    """Both sides are letters or marks of a script that uses joiners in its
+    spelling (Hebrew onwards: Arabic, Persian, the Indic scripts, ...)."""
+    return all(
+        ch and unicodedata.category(ch)[0] in "LM" and ord(ch) >= 0x0590 for ch in (before, after)
+    )
+
+
+def _kept_format(ch: str, before: str, after: str) -> bool:
+    """The few format characters that are part of what was typed: a joiner
+    inside an emoji sequence or a word, and the tags of a subdivision flag."""
+    if ch == _ZWJ and unicodedata.category(after or " ") == "So":
+        return bool(before) and unicodedata.category(before) in ("So", "Sk", "Mn", "Me")
+    if ch in (_ZWJ, _ZWNJ):
+        return _joins_script(before, after)
+    if "\U000e0020" <= ch <= "\U000e007f":
+        return before == _BLACK_FLAG or "\U000e0020" <= before <= "\U000e007f"
+    return False
+
+
+def _drop_invisible(text: str) -> str:
+    kept: list[str] = []
+    for i, ch in enumerate(text):
+        if _invisible(ch):
+            before = kept[-1] if kept else ""
+            after = text[i + 1] if i + 1 < len(text) else ""
+            if not _kept_format(ch, before, after):
+                continue
+        kept.append(ch)
+    return "".join(kept)
 
 
 def clean_text(text: str) -> str:
-    """Normalise typed text: NFC, no control characters, no stray whitespace.
+    """Normalise typed text: NFC, no invisible characters, no stray whitespace.
 
-    Emoji, right-to-left scripts and every other printable character are kept
-    exactly as typed; only invisible control characters (which can corrupt a
-    terminal or a log line) are dropped.
+    Emoji, right-to-left scripts and every other visible character are kept
+    exactly as typed. Invisible control and format characters are dropped: they
+    can corrupt a terminal or a log line, reverse how text reads (U+202E) or
+    hide inside a word (U+200B). The joiners that emoji sequences and some
+    scripts are spelled with are kept where they join.
     """
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = _CONTROLS.sub("", text)
+    if not text.isprintable():
+        text = _drop_invisible(text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
@@ -58,11 +110,24 @@ def parse_text(step: Step[Any], raw: str) -> Parsed | Invalid:
     return text
 
 
+def _with_scheme(candidate: str) -> str:
+    """Add https:// to an address typed without one ("www.…", "facebook.com/post/1")."""
+    if candidate.lower().startswith("www."):
+        return "https://" + candidate
+    bare = _BARE_LINK.match(candidate)
+    if bare and (bare["path"] or not _FILE_ENDING.fullmatch(bare["tld"])):
+        return "https://" + candidate
+    return candidate
+
+
+def _candidate(item: str) -> str:
+    """An item of a links answer as an address: no wrapping punctuation, a scheme."""
+    return _with_scheme(item.strip().strip("<>()[]\"'.,;"))
+
+
 def normalise_link(item: str) -> str | None:
     """An http(s) address with a real-looking host name, or None."""
-    candidate = item.strip().strip("<>()[]\"'.,;")
-    if candidate.lower().startswith("www."):
-        candidate = "https://" + candidate
+    candidate = _candidate(item)
     if len(candidate) > LINK_LIMIT or any(ch.isspace() for ch in candidate):
         return None
     try:
@@ -88,15 +153,23 @@ def parse_links(raw: str | list[str]) -> Parsed | Invalid:
         return None
     links: list[str] = []
     for position, item in enumerate(items, start=1):
+        shown = item if len(item) <= 40 else item[:37] + "…"
+        which = f"“{shown}”" if len(items) == 1 else f"Item {position} (“{shown}”)"
+        length = len(_candidate(item))
+        if length > LINK_LIMIT:
+            return Invalid(
+                f"{which} is {length:,} characters long, and one web address here can be up "
+                f"to {LINK_LIMIT:,}. Could you paste a shorter link to the same page? The "
+                "Share menu's “Copy link” usually gives one. Or skip this, and describe where "
+                "it is on the next question."
+            )
         link = normalise_link(item)
         if link is None:
-            shown = item if len(item) <= 40 else item[:37] + "…"
-            which = f"“{shown}”" if len(items) == 1 else f"Item {position} (“{shown}”)"
             return Invalid(
-                f"{which} doesn't look like a web address. Links start with https:// — "
-                "you can copy one from your browser's address bar or the post's Share menu. "
-                "If you have screenshots or notes instead, skip this and add them on the next "
-                "question."
+                f"{which} doesn't look like a web address. A web address looks like "
+                "facebook.com/… or https://…; you can copy one from your browser's address "
+                "bar or the post's Share menu. If you have screenshots or notes instead, skip "
+                "this and add them on the next question."
             )
         if link not in links:
             links.append(link)
@@ -108,42 +181,110 @@ def parse_links(raw: str | list[str]) -> Parsed | Invalid:
     return links
 
 
-def _match_option(token: str, options: tuple[Option, ...]) -> Option | None:
-    token = token.strip().strip(".").casefold()
-    if token.isdigit():
-        index = int(token) - 1
-        return options[index] if 0 <= index < len(options) else None
+_NUMBERED_LABEL = re.compile(r"^\d+\s*[—–-]\s*")
+"""A label that starts with its own number ("1 — a little")."""
+
+
+def _match_option(
+    token: str, options: tuple[Option, ...], *, pressed: bool = False
+) -> Option | None:
+    """The option a token names, or None.
+
+    A value sent by a button or a menu (`pressed`) is matched on the options'
+    values first, so an option whose value is a number ("3": in 3 days) is
+    never read as a position. Typed text is read as people read the numbered
+    list: a number is a position ("1" is the first option shown), then a
+    value, a label, or the start of a label.
+    """
+    folded = token.strip().casefold()
+    if pressed:
+        exact = next((o for o in options if o.value.casefold() == folded), None)
+        if exact is not None:
+            return exact
+    word = folded.strip(".")
+    if word.isdecimal():
+        index = int(word) - 1
+        if 0 <= index < len(options):
+            return options[index]
+    squeezed = re.sub(r"\s+", "", word)
     for option in options:
         value = option.value.casefold()
-        if token in (value, value.replace("_", " "), option.label.casefold()):
+        label = option.label.casefold()
+        names = (value, value.replace("_", " "), label, _NUMBERED_LABEL.sub("", label))
+        if word in names or squeezed == value:
             return option
-    starts = [o for o in options if o.label.casefold().startswith(token)] if len(token) >= 3 else []
+    if len(word) < 3:
+        return None
+    starts = [
+        o
+        for o in options
+        if any(
+            name.startswith(word)
+            for name in (o.label.casefold(), _NUMBERED_LABEL.sub("", o.label.casefold()))
+        )
+    ]
     return starts[0] if len(starts) == 1 else None
+
+
+def _in_own_words(step: Step[Any], token: str, pressed: bool) -> str | Invalid | None:
+    """What a single choice that takes words (`Step.other`) keeps for a token
+    that names no option: "<other>: <their words>", or None if it can't."""
+    other = step.other
+    if other is None:
+        return None
+    words = clean_text(token)
+    names = [other] + [o.label for o in step.options if o.value == other]
+    said = "|".join(re.escape(name) for name in names)
+    prefix = re.match(rf"^(?:{said})\s*:\s*", words, re.IGNORECASE)
+    if prefix:
+        words = words[prefix.end() :]
+    elif pressed:
+        return None  # a press names an option; only typed text is taken as words
+    if not words:
+        return None
+    if len(words) > SHORT_TEXT_LIMIT:
+        return _too_long(len(words), SHORT_TEXT_LIMIT)
+    return f"{other}: {words}"
+
+
+def other_words(step: Step[Any], value: Any) -> str | None:
+    """The person's own words in a saved answer to a step that takes them."""
+    if step.other is None or not isinstance(value, str):
+        return None
+    prefix = f"{step.other}: "
+    return value[len(prefix) :] if value.startswith(prefix) else None
 
 
 def parse_choice(
     step: Step[Any], raw: str | list[str], options: tuple[Option, ...]
 ) -> Parsed | Invalid:
+    """A list is what buttons and menus send (option values); a string is typed."""
     multiple = step.kind is AnswerKind.MULTI_CHOICE
+    pressed = isinstance(raw, list)
+    chosen: list[Option] = []
+    tokens: list[str] = []
     if isinstance(raw, list):
         tokens = [t for t in raw if t.strip()]
     else:
         text = clean_text(raw)
         whole = _match_option(text, options) if text else None
         if whole is not None:
-            tokens = [whole.value]
+            chosen.append(whole)
         elif multiple:
             tokens = [t for t in re.split(r"[,;\n]+|\s+(?=\d)|(?<=\d)\s+", text) if t.strip()]
-        else:
-            tokens = [text] if text else []
-    if not tokens:
+        elif text:
+            tokens = [text]
+    if not tokens and not chosen:
         return None
     if not multiple and len(tokens) > 1:
         return Invalid("Please pick just one option for this question.")
-    chosen: list[str] = []
     for token in tokens:
-        option = _match_option(token, options)
+        option = _match_option(token, options, pressed=pressed)
         if option is None:
+            if not multiple:
+                words = _in_own_words(step, token, pressed)
+                if words is not None:
+                    return words
             numbers = ", ".join(str(i) for i in range(1, min(len(options), 3) + 1))
             how = (
                 f"the numbers or names of the options, separated by commas (e.g. {numbers})"
@@ -151,11 +292,12 @@ def parse_choice(
                 else f"the number or name of one option (1 to {len(options)})"
             )
             return Invalid(f"I couldn't match that to an option. Please reply with {how}.")
-        if option.value not in chosen:
-            chosen.append(option.value)
+        if option not in chosen:
+            chosen.append(option)
+    values = [option.value for option in chosen]
     if step.kind is AnswerKind.YES_NO:
-        return chosen[0] == "yes"
-    return chosen if multiple else chosen[0]
+        return values[0] == "yes"
+    return values if multiple else values[0]
 
 
 def parse_answer(
@@ -186,6 +328,9 @@ def display_value(step: Step[Any], value: Any, options: tuple[Option, ...]) -> s
     if step.kind is AnswerKind.YES_NO:
         return "Yes" if value else "No"
     labels = {o.value: o.label for o in options}
+    words = other_words(step, value)
+    if words is not None and step.other in labels:
+        return f"{labels[step.other]}: {words}"
     if isinstance(value, list):
         if step.is_choice:
             return ", ".join(labels.get(str(v), str(v)) for v in value)

@@ -32,7 +32,7 @@ PAGES: tuple[Page[ReflectionAnswers], ...] = (
             _q("concerns", "What worries you most here, and who are you worried about?"),
             _q(
                 "concern_list",
-                "List each concern: how often does it happen, and how serious is it?",
+                "For each concern: how often does it happen, and how serious is it?",
                 "one concern per line, e.g. 'posts about me: daily, moderate'",
             ),
             _q("impacted", "Who is affected by this?"),
@@ -48,7 +48,7 @@ PAGES: tuple[Page[ReflectionAnswers], ...] = (
                 "justifiable",
                 "Could the person have a fair reason to be upset, even if the way they show it "
                 "online is hurting you?",
-                "it is fine to answer no",
+                "it's fine to say no, or to leave it",
             ),
         ),
     ),
@@ -90,7 +90,10 @@ REFLECTION: Flow[ReflectionAnswers] = Flow(
     pages=PAGES,
     answers=ReflectionAnswers,
     summary=summarise,
-    intro="Some questions to help you think it through. " + SOURCE,
+    intro="These questions are for you, to help you think things through: none of them asks "
+    "you to excuse what anyone has done. " + SOURCE,
     review_prompt="Keep these reflections with the report?",
     confirm_label="Save reflections",
+    noun="reflection",
+    command="reflect",
 )

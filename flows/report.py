@@ -77,8 +77,8 @@ def _danger_effects(answers: ReportAnswers, ctx: FlowContext) -> Effects | None:
                 title="Get help now",
                 level=NoticeLevel.DANGER,
                 text=ctx.emergency_guidance
-                + "\n\nI'm alerting the safety leads straight away. When you are safe, the "
-                "rest of the questions are here; answer what you can.",
+                + "\n\nI'm alerting the safety leads now. When you are safe, the rest of the "
+                "questions will be here; answer what you can, when you can.",
             ),
         ),
         events=(EventKind.RISK_CRITICAL,),
@@ -160,10 +160,10 @@ STEPS_BY_PAGE: tuple[Page[ReportAnswers], ...] = (
         title="Where it happened",
         steps=where_steps(
             "Links to the posts, profiles or messages, if you have them.",
-            "Anything else you've kept, such as screenshots or saved messages?",
-            links_help="Posts can be deleted, so a link plus a screenshot that shows the date "
-            "and the address is the best record. Only you and the people you choose will see "
-            "them.",
+            "Do you have anything else, such as screenshots or saved messages?",
+            links_help="Posts can be deleted, so a link together with a screenshot showing the "
+            "date and the address makes the best record. If you don't have them, that's fine. "
+            "Only you and the people you choose will see them.",
             evidence_hint="for example: 'six screenshots on my work phone, taken 3 March'",
         ),
     ),
@@ -205,8 +205,9 @@ STEPS_BY_PAGE: tuple[Page[ReportAnswers], ...] = (
                 kind=AnswerKind.CHOICE,
                 options=POSTER_OPTIONS,
                 prompt="Do you know who is behind it?",
-                help="A best guess is fine. Please don't go looking for them yourself, "
-                "for example through personal or fake profiles.",
+                help="A best guess is fine. You don't need to find out who it is, and it's "
+                "safer not to look for them yourself, for example through personal or fake "
+                "profiles.",
             ),
         ),
     ),
@@ -257,6 +258,8 @@ REPORT: Flow[ReportAnswers] = Flow(
     "You can skip anything optional, go back, or pause and finish later.",
     review_prompt="Shall I file this report?",
     confirm_label="File report",
+    noun="report",
+    command="report",
     attachments_field="attachments",
     effects_sent={
         "immediate-danger": "an urgent alert to the safety leads that someone may be in danger",

@@ -19,7 +19,7 @@ PAGES: tuple[Page[UpdateAnswers], ...] = (
         title="Where",
         steps=where_steps(
             "Links to the new posts or messages, if you have them.",
-            "Anything else you've kept, such as screenshots?",
+            "Do you have anything else, such as screenshots?",
         ),
     ),
     Page(
@@ -44,8 +44,11 @@ UPDATE: Flow[UpdateAnswers] = Flow(
     pages=PAGES,
     answers=UpdateAnswers,
     summary=summarise,
-    intro="Let's add what has happened since. The same people will be told.",
+    intro="Let's add what has happened since. The same people as before will be told, and "
+    "you can skip anything you'd rather not answer.",
     review_prompt="Add this to your report?",
     confirm_label="Add update",
+    noun="update",
+    command="update",
     attachments_field="attachments",
 )

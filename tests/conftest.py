@@ -32,6 +32,7 @@ from bot.models import (
     PersonQuestion,
     PersonRef,
     Platform,
+    Refresh,
     Reply,
     SharedFile,
     SummaryCard,
@@ -211,7 +212,8 @@ class Chat:
     def text(self) -> str:
         """Everything said in the last replies, as one string (for `in` checks)."""
         parts: list[str] = []
-        for r in self.replies:
+        shown = [x for r in self.replies for x in (r.replies if isinstance(r, Refresh) else (r,))]
+        for r in shown:
             if isinstance(r, Text | Notice):
                 parts.append(getattr(r, "title", "") + " " + r.text)
             elif isinstance(r, SummaryCard):

@@ -15,6 +15,7 @@ from bot.cases import SHARE_QUESTION
 from bot.config import ConfigError, Settings, load_settings
 from bot.models import ChoiceMade, ChoiceQuestion, PersonRef, Platform
 from bot.store import Store
+from bot.team import reconcile_directory_file
 from tests.conftest import LEADS, TYPED_REPORT, Chat, RecordingMessenger
 from tests.test_cases import BOB, CAROL, LOW_RISK, file, with_answer
 
@@ -250,12 +251,12 @@ async def test_5_a_manager_changed_in_the_directory_file_is_a_change_too(
         return Harbour(store, settings.flow_context(), directory=parse_directory(text, "d.toml"))
 
     first = started("bob")
-    assert await first.reconcile_directory_file(first.directory.file_managers) == []
+    assert await reconcile_directory_file(first, first.directory.file_managers) == []
     ref = await file(Chat(first, "alice"), LOW_RISK)
     again = started("bob")
-    assert await again.reconcile_directory_file(again.directory.file_managers) == []
+    assert await reconcile_directory_file(again, again.directory.file_managers) == []
     later = started("erin")  # the administrator edited the file
-    assert await later.reconcile_directory_file(later.directory.file_managers) == [
+    assert await reconcile_directory_file(later, later.directory.file_managers) == [
         "console:local:alice"
     ]
     report = await store.get_report(ref)

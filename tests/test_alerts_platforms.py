@@ -225,3 +225,74 @@ async def test_slack_checkin_scheduled_from_the_alert_and_answered(
     await h.act("U0ALICE", ok, ask)
     await server.notifier.run_once()
     assert "The worker is doing OK." in json.dumps(h.fake.posts("DU0BOB")[-1]["blocks"])
+
+
+async def test_slack_alert_notifications_say_what_they_are_without_content(
+    slack: tuple[SlackHarness, Server],
+) -> None:
+    """The `text` of chat.postMessage is what notifications and previews show."""
+    h, server = slack
+    assert server.notifier is not None
+    await h.command("U0ALICE")
+    for page in REPORT_PAGES:
+        await h.submit("U0ALICE", page)
+    await h.press("U0ALICE", render.ACTION_CHOICE + ".yes")
+    await server.notifier.run_once()
+    [channel_post] = h.fake.posts("C0SAFETY1")
+    assert (
+        channel_post["text"] == "New case HB-2026-0001 (critical risk): can a safety lead claim it?"
+    )
+    to_manager = [p for p in h.fake.posts("DU0BOB") if "HB-2026-0001" in json.dumps(p)]
+    assert to_manager[0]["text"] == "New report from your team: HB-2026-0001"
+    # Bob acknowledges from his DM; the worker hears, and the channel card is edited.
+    alert = h.last_message("U0BOB")
+    ack = next(
+        {"type": "button", "action_id": e["action_id"], "value": e["value"]}
+        for b in alert["blocks"]
+        for e in b.get("elements", [])
+        if e.get("type") == "button" and e["value"].endswith("|ack")
+    )
+    await h.act("U0BOB", ack, alert)
+    await server.notifier.run_once()
+    assert h.fake.posts("DU0ALICE")[-1]["text"] == "Harbour: an update about HB-2026-0001"
+    edit = [u for u in h.fake.called("chat.update") if u["channel"] == "C0SAFETY1"][-1]
+    assert edit["text"] == "HB-2026-0001 (critical risk): Acknowledged: can a safety lead claim it?"
+    texts = [p["text"] for p in h.fake.posts()] + [u["text"] for u in h.fake.called("chat.update")]
+    for text in texts:
+        for secret in (*SECRETS, "u0alice", "They wrote"):
+            assert secret not in text, text
+
+
+async def test_slack_immediate_danger_alert_notifies_as_urgent(
+    slack: tuple[SlackHarness, Server],
+) -> None:
+    h, server = slack
+    assert server.notifier is not None
+    await h.command("U0ALICE")
+    await h.submit("U0ALICE", {"danger": ["yes"]})
+    await server.notifier.run_once()
+    [channel_post] = h.fake.posts("C0SAFETY1")
+    assert channel_post["text"] == "Urgent: a worker needs help now"
+
+
+def test_notification_text_never_carries_a_notices_words_or_a_fields_value() -> None:
+    from bot.models import ChoiceQuestion, Notice, NoticeLevel, Option, SummaryCard, SummaryField
+
+    said = "Alice Byrne wrote: they posted my address https://evil.example"
+    field = SummaryField(label="In their words", value=said)
+    claim = ChoiceQuestion(
+        id="case:HB-2026-0009",
+        prompt="Can you take this on?",
+        options=(Option(value="claim", label="Claim"),),
+        token="HB-2026-0009",
+    )
+    for replies in (
+        [Notice(text=said)],
+        [Notice(level=NoticeLevel.DANGER, text=said)],
+        [Notice(text=f"HB-2026-0009 {said}")],
+        [Notice(text=said), SummaryCard(title="HB-2026-0009 · high risk", fields=(field,)), claim],
+        [Notice(level=NoticeLevel.WARNING, title="Follow-up", text=said), claim],
+        [SummaryCard(title="HB-2026-0009, filed 02 Mar 2026 09:00", fields=(field,))],
+    ):
+        text = render.fallback_text(replies)
+        assert text and "Alice" not in text and "evil" not in text and "address" not in text

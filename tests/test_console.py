@@ -207,3 +207,136 @@ def test_bad_settings_stop_the_cli_with_the_variable_named(
     monkeypatch.setenv("HARBOUR_STORE", value)
     assert main(["chat", "--user", "x"]) == 2
     assert "HARBOUR_STORE" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- starting with something unfinished
+
+
+class Terminal:
+    """A real `python -m bot chat` whose stdin is a terminal (a pty), so it runs
+    interactively: greeting and prompts on stderr, Harbour's replies on stdout."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, keyboard: int) -> None:
+        self.proc = proc
+        self.keyboard = keyboard
+
+    @classmethod
+    async def start(cls, data_dir: Path, user: str = "alice") -> Terminal:
+        import pty
+        import termios
+
+        keyboard, tty = pty.openpty()
+        attrs = termios.tcgetattr(tty)
+        attrs[3] &= ~termios.ECHO  # what is typed is not echoed back into the pty
+        termios.tcsetattr(tty, termios.TCSANOW, attrs)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HARBOUR_")}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "chat", "--user", user, "--data-dir", str(data_dir),
+            cwd=ROOT, env=env, stdin=tty,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        os.close(tty)
+        return cls(proc, keyboard)
+
+    async def read(self, stream: asyncio.StreamReader | None, until: str) -> str:
+        assert stream is not None
+        seen: list[str] = []
+        while True:
+            raw = await asyncio.wait_for(stream.readline(), timeout=20)
+            if not raw:
+                raise AssertionError("console exited:\n" + "\n".join(seen))
+            seen.append(raw.decode().rstrip("\n"))
+            if until in seen[-1]:
+                return "\n".join(seen)
+
+    async def type(self, line: str, until: str) -> str:
+        os.write(self.keyboard, line.encode() + b"\n")
+        return await self.read(self.proc.stdout, until)
+
+    async def quit(self) -> int:
+        os.write(self.keyboard, b"quit\n")
+        code = await asyncio.wait_for(self.proc.wait(), timeout=20)
+        os.close(self.keyboard)
+        return code
+
+
+async def test_a_draft_in_progress_is_shown_with_its_question_at_start(tmp_path: Path) -> None:
+    """Finding: after a restart the console said "Type report to start", and a
+    typed "2" silently answered a question nobody could see."""
+    console = await Console.start(tmp_path)
+    await console.send("report")
+    await console.send("no")
+    await console.send("1, 3")
+    console.proc.kill()
+    await console.proc.wait()
+
+    terminal = await Terminal.start(tmp_path)
+    greeting = await terminal.read(terminal.proc.stderr, until="cancel · help")
+    assert "Type report to start" not in greeting
+    assert "part way through a draft (Report online abuse)" in greeting
+    assert "Which details were posted?" in greeting
+    assert "say pause" in greeting
+    out = await terminal.type("1", until="cancel · help")  # answers the question she saw
+    assert "Where did it happen?" in out
+    assert await terminal.quit() == 0
+
+
+async def _chat_lines(
+    harbour: Harbour, user: str, lines: str, *, interactive: bool = False
+) -> tuple[str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    await chat(
+        harbour,
+        console_person(user),
+        stdin=io.StringIO(lines),
+        stdout=stdout,
+        stderr=stderr,
+        interactive=interactive,
+    )
+    return stdout.getvalue(), stderr.getvalue()
+
+
+async def test_a_paused_draft_is_mentioned_at_start(harbour: Harbour) -> None:
+    await _chat_lines(harbour, "alice", "report\nno\npause\n")
+    out, err = await _chat_lines(harbour, "alice", "", interactive=True)
+    assert "paused draft (Report online abuse): type report to pick it up" in err
+    assert "Type report to start" not in err
+    assert out == ""
+
+
+async def test_a_waiting_question_is_shown_at_start(harbour: Harbour) -> None:
+    # Eve has no manager in the directory: after filing, she is asked who it is.
+    answers = "".join(f"{a}\n" for _, a in TYPED_REPORT)
+    await _chat_lines(harbour, "eve", f"report\n{answers}yes\n")
+    session = await harbour.store.load_session(console_person("eve"))
+    assert session is not None and session.pending is not None
+    assert session.pending.kind == "person"
+    _, err = await _chat_lines(harbour, "eve", "", interactive=True)
+    assert "A question is waiting for your answer" in err
+    assert "I don't know who your manager is yet" in err
+    assert "(type their name, or their Harbour id)" in err
+
+
+async def test_an_empty_line_does_nothing(harbour: Harbour) -> None:
+    """Finding: an empty line started a report."""
+    out, err = await _chat_lines(harbour, "alice", "\n   \n", interactive=True)
+    assert out == ""
+    assert "Nothing typed" in err
+    assert await harbour.store.load_session(console_person("alice")) is None
+    out, _ = await _chat_lines(harbour, "alice", "\n")
+    assert out == ""
+    assert await harbour.store.load_session(console_person("alice")) is None
+
+
+@pytest.mark.parametrize("typed", ["help", "/help", "?"])
+async def test_help_lists_the_controls_and_quit(harbour: Harbour, typed: str) -> None:
+    """Finding: help listed neither back/skip/pause nor quit."""
+    out, _ = await _chat_lines(harbour, "alice", f"{typed}\n")
+    assert "What I can do" in out  # the core's own help
+    console_help = out[out.index("In this console") :]
+    for word in ("back", "skip", "pause", "cancel", "quit"):
+        assert word in console_help
+    out, _ = await _chat_lines(harbour, "dan", f"report\n{typed}\n")
+    assert "In this console" in out
+    assert out.rstrip().endswith("cancel · help)")  # the question is still shown last

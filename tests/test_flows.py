@@ -269,7 +269,7 @@ async def test_starting_another_flow_pauses_the_current_one(chat: Chat) -> None:
     await chat.command("report")
     await chat.say("no")
     await chat.command("reflect", ref)
-    assert "saved your unfinished report online abuse draft" in chat.text().lower()
+    assert "saved your unfinished report as a draft" in chat.text().lower()
     assert chat.form().id == "concern"
     await chat.say("pause")
     await chat.command("report")
@@ -293,11 +293,16 @@ async def test_files_during_a_report_are_kept_as_evidence(chat: Chat, store: Sto
 
 
 async def test_hello_help_and_unknown_always_offer_a_way_forward(chat: Chat) -> None:
-    for text in ("hi", "HELLO", "help", "HELP", "asdfgh", "🙂", "cancel"):
+    for text in ("hi", "HELLO", "help", "HELP"):
         await chat.say(text)
         assert "report" in chat.text() and "mine" in chat.text(), text
+    for text in ("asdfgh", "🙂", "cancel"):  # unclear: a warm line and three next steps
+        await chat.say(text)
+        assert "not sure I understood" in chat.text(), text
+        labels = [o.label for o in chat.asking().options]  # type: ignore[union-attr]
+        assert labels == ["Report what happened", "See guidance", "Find someone to talk to"]
     await chat.command("frobnicate")
-    assert "didn't understand" in chat.text()
+    assert "not sure I understood" in chat.text()
     assert "frobnicate" not in chat.text()
 
 

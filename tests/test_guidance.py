@@ -13,6 +13,7 @@ from adapters.slack import render as slack_render
 from adapters.teams import cards as teams_cards
 from bot.app import Harbour
 from bot.config import Settings
+from bot.conversation.talk import guidance_card
 from bot.guidance import (
     BUILTIN_DIR,
     UNSET,
@@ -21,6 +22,7 @@ from bot.guidance import (
     Library,
     load_dir,
     parse_item,
+    support_line,
 )
 from bot.models import SummaryCard
 from bot.reports import AbuseKind, RiskLevel
@@ -88,7 +90,11 @@ def test_empty_facts_are_reported_and_rendered_kindly(library: Library) -> None:
     missing = library.missing_facts()
     assert "policy_url" in missing and "eap_phone" in missing
     filled = library.fill("Call {{eap_phone}}.")
-    assert filled == "Call HR or your manager can give you the number."
+    assert (
+        filled == "Call " + support_line(FACTS.get("country", ""), FACTS["emergency_numbers"]) + "."
+    )
+    ireland = Library(library.items.values(), {**FACTS, "country": "IE"})
+    assert "116 123" in ireland.fill("Call {{eap_phone}}.")  # a 24/7 line, not "ask HR"
     # Every detail an organisation may leave unset has words of its own, written
     # for the sentences it sits in, and the built-in items say them whole.
     assert set(missing) <= set(UNSET)
@@ -294,7 +300,7 @@ def test_every_item_renders_within_slack_and_teams_limits(
     harbour: Harbour, library: Library
 ) -> None:
     for item in library.items.values():
-        card = harbour.guidance_card(item)
+        card = guidance_card(harbour, item)
         messages = slack_render.messages([card], "U1")
         for blocks in messages:
             assert len(blocks) <= slack_render.MAX_BLOCKS

@@ -483,7 +483,8 @@ async def test_rate_limited_post_is_retried_and_delivered_once(h: SlackHarness) 
 async def test_unknown_subcommand_gets_help(h: SlackHarness) -> None:
     await h.command(ALICE, "frobnicate now")
     text = h.text_of(ALICE)
-    assert "didn't understand" in text and "/report-abuse mine" in text
+    assert "not sure I understood" in text and "/report-abuse help" in text
+    assert "Report what happened" in text
 
 
 def test_bad_slack_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -589,3 +590,12 @@ async def test_forms_open_in_a_modal_when_slack_refuses_inputs_in_messages(h: Sl
     assert "HB-2026-0001" in h.text_of(ALICE)
     report = await h.store.get_report("HB-2026-0001")
     assert report is not None and report.answers.links == ["https://facebook.com/p/1"]
+
+
+@pytest.mark.parametrize("mention", ["<@U0BOB>", "<@U0BOB|bob>"])
+async def test_a_mention_in_the_dm_names_a_person(h: SlackHarness, mention: str) -> None:
+    """Finding: mentions became Harbour ids only in slash commands, not in a DM."""
+    await h.dm(ALICE, f"manager {mention}")
+    assert "I'll remember that" in h.text_of(ALICE)
+    named = await h.store.records("managers")
+    assert named[f"slack:{TEAM}:{ALICE}"]["managers"] == [f"slack:{TEAM}:{BOB}"]

@@ -26,8 +26,9 @@ from adapters.teams.app import (
 )
 from adapters.teams.config import TeamsSettings, load_teams_settings
 from adapters.teams.translate import person_of
+from bot.alerts.messenger import Recipient
 from bot.config import ConfigError, Settings
-from bot.models import Notice, Text
+from bot.models import Notice, Platform, Text
 from bot.server import build
 from bot.store import MemoryStore
 from tests.fakes.teams import TENANT, FakeConnector, activity, execute
@@ -200,7 +201,10 @@ async def test_welcome_once_and_help_always(t: TeamsHarness) -> None:
     await t.post(activity(t.url, kind="installationUpdate", action="add"))
     welcomes = [c for c in t.fake.cards() if "I'm Harbour" in json.dumps(c)]
     assert len(welcomes) == 1
-    for text in ("help", "HELP", "Hello", "hi", "asdf qwer", "🙂"):
+    for text in ("asdf qwer", "🙂"):
+        await t.say(text)
+        assert "not sure I understood" in t.text() and "Report what happened" in t.text()
+    for text in ("help", "HELP", "Hello", "hi"):
         await t.say(text)
         assert "report" in t.text() and "mine" in t.text(), text
     assert len([c for c in t.fake.cards() if "administrator sets up" in json.dumps(c)]) == 1
@@ -291,8 +295,12 @@ async def test_register_safety_leads_channel_admin_only(t: TeamsHarness) -> None
     assert saved and saved["reference"]["conversation"]["id"] == channel
     assert "never what happened" in json.dumps(t.fake.cards(channel)[-1])
     before = len(t.fake.requests)
-    await t.adapter.send_to(SAFETY_LEADS, [Text(text="HB-2026-0001: high risk")])
-    assert t.fake.requests[before]["path"].endswith(f"/conversations/{channel}/activities")
+    leads = Recipient(Platform.TEAMS, "channel", SAFETY_LEADS, "safety leads")
+    sent = await t.adapter.send(leads, [Text(text="HB-2026-0001: high risk")])
+    [new_post] = t.fake.requests[before:]  # a new post in the channel, not a reply
+    assert new_post["path"].endswith("/v3/conversations")
+    assert new_post["body"]["channelData"] == {"channel": {"id": channel}}
+    assert sent == f"{new_post['created']}|{new_post['created'].partition(';messageid=')[2]}"
 
 
 async def test_another_users_card_press_is_refused(t: TeamsHarness) -> None:
@@ -473,9 +481,6 @@ def test_loopback_service_urls_are_this_machine(service_url: str) -> None:
 async def test_local_trial_never_sends_proactively_off_this_machine(
     t: TeamsHarness, outbound: list[str]
 ) -> None:
-    from bot.alerts.messenger import Recipient
-    from bot.models import Platform
-
     await t.say("help")
     key = person_of(_activity_model(t.url)).key
     saved = await t.store.get_record("contacts", key)

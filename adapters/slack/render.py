@@ -9,6 +9,7 @@ neither ping anyone nor become a link.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from slack_sdk.models.blocks import (
     Option as SlackOption,
 )
 
+from bot.cases import CLAIM, STATUS_WORDS
 from bot.models import (
     ChoiceQuestion,
     Confirmation,
@@ -43,11 +45,13 @@ from bot.models import (
     NoticeLevel,
     Option,
     PersonQuestion,
+    Refresh,
     Reply,
     SummaryCard,
     Text,
     TextQuestion,
 )
+from bot.reports import ReportStatus
 
 MAX_BLOCKS = 50  # per message
 SECTION_LIMIT = 3000
@@ -320,6 +324,8 @@ def _summary_blocks(card: SummaryCard) -> list[Block]:
 
 def reply_blocks(reply: Reply, owner: str) -> list[Block]:
     """One core reply as blocks. `owner` is the Slack user the buttons belong to."""
+    if isinstance(reply, Refresh):  # where the pressed message is not edited: shown as new
+        return [b for shown in reply.replies for b in reply_blocks(shown, owner)]
     if isinstance(reply, Text):
         return _sections(escape(reply.text))
     if isinstance(reply, Notice):
@@ -366,14 +372,88 @@ def messages(
     return [m for m in out if m]
 
 
+REFERENCE = re.compile(r"\bHB-\d{4}-\d+\b")
+CASE_TITLE = re.compile(r"^(HB-\d{4}-\d+) · (\w+) risk$")
+"""A case's card for the safety leads (`bot.cases.channel_card`): reference and risk."""
+
+
 def fallback_text(replies: Sequence[Reply]) -> str:
-    """The notification text. Never incident content: it shows on lock screens."""
-    for reply in replies:
-        if isinstance(reply, Notice) and reply.level is NoticeLevel.DANGER:
-            return "Harbour: urgent safety information"
-        if isinstance(reply, Form):
-            return f"Harbour: {reply.title}"
+    """What a notification says (Slack's `text`, the summary of a Teams card):
+    what the message is, never what is in it. It shows on lock screens and in
+    channel previews, so it is built only from words Harbour wrote itself: a
+    notice's title, a case's reference and risk, a case's status, a page's
+    title. Never a notice's text (it can name the worker or quote her: only a
+    case reference is taken from it), a field's value, a link or a name."""
+    titled = next((r for r in replies if isinstance(r, Notice) and r.title), None)
+    urgent = any(isinstance(r, Notice) and r.level is NoticeLevel.DANGER for r in replies)
+    case = _case(replies)
+    # Only on the leads' card (a manager's own buttons may include Claim too).
+    ask = ": can a safety lead claim it?" if case.endswith(" risk)") and _claims(replies) else ""
+    if titled is not None:
+        said = titled.title
+        if case and not REFERENCE.search(said):
+            said = f"{said}: {case}"
+        return _clip(said + ask, HEADER_TEXT)
+    status = _status(replies)
+    if ask and status and not status.startswith(STATUS_WORDS[ReportStatus.OPEN]):
+        return _clip(f"{case}: {status}{ask}", HEADER_TEXT)  # moved on, still unclaimed
+    if ask:
+        lead = "Urgent: " if urgent else "New case " if isinstance(replies[0], SummaryCard) else ""
+        return _clip(f"{lead}{case}{ask}", HEADER_TEXT)
+    if case:
+        return _clip(
+            f"{case}: {status}"
+            if status
+            else f"{'Urgent' if urgent else 'Harbour'}: an update about {case}",
+            HEADER_TEXT,
+        )
+    mentioned = next(
+        (
+            found[0]
+            for r in replies
+            if isinstance(r, Notice) and (found := REFERENCE.search(r.text))
+        ),
+        "",
+    )
+    if mentioned:  # only the reference is taken from a notice's text
+        return f"{'Urgent' if urgent else 'Harbour'}: an update about {mentioned}"
+    if urgent:
+        return "Harbour: urgent safety information"
+    form = next((r for r in replies if isinstance(r, Form)), None)
+    if form is not None:
+        return _clip(f"Harbour: {form.title}", HEADER_TEXT)
     return "Harbour has replied"
+
+
+def _claims(replies: Sequence[Reply]) -> bool:
+    return any(
+        isinstance(r, ChoiceQuestion) and any(o.value == CLAIM.value for o in r.options)
+        for r in replies
+    )
+
+
+def _case(replies: Sequence[Reply]) -> str:
+    """The case the replies are about, as "HB-… (high risk)" from the leads'
+    card, or the reference in the title of a case's card; else ""."""
+    for reply in replies:
+        if isinstance(reply, SummaryCard):
+            card = CASE_TITLE.match(reply.title)
+            if card:
+                return f"{card[1]} ({card[2]} risk)"
+    for reply in replies:
+        if isinstance(reply, SummaryCard) and (found := REFERENCE.match(reply.title)):
+            return found[0]
+    return ""
+
+
+def _status(replies: Sequence[Reply]) -> str:
+    """The status on the leads' card, when it is one of Harbour's own words."""
+    for reply in replies:
+        if isinstance(reply, SummaryCard) and CASE_TITLE.match(reply.title):
+            for field in reply.fields:
+                if field.label == "Status" and field.value.split(" · ")[0] in STATUS_WORDS.values():
+                    return field.value
+    return ""
 
 
 def has_inputs(blocks: Iterable[dict[str, Any]]) -> bool:

@@ -36,16 +36,24 @@ def person(team: str, user: str) -> PersonRef:
 
 
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
 def with_person_ids(text: str, team: str) -> str:
-    """`<@U123|alice>` -> `slack:T1:U123`: the core names people by their Harbour id."""
+    """`<@U123>` or `<@U123|alice>` -> `slack:T1:U123`: the core names people by
+    their Harbour id. Slack sends the first in a DM message, the second in a slash
+    command's text (the manifest sets `should_escape`, so a typed `@alice` arrives
+    escaped, never as bare text that names nobody)."""
     return MENTION.sub(lambda m: person(team, m[1]).key, text)
 
 
 def command_event(body: dict[str, Any]) -> Command:
-    """`/report-abuse mine` -> Command(name='mine'). The trigger id is unique per use."""
+    """`/report-abuse mine` -> Command(name='mine'). The trigger id is unique per use.
+
+    People mentioned become Harbour ids, and a #channel its id (as in
+    `admin channel slack #safety-leads`)."""
     text = with_person_ids(body.get("text") or "", body.get("team_id", ""))
+    text = CHANNEL.sub(lambda m: m[1], text)
     name, _, args = text.strip().partition(" ")
     return Command(
         event_id=f"cmd:{body.get('trigger_id') or body.get('command_ts', '')}",
@@ -176,7 +184,7 @@ def message_events(body: dict[str, Any]) -> list[InboundEvent]:
     ]
     if files:
         out.append(FilesShared(event_id=f"{event_id}:files", person=who, files=tuple(files)))
-    text = event.get("text") or ""
+    text = with_person_ids(event.get("text") or "", who.workspace)
     if text.strip() or not files:
         out.append(TextMessage(event_id=event_id, person=who, text=text))
     return out

@@ -6,7 +6,11 @@ into a core event, let `Harbour.handle` save and answer, and send the replies
 as one Adaptive Card. Card buttons are Action.Execute, so the pressed card is
 replaced in the invoke response itself. In a team channel or group chat the bot
 only points people to their private chat, and lets an administrator register
-the channel as the safety leads' one.
+the channel as the safety leads' one. A button pressed there (a Claim on an
+alert) reaches the core like any other, but its answer goes to the presser's
+personal chat, never into the channel. Alerts start a new post in the
+registered channel (never a reply in the thread it was registered from), and
+that post is then edited in place.
 
 Every import of the Agents SDK stays inside adapters/teams.
 """
@@ -20,6 +24,7 @@ import re
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -29,6 +34,9 @@ from microsoft_agents.activity import (
     Activity,
     ActivityTypes,
     AdaptiveCardInvokeResponse,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationParameters,
     ConversationReference,
 )
 from microsoft_agents.hosting.aiohttp import (
@@ -43,6 +51,7 @@ from microsoft_agents.hosting.core import (
     CardFactory,
     ClaimsIdentity,
     ConnectionManager,
+    ConnectorClientBase,
     MemoryStorage,
     MessageFactory,
     TurnContext,
@@ -50,6 +59,7 @@ from microsoft_agents.hosting.core import (
 )
 from yarl import URL
 
+from adapters.slack.render import fallback_text
 from adapters.teams import cards, translate
 from adapters.teams.config import HOW_TO_TURN_ON, LOCAL_TRIAL, TeamsSettings
 from bot.alerts.messenger import SHARED, Recipient
@@ -67,6 +77,13 @@ SEND_ATTEMPTS = 4
 MAX_WAIT = 10.0  # seconds, per wait: a Retry-After beyond this is capped
 SAFETY_LEADS = "safety-leads:teams"
 REGISTER = re.compile(r"^\s*register\s+safety[- ]?leads\s*$", re.IGNORECASE)
+THREAD = ";messageid="
+"""A channel conversation id ends in `;messageid=<id>` when it is a thread."""
+SEP = "|"
+"""Between a new channel post's conversation and its activity id, in the
+message reference `send` returns (neither contains it)."""
+MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
+"""An Action.Execute answered with a line of text for the presser; the card stays."""
 
 IN_CHANNEL = (
     "Reports to Harbour are private, so they only happen in your personal chat with me; "
@@ -80,6 +97,12 @@ WELCOME = (
     "and the safety leads' channel; until then I still keep your reports safe. "
     "Say report to start, or help for everything I can do."
 )
+ANSWERED_PRIVATELY = "I've answered you privately, in your personal chat with Harbour."
+NOT_ANSWERED = (
+    "I couldn't reach you in a personal chat. Open your chat with Harbour (search for "
+    "Harbour under Chat) and press the button again."
+)
+FAILED = "Something went wrong on my side. Please try again in a minute."
 CHANNEL_WELCOME = (
     "Hello, I'm Harbour. People report online abuse to me privately, in their personal chat "
     "with me: nothing about a report is posted here. An administrator can make this channel "
@@ -125,12 +148,53 @@ def _wait(exc: aiohttp.ClientResponseError, backoff: float) -> float:
 def _reference(activity: Activity) -> dict[str, Any]:
     """The conversation reference to store: without per-message ids, so it only
     changes (and is only rewritten) when the conversation itself does."""
-    reference = activity.get_conversation_reference().model_dump(
-        mode="json", by_alias=True, exclude_none=True
-    )
+    return _dump_reference(activity.get_conversation_reference())
+
+
+def _dump_reference(reference: ConversationReference) -> dict[str, Any]:
+    dumped = reference.model_dump(mode="json", by_alias=True, exclude_none=True)
     for volatile in ("activityId", "requestId"):
-        reference.pop(volatile, None)
-    return reference
+        dumped.pop(volatile, None)
+    return dumped
+
+
+def _channel_of(activity: Activity) -> str | None:
+    """The id of the Teams channel an activity came from (not of its thread)."""
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    channel = (data.get("channel") or {}).get("id")
+    if channel:
+        return str(channel)
+    conversation = activity.conversation
+    if conversation is None or conversation.conversation_type != "channel":
+        return None
+    return conversation.id.partition(THREAD)[0] or None
+
+
+def _stored_channel(known: dict[str, Any]) -> str | None:
+    """The channel id of a registration (older ones stored only the reference)."""
+    if known.get("channel"):
+        return str(known["channel"])
+    conversation = (known.get("reference") or {}).get("conversation") or {}
+    if conversation.get("conversationType") != "channel" or not conversation.get("id"):
+        return None
+    return str(conversation["id"]).partition(THREAD)[0]
+
+
+def _connector(ctx: TurnContext) -> ConnectorClientBase | None:
+    """The turn's client for the Bot Connector (set by the SDK for every turn)."""
+    found: ConnectorClientBase | None = ctx.services.get(ConnectorClientBase)  # type: ignore[type-abstract]
+    return found
+
+
+def _refusal(action: translate.ActionEvent) -> Notice:
+    text = (
+        "That button belongs to someone else's private conversation, so I haven't done anything."
+        if action.refused == "not-yours"
+        else "Please choose an option first."
+        if action.refused == "empty"
+        else "I couldn't read that button press."
+    )
+    return Notice(text=text, level=NoticeLevel.WARNING)
 
 
 def _fingerprint(activity: Activity) -> tuple[object, ...]:
@@ -280,6 +344,12 @@ class TeamsAdapter:
         who = translate.person_of(activity)
         await self._remember(activity, who)
         if not translate.is_personal(activity):
+            if isinstance(activity.value, dict) and cards.KEY in activity.value:
+                # An Action.Submit on a card in a channel: answered privately.
+                await self._act_in_shared(
+                    ctx, who, translate.action_event(activity, activity.value)
+                )
+                return
             await self._in_shared_chat(ctx, who)
             return
         if isinstance(activity.value, dict) and cards.KEY in activity.value:
@@ -303,8 +373,9 @@ class TeamsAdapter:
         who = translate.person_of(ctx.activity)
         await self._remember(ctx.activity, who)
         action = translate.action_event(ctx.activity, data if isinstance(data, dict) else {})
-        if translate.is_personal(ctx.activity):
-            await self._act(ctx, who, action)
+        if not translate.is_personal(ctx.activity):
+            return await self._act_in_shared(ctx, who, action)
+        await self._act(ctx, who, action)
         note = "Received" if action.event is not None else "Not changed"
         return AdaptiveCardInvokeResponse(
             status_code=200, type=cards.CARD_CONTENT_TYPE, value=cards.answered(action.title, note)
@@ -314,15 +385,71 @@ class TeamsAdapter:
         if action.event is not None:
             await self._send(ctx, who, await self.harbour.handle(action.event))
             return
-        text = (
-            "That button belongs to someone else's private conversation, so I haven't done "
-            "anything."
-            if action.refused == "not-yours"
-            else "Please choose an option first."
-            if action.refused == "empty"
-            else "I couldn't read that button press."
+        await self._send(ctx, who, [_refusal(action)])
+
+    async def _act_in_shared(
+        self, ctx: TurnContext, who: PersonRef, action: translate.ActionEvent
+    ) -> AdaptiveCardInvokeResponse:
+        """A button pressed in a channel or group chat (a safety lead's Claim on an
+        alert): the core handles it exactly as a press in the personal chat, and
+        whatever it answers (the case's details, or a refusal) goes to the
+        presser's personal chat, never to the shared conversation. Teams is
+        answered with a line of text for the presser and the card left as it is:
+        the notifier edits the card in place, for everyone, once the case changed."""
+        try:
+            replies = (
+                await self.harbour.handle(action.event)
+                if action.event is not None
+                else [_refusal(action)]
+            )
+        except Exception as exc:  # answered here: the turn's error reply would go to the channel
+            log_failure("a press in a Teams channel", exc)
+            return AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_RESPONSE, value=FAILED)
+        try:
+            await self._send_privately(ctx, who, replies)
+            said = ANSWERED_PRIVATELY
+        except (NoAddress, DeliveryFailed) as exc:
+            log.error("Teams: a press in a shared chat could not be answered privately: %s", exc)
+            said = NOT_ANSWERED
+        return AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_RESPONSE, value=said)
+
+    async def _send_privately(
+        self, ctx: TurnContext, who: PersonRef, replies: Sequence[Reply]
+    ) -> None:
+        """To the person's personal chat with the bot; if they never opened one,
+        the bot opens it (Teams lets a bot in a team start a 1:1 chat with a member)."""
+        known = await self.store.get_record("contacts", who.key) or {}
+        if "reference" not in known:
+            await self._open_personal_chat(ctx, who, known)
+        await self.send_to(who.key, replies)
+
+    async def _open_personal_chat(
+        self, ctx: TurnContext, who: PersonRef, known: dict[str, Any]
+    ) -> None:
+        activity = ctx.activity
+        connector = _connector(ctx)
+        if connector is None or activity.from_property is None or not activity.service_url:
+            raise NoAddress(who.key)
+        tenant = translate.tenant_of(activity)
+        parameters = ConversationParameters(
+            is_group=False,
+            agent=activity.recipient,
+            members=[ChannelAccount(id=activity.from_property.id)],
+            tenant_id=tenant,
+            channel_data={"tenant": {"id": tenant}},
         )
-        await self._send(ctx, who, [Notice(text=text, level=NoticeLevel.WARNING)])
+        created = await send_with_retry(
+            lambda: connector.conversations.create_conversation(parameters)
+        )
+        if not created.id:
+            raise NoAddress(who.key)
+        reference = activity.get_conversation_reference()
+        reference.conversation = ConversationAccount(
+            id=created.id, conversation_type="personal", tenant_id=tenant
+        )
+        await self.store.put_record(
+            "contacts", who.key, {**known, "reference": _dump_reference(reference)}
+        )
 
     async def _on_conversation_update(self, ctx: TurnContext, state: TurnState) -> None:
         activity = ctx.activity
@@ -371,6 +498,7 @@ class TeamsAdapter:
                     SAFETY_LEADS,
                     {
                         "reference": _reference(ctx.activity),
+                        "channel": _channel_of(ctx.activity),
                         "registered_by": who.key,
                         "registered_at": datetime.now(UTC).isoformat(),
                     },
@@ -408,11 +536,14 @@ class TeamsAdapter:
     # ------------------------------------------------------------------ sending
 
     async def _send(self, ctx: TurnContext, who: PersonRef, replies: Sequence[Reply]) -> None:
+        summary = fallback_text(replies)
         for content in cards.cards(replies, who.user):
-            await self._post_card(ctx, content)
+            await self._post_card(ctx, content, summary)
 
-    async def _post_card(self, ctx: TurnContext, content: dict[str, Any]) -> Any:
-        activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
+    async def _post_card(
+        self, ctx: TurnContext, content: dict[str, Any], summary: str | None = None
+    ) -> Any:
+        activity = _card_activity(content, summary)
         return await send_with_retry(lambda: ctx.send_activity(activity))
 
     can_check_sent = False
@@ -436,17 +567,19 @@ class TeamsAdapter:
         if not known or "reference" not in known:
             raise NoAddress(to.address)
         reference = ConversationReference.model_validate(known["reference"])
+        thread, _, message = message.rpartition(SEP)
+        if thread and reference.conversation is not None:
+            # A post of its own in a channel: a conversation of its own.
+            reference.conversation = reference.conversation.model_copy(update={"id": thread})
         owner = SHARED if to.kind == "channel" else to.address.rsplit(":", 1)[-1]
         [content] = cards.cards(replies, owner)[:1]
+        summary = fallback_text(replies)
         failure: list[BaseException] = []
 
         async def replace(ctx: TurnContext) -> None:
             try:
-                updated = Activity(
-                    type=ActivityTypes.message,
-                    id=message,
-                    attachments=[CardFactory.adaptive_card(content)],
-                )
+                updated = _card_activity(content, summary)
+                updated.id = message
                 await send_with_retry(lambda: ctx.update_activity(updated))
             except BaseException as exc:
                 failure.append(exc)
@@ -483,13 +616,19 @@ class TeamsAdapter:
             raise NoAddress(key)
         reference = ConversationReference.model_validate(known["reference"])
         owner = SHARED if shared else key.rsplit(":", 1)[-1]
+        contents = cards.cards(replies, owner)
+        summary = fallback_text(replies)
+        channel = _stored_channel(known) if shared else None
         failure: list[BaseException] = []
         sent: list[str] = []
 
         async def deliver(ctx: TurnContext) -> None:
             try:
-                for content in cards.cards(replies, owner):
-                    response = await self._post_card(ctx, content)
+                if channel and contents:
+                    sent.append(await self._new_post(ctx, channel, contents, summary))
+                    return
+                for content in contents:
+                    response = await self._post_card(ctx, content, summary)
                     sent.append(str(getattr(response, "id", "") or ""))
             except BaseException as exc:  # re-raised below, outside the SDK's turn
                 failure.append(exc)
@@ -498,6 +637,41 @@ class TeamsAdapter:
         if failure:
             raise failure[0]
         return sent[-1] if sent else ""
+
+    async def _new_post(
+        self, ctx: TurnContext, channel: str, contents: list[dict[str, Any]], summary: str
+    ) -> str:
+        """Start a new post in a channel (the Bot Framework's "create conversation"
+        with the channel's id, as Teams wants it), not a reply in whatever thread
+        the channel's address came from. Any further cards go into its thread.
+        Returns "<the post's conversation>|<its activity id>", what `update` edits."""
+        connector = _connector(ctx)
+        if connector is None:
+            raise DeliveryFailed("no connector for this turn")
+        first, *rest = contents
+        parameters = ConversationParameters(
+            is_group=True,
+            channel_data={"channel": {"id": channel}},
+            activity=_card_activity(first, summary),
+        )
+        if ctx.activity.recipient is not None:
+            parameters.agent = ctx.activity.recipient
+        if ctx.activity.conversation is not None and ctx.activity.conversation.tenant_id:
+            parameters.tenant_id = ctx.activity.conversation.tenant_id
+        created = await send_with_retry(
+            lambda: connector.conversations.create_conversation(parameters)
+        )
+        thread = created.id or ""
+        post = created.activity_id or thread.partition(THREAD)[2]
+        if not thread or not post:
+            raise DeliveryFailed("Teams did not say where the new post is")
+        for content in rest:
+            reply = _card_activity(content, summary)
+            reply.conversation = ConversationAccount(id=thread)
+            await send_with_retry(
+                partial(connector.conversations.send_to_conversation, thread, reply)
+            )
+        return f"{thread}{SEP}{post}"
 
     async def _on_turn_error(self, ctx: TurnContext, error: Exception) -> None:
         # The SDK's default would print the error and send its text (with URLs) to the user.
@@ -521,3 +695,12 @@ class TeamsAdapter:
             )
         except Exception as exc:
             log_failure("telling a Teams user about an error", exc)
+
+
+def _card_activity(content: dict[str, Any], summary: str | None = None) -> Activity:
+    """A message holding one card. `summary` is what Teams shows in a
+    notification instead of "Sent a card": what the message is, never its content."""
+    activity: Activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
+    if summary:
+        activity.summary = summary
+    return activity

@@ -20,6 +20,7 @@ from bot.models import (
     Notice,
     NoticeLevel,
     PersonQuestion,
+    Refresh,
     Reply,
     SummaryCard,
     Text,
@@ -218,6 +219,14 @@ def _notice(notice: Notice) -> dict[str, Any]:
 
 def reply_parts(reply: Reply, owner: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One reply as card body elements and card actions."""
+    if isinstance(reply, Refresh):  # where the pressed card is not replaced: shown as new
+        body: list[dict[str, Any]] = []
+        actions: list[dict[str, Any]] = []
+        for shown in reply.replies:
+            b, a = reply_parts(shown, owner)
+            body += b
+            actions += a
+        return body, actions
     if isinstance(reply, Text):
         return [plain(reply.text)], []
     if isinstance(reply, Notice):

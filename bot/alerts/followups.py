@@ -22,7 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
 
 from bot.reports import DomainEvent, EventKind, FollowUp, Report, ReportStatus, RiskLevel
 
@@ -34,26 +38,59 @@ STARTS = frozenset({"filed", "shared"})
 """Timeline entries that (re)start the clock: the case reached its team."""
 
 
+DUBLIN = ZoneInfo("Europe/Dublin")
+
+
 @dataclass(frozen=True)
 class EscalationTimes:
     critical: timedelta = timedelta(minutes=30)
     high: timedelta = timedelta(hours=4)
     other: timedelta | None = None  # None: one working day
+    tz: ZoneInfo = DUBLIN
+    """The organisation's time zone: where working days begin and end."""
+    country: str = "IE"
+    """Whose public holidays are not working days (see `public_holidays`)."""
 
     def due(self, report: Report, since: datetime) -> datetime:
         if report.risk is RiskLevel.CRITICAL:
             return since + self.critical
         if report.risk is RiskLevel.HIGH:
             return since + self.high
-        return since + self.other if self.other else add_working_day(since)
+        if self.other:
+            return since + self.other
+        return add_working_day(since, tz=self.tz, country=self.country)
 
 
-def add_working_day(start: datetime) -> datetime:
-    """The same time on the next working day (Monday to Friday)."""
-    later = start + timedelta(days=1)
-    while later.weekday() >= 5:
-        later += timedelta(days=1)
-    return later
+def add_working_day(start: datetime, *, tz: ZoneInfo = DUBLIN, country: str = "IE") -> datetime:
+    """The same local time on the next working day in `tz`: not a Saturday or
+    Sunday, nor a public holiday of `country`. Returned in UTC.
+
+    Raises:
+        ValueError: `start` has no time zone, or `country` has no holiday calendar.
+    """
+    if start.tzinfo is None:
+        raise ValueError("add_working_day needs an aware datetime")
+    there = start.astimezone(tz)
+    day = there.date() + timedelta(days=1)
+    while day.weekday() >= 5 or day in public_holidays(country, day.year):
+        day += timedelta(days=1)
+    return datetime.combine(day, there.time(), tzinfo=tz).astimezone(UTC)
+
+
+@lru_cache(maxsize=32)
+def public_holidays(country: str, year: int) -> frozenset[date]:
+    """The public holidays of `country` in `year`, from the `holidays` package
+    (offline): an ISO code ("IE", "GB"), or one with a subdivision ("GB-ENG").
+
+    Raises:
+        ValueError: the package has no calendar for it.
+    """
+    code, _, subdiv = country.upper().partition("-")
+    try:
+        calendar = holidays.country_holidays(code, subdiv=subdiv or None, years=year)
+    except NotImplementedError:
+        raise ValueError(f"no public holiday calendar is known for {country!r}") from None
+    return frozenset(calendar)
 
 
 def taken(report: Report) -> bool:

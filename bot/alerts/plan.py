@@ -84,10 +84,15 @@ class Reach:
     """Platforms Harbour can deliver on now."""
     worker_name: str = ANYONE
     manager_guidance: tuple[SummaryField, ...] = ()
+    manager_withdrawn: bool = False
+    """Immediate danger: she has since said her manager must not be told (in
+    her draft, or by filing the report for the safety leads only)."""
 
     def person(self, who: PersonRef | str, role: str) -> Recipient | None:
+        """A person to send to. One on a platform Harbour isn't connected to is
+        still planned: the sender then retries and reports it, never drops it."""
         person = parse_person(who) if isinstance(who, str) else who
-        if person is None or person.platform not in self.platforms:
+        if person is None:
             return None
         return Recipient(person.platform, "person", person.key, role)
 
@@ -132,9 +137,27 @@ class Reach:
         found = (self.person(k, "safety lead") for k in sorted(self.access.directory.leads))
         return [r for r in found if r is not None]
 
-    def admins(self) -> list[Recipient]:
-        found = (self.person(k, "administrator") for k in sorted(self.access.admins))
-        return [r for r in found if r is not None]
+    def leads_in_danger(self, reporter: PersonRef) -> list[Recipient]:
+        """Who hears of immediate danger before the report exists: the leads as
+        usual, unless one of them is her own manager (she may not want him
+        told): then each of the other leads privately."""
+        managers = {m.key for m in self.access.current_managers(reporter)}
+        if not managers & self.access.directory.leads:
+            return self.leads(reporter.platform)
+        return [r for r in self.lead_people() if r.address not in managers]
+
+    def admins(self, report: Report | None = None) -> list[Recipient]:
+        """Harbour's administrators, but never one the worker kept out."""
+        found = []
+        for key in sorted(self.access.admins):
+            person = parse_person(key)
+            if person is None:
+                continue
+            if report is not None and Role.EXCLUDED in self.access.roles(person, report):
+                continue
+            if (r := self.person(person, "administrator")) is not None:
+                found.append(r)
+        return found
 
 
 def plan(event: DomainEvent, report: Report | None, reach: Reach) -> list[Delivery]:
@@ -255,7 +278,9 @@ def _follow_up_plan(event: DomainEvent, report: Report, reach: Reach) -> list[De
             "hasn't been acknowledged by a manager or claimed by a safety lead. Please make "
             "sure someone picks it up. (As an administrator you don't see its content.)",
         )
-        out += [Delivery(a, (note,), "follow-up to the administrators") for a in reach.admins()]
+        out += [
+            Delivery(a, (note,), "follow-up to the administrators") for a in reach.admins(report)
+        ]
     return out
 
 
@@ -321,8 +346,7 @@ def _checkin_plan(event: DomainEvent, report: Report, reach: Reach) -> list[Deli
             replies = (note, take)
         return [Delivery(m, replies, "check-in answer", worker_expects=True) for m in team]
     if event.kind is EventKind.CHECKIN_NOTE:
-        added = [e.detail for e in report.timeline if e.action == "checkin-note"][-1:]
-        note = Notice(title=f"Check-in about {ref}", text="The worker added: " + "".join(added))
+        note = Notice(title=f"Check-in about {ref}", text=f"The worker added: {checkin.note or ''}")
         return [Delivery(m, (note,), "check-in note", worker_expects=True) for m in team]
     if event.kind is EventKind.CHECKIN_MISSED:
         note = Notice(
@@ -351,6 +375,8 @@ def _danger_plan(event: DomainEvent, reach: Reach) -> list[Delivery]:
     """Immediate danger, said before the report is filed: the safety leads at
     once, with a Claim that tells the lead who claims it (privately) who needs
     help; the worker's manager only once she said her manager may be told."""
+    if event.kind is EventKind.DANGER_MANAGER and reach.manager_withdrawn:
+        return []  # she has since kept her manager out: not sent, even late
     if event.kind is EventKind.DANGER_MANAGER:
         urgent = Notice(
             level=NoticeLevel.DANGER,
@@ -378,7 +404,7 @@ def _danger_plan(event: DomainEvent, reach: Reach) -> list[Delivery]:
     )
     return [
         Delivery(to, (note, claim), "immediate-danger alert", worker_expects=True)
-        for to in reach.leads(event.reporter.platform)
+        for to in reach.leads_in_danger(event.reporter)
     ]
 
 

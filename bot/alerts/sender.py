@@ -174,8 +174,14 @@ class Notifier:
         if event.reference and report is None:
             raise LookupError("the event's report is not in the store")
         reach = await self._reach(event, report)
-        if event.kind is EventKind.RISK_CRITICAL and report is None and event.draft_id:
-            # Who needs help, for the safety lead who claims the alert (and nobody else).
+        # Who needs help, for the safety lead who claims the alert (and nobody
+        # else). Written once: a later pass must not forget who claimed it.
+        if (
+            event.kind is EventKind.RISK_CRITICAL
+            and report is None
+            and event.draft_id
+            and await self.store.get_record("danger-alerts", event.draft_id) is None
+        ):
             await self.store.put_record(
                 "danger-alerts",
                 event.draft_id,
@@ -186,6 +192,8 @@ class Notifier:
                 },
             )
         deliveries = plan(event, report, reach)
+        if not deliveries and report is not None and event.kind is EventKind.REPORT_FILED:
+            await self._nobody_to_tell(report, reach)
         outcomes = [await self._send(event, d, report, reach) for d in deliveries]
         settled = all(o.settled for o in outcomes)
         if report is None and event.kind in DANGER_EVENTS:
@@ -211,7 +219,38 @@ class Notifier:
             platforms=frozenset(self.messengers),
             worker_name=str(known.get("name") or ANYONE),
             manager_guidance=guidance,
+            manager_withdrawn=await self._manager_withdrawn(event)
+            if event.kind is EventKind.DANGER_MANAGER
+            else False,
         )
+
+    async def _manager_withdrawn(self, event: DomainEvent) -> bool:
+        """She said her manager may be told of the danger, then changed her mind:
+        in her draft, or by filing the report for the safety leads only."""
+        filed = [
+            r for r in await self.store.reports_by(event.reporter) if r.draft_id == event.draft_id
+        ]
+        if filed:
+            return not filed[0].manager_may_see
+        session = await self.store.load_session(event.reporter)
+        drafts = session.drafts.values() if session else ()
+        draft = next((d for d in drafts if d.id == event.draft_id), None)
+        return draft is not None and draft.answers.get("danger_manager") == "keep_out"
+
+    async def _nobody_to_tell(self, report: Report, reach: Reach) -> None:
+        """A report filed for others to see, and Harbour knows nobody to tell
+        (no manager, no safety leads set up): the administrators must hear."""
+        if not (report.manager_may_see or report.leads_may_see):
+            return
+        log.error("%s was filed but Harbour has nobody to tell about it", report.reference)
+        note = _note(
+            f"{report.reference} ({report.risk.value} risk) was filed, but Harbour knows no "
+            "manager for the worker and no safety leads are set up, so nobody has been told. "
+            "Please set up the team directory (safety leads and managers) now.",
+            NoticeLevel.DANGER,
+        )
+        for admin in reach.admins(report):
+            await self._send_quietly(admin, [note])
 
     async def _send(
         self, event: DomainEvent, delivery: Delivery, report: Report | None, reach: Reach
@@ -233,7 +272,7 @@ class Notifier:
         try:
             if messenger is None:
                 raise LookupError(f"Harbour is not connected to {to.platform.value}")
-            card = await self._card(report) if delivery.card is not Card.NONE else None
+            card = await self._card(report, to) if delivery.card is not Card.NONE else None
             if delivery.card is Card.EDIT_ONLY and card is None:
                 return Outcome.NOTHING
             if card is not None and delivery.card is not Card.POST_NEW:
@@ -267,7 +306,7 @@ class Notifier:
                 reach,
                 [
                     _note(
-                        f"The alert about {self._about(event, report)} has now reached the {to.role}.",
+                        f"The alert about {self._about(event, report)} that wasn't getting through has now been delivered.",
                         NoticeLevel.SUCCESS,
                     )
                 ],
@@ -286,22 +325,20 @@ class Notifier:
     ) -> str:
         """Send, unless a send of the same key already went out before a crash
         (where the platform can tell)."""
-        if record.get("status") == "sending" and messenger.can_check_sent:
-            since = datetime.fromisoformat(record["at"]) - timedelta(minutes=1)
+        tried = record.get("intent_at")  # a send was begun before: did it go out?
+        if tried and messenger.can_check_sent:
+            since = datetime.fromisoformat(tried) - timedelta(minutes=1)
             found = await messenger.find_sent(to, key, since)
             if found is not None:
-                log.info("an alert sent before a restart was found: not sent again")
+                log.info("an alert sent before (a restart, a timeout) was found: not sent again")
                 return found
         elif record.get("status") == "sending":
             log.info(
                 "an alert may have gone out before a restart; %s can't tell, so it is sent again",
                 to.platform.value,
             )
-        await self.store.put_record(
-            "deliveries",
-            key,
-            {**record, "status": "sending", "at": now.isoformat()},
-        )
+        record.update(status="sending", intent_at=tried or now.isoformat())  # seen by _failed
+        await self.store.put_record("deliveries", key, dict(record))
         return await messenger.send(to, replies, key=key)
 
     async def _failed(
@@ -329,6 +366,7 @@ class Notifier:
         )
         updated = {
             "status": "retrying",
+            "intent_at": record.get("intent_at"),
             "attempts": attempts,
             "next_at": (now + wait).isoformat(),
             "failing_since": failing_since,
@@ -363,10 +401,11 @@ class Notifier:
         self, event: DomainEvent, report: Report | None, delivery: Delivery, since: datetime
     ) -> list[Reply]:
         about = self._about(event, report)
+        # Never who it was for (the manager? the worker?): that says who she told.
+        whom = "the safety leads" if delivery.to.role == "safety leads" else "one of its recipients"
         text = (
-            f"Harbour hasn't been able to deliver an alert about {about} to the "
-            f"{delivery.to.role} since {since:%H:%M} UTC. It keeps trying; please make sure "
-            "someone follows it up now."
+            f"Harbour hasn't been able to deliver an alert about {about} to {whom} since "
+            f"{since:%H:%M} UTC. It keeps trying; please make sure someone follows it up now."
         )
         replies: list[Reply] = [
             _note(text, NoticeLevel.DANGER if report is None else NoticeLevel.WARNING)
@@ -460,7 +499,7 @@ class Notifier:
         who = "the safety leads" if event.kind is EventKind.RISK_CRITICAL else "your manager"
         now = self.harbour.clock()
         if not deliveries and event.kind is EventKind.DANGER_MANAGER:
-            text = "I don't know who your manager is, so I couldn't tell them. The safety leads have been alerted."
+            text = "I don't know who your manager is, so I couldn't tell them."
         elif not deliveries:
             text = (
                 "Harbour has no safety leads set up to alert, so nobody has been told yet. "
@@ -527,11 +566,18 @@ class Notifier:
 
     # ------------------------------------------------------------------ records
 
-    async def _card(self, report: Report | None) -> str | None:
+    async def _card(self, report: Report | None, to: Recipient) -> str | None:
+        """The case's card in this channel, if one was posted there (a card in
+        another platform's channel, or an older channel, is not edited here)."""
         if report is None:
             return None
         found = await self.store.get_record("channel-messages", report.reference)
-        return str(found["message"]) if found else None
+        if not found or (found.get("platform"), found.get("address")) != (
+            to.platform.value,
+            to.address,
+        ):
+            return None
+        return str(found["message"])
 
     async def _log(
         self, report: Report | None, at: datetime, action: str, delivery: Delivery, why: str = ""

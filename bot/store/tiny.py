@@ -327,7 +327,11 @@ def keep_previous(path: Path, previous: Path) -> None:
             os.link(path, link)
         os.replace(link, previous)
     except FileNotFoundError:
-        return  # nothing written yet
+        # Nothing written yet, or the file was removed on purpose (an
+        # administrator resetting a conversation): no older copy may come back.
+        with contextlib.suppress(OSError):
+            previous.unlink()
+        return
     except OSError as exc:
         for leftover in (link, previous):
             with contextlib.suppress(OSError):
@@ -624,6 +628,17 @@ class TinyStore(Store):
                 self._counted = {int(year): last for year, last in found.items()}
             self._floor = dict(self._counted)
             self._load()
+            for label in sorted(self._lost_conversations):
+                # Alerts raised before a report existed (immediate danger) live
+                # in the person's file: the leads must hear that some may be lost.
+                letter = DeadLetter(
+                    id=f"damaged:{label}",
+                    reason="a conversation file was damaged; alerts queued in it may be lost",
+                    at=datetime.now(UTC),
+                    where=label,
+                )
+                if self._record_ids.get(DEAD_LETTERS, {}).get(letter.id) is None:
+                    self._put_record(DEAD_LETTERS, letter.id, letter.model_dump(mode="json"))
         except BaseException:
             self._release()
             raise
@@ -739,7 +754,16 @@ class TinyStore(Store):
             doc = file.table("session").get(doc_id=SESSION)
             if doc is None:
                 continue
-            session = Session.model_validate(doc)
+            try:
+                session = Session.model_validate(doc)
+            except ValueError as exc:  # pydantic's errors quote the input: never logged
+                log.warning(
+                    "%s holds a conversation this Harbour cannot read (%s); it is left as it "
+                    "is for now",
+                    file.label,
+                    type(exc).__name__,
+                )
+                continue
             finished = [f for f, d in session.drafts.items() if d.id in self._from_draft]
             if not finished:
                 continue
@@ -763,7 +787,15 @@ class TinyStore(Store):
         self._pending.clear()
         for shard in self._shards.values():
             for doc in shard.table("reports").all():
-                self._index_report(Report.model_validate(doc))
+                try:
+                    report = Report.model_validate(doc)
+                except ValueError as exc:  # its message quotes the report: not shown
+                    raise StoreError(
+                        f"{shard.label} holds a report this version of Harbour cannot read "
+                        f"({type(exc).__name__}). Restore the file from a backup, or run the "
+                        "Harbour version that wrote it."
+                    ) from None
+                self._index_report(report)
             self._index_outbox(shard)
         self._old_seen.clear()
         for name, file in self._people.items():

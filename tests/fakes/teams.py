@@ -50,19 +50,54 @@ class FakeConnector:
             )
         if request.method == "PUT":
             return web.json_response({"id": request.path.rsplit("/", 1)[-1]})
+        if request.method == "POST" and request.path.endswith("/v3/conversations"):
+            return web.json_response(self._create(self.requests[-1]))
         return web.json_response({"id": f"activity-{next(self._ids)}"})
+
+    def _create(self, record: dict[str, Any]) -> dict[str, str]:
+        """POST /v3/conversations, answered as Teams does. With
+        `channelData.channel.id` (and `isGroup`): a new post in that channel,
+        whose thread is `<channel id>;messageid=<the post's id>`. With one member:
+        that person's 1:1 chat with the bot (the same one as in `activity()`)."""
+        body = record["body"] or {}
+        channel = ((body.get("channelData") or {}).get("channel") or {}).get("id")
+        if channel:
+            post = f"activity-{next(self._ids)}"
+            record["created"] = f"{channel};messageid={post}"
+            return {"id": record["created"], "activityId": post}
+        [member] = body.get("members") or [{}]
+        record["created"] = f"a:{str(member.get('id', '')).removeprefix('29:')}-personal"
+        answer = {"id": record["created"]}
+        if body.get("activity"):
+            answer["activityId"] = f"activity-{next(self._ids)}"
+        return answer
 
     # ---------------------------------------------------------------- reading the record
 
+    def created(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Conversations the bot created (POST /v3/conversations), optionally only
+        new posts in one channel: the request bodies, each with the id it was given
+        under "created"."""
+        return [
+            {**r["body"], "created": r.get("created")}
+            for r in self.requests
+            if r["method"] == "POST"
+            and r["path"].endswith("/v3/conversations")
+            and r["body"]
+            and (channel is None or str(r.get("created", "")).split(";")[0] == channel)
+        ]
+
     def sent(self, conversation: str | None = None) -> list[dict[str, Any]]:
-        """Activities the bot posted (successful or not), optionally to one conversation."""
+        """Activities the bot posted (successful or not), optionally to one conversation.
+        A new post in a channel (the first activity of a conversation the bot
+        created there) counts as posted to that channel."""
         return [
             r["body"]
             for r in self.requests
             if r["method"] == "POST"
             and r["body"]
             and (conversation is None or f"/conversations/{conversation}/" in r["path"] + "/")
-        ]
+        ] + [c["activity"] for c in self.created(conversation) if c.get("activity")]
 
     def cards(self, conversation: str | None = None) -> list[dict[str, Any]]:
         return [
