@@ -33,7 +33,7 @@ from bot.outcome import Outcome
 from bot.reports import DomainEvent, Report
 from bot.services import Services
 from bot.session import PendingChoice, Session
-from bot.store import StaleReport, StoreError
+from bot.store import RecordKind, StaleReport, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class Harbour(Services):
             )
         if event.display_name and self._names.get(person.key) != event.display_name:
             # Remembered so managers read a name, not an id.
-            await self.store.put_record("people", person.key, {"name": event.display_name})
+            await self.store.put_record(RecordKind.PEOPLE, person.key, {"name": event.display_name})
             self._names[person.key] = event.display_name
         if outcome.events or outcome.file_from:
             self.outbox_has_news()

@@ -24,6 +24,7 @@ from bot.conversation.session import Ask, pending_reply, start, typed_option
 from bot.directory import describe, parse_person
 from bot.engine import Draft
 from bot.models import (
+    ChannelRegistered,
     ChoiceMade,
     ChoiceQuestion,
     Notice,
@@ -41,6 +42,7 @@ from bot.outcome import Outcome
 from bot.reports import CaseChange, DomainEvent, EventKind, Report, ReportStatus
 from bot.services import Services
 from bot.session import PendingChoice, Session
+from bot.store import RecordKind
 from bot.team import set_managers
 from bot.when import Unclear, local, parse_when
 from flows.case import CASE_ACTION, CASE_CHECKINS, CASE_CLOSE, CASE_NOTE, choice_words
@@ -223,7 +225,7 @@ async def danger_claim(h: Services, session: Session, event: ChoiceMade) -> Outc
     was filed: she alone is told, privately, who needs help."""
     who = event.person
     draft_id = event.question[len(DANGER_QUESTION) :]
-    alert = await h.store.get_record("danger-alerts", draft_id) if draft_id else None
+    alert = await h.store.get_record(RecordKind.DANGER_ALERTS, draft_id) if draft_id else None
     reporter = parse_person(str(alert.get("reporter", ""))) if alert else None
     if (
         alert is None
@@ -241,7 +243,7 @@ async def danger_claim(h: Services, session: Session, event: ChoiceMade) -> Outc
         )
     if not claimed:
         alert = {**alert, "claimed_by": who.key, "claimed_at": h.clock().isoformat()}
-        await h.store.put_record("danger-alerts", draft_id, alert)
+        await h.store.put_record(RecordKind.DANGER_ALERTS, draft_id, alert)
     return Outcome(
         [
             Notice(
@@ -460,8 +462,8 @@ async def admin(h: Services, session: Session, args: str) -> Outcome:
         text="admin: show the directory\n"
         "admin manager <worker id> <manager id>: set someone's manager\n"
         "admin lead add <id> / admin lead remove <id>: safety leads\n"
-        "admin channel slack <channel id>: the safety leads' Slack channel\n"
-        "Ids look like slack:T0123:U0ALICE (whoami shows yours).",
+        "The safety leads' channel: in that channel, say register safety-leads to Harbour.\n"
+        f"Ids look like {example_id(who)} (whoami shows yours).",
     )
     if not words:
         rows = tuple(SummaryField(label=k, value=v) for k, v in describe(h.directory))
@@ -499,21 +501,41 @@ async def admin(h: Services, session: Session, args: str) -> Outcome:
         person = people[1]
         assert person is not None
         adding = rest[0] == "add"
-        await h.store.put_record("leads", person.key, {"lead": adding, "by": who.key, "at": now})
+        await h.store.put_record(
+            RecordKind.LEADS, person.key, {"lead": adding, "by": who.key, "at": now}
+        )
         (h.directory.leads.add if adding else h.directory.leads.discard)(person.key)
         state = "is now a safety lead" if adding else "is no longer a safety lead"
         return Outcome([Notice(level=NoticeLevel.SUCCESS, text=f"{person.key} {state}.")], session)
-    if verb == "channel" and len(rest) == 2 and rest[0] == "slack":
-        await h.store.put_record(
-            "channels", "slack", {"channel": rest[1], "by": who.key, "at": now}
-        )
-        h.directory.channels["slack"] = rest[1]
-        return Outcome(
-            [Notice(level=NoticeLevel.SUCCESS, text="Safety leads' Slack channel set.")], session
-        )
     return Outcome(
         [Notice(level=NoticeLevel.WARNING, text="I didn't follow that."), usage], session
     )
+
+
+async def register_channel(h: Services, session: Session, event: ChannelRegistered) -> Outcome:
+    """`register safety-leads`, said in a shared channel on any platform: an
+    administrator makes it the safety leads' channel there."""
+    who = event.person
+    if not h.access.is_admin(who):
+        text = (
+            "Only Harbour administrators can choose the safety leads' channel. Ask your IT "
+            f"team to add your Harbour id ({who.key}) to HARBOUR_ADMINS."
+        )
+        return Outcome([Notice(level=NoticeLevel.WARNING, text=text)], session)
+    platform = who.platform.value
+    record = {"channel": event.channel, "by": who.key, "at": h.clock().isoformat()}
+    await h.store.put_record(RecordKind.CHANNELS, platform, record)
+    h.directory.channels[platform] = event.channel
+    text = (
+        "Done: this channel will get safety alerts. They only ever say a report's reference, "
+        "how serious it is and the kind of abuse, never what happened or who reported it."
+    )
+    return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session)
+
+
+def example_id(person: PersonRef) -> str:
+    """A Harbour id in the form this person's platform uses, for examples."""
+    return f"{person.platform.value}:{person.workspace}:<someone>"
 
 
 def manager_from_text(text: str, person: PersonRef) -> PersonRef | None:
@@ -533,7 +555,7 @@ async def checkin_command(h: Services, session: Session, args: str) -> Outcome:
                 Notice(
                     level=NoticeLevel.WARNING,
                     text="Say who to check in with, and when: for example checkin "
-                    "slack:T0123:U0ALICE in 3 days, or checkin <id> cadence for days 1, 3 and 7.",
+                    f"{example_id(who)} in 3 days, or checkin <id> cadence for days 1, 3 and 7.",
                 )
             ],
             session,

@@ -18,7 +18,7 @@ from bot.directory import load_directory as load_directory_file
 from bot.guidance import GuidanceError, Library
 from bot.logging_setup import configure_logging
 from bot.models import Platform
-from bot.store import MemoryStore, Store, StoreError, TinyStore
+from bot.store import MemoryStore, RecordKind, Store, StoreError, TinyStore
 from bot.team import reconcile_directory_file
 
 
@@ -46,7 +46,8 @@ def open_store(settings: Settings) -> Store:
 async def load_directory(settings: Settings, store: Store) -> Directory:
     """The directory file, with the changes made in chat laid over it."""
     directory = load_directory_file(settings.directory)
-    directory.apply({kind: await store.records(kind) for kind in ("managers", "leads", "channels")})
+    kinds = (RecordKind.MANAGERS, RecordKind.LEADS, RecordKind.CHANNELS)
+    directory.apply({kind.value: await store.records(kind) for kind in kinds})
     return directory
 
 

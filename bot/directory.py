@@ -157,14 +157,12 @@ def parse_directory(text: str, origin: str) -> Directory:
     channels = data.get("channels", {})
     where = f"{origin} line {_line_of(text, '[channels]', 0)}"
     for platform, channel in channels.items():
-        if platform != "slack":
+        if platform not in {p.value for p in Platform}:
+            raise DirectoryError(f"{where}: channels.{platform}: not a platform Harbour knows")
+        if not isinstance(channel, str) or not channel.strip() or any(c.isspace() for c in channel):
             raise DirectoryError(
-                f"{where}: channels.{platform}: only slack is set here (in Teams, register the "
-                "channel from inside it)"
-            )
-        if not isinstance(channel, str) or not re.match(r"^[CG][A-Z0-9]{6,}$", channel):
-            raise DirectoryError(
-                f"{where}: channels.slack must be a Slack channel id like C0123ABCD"
+                f"{where}: channels.{platform} must be the channel's id (or, on a platform where "
+                "a channel is registered from inside it, left out)"
             )
         directory.channels[platform] = channel
     return directory

@@ -142,7 +142,18 @@ class FilesShared(_Event):
     files: tuple[SharedFile, ...]
 
 
-InboundEvent = Command | TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared
+class ChannelRegistered(_Event):
+    """Someone asked, in a shared channel, that it become the safety leads'
+    channel (`register safety-leads` in it). `channel` is the platform's
+    address for it; whether they may is decided in the core."""
+
+    type: Literal["register-channel"] = "register-channel"
+    channel: str = Field(min_length=1, max_length=500)
+
+
+InboundEvent = (
+    Command | TextMessage | ChoiceMade | FormSubmitted | Control | FilesShared | ChannelRegistered
+)
 """Any event an adapter can hand to `Harbour.handle`."""
 
 InboundEventField = Annotated[InboundEvent, Field(discriminator="type")]

@@ -8,6 +8,7 @@ from bot.directory import parse_person
 from bot.models import PersonRef
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.services import Services
+from bot.store import RecordKind
 
 
 async def set_managers(
@@ -22,7 +23,7 @@ async def set_managers(
     references she is asked about."""
     keys = [m.key for m in managers]
     record = {"managers": keys, "by": by.key, "at": s.clock().isoformat()}
-    await s.store.put_record("managers", worker.key, record)
+    await s.store.put_record(RecordKind.MANAGERS, worker.key, record)
     if by == worker:
         s.directory.named[worker.key] = keys
         return []
@@ -34,15 +35,15 @@ async def reconcile_directory_file(s: Services, file_managers: dict[str, list[st
     """At start: a manager changed in the directory file since the last start
     is a change like `admin manager` in chat (same rule, same question to the
     worker). Returns the workers whose manager changed."""
-    applied = await s.store.records("directory-file")
+    applied = await s.store.records(RecordKind.DIRECTORY_FILE)
     changed = []
     for worker_key, keys in sorted(file_managers.items()):
         before = applied.get(worker_key, {}).get("managers")
         if before == keys:
             continue
-        await s.store.put_record("directory-file", worker_key, {"managers": keys})
+        await s.store.put_record(RecordKind.DIRECTORY_FILE, worker_key, {"managers": keys})
         worker = parse_person(worker_key)
-        chat = await s.store.get_record("managers", worker_key)
+        chat = await s.store.get_record(RecordKind.MANAGERS, worker_key)
         if before is None or worker is None or (chat and chat.get("by") != worker_key):
             continue  # first sight of the file, or an administrator's chat change wins
         await reassign(s, worker, keys, "directory file")

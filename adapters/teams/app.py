@@ -68,7 +68,7 @@ from bot.config import ConfigError
 from bot.directory import Directory
 from bot.logs import log_failure
 from bot.models import Notice, NoticeLevel, PersonRef, Reply, Text
-from bot.store import Store
+from bot.store import RecordKind, Store
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +418,7 @@ class TeamsAdapter:
     ) -> None:
         """To the person's personal chat with the bot; if they never opened one,
         the bot opens it (Teams lets a bot in a team start a 1:1 chat with a member)."""
-        known = await self.store.get_record("contacts", who.key) or {}
+        known = await self.store.get_record(RecordKind.CONTACTS, who.key) or {}
         if "reference" not in known:
             await self._open_personal_chat(ctx, who, known)
         await self.send_to(who.key, replies)
@@ -448,7 +448,7 @@ class TeamsAdapter:
             id=created.id, conversation_type="personal", tenant_id=tenant
         )
         await self.store.put_record(
-            "contacts", who.key, {**known, "reference": _dump_reference(reference)}
+            RecordKind.CONTACTS, who.key, {**known, "reference": _dump_reference(reference)}
         )
 
     async def _on_conversation_update(self, ctx: TurnContext, state: TurnState) -> None:
@@ -473,9 +473,9 @@ class TeamsAdapter:
             if personal
             else f"teams-conversation:{activity.conversation.id}"
         )
-        known = await self.store.get_record("contacts", key) or {}
+        known = await self.store.get_record(RecordKind.CONTACTS, key) or {}
         await self.store.put_record(
-            "contacts", key, {**known, "reference": _reference(activity), "welcomed": True}
+            RecordKind.CONTACTS, key, {**known, "reference": _reference(activity), "welcomed": True}
         )
         if known.get("welcomed"):
             return
@@ -494,7 +494,7 @@ class TeamsAdapter:
                 )
             else:
                 await self.store.put_record(
-                    "contacts",
+                    RecordKind.CONTACTS,
                     SAFETY_LEADS,
                     {
                         "reference": _reference(ctx.activity),
@@ -511,7 +511,7 @@ class TeamsAdapter:
             await self._post_card(ctx, cards.card([cards.plain(reply)]))
             return
         await self._post_card(ctx, cards.invite(IN_CHANNEL, self._chat_url()))
-        if await self.store.get_record("contacts", who.key):
+        if await self.store.get_record(RecordKind.CONTACTS, who.key):
             # They have a personal chat with us: open it with a way forward.
             await self.send_to(who.key, [self.harbour.help_for(who)])
 
@@ -528,9 +528,11 @@ class TeamsAdapter:
         if self._remembered.get(who.key) == fingerprint:
             return  # unchanged since this process last saved it: nothing to build or store
         reference = _reference(activity)
-        known = await self.store.get_record("contacts", who.key) or {}
+        known = await self.store.get_record(RecordKind.CONTACTS, who.key) or {}
         if known.get("reference") != reference:
-            await self.store.put_record("contacts", who.key, {**known, "reference": reference})
+            await self.store.put_record(
+                RecordKind.CONTACTS, who.key, {**known, "reference": reference}
+            )
         self._remembered[who.key] = fingerprint
 
     # ------------------------------------------------------------------ sending
@@ -563,7 +565,7 @@ class TeamsAdapter:
         return SAFETY_LEADS
 
     async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
-        known = await self.store.get_record("contacts", to.address)
+        known = await self.store.get_record(RecordKind.CONTACTS, to.address)
         if not known or "reference" not in known:
             raise NoAddress(to.address)
         reference = ConversationReference.model_validate(known["reference"])
@@ -610,7 +612,7 @@ class TeamsAdapter:
         Raises NoAddress when nobody has given us a way to reach them, and
         DeliveryFailed when Teams refused after every retry: never a silent drop.
         """
-        known = await self.store.get_record("contacts", key)
+        known = await self.store.get_record(RecordKind.CONTACTS, key)
         if not known or "reference" not in known:
             log.error("Teams: no conversation reference for %s; the message was not sent", key)
             raise NoAddress(key)

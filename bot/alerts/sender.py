@@ -42,6 +42,7 @@ from bot.guidance import Audience as GuidanceAudience
 from bot.logs import log_failure
 from bot.models import Notice, NoticeLevel, Platform, Reply, SummaryField
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
+from bot.store import RecordKind
 
 if TYPE_CHECKING:
     from bot.app import Harbour
@@ -180,10 +181,10 @@ class Notifier:
             event.kind is EventKind.RISK_CRITICAL
             and report is None
             and event.draft_id
-            and await self.store.get_record("danger-alerts", event.draft_id) is None
+            and await self.store.get_record(RecordKind.DANGER_ALERTS, event.draft_id) is None
         ):
             await self.store.put_record(
-                "danger-alerts",
+                RecordKind.DANGER_ALERTS,
                 event.draft_id,
                 {
                     "reporter": event.reporter.key,
@@ -201,7 +202,7 @@ class Notifier:
         return settled
 
     async def _reach(self, event: DomainEvent, report: Report | None) -> Reach:
-        known = await self.store.get_record("people", event.reporter.key) or {}
+        known = await self.store.get_record(RecordKind.PEOPLE, event.reporter.key) or {}
         directory = self.harbour.directory
         channels = {
             platform: address
@@ -257,7 +258,7 @@ class Notifier:
     ) -> Outcome:
         to = delivery.to
         key = f"{event.id}:{to.platform.value}:{to.address}"
-        record = await self.store.get_record("deliveries", key) or {}
+        record = await self.store.get_record(RecordKind.DELIVERIES, key) or {}
         status = record.get("status")
         if status in ("sent", "failed", "dropped"):
             return Outcome.DONE_BEFORE
@@ -265,7 +266,7 @@ class Notifier:
         if status == "retrying" and datetime.fromisoformat(record["next_at"]) > now:
             return Outcome.WAITING
         if status == "retrying" and report is not None and report.status is ReportStatus.CLOSED:
-            await self.store.put_record("deliveries", key, {**record, "status": "dropped"})
+            await self.store.put_record(RecordKind.DELIVERIES, key, {**record, "status": "dropped"})
             await self._log(report, now, "alert-dropped", delivery, "the case was closed")
             return Outcome.DROPPED
         messenger = self.messengers.get(to.platform)
@@ -282,14 +283,14 @@ class Notifier:
                 ref = await self._send_once(messenger, to, delivery.replies, key, record, now)
                 if delivery.card is not Card.NONE and report is not None:
                     await self.store.put_record(
-                        "channel-messages",
+                        RecordKind.CHANNEL_MESSAGES,
                         report.reference,
                         {"platform": to.platform.value, "address": to.address, "message": ref},
                     )
         except Exception as exc:
             return await self._failed(event, delivery, report, reach, key, record, now, exc)
         await self.store.put_record(
-            "deliveries",
+            RecordKind.DELIVERIES,
             key,
             {
                 "status": "sent",
@@ -338,7 +339,7 @@ class Notifier:
                 to.platform.value,
             )
         record.update(status="sending", intent_at=tried or now.isoformat())  # seen by _failed
-        await self.store.put_record("deliveries", key, dict(record))
+        await self.store.put_record(RecordKind.DELIVERIES, key, dict(record))
         return await messenger.send(to, replies, key=key)
 
     async def _failed(
@@ -388,7 +389,7 @@ class Notifier:
                 updated["worker_told"] = await self._tell_worker_undelivered(
                     event, report, delivery, bool(updated["leads_told"])
                 )
-        await self.store.put_record("deliveries", key, updated)
+        await self.store.put_record(RecordKind.DELIVERIES, key, updated)
         return Outcome.WAITING
 
     # ------------------------------------------------------------------ when it isn't getting through
@@ -491,7 +492,7 @@ class Notifier:
         is still being tried: never a promise Harbour has not kept. Returns
         whether there is nothing more to say."""
         key = f"{event.id}:receipt"
-        said = (await self.store.get_record("deliveries", key) or {}).get("said")
+        said = (await self.store.get_record(RecordKind.DELIVERIES, key) or {}).get("said")
         waiting = any(o is Outcome.WAITING for o in outcomes)
         state = "trying" if waiting else "done"
         if said == state or said == "done":
@@ -517,7 +518,7 @@ class Notifier:
         level = NoticeLevel.WARNING if waiting or not deliveries else NoticeLevel.SUCCESS
         worker = Recipient(event.reporter.platform, "person", event.reporter.key, "worker")
         if await self._send_quietly(worker, [_note(text, level)]):
-            await self.store.put_record("deliveries", key, {"said": state})
+            await self.store.put_record(RecordKind.DELIVERIES, key, {"said": state})
             return not waiting
         return False
 
@@ -571,7 +572,7 @@ class Notifier:
         another platform's channel, or an older channel, is not edited here)."""
         if report is None:
             return None
-        found = await self.store.get_record("channel-messages", report.reference)
+        found = await self.store.get_record(RecordKind.CHANNEL_MESSAGES, report.reference)
         if not found or (found.get("platform"), found.get("address")) != (
             to.platform.value,
             to.address,

@@ -21,6 +21,7 @@ from bot.conversation import talk, worker
 from bot.conversation.session import Ask, help_reply, pending_answer, with_current
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
 from bot.models import (
+    ChannelRegistered,
     ChoiceMade,
     Command,
     Control,
@@ -66,6 +67,8 @@ class Routes:
     """Flow id -> what happens when the person confirms it."""
     unknown: CommandHandler
     """Typed words that are no command, outside any flow."""
+    register_channel: Callable[[Services, Session, ChannelRegistered], Awaitable[Outcome]]
+    """`register safety-leads` said in a shared channel."""
 
     def __post_init__(self) -> None:
         missing = sorted({name for name in self.words.values()} - set(self.commands))
@@ -86,6 +89,8 @@ class Routes:
     # ------------------------------------------------------------------ dispatch
 
     async def dispatch(self, s: Services, session: Session, event: InboundEvent) -> Outcome:
+        if isinstance(event, ChannelRegistered):
+            return await self.register_channel(s, session, event)
         if isinstance(event, ChoiceMade):
             button = self._by_prefix(self.buttons, event.question)
             if button is not None:
@@ -319,4 +324,5 @@ ROUTES = Routes(
         **{flow_id: casework.finish for flow_id in casework.CASE_FLOW_IDS},
     },
     unknown=talk.plain_words,
+    register_channel=casework.register_channel,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,6 +22,31 @@ from bot.session import Session
 
 ReportFactory = Callable[[int, str], tuple[Report, list[DomainEvent]]]
 """Builds the report (and its events) once the store has chosen its number."""
+
+
+class RecordKind(StrEnum):
+    """The small records Harbour keeps beside the reports, by kind and key."""
+
+    PEOPLE = "people"
+    """Display names, by person key: managers read a name, not an id."""
+    CONTACTS = "contacts"
+    """How to reach a person or a channel outside a conversation (Teams)."""
+    MANAGERS = "managers"
+    """Who manages a worker, set in chat (by an administrator or herself)."""
+    LEADS = "leads"
+    """Safety leads added or removed in chat."""
+    CHANNELS = "channels"
+    """The safety leads' channel on each platform, registered in chat."""
+    DIRECTORY_FILE = "directory-file"
+    """Managers as the directory file said at the last start."""
+    DELIVERIES = "deliveries"
+    """Each alert's delivery to each recipient: sent, retrying, dropped."""
+    CHANNEL_MESSAGES = "channel-messages"
+    """Each case's card in the leads' channel, to edit it in place."""
+    DANGER_ALERTS = "danger-alerts"
+    """Immediate danger raised before a report: who, and which lead claimed it."""
+    DEAD_LETTERS = "dead-letters"
+    """Alerts set aside because they could not be read or delivered at all."""
 
 
 class StoreError(RuntimeError):
@@ -167,15 +193,15 @@ class Store(ABC):
         """Remember that the leads and administrators were told about these."""
 
     @abstractmethod
-    async def put_record(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
+    async def put_record(self, kind: RecordKind, key: str, value: dict[str, Any] | None) -> None:
         """Keep a small record by kind and key, or forget it (None): how to reach a
         person or channel (kind "contacts"), the team directory, deliveries made."""
 
     @abstractmethod
-    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None: ...
+    async def get_record(self, kind: RecordKind, key: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
-    async def records(self, kind: str) -> dict[str, dict[str, Any]]:
+    async def records(self, kind: RecordKind) -> dict[str, dict[str, Any]]:
         """Every record of a kind, by key."""
 
     @abstractmethod

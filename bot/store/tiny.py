@@ -82,6 +82,7 @@ from bot.reports import DomainEvent, Report, ReportStatus, format_reference, par
 from bot.session import Session
 from bot.store.base import (
     DeadLetter,
+    RecordKind,
     ReportFactory,
     StaleReport,
     Store,
@@ -118,7 +119,7 @@ DAMAGED = "damaged"
 """Where damaged files are set aside, never deleted, for whoever looks into them."""
 COUNTER = "report-numbers"
 """The counter file, {year: the last report number handed out}, beside `records.json`."""
-DEAD_LETTERS = "dead-letters"
+DEAD_LETTERS = RecordKind.DEAD_LETTERS
 """The kind of record (in `records.json`) holding outbox events set aside."""
 
 
@@ -1116,10 +1117,10 @@ class TinyStore(Store):
             else:
                 table.upsert(Document(doc, doc_id=found))
 
-    async def put_record(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
+    async def put_record(self, kind: RecordKind, key: str, value: dict[str, Any] | None) -> None:
         await self._run(lambda: self._put_record(kind, key, value))
 
-    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+    async def get_record(self, kind: RecordKind, key: str) -> dict[str, Any] | None:
         def get() -> dict[str, Any] | None:
             found = self._record_ids.get(kind, {}).get(key)
             doc = self._records.table(kind).get(doc_id=found) if found else None
@@ -1127,7 +1128,7 @@ class TinyStore(Store):
 
         return await self._read(get)
 
-    async def records(self, kind: str) -> dict[str, dict[str, Any]]:
+    async def records(self, kind: RecordKind) -> dict[str, dict[str, Any]]:
         def every() -> dict[str, dict[str, Any]]:
             return {d["key"]: dict(d["value"]) for d in self._records.table(kind).all()}
 
