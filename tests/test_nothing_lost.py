@@ -166,6 +166,10 @@ async def test_an_outage_delays_alerts_but_loses_none_and_follow_ups_keep_time(
     await drive(notifier, clock, outage)
     assert messenger.sent == []
     messenger.down = False
+    await drive(notifier, clock, 1)  # the platform is back: nothing waits out its backoff
+    assert messenger.to(BOB), "the manager's alert waited for its own retry time"
+    told = " ".join(texts(messenger, "console:local:alice"))
+    assert "Your manager has now got the alert" in told and "delayed" in told
     await drive(notifier, clock, 20)
     assert await store.pending_events() == []
     # Every alert once: one idempotency key per delivery, none sent twice.

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PROBE_EVERY = timedelta(minutes=1)
+"""While a platform is failing, one waiting alert is tried this often, so its
+return is noticed at once; the others then follow without waiting."""
 DANGER_EVENTS = frozenset({EventKind.RISK_CRITICAL, EventKind.DANGER_MANAGER})
 
 
@@ -91,6 +94,8 @@ class Notifier:
         self.wake = asyncio.Event()
         self._pass = asyncio.Lock()
         self._failures: dict[str, int] = {}  # event id -> passes that raised
+        self._delivered_on: dict[Platform, datetime] = {}  # the last time each platform took one
+        self._probed_on: dict[Platform, datetime] = {}
         harbour.outbox_changed = self.wake
 
     # ------------------------------------------------------------------ running
@@ -264,7 +269,13 @@ class Notifier:
             return Outcome.DONE_BEFORE
         now = self.harbour.clock()
         if status == "retrying" and datetime.fromisoformat(record["next_at"]) > now:
-            return Outcome.WAITING
+            # Not due yet, unless the platform has delivered something since this
+            # one failed: it is back, so nobody waits out a long backoff.
+            back = self._delivered_on.get(to.platform)
+            failed = record.get("failed_at")
+            recovered = back is not None and failed and back > datetime.fromisoformat(failed)
+            if not recovered and not self._probe(to.platform, now):
+                return Outcome.WAITING
         if status == "retrying" and report is not None and report.status is ReportStatus.CLOSED:
             await self.store.put_record(RecordKind.DELIVERIES, key, {**record, "status": "dropped"})
             await self._log(report, now, "alert-dropped", delivery, "the case was closed")
@@ -300,6 +311,21 @@ class Notifier:
             },
         )
         await self._log(report, now, "alert-sent", delivery)
+        self._delivered_on[to.platform] = now
+        if record.get("worker_told") or (
+            delivery.worker_expects
+            and to.role != "worker"
+            and int(record.get("attempts", 0)) >= self.tell_leads_after
+        ):
+            # She was told (or should have been) that it wasn't getting through.
+            whom = "Your manager has" if to.role == "manager" else "The safety leads have"
+            late = _note(
+                f"{whom} now got the alert about {self._about(event, report)}. It was delayed "
+                "because Harbour couldn't reach them for a while; I'm sorry.",
+                NoticeLevel.SUCCESS,
+            )
+            worker = Recipient(event.reporter.platform, "person", event.reporter.key, "worker")
+            await self._send_quietly(worker, [late])
         if record.get("leads_told"):
             await self._tell_leads(
                 event,
@@ -314,6 +340,15 @@ class Notifier:
                 avoid=to,
             )
         return Outcome.SENT
+
+    def _probe(self, platform: Platform, now: datetime) -> bool:
+        """Whether to try one waiting alert early on this platform: once a
+        minute, so its return is noticed within a minute, not a backoff."""
+        last = self._probed_on.get(platform)
+        if last is not None and now - last < PROBE_EVERY:
+            return False
+        self._probed_on[platform] = now
+        return True
 
     async def _send_once(
         self,
@@ -365,8 +400,10 @@ class Notifier:
             int(wait.total_seconds()),
             type(exc).__name__,
         )
+        self._probed_on[to.platform] = now  # a failure is a probe too
         updated = {
             "status": "retrying",
+            "failed_at": now.isoformat(),
             "intent_at": record.get("intent_at"),
             "attempts": attempts,
             "next_at": (now + wait).isoformat(),
