@@ -109,7 +109,7 @@ class Harbour(Services):
                 if report.manager_may_see and not report.managers:
                     offer.extend(worker.ask_manager(self, outcome.session, ref).replies)
                 else:
-                    offer.extend(worker.reflect_offer(self, outcome.session, ref).replies)
+                    offer.extend(worker.reflect_offer(self, outcome.session, report).replies)
                 return report, events + outcome.events
 
             filed = await self.store.file_report(

@@ -46,9 +46,10 @@ async def test_full_report_typed(chat: Chat, store: Store) -> None:
     assert report.answers.audience is Audience.MANAGER_AND_LEADS
     # Threats together with home and school details exposed.
     assert report.risk is RiskLevel.CRITICAL
-    session = await store.load_session(chat.person)
-    assert session is not None and "report" not in session.drafts
-    assert chat.asking().id == "reflect-offer"
+    # Critical: the reflective questions are offered for later, not asked now,
+    # and nothing is left waiting (no draft, no question).
+    assert "reflect HB-" in chat.text() and "no hurry" in chat.text()
+    assert await store.load_session(chat.person) is None
 
 
 async def test_full_report_by_forms(chat: Chat, store: Store) -> None:
@@ -163,8 +164,18 @@ async def test_mine_during_a_report_keeps_the_question(chat: Chat) -> None:
     assert chat.focus() == "kinds"
 
 
+LOW = [
+    ("danger", "no"),
+    ("kinds", "complaints"),
+    *[(s, "skip") for s in ("platforms", "links", "evidence", "started", "frequency")],
+    *[(s, "skip") for s in ("affected", "poster", "worry", "description")],
+    ("audience", "1"),
+]
+"""A low-risk report: the reflective questions are offered straight after it."""
+
+
 async def test_reflection_after_report(chat: Chat, store: Store) -> None:
-    ref = await file_report(chat)
+    ref = await file_report(chat, LOW)
     await chat.choose("now")
     assert ref in chat.text()
     assert chat.form().id == "concern"
@@ -196,7 +207,7 @@ async def test_reflection_has_nine_optional_questions_in_short_pages() -> None:
 
 
 async def test_reflect_later_by_reference_shows_saved_answers(chat: Chat, store: Store) -> None:
-    ref = await file_report(chat)
+    ref = await file_report(chat, LOW)
     await chat.choose("later")
     assert f"reflect {ref}" in chat.text()
     await chat.command("reflect", ref.lower())

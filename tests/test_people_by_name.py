@@ -171,7 +171,7 @@ async def test_naming_the_manager_in_a_new_console_process(tmp_path: Path) -> No
     assert await console.finish() == 0
 
     again = await Console.start(tmp_path, user="eve")
-    out = await again.send("carl", until="Would you like")
+    out = await again.send("carl", until="no hurry")
     assert "Thank you, I'll remember that" in out
     assert "I'll let them know about HB-2026-0001" in out
     assert await again.finish() == 0

@@ -226,7 +226,7 @@ async def test_pausing_a_reflection_says_how_to_come_back_to_it(chat: Chat) -> N
     await type_report(chat)
     await chat.say("yes")
     ref = next(w for w in chat.text().replace(".", " ").split() if w.startswith("HB-"))
-    await chat.say("now")  # yes to the reflective questions
+    await chat.command("reflect", ref)  # a critical report: offered for later, not now
     assert chat.form().id == "concern"
     await chat.say("pause")
     said = chat.text()
@@ -349,7 +349,8 @@ async def test_reflection_opens_by_saying_the_questions_are_for_her(chat: Chat) 
     await chat.command("report")
     await type_report(chat)
     await chat.say("yes")
-    await chat.say("now")
+    ref = next(w for w in chat.text().replace(".", " ").split() if w.startswith("HB-"))
+    await chat.command("reflect", ref)
     said = chat.text()
     assert "These questions are for you" in said and "excuse" in said
     assert said.index("excuse") < said.index(REFLECTION.pages[0].steps[0].prompt)

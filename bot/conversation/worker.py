@@ -205,12 +205,28 @@ async def name_manager(s: Services, session: Session, text: str, reference: str 
     report.managers = [manager.key]
     report.log(s.clock(), "manager-named", session.person.key)
     replies.append(Text(text=f"I'll let them know about {report.reference} privately."))
-    replies += reflect_offer(s, session, report.reference).replies
+    replies += reflect_offer(s, session, report).replies
     events = [s.report_event(report, EventKind.MANAGER_NAMED)]
     return Outcome(replies, session, events, report=report)
 
 
-def reflect_offer(s: Services, session: Session, reference: str) -> Outcome:
+def reflect_offer(s: Services, session: Session, report: Report) -> Outcome:
+    """Offer the reflective questions. Not straight after a high or critical
+    report: questions about the poster's side of things are for later, when
+    she chooses (one line says how), never as the next thing she reads."""
+    reference = report.reference
+    if report.risk in (RiskLevel.HIGH, RiskLevel.CRITICAL):
+        prefix = s.command_prefix(session.person)
+        return Outcome(
+            [
+                Text(
+                    text="If and when it would help, there are some reflective questions you "
+                    f"can answer just for yourself: say {prefix}reflect {reference}. There's "
+                    "no hurry."
+                )
+            ],
+            session,
+        )
     return ask(
         s,
         session,
