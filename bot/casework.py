@@ -44,7 +44,7 @@ from bot.services import Services
 from bot.session import PendingChoice, Session
 from bot.store import RecordKind
 from bot.team import set_managers
-from bot.when import Unclear, local, parse_when
+from bot.when import Unclear, day, local, parse_when
 from flows.case import CASE_ACTION, CASE_CHECKINS, CASE_CLOSE, CASE_NOTE, choice_words
 from flows.report import AFFECTED_OPTIONS, FREQUENCY_OPTIONS, POSTER_OPTIONS, STARTED_OPTIONS
 from flows.steps import DETAIL_OPTIONS, PLATFORM_OPTIONS
@@ -102,7 +102,7 @@ def _labels(options: tuple[Option, ...], values: list[str]) -> str:
     return ", ".join(names.get(v, v) for v in values) or "Not stated"
 
 
-def case_card(report: Report, view: CaseView) -> SummaryCard:
+def case_card(report: Report, view: CaseView, tz: ZoneInfo) -> SummaryCard:
     """A case in a private message. The case team sees everything the worker
     shared and its own notes; the worker sees her report, its status and what
     was done for her, never the case team's notes."""
@@ -143,7 +143,9 @@ def case_card(report: Report, view: CaseView) -> SummaryCard:
     shown = ("note", "action", "closed") if view is CaseView.CASE_TEAM else ("action", "closed")
     entries = [e for e in report.timeline if e.action in shown][-5:]
     if view is CaseView.REPORTER:
-        done = [f"{e.at:%d %b} {ENTRY_WORDS[e.action]}: {e.detail}".rstrip(": ") for e in entries]
+        done = [
+            f"{day(e.at, tz)} {ENTRY_WORDS[e.action]}: {e.detail}".rstrip(": ") for e in entries
+        ]
         if report.acknowledged_by:
             done.insert(0, "Your manager or a safety lead has acknowledged it.")
         if report.claimed_by:
@@ -151,17 +153,17 @@ def case_card(report: Report, view: CaseView) -> SummaryCard:
         if done:
             rows.append(SummaryField(label="What has been done", value="\n".join(done)))
         return SummaryCard(
-            title=f"{report.reference}, filed {report.filed_at:%d %b %Y}", fields=tuple(rows)
+            title=f"{report.reference}, filed {day(report.filed_at, tz)}", fields=tuple(rows)
         )
     if entries:
         rows.append(
             SummaryField(
                 label="Latest on the case",
-                value="\n".join(f"{e.at:%d %b %H:%M} {e.action}: {e.detail}" for e in entries),
+                value="\n".join(f"{local(e.at, tz)} {e.action}: {e.detail}" for e in entries),
             )
         )
     return SummaryCard(
-        title=f"{report.reference}, filed {report.filed_at:%d %b %Y %H:%M}",
+        title=f"{report.reference}, filed {local(report.filed_at, tz)}",
         fields=tuple(rows),
         footer="Confidential: please don't forward or share this outside the people supporting "
         "the worker.",
@@ -215,7 +217,7 @@ async def press(h: Services, session: Session, event: ChoiceMade) -> Outcome:
     replies: list[Reply] = [alert_status(h, report, who, text)]
     if action is Action.CLAIM:
         report.log(now, "viewed", who.key)
-        replies.append(case_card(report, CaseView.CASE_TEAM))
+        replies.append(case_card(report, CaseView.CASE_TEAM, h.tz))
     kind = EventKind.ESCALATED if action is Action.ESCALATE else EventKind.CASE_CHANGED
     return Outcome(replies, session, [case_event(h, report, kind, action)], report=report)
 
@@ -300,7 +302,7 @@ async def finish(h: Services, session: Session, draft: Draft) -> Outcome:
     answers = CASE_FLOWS[action].typed(draft.answers)
     if action is Action.SCHEDULE_CHECKINS:
         added = checkins.schedule(report, answers.what or "1", who.key, now, h.ids())
-        when = ", ".join(f"{c.due:%a %d %b}" for c in added)
+        when = ", ".join(local(c.due, h.tz) for c in added)
         text = f"Check-ins for {report.reference} scheduled: {when}. I'll tell you how they answer."
         return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)
     what = choice_words(CASE_FLOWS[action], answers)
@@ -402,7 +404,7 @@ async def cases(h: Services, session: Session, args: str) -> Outcome:
         if view is None:
             return refusal(h, session, report, who, Action.VIEW.value, NOT_A_CASE)
         report.log(h.clock(), "viewed", who.key)
-        replies: list[Reply] = [case_card(report, view)]
+        replies: list[Reply] = [case_card(report, view, h.tz)]
         options = action_options(h.access.actions(who, report))
         if options:
             # Asked like any one-off question, so it can be answered by button or by typing.

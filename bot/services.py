@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from bot.access import Access
 from bot.directory import Directory
@@ -57,6 +58,11 @@ class Services:
         self.directory = directory or Directory()
         self.access = Access(self.directory, admins)
         self.outbox_changed: asyncio.Event | None = None  # set by whoever delivers the outbox
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The organisation's time zone: every time people read is shown in it."""
+        return ZoneInfo(self.ctx.timezone)
 
     def command_prefix(self, person: PersonRef) -> str:
         return self.prefixes.get(person.platform, "")

@@ -130,6 +130,12 @@ def _days_to(weekday: int, now: datetime, tz: ZoneInfo) -> int:
     return ahead  # the short day the clocks go forward, from its eve after 23:00
 
 
+def day(at: datetime, tz: ZoneInfo) -> str:
+    """The day of a moment as people there read it: "14 Dec 2026"."""
+    there = at.astimezone(tz)
+    return f"{there.day} {there:%b %Y}"
+
+
 def local(at: datetime, tz: ZoneInfo) -> str:
     """A moment as people there read it: "Mon 14 Dec, 09:00"."""
     there = at.astimezone(tz)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from bot import checkins
 from bot.access import Access, CaseView, Role
@@ -42,7 +43,10 @@ from bot.reports import (
     ReportStatus,
     RiskLevel,
 )
+from bot.when import local
 
+DUBLIN = ZoneInfo("Europe/Dublin")
+"""The default organisation time zone (`HARBOUR_TIMEZONE`)."""
 ANYONE = "A member of your team"
 """How a worker is named when Harbour has no display name for her."""
 
@@ -84,6 +88,8 @@ class Reach:
     """Platforms Harbour can deliver on now."""
     worker_name: str = ANYONE
     manager_guidance: tuple[SummaryField, ...] = ()
+    tz: ZoneInfo = DUBLIN
+    """The organisation's time zone, for the times people read."""
     manager_withdrawn: bool = False
     """Immediate danger: she has since said her manager must not be told (in
     her draft, or by filing the report for the safety leads only)."""
@@ -191,13 +197,13 @@ def _manager_plan(event: DomainEvent, report: Report, reach: Reach) -> list[Deli
             )
         elif kind is EventKind.REPORT_UPDATED:
             lead = Notice(text=f"{report.reference} has a new update from the worker.")
-            card = case_card(report, CaseView.CASE_TEAM)
+            card = case_card(report, CaseView.CASE_TEAM, reach.tz)
             out.append(Delivery(manager, (lead, card), "update", worker_expects=True))
         elif kind is EventKind.RISK_CRITICAL and report.updates:  # at filing, the alert says so
             lead = Notice(
                 level=NoticeLevel.DANGER, text=f"{report.reference} is now assessed as critical."
             )
-            card = case_card(report, CaseView.CASE_TEAM)
+            card = case_card(report, CaseView.CASE_TEAM, reach.tz)
             out.append(Delivery(manager, (lead, card), "critical alert"))
     if kind is EventKind.CASE_CHANGED and event.change is CaseChange.ACKNOWLEDGE:
         note = Notice(text=f"Your manager has seen {report.reference} and will be in touch.")
@@ -274,7 +280,7 @@ def _follow_up_plan(event: DomainEvent, report: Report, reach: Reach) -> list[De
         note = Notice(
             level=NoticeLevel.WARNING,
             title="A case nobody has taken on",
-            text=f"{ref} ({report.risk.value} risk, filed {report.filed_at:%d %b %H:%M} UTC) "
+            text=f"{ref} ({report.risk.value} risk, filed {local(report.filed_at, reach.tz)}) "
             "hasn't been acknowledged by a manager or claimed by a safety lead. Please make "
             "sure someone picks it up. (As an administrator you don't see its content.)",
         )
@@ -420,7 +426,7 @@ def manager_alert(report: Report, manager: Recipient, reach: Reach) -> list[Repl
         text=f"{reach.worker_name} reported online abuse through Harbour and chose to share it "
         "with you. Please read it and acknowledge it, so they know you have it.",
     )
-    replies: list[Reply] = [why, case_card(report, CaseView.CASE_TEAM)]
+    replies: list[Reply] = [why, case_card(report, CaseView.CASE_TEAM, reach.tz)]
     if reach.manager_guidance:
         replies.append(SummaryCard(title="Guidance for you", fields=reach.manager_guidance))
     person = parse_person(manager.address)

@@ -43,6 +43,7 @@ from bot.logs import log_failure
 from bot.models import Notice, NoticeLevel, Platform, Reply, SummaryField
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.store import RecordKind
+from bot.when import local
 
 if TYPE_CHECKING:
     from bot.app import Harbour
@@ -225,6 +226,7 @@ class Notifier:
             platforms=frozenset(self.messengers),
             worker_name=str(known.get("name") or ANYONE),
             manager_guidance=guidance,
+            tz=self.harbour.tz,
             manager_withdrawn=await self._manager_withdrawn(event)
             if event.kind is EventKind.DANGER_MANAGER
             else False,
@@ -443,7 +445,8 @@ class Notifier:
         whom = "the safety leads" if delivery.to.role == "safety leads" else "one of its recipients"
         text = (
             f"Harbour hasn't been able to deliver an alert about {about} to {whom} since "
-            f"{since:%H:%M} UTC. It keeps trying; please make sure someone follows it up now."
+            f"{local(since, self.harbour.tz)}. It keeps trying; please make sure someone follows "
+            "it up now."
         )
         replies: list[Reply] = [
             _note(text, NoticeLevel.DANGER if report is None else NoticeLevel.WARNING)
@@ -551,7 +554,7 @@ class Notifier:
             )
         else:
             verb = "have" if event.kind is EventKind.RISK_CRITICAL else "has"
-            text = f"{who[0].upper()}{who[1:]} {verb} now been alerted ({now:%H:%M} UTC)."
+            text = f"{who[0].upper()}{who[1:]} {verb} now been alerted ({local(now, self.harbour.tz)})."
         level = NoticeLevel.WARNING if waiting or not deliveries else NoticeLevel.SUCCESS
         worker = Recipient(event.reporter.platform, "person", event.reporter.key, "worker")
         if await self._send_quietly(worker, [_note(text, level)]):

@@ -52,6 +52,7 @@ from bot.services import Services
 from bot.session import PendingChoice, Session
 from bot.team import set_managers
 from bot.triage import assess
+from bot.when import day
 from flows import REFLECTION, REPORT, UPDATE
 
 
@@ -61,7 +62,7 @@ def report_command(s: Services, session: Session) -> Outcome:
         return start(s, session, REPORT)
     if session.active == REPORT.id and not draft.paused:
         return with_current(s, session, [Text(text="Let's carry on with your report.")])
-    started = draft.started_at.strftime("%d %b %Y")
+    started = day(draft.started_at, s.tz)
     return ask(
         s,
         session,
@@ -308,7 +309,9 @@ async def reports_card(s: Services, person: PersonRef) -> SummaryCard | Text:
         extras = [f"{n} update" + ("s" if n > 1 else "")] if n else []
         if r.reflection:
             extras.append("reflections saved")
-        detail = f"{r.filed_at:%d %b %Y} · {r.risk.value} risk · {r.status.value.replace('_', ' ')}"
+        detail = (
+            f"{day(r.filed_at, s.tz)} · {r.risk.value} risk · {r.status.value.replace('_', ' ')}"
+        )
         rows.append(SummaryField(label=r.reference, value=" · ".join([detail, *extras])))
     footer = f"Showing the newest 25 of {len(reports)}." if len(reports) > 25 else ""
     return SummaryCard(title="Your reports", fields=tuple(rows), footer=footer)
