@@ -6,9 +6,17 @@ from flows.reflection import REFLECTION
 from flows.report import REPORT
 from flows.update import UPDATE
 
-FLOWS: dict[str, Flow] = {  # type: ignore[type-arg]
-    flow.id: flow
-    for flow in (REPORT, REFLECTION, UPDATE, CASE_NOTE, CASE_ACTION, CASE_CLOSE, CASE_CHECKINS)
-}
+def _by_id(*flows: Flow) -> dict[str, Flow]:  # type: ignore[type-arg]
+    """Flows by id; a second flow with an id already taken is an error, never a
+    silent replacement (drafts and routes find flows by these ids)."""
+    found: dict[str, Flow] = {}  # type: ignore[type-arg]
+    for flow in flows:
+        if flow.id in found:
+            raise ValueError(f"two flows have the id {flow.id!r}")
+        found[flow.id] = flow
+    return found
+
+
+FLOWS = _by_id(REPORT, REFLECTION, UPDATE, CASE_NOTE, CASE_ACTION, CASE_CLOSE, CASE_CHECKINS)
 
 __all__ = ["CASE_ACTION", "CASE_CLOSE", "CASE_NOTE", "FLOWS", "REFLECTION", "REPORT", "UPDATE"]

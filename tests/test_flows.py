@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.app import Harbour
 from bot.models import Confirmation, NoticeLevel, SummaryCard
 from bot.reports import Audience, EventKind, RiskLevel
 from bot.store import Store
-from flows import FLOWS
+from flows import FLOWS, REPORT
 from flows.reflection import PAGES as REFLECTION_PAGES
 from tests.conftest import TYPED_REPORT, Chat, Clock, type_report
 
@@ -337,3 +339,26 @@ def test_every_flow_diagram_in_the_docs_is_current() -> None:
         for page in flow.pages:
             assert f"{page.id}[" in diagram
         assert diagram in docs, f"regenerate flows/README.md: {flow.id} changed"
+
+
+def test_two_flows_with_one_id_are_refused() -> None:
+    from flows import _by_id
+
+    with pytest.raises(ValueError, match="two flows have the id 'report'"):
+        _by_id(REPORT, REPORT)
+
+
+def test_the_route_table_is_checked_when_built() -> None:
+    from dataclasses import replace
+
+    from bot.conversation.routes import ROUTES, RouteError
+    from bot.conversation.session import Ask
+
+    with pytest.raises(RouteError, match="no handler"):
+        replace(ROUTES, words={**ROUTES.words, "frob": "frobnicate"})
+    with pytest.raises(RouteError, match="questions Harbour asks with no handler"):
+        replace(ROUTES, answers={k: v for k, v in ROUTES.answers.items() if k is not Ask.RESUME})
+    with pytest.raises(RouteError, match="flows with no finisher"):
+        replace(ROUTES, finishers={k: v for k, v in ROUTES.finishers.items() if k != REPORT.id})
+    with pytest.raises(RouteError, match="hides"):
+        replace(ROUTES, buttons={**ROUTES.buttons, "case": ROUTES.buttons["case:"]})
