@@ -206,6 +206,12 @@ async def press(h: Services, session: Session, event: ChoiceMade) -> Outcome:
     if action is None or action not in CASE_TEAM_ACTIONS:
         return Outcome([Notice(text="I couldn't read that button press.")], session)
     decision = h.access.decide(who, action, report)
+    if decision.refusal in (Refusal.CLOSED, Refusal.ALREADY_CLAIMED, Refusal.ALREADY_ACKNOWLEDGED):
+        # A late press (someone else got there first): the alert shows how the
+        # case stands now, with what is still open to her.
+        said = refusal(h, session, report, who, action.value, decision)
+        text = " ".join(r.text for r in said.replies if isinstance(r, Notice))
+        return Outcome([alert_status(h, report, who, text)], session)
     if not decision:
         return refusal(h, session, report, who, action.value, decision)
     if action in CASE_FLOWS:

@@ -227,6 +227,8 @@ def advance(
     if isinstance(event, FilesShared):
         return _files(flow, draft, event, now, ctx)
     if isinstance(event, Control):
+        if event.values and not draft.confirming_cancel and draft.step != REVIEW:
+            draft = _keep_page(flow, draft, event.values, now)
         return _control(flow, draft, event.action, now, ctx, by_page=event.by_page)
     if isinstance(event, TextMessage):
         word = clean_text(event.text).casefold()
@@ -314,6 +316,25 @@ def _answer_review(
     if decision:
         return Transition("finished", draft)
     return _control(flow, draft, ControlAction.BACK, now, ctx)
+
+
+def _keep_page(
+    flow: Flow[Any], draft: Draft, values: dict[str, str | list[str] | None], now: datetime
+) -> Draft:
+    """What was on the page when a control was pressed: each valid answer is
+    kept (nothing moves on; an invalid or empty one is simply not kept)."""
+    page, _ = _position(flow, draft)
+    updates: dict[str, Any] = {}
+    for _, step in ((p, s) for p, s in flow.visible(draft.answers) if p.id == page.id):
+        raw = values.get(step.id)
+        if raw in (None, "", []):
+            continue
+        if step.is_choice and isinstance(raw, str):
+            raw = raw.split(",") if step.kind is AnswerKind.MULTI_CHOICE else [raw]
+        value = parse_answer(step, raw, flow.options_for(step))
+        if not isinstance(value, Invalid):
+            updates.update(flow.stored(step, value))
+    return _save(draft, updates, now) if updates else draft
 
 
 def _answer_page(

@@ -122,6 +122,11 @@ class Control(_Event):
     type: Literal["control"] = "control"
     action: ControlAction
     token: str = ""
+    values: dict[str, str | list[str] | None] = Field(
+        default_factory=dict,
+        description="What was on the page when the control was pressed (a whole-page form): "
+        "kept, so pause, help or cancel never lose what was ticked or typed.",
+    )
     by_page: bool = Field(
         default=False,
         description="Sent from a whole-page form: back goes to the previous page, not question.",

@@ -16,6 +16,7 @@ from bot.flow import REVIEW, AnswerKind, Flow, FlowContext, Page, Step
 from bot.models import (
     ChoiceMade,
     Confirmation,
+    Control,
     ControlAction,
     Form,
     NoticeLevel,
@@ -456,3 +457,26 @@ def test_clean_text_drops_exactly_the_control_characters_but_tab_and_newline() -
         assert (kept == "ab") == control, hex(code)
     assert clean_text("  one\r\ntwo\rthree\n\n\n\nfour\t \x00") == "one\ntwo\nthree\n\nfour"
     assert clean_text("e\u0301 🙂 שלום") == "é 🙂 שלום"
+
+
+async def test_pause_keeps_what_was_ticked_on_the_page(chat: Chat) -> None:
+    """Finding: Pause (and Help, Cancel -> keep going) lost what was ticked or
+    typed on a page, though Pause said "saved, just as you left it"."""
+    await chat.command("report")
+    await chat.say("no")  # not in danger: the "what happened" page
+    page = chat.form()
+    await chat.send_event(
+        Control(
+            event_id="pause-with-page",
+            person=chat.person,
+            action=ControlAction.PAUSE,
+            token=page.token,
+            by_page=True,
+            values={"kinds": ["stalking", "threats"], "details_exposed": ["not a detail"]},
+        )
+    )
+    assert "saved" in chat.text()
+    await chat.command("report")
+    await chat.choose("resume")
+    kinds = next(q for q in chat.form().questions if q.id == "kinds")
+    assert kinds.value == ("stalking", "threats")  # kept; the unreadable answer simply not

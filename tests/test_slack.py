@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -19,6 +19,7 @@ from adapters.slack import render
 from adapters.slack.app import SlackAdapter
 from adapters.slack.config import SlackSettings, load_slack_settings
 from bot.config import ConfigError, Settings
+from bot.directory import Directory
 from bot.server import Server, build
 from bot.store import MemoryStore, Store
 from tests.fakes.slack import (
@@ -51,8 +52,10 @@ class SlackHarness:
         headers = signed_headers(body, content_type=content_type, **sign)
         return await self.client.post("/slack/events", data=body, headers=headers)
 
-    async def command(self, user: str, text: str = "", channel: str = "C0GENERAL") -> Any:
-        response = await self.post(command_body(user, text, channel=channel), FORM)
+    async def command(
+        self, user: str, text: str = "", channel: str = "C0GENERAL", **extra: Any
+    ) -> Any:
+        response = await self.post(command_body(user, text, channel=channel, **extra), FORM)
         await self.slack.drain()
         return response
 
@@ -599,3 +602,214 @@ async def test_a_mention_in_the_dm_names_a_person(h: SlackHarness, mention: str)
     assert "I'll remember that" in h.text_of(ALICE)
     named = await h.store.records("managers")
     assert named[f"slack:{TEAM}:{ALICE}"]["managers"] == [f"slack:{TEAM}:{BOB}"]
+
+
+# ---------------------------------------------------------------- findings
+
+
+Restart = Callable[[SlackHarness], Awaitable[SlackHarness]]
+
+
+@pytest.fixture
+async def restart() -> AsyncIterator[Restart]:
+    """Serve the same workspace and store from a new process: nothing that was
+    only in the adapter's memory (DMs, pages, pressed messages) survives."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def again(h: SlackHarness) -> SlackHarness:
+        await h.client.close()
+        slack = SlackSettings(
+            bot_token="xoxb-test",
+            signing_secret=SIGNING_SECRET,
+            api_url=str(h.fake.server.make_url("/api/")),
+            _env_file=None,
+        )  # type: ignore[call-arg]
+        server = build(Settings(_env_file=None), slack, h.store)  # type: ignore[call-arg]
+        client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return SlackHarness(h.fake, server, client, h.store)
+
+    try:
+        yield again
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def until(found: Callable[[], Any], seconds: float = 2.0) -> Any:
+    """Poll for work done outside the work queue (a modal opens straight away)."""
+    deadline = time.monotonic() + seconds
+    while not (result := found()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    return result
+
+
+def shown_on_page(message: dict[str, Any], question: str) -> Any:
+    """What the page's input for `question` holds when it is shown."""
+    for block in message["blocks"]:
+        if block["type"] == "input" and block["block_id"].endswith(f"|{question}"):
+            element = block["element"]
+            if "initial_options" in element:
+                return [o["value"] for o in element["initial_options"]]
+            if "initial_option" in element:
+                return [element["initial_option"]["value"]]
+            return element.get("initial_value")
+    raise AssertionError(f"no input for {question!r} on the page")
+
+
+async def draft_answers(h: SlackHarness, user: str) -> dict[str, Any]:
+    session = await h.store.load_session(_person(user))
+    assert session is not None
+    return session.drafts["report"].answers
+
+
+async def test_typed_back_and_skip_move_a_page_at_a_time(h: SlackHarness) -> None:
+    """Finding: typed "back" and "skip" in the DM showed the same page again,
+    though help says they work (the core took them for one question of several)."""
+    await h.command(ALICE)
+    await h.dm(ALICE, "skip")  # this page needs an answer
+    text = h.text_of(ALICE)
+    assert "needs an answer" in text and "Is anyone in immediate danger" in text
+    for page in REPORT_PAGES[:4]:
+        await h.submit(ALICE, page)
+    assert "When did it start?" in h.text_of(ALICE)
+    await h.dm(ALICE, "back")
+    assert "Where it happened" in h.text_of(ALICE)
+    await h.dm(ALICE, "Back")  # the page before, not the same page again
+    assert "Your personal details" in h.text_of(ALICE)
+    await h.command(ALICE, "go back", channel=f"D{ALICE}")
+    assert "What has been happening?" in h.text_of(ALICE)
+    for page in REPORT_PAGES[1:3]:
+        await h.submit(ALICE, page)
+    assert "Where it happened" in h.text_of(ALICE)
+    await h.dm(ALICE, "skip")  # as it stands: what was answered before is kept
+    assert "When did it start?" in h.text_of(ALICE)
+    await h.command(ALICE, "skip", channel=f"D{ALICE}")
+    assert "Who is affected?" in h.text_of(ALICE)
+    answers = await draft_answers(h, ALICE)
+    assert answers["platforms"] == ["facebook"] and answers["links"] == ["https://facebook.com/p/1"]
+    assert answers["started"] is None and answers["frequency"] is None
+    await h.dm(ALICE, "back")
+    assert "When did it start?" in h.text_of(ALICE)
+
+
+async def test_page_controls_keep_what_was_ticked_or_typed(h: SlackHarness) -> None:
+    """Finding: Pause, Help and Cancel -> "No, keep going" lost what was on the
+    page: the press carries the page's inputs (`state.values`), now kept."""
+    await h.command(ALICE)
+    for page in REPORT_PAGES[:3]:
+        await h.submit(ALICE, page)
+
+    async def control(name: str, answers: dict[str, Any]) -> None:
+        page = h.last_message(ALICE)
+        button = find_button(page, f"{render.ACTION_CONTROL}.{name}")
+        await h.act(ALICE, button, page, _state_for(page["blocks"], answers))
+
+    def page_holds(answers: dict[str, Any]) -> None:
+        page = h.last_message(ALICE)
+        for question, value in answers.items():
+            assert shown_on_page(page, question) == value, question
+
+    typed = {"platforms": ["instagram"], "links": "https://instagram.com/p/9", "evidence": "two"}
+    await control("help", typed)
+    assert "Help: Report online abuse" in h.text_of(ALICE)
+    page_holds(typed)
+
+    typed = {"platforms": ["x", "tiktok"], "links": "https://x.com/p/1", "evidence": "a saved DM"}
+    await control("cancel", typed)
+    assert "Discard this draft?" in h.text_of(ALICE)
+    await h.press(ALICE, render.ACTION_CHOICE + ".no")
+    assert "Good, let's carry on." in h.text_of(ALICE)
+    page_holds(typed)
+
+    typed = {"platforms": ["reddit"], "links": "https://reddit.com/r/1", "evidence": "notes"}
+    await control("pause", typed)
+    assert "draft is saved" in h.text_of(ALICE)
+    await h.command(ALICE, channel=f"D{ALICE}")
+    await h.press(ALICE, render.ACTION_CHOICE + ".0")  # "Carry on with my draft"
+    assert "Welcome back" in h.text_of(ALICE)
+    page_holds(typed)
+    await h.submit(ALICE, typed)
+    answers = await draft_answers(h, ALICE)
+    assert answers["platforms"] == ["reddit"] and answers["evidence"] == "notes"
+
+
+async def test_command_in_harbours_own_dm_after_a_restart_is_answered_there(
+    h: SlackHarness,
+) -> None:
+    """Finding: `/report-abuse` in Harbour's DM, with the DM not yet known to
+    this process, got "I've sent you a private message… never in a channel"."""
+    response = await h.command(
+        ALICE, "help", channel=f"D{ALICE}", response_url=h.fake.response_url()
+    )
+    assert response.status == 200
+    assert await response.text() == ""
+    assert "/report-abuse mine" in h.text_of(ALICE)
+    assert h.fake.responses() == []
+
+
+async def test_command_in_a_dm_between_people_answers_in_harbours_dm(h: SlackHarness) -> None:
+    response = await h.command(
+        ALICE,
+        "help",
+        channel="D0ALICEBOB",
+        channel_name="directmessage",
+        response_url=h.fake.response_url("alice-bob"),
+    )
+    assert await response.text() == ""
+    [note] = h.fake.responses()
+    assert note["response_type"] == "ephemeral" and "private message" in note["text"]
+    assert "/report-abuse mine" in h.text_of(ALICE)
+    assert h.fake.posts("D0ALICEBOB") == []
+    # Known now: the next one is told at once.
+    again = await h.command(ALICE, "help", channel="D0ALICEBOB", channel_name="directmessage")
+    assert "private message" in (await again.json())["text"]
+
+
+async def test_a_modal_page_opens_after_a_restart(h: SlackHarness, restart: Restart) -> None:
+    """Finding: pages in modals were kept only in memory, so after a restart
+    "Answer these questions" showed help instead of the page."""
+    h.fake.reject_inputs = True
+    await h.command(ALICE)
+    launcher = h.last_message(ALICE)
+    assert "Answer these questions" in json.dumps(launcher["blocks"])
+    later = await restart(h)
+    await later.press(ALICE, render.ACTION_OPEN, message=launcher)
+    [opened] = await until(lambda: later.fake.called("views.open"))
+    view = opened["view"]
+    assert "Is anyone in immediate danger" in json.dumps(view)
+    submission = {
+        "type": "view_submission",
+        "user": {"id": ALICE, "team_id": TEAM},
+        "team": {"id": TEAM},
+        "view": {
+            "type": "modal",
+            "id": "V1",
+            "hash": "h1",
+            "callback_id": render.MODAL_CALLBACK,
+            "private_metadata": view["private_metadata"],
+            "state": {"values": _state_for(view["blocks"], REPORT_PAGES[0])},
+        },
+    }
+    await later.post(interaction_body(submission), FORM)
+    await later.slack.drain()
+    assert "What has been happening?" in later.text_of(ALICE)
+    # The first page's launcher again, in yet another process: it was answered.
+    last = await restart(later)
+    await last.press(ALICE, render.ACTION_OPEN, message=launcher)
+    await until(lambda: "already been answered" in last.text_of(ALICE))
+    assert "already been answered" in last.text_of(ALICE)
+    assert "What has been happening?" in last.text_of(ALICE)
+    assert len(last.fake.called("views.open")) == 1
+
+
+def test_a_leads_channel_that_is_no_slack_channel_id_stops_the_start() -> None:
+    slack = SlackSettings(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, _env_file=None)  # type: ignore[call-arg]
+    for bad in ("#safety-leads", "safety-leads", "c0123abcd", "19:leads@thread.tacv2", "C01"):
+        directory = Directory(channels={"slack": bad})
+        with pytest.raises(ConfigError, match=r"\[channels\] slack"):
+            build(Settings(_env_file=None), slack, MemoryStore(), directory=directory)  # type: ignore[call-arg]
+    for good in ("C0123ABCD", "G0PRIVATE1"):
+        directory = Directory(channels={"slack": good})
+        build(Settings(_env_file=None), slack, MemoryStore(), directory=directory)  # type: ignore[call-arg]

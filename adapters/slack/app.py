@@ -34,12 +34,33 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import render, translate
 from adapters.slack.config import SlackSettings
+from bot import engine
 from bot.alerts.messenger import SHARED, Recipient
 from bot.app import Harbour
+from bot.config import ConfigError
 from bot.directory import Directory, parse_person
+from bot.engine import Draft
+from bot.flow import REVIEW
 from bot.locks import KeyedLocks
 from bot.logs import log_failure
-from bot.models import Form, InboundEvent, Notice, NoticeLevel, PersonRef, Reply, TextMessage
+from bot.models import (
+    ChannelRegistered,
+    ChoiceQuestion,
+    Command,
+    Control,
+    ControlAction,
+    Form,
+    FormSubmitted,
+    InboundEvent,
+    Notice,
+    NoticeLevel,
+    PersonRef,
+    Refresh,
+    Reply,
+    TextMessage,
+    TextQuestion,
+)
+from flows import FLOWS
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +88,23 @@ IN_CHANNEL_NOTE = (
 NOT_YOURS = (
     "That button belongs to someone else's private conversation, so I haven't done anything."
 )
+
+SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
+"""What a Slack channel id looks like (public C…, private G…)."""
+
+
+def check_leads_channel(directory: Directory) -> None:
+    """Refuse to start with a safety leads' channel that cannot be a Slack
+    channel id (a name like #safety-leads, a Teams id, a typo): every alert
+    meant for the leads would fail to post."""
+    channel = directory.channels.get("slack")
+    if channel and not SLACK_CHANNEL_ID.match(channel):
+        raise ConfigError(
+            f"The directory file's [channels] slack entry ({channel!r}) is not a Slack channel "
+            "id. Use the id, like C0123ABCD (in Slack: open the channel's details; the id is at "
+            "the bottom), or leave it out and have an administrator type "
+            "`/report-abuse register safety-leads` in the channel."
+        )
 
 
 def web_client(settings: SlackSettings) -> AsyncWebClient:
@@ -128,10 +166,13 @@ class SlackAdapter:
         self._pressed: dict[str, None] = {}  # message ts already acted on, oldest first
         self._forms_in_modals = settings.forms == "modal"
         self._forms: dict[str, Form] = {}  # by token: pages that may be opened in a modal
+        # What a page's inputs held when one of its controls was pressed, by
+        # person and draft: shown again on the page when it comes back.
         self._queues = KeyedLocks()
         self._acking = 0  # HTTP requests in the handler, not yet acknowledged
         self._no_acks_due = asyncio.Event()
         self._no_acks_due.set()
+        check_leads_channel(harbour.directory)
         self._register()
 
     # ------------------------------------------------------------------ HTTP
@@ -165,8 +206,10 @@ class SlackAdapter:
         web_app.on_shutdown.append(lambda _: self.close())
 
     async def start(self) -> None:
-        """One HTTP session for every Web API call (no new connection, and in
-        production no new TLS handshake, per call)."""
+        """Check the leads' channel, and open one HTTP session for every Web
+        API call (no new connection, and in production no new TLS handshake,
+        per call)."""
+        check_leads_channel(self.harbour.directory)
         if self.client.session is None:
             self.client.session = aiohttp.ClientSession()
 
@@ -218,13 +261,23 @@ class SlackAdapter:
             log_failure("a Slack listener", error)
 
         @app.command(self.settings.command)
-        async def on_command(ack: Any, body: dict[str, Any]) -> None:
+        async def on_command(ack: Any, body: dict[str, Any], respond: Any) -> None:
             who = translate.person(body.get("team_id", ""), body.get("user_id", ""))
-            if body.get("channel_id") == self._dm.get(who.key):
+            registering = translate.channel_registration(body)
+            if registering is not None:
                 await ack()
+                self._spawn(self._register_channel(registering, respond))
+                return
+            channel = str(body.get("channel_id") or "")
+            known = self._dm.get(who.key)
+            maybe_dm = known is None and translate.in_a_dm(body)
+            if (channel and channel == known) or maybe_dm:
+                await ack()  # a DM not yet known: whose it is is checked after the ack
             else:
                 await ack(response_type="ephemeral", text=IN_CHANNEL_NOTE)
-            self._spawn(self._work(who, lambda: [translate.command_event(body)]))
+            self._spawn(
+                self._command(who, body, channel if maybe_dm else None, respond),
+            )
 
         @app.action(render.ACTION_OPEN)
         async def on_open(ack: Any, body: dict[str, Any]) -> None:
@@ -255,6 +308,48 @@ class SlackAdapter:
                 who = translate.person(body.get("team_id", ""), event["user"])
                 self._spawn(self._publish_home(who))
 
+    async def _command(
+        self, who: PersonRef, body: dict[str, Any], dm_to_check: str | None, respond: Any
+    ) -> None:
+        """A slash command. Typed in a DM Harbour did not know yet (after a
+        restart): if it was not Harbour's own, say where the answer went."""
+        if dm_to_check is not None:
+            try:
+                if await self.dm_channel(who) != dm_to_check:
+                    await respond(text=IN_CHANNEL_NOTE, response_type="ephemeral")
+            except SlackApiError as exc:
+                log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
+            except Exception as exc:
+                log_failure("answering a slash command in a DM", exc)
+        await self._work(who, lambda: [translate.command_event(body)])
+
+    async def _register_channel(self, event: ChannelRegistered, respond: Any) -> None:
+        """`register safety-leads` in a channel: the answer goes to the person
+        alone (an ephemeral message, or their DM), never to the channel."""
+        who = event.person
+        try:
+            async with self._queues.hold(who.key):
+                replies = await self.harbour.handle(event)
+                if not replies:
+                    return
+                try:
+                    for blocks in render.messages(replies, who.user):
+                        sent = await respond(
+                            text=render.fallback_text(replies),
+                            blocks=blocks,
+                            response_type="ephemeral",
+                            replace_original=False,
+                        )
+                        if sent.status_code != 200:
+                            raise RuntimeError(f"response URL answered {sent.status_code}")
+                except Exception as exc:  # no response URL, or it expired: the DM
+                    log_failure("answering privately in the channel", exc)
+                    await self._post(who, await self.dm_channel(who), replies)
+        except SlackApiError as exc:
+            log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
+        except Exception as exc:
+            log_failure("registering a channel", exc)
+
     async def _open_form(self, body: dict[str, Any]) -> None:
         try:
             found = translate.form_to_open(body)
@@ -262,9 +357,14 @@ class SlackAdapter:
                 return
             who, token, trigger = found
             form = self._forms.get(token)
-            if form is None:  # restarted since, or an old page: show where we are now
-                await self._work(who, lambda: [_help_event(who, trigger)])
-                return
+            if form is None:  # restarted since, or an old page
+                draft = await self._draft_now(who)
+                if draft is not None and draft.token == token:
+                    form = self._page_of(who, draft)
+                if form is None:  # show where the conversation is now
+                    event = _where_now(who, token, trigger, in_flow=draft is not None)
+                    await self._work(who, lambda: [event])
+                    return
             await self.client.views_open(trigger_id=trigger, view=render.form_modal(form, who.user))
         except SlackApiError as exc:
             log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
@@ -346,6 +446,7 @@ class SlackAdapter:
             async with self._queues.hold(who.key):
                 for event in events_from():
                     await self._acks_first()
+                    event = await self._on_a_page(event)
                     replies = await self.harbour.handle(event)
                     await self._acks_first()
                     if replies:
@@ -359,16 +460,31 @@ class SlackAdapter:
     async def _deliver(self, who: PersonRef, replies: list[Reply], source: _Live | None) -> None:
         channel = await self.dm_channel(who)
         if source is not None and source.channel != channel:
-            source = None  # a shared message (an alert in a channel): updated by the notifier
-        answered = source if source and source.ts else self._live.pop(who.key, None)
-        if answered is not None:
+            # A shared message (an alert in a channel): the notifier edits it for
+            # everyone and nothing is said there. What a Refresh holds for the
+            # one who pressed (what she did, what she can still do) reaches
+            # her privately, as a new message in her DM.
+            source = None
+        pressed = source if source and source.ts else None
+        refreshed = [shown for r in replies if isinstance(r, Refresh) for shown in r.replies]
+        if pressed is not None and refreshed:
+            # The pressed message (a manager's alert) shows how things stand now,
+            # with the actions still open: nothing else on it is taken away.
+            replies = [r for r in replies if not isinstance(r, Refresh)]
             self._live.pop(who.key, None)
-            await self.client.chat_update(
-                channel=answered.channel,
-                ts=answered.ts,
-                blocks=render.answered(answered.blocks, "Received"),
-                text="Harbour: received",
-            )
+            await self._refresh(who, pressed, refreshed)
+        else:
+            answered = pressed or self._live.pop(who.key, None)
+            if answered is not None:
+                self._live.pop(who.key, None)
+                await self.client.chat_update(
+                    channel=answered.channel,
+                    ts=answered.ts,
+                    blocks=render.answered(answered.blocks, "Received"),
+                    text="Harbour: received",
+                )
+        if not replies:
+            return
         for reply in replies:
             if isinstance(reply, Form):
                 self._forms[reply.token] = reply
@@ -384,6 +500,89 @@ class SlackAdapter:
             log.warning("Slack refused inputs in a message: pages open in a modal from now on")
             self._forms_in_modals = True
             await self._post(who, channel, replies)
+
+    async def _refresh(self, who: PersonRef, pressed: _Live, shown: Sequence[Reply]) -> None:
+        """Show `shown` in place of the message just pressed. Its buttons are new,
+        so a press on them is not taken for a second click on the old ones."""
+        first, *more = render.messages(shown, who.user)
+        await self.client.chat_update(
+            channel=pressed.channel,
+            ts=pressed.ts,
+            blocks=first,
+            text=render.fallback_text(shown),
+        )
+        self._pressed.pop(f"{pressed.ts}:{who.key}", None)
+        for blocks in more:  # more than one message holds: the rest follows
+            await self.client.chat_postMessage(
+                channel=pressed.channel, blocks=blocks, text=render.fallback_text(shown)
+            )
+
+    # ------------------------------------------------------------------ pages
+
+    async def _draft_now(self, who: PersonRef) -> Draft | None:
+        """The flow the person has going (not paused), from what is saved, so
+        nothing about it is lost to a restart; None if none or unreadable."""
+        try:
+            session = await self.harbour.store.load_session(who)
+        except Exception as exc:
+            log_failure("finding the conversation in progress", exc)
+            return None
+        draft = session.active_draft if session is not None else None
+        return draft if draft is not None and not draft.paused else None
+
+    def _page_of(self, who: PersonRef, draft: Draft) -> Form | None:
+        """The page the draft is on, as the core shows it (None at the summary
+        or the discard question)."""
+        if draft.confirming_cancel or draft.step == REVIEW:
+            return None
+        try:
+            shown = engine.prompt(FLOWS[draft.flow], draft, self.harbour.ctx)
+        except Exception as exc:
+            log_failure("finding the page in progress", exc)
+            return None
+        form = next((r for r in shown if isinstance(r, Form)), None)
+        return form
+
+    async def _on_a_page(self, event: InboundEvent) -> InboundEvent:
+        """ "back" and "skip", typed (or after the slash command) in a flow, mean
+        the page: back to the previous page, and skip what is left unanswered
+        on this one. The core takes a typed word for one question, so on a
+        page of several it would show the same page again."""
+        if isinstance(event, TextMessage):
+            said = event.text
+        elif isinstance(event, Command):
+            said = f"{event.name} {event.args}"
+        else:
+            return event
+        word = engine.CONTROL_WORDS.get(" ".join(said.casefold().split()))
+        if word not in (ControlAction.BACK, ControlAction.SKIP):
+            return event
+        who = event.person
+        draft = await self._draft_now(who)
+        if draft is None or draft.confirming_cancel:
+            return event  # the core's own meaning (at the discard question, back is no)
+        if word is ControlAction.BACK:
+            return Control(
+                event_id=event.event_id,
+                person=who,
+                display_name=event.display_name,
+                action=ControlAction.BACK,
+                token=draft.token,
+                by_page=True,
+            )
+        page = self._page_of(who, draft)
+        if page is None:
+            return event
+        # Skipping a page is sending it as it stands: what is left empty stays
+        # empty, and a question that needs an answer says so.
+        return FormSubmitted(
+            event_id=event.event_id,
+            person=who,
+            display_name=event.display_name,
+            form=page.id,
+            values={q.id: _as_page_value(q) for q in page.questions},
+            token=page.token,
+        )
 
     async def _post(self, who: PersonRef, channel: str, replies: list[Reply]) -> None:
         for blocks in render.messages(replies, who.user, forms_in_modals=self._forms_in_modals):
@@ -506,5 +705,22 @@ def _is_alert(message: dict[str, Any], key: str) -> bool:
     return bool(key) and metadata.get("event_type") == ALERT_EVENT and payload.get("key") == key
 
 
-def _help_event(who: PersonRef, trigger: str) -> InboundEvent:
-    return TextMessage(event_id=f"open:{trigger}", person=who, text="help")
+def _where_now(who: PersonRef, token: str, trigger: str, *, in_flow: bool) -> InboundEvent:
+    """For a page that can't be opened. In a flow, the page's own token makes
+    the core say it was answered already and show where the flow is now;
+    outside one, help (which keeps any question still waiting)."""
+    if not in_flow:
+        return TextMessage(event_id=f"open:{trigger}", person=who, text="help")
+    return Control(
+        event_id=f"open:{trigger}",
+        person=who,
+        action=ControlAction.HELP,
+        token=token,
+        by_page=True,
+    )
+
+
+def _as_page_value(question: ChoiceQuestion | TextQuestion) -> str | list[str] | None:
+    if isinstance(question, ChoiceQuestion):
+        return list(question.value) or None
+    return question.value or None

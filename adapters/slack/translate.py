@@ -17,6 +17,7 @@ from adapters.slack.render import (
 )
 from bot.alerts.messenger import SHARED
 from bot.models import (
+    ChannelRegistered,
     ChoiceMade,
     Command,
     Control,
@@ -29,6 +30,10 @@ from bot.models import (
     SharedFile,
     TextMessage,
 )
+from bot.validation import clean_text
+
+PageValues = dict[str, str | list[str] | None]
+"""A page's answers by question id, as its inputs hold them."""
 
 
 def person(team: str, user: str) -> PersonRef:
@@ -45,6 +50,32 @@ def with_person_ids(text: str, team: str) -> str:
     command's text (the manifest sets `should_escape`, so a typed `@alice` arrives
     escaped, never as bare text that names nobody)."""
     return MENTION.sub(lambda m: person(team, m[1]).key, text)
+
+
+def in_a_dm(body: dict[str, Any]) -> bool:
+    """Whether a slash command was typed in a direct message (with Harbour, or
+    between people: only `conversations.open` tells which)."""
+    return body.get("channel_name") == "directmessage" or str(
+        body.get("channel_id") or ""
+    ).startswith("D")
+
+
+REGISTER_WORDS = frozenset({"register safety-leads", "register safety leads"})
+
+
+def channel_registration(body: dict[str, Any]) -> ChannelRegistered | None:
+    """`/report-abuse register safety-leads` typed in a shared channel -> the
+    request that it become the safety leads' channel; anything else -> None."""
+    channel = str(body.get("channel_id") or "")
+    said = " ".join(clean_text(body.get("text") or "").casefold().split())
+    if said not in REGISTER_WORDS or not channel or in_a_dm(body):
+        return None
+    return ChannelRegistered(
+        event_id=f"cmd:{body.get('trigger_id') or body.get('command_ts', '')}",
+        person=person(body["team_id"], body["user_id"]),
+        display_name=body.get("user_name") or None,
+        channel=channel,
+    )
 
 
 def command_event(body: dict[str, Any]) -> Command:
@@ -77,9 +108,9 @@ def _team(body: dict[str, Any]) -> str:
     return (body.get("user") or {}).get("team_id") or (body.get("team") or {}).get("id") or ""
 
 
-def _state_values(body: dict[str, Any], token: str) -> dict[str, str | list[str] | None]:
+def _state_values(body: dict[str, Any], token: str) -> PageValues:
     """The answers on a form message, by question id (only this form's inputs)."""
-    values: dict[str, str | list[str] | None] = {}
+    values: PageValues = {}
     prefix = f"q{SEP}{token}{SEP}"
     for block_id, elements in ((body.get("state") or {}).get("values") or {}).items():
         if not block_id.startswith(prefix):
@@ -161,7 +192,12 @@ def action_event(body: dict[str, Any]) -> ActionEvent:
             control = ControlAction(action_id.rsplit(".", 1)[1])
         except ValueError:
             return ActionEvent(None, presser, refused="unreadable")
-        return ActionEvent(Control(**common, action=control, token=parts[1], by_page=True), presser)
+        # What the page held goes with the control: the core keeps it in the draft.
+        page = _state_values(body, parts[1])
+        return ActionEvent(
+            Control(**common, action=control, token=parts[1], by_page=True, values=page),
+            presser,
+        )
     return ActionEvent(None, presser, refused="unreadable")
 
 

@@ -33,6 +33,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_get("/api/{method}", self._handle)  # conversations.history is a GET
         app.router.add_get("/link", self._socket_mode)
+        app.router.add_post("/respond/{id}", self._respond)
         self.server = TestServer(app, host="127.0.0.1")
 
     async def start(self) -> str:
@@ -97,6 +98,15 @@ class FakeSlack:
         if method == "conversations.history":
             return web.json_response(self._history(params))
         return web.json_response({"ok": True})
+
+    def response_url(self, name: str = "1") -> str:
+        """A command's response URL that answers here (`responses` records it)."""
+        return str(self.server.make_url(f"/respond/{name}"))
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        """A post to a response URL (an ephemeral answer to a slash command)."""
+        self.calls.append(("response_url", {**await request.json(), "_to": request.path}))
+        return web.Response(text="ok")
 
     def _next_ts(self) -> str:
         """A ts as Slack gives one: the time of posting, in seconds with 6 decimals,
@@ -176,6 +186,10 @@ class FakeSlack:
     def last_post(self) -> dict[str, Any]:
         return self.posts()[-1]
 
+    def responses(self) -> list[dict[str, Any]]:
+        """What was posted to response URLs (only their poster sees these)."""
+        return self.called("response_url")
+
 
 def signed_headers(
     body: str, *, secret: str = SIGNING_SECRET, at: int | None = None, content_type: str
@@ -190,21 +204,29 @@ def signed_headers(
 
 
 def command_body(
-    user: str, text: str = "", *, channel: str = "C0GENERAL", trigger: str | None = None
+    user: str,
+    text: str = "",
+    *,
+    channel: str = "C0GENERAL",
+    trigger: str | None = None,
+    response_url: str = "https://hooks.slack.invalid/commands/1",
+    channel_name: str | None = None,
 ) -> str:
+    if channel_name is None:
+        channel_name = "directmessage" if channel.startswith("D") else "general"
     return urlencode(
         {
             "token": "unused",
             "team_id": TEAM,
             "team_domain": "agency",
             "channel_id": channel,
-            "channel_name": "directmessage" if channel.startswith("D") else "general",
+            "channel_name": channel_name,
             "user_id": user,
             "user_name": user.lower(),
             "command": "/report-abuse",
             "text": text,
             "api_app_id": "A0HARBOUR",
-            "response_url": "https://hooks.slack.invalid/commands/1",
+            "response_url": response_url,
             "trigger_id": trigger or f"trigger-{time.monotonic_ns()}",
         }
     )
