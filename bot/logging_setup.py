@@ -34,7 +34,16 @@ HARBOUR_LOGGERS = ("bot", "adapters", "flows", "harbour")
 
 # Libraries that log request and response bodies (slack_bolt's app logger is
 # `slack_bolt.harbour`, see adapters.slack.app): capped at WARNING by name too.
-CHATTY_LOGGERS = ("slack_sdk", "slack_bolt", "microsoft_agents", "msal", "aiohttp")
+CHATTY_LOGGERS = (
+    "slack_sdk",
+    "slack_bolt",
+    "microsoft_agents",
+    "msal",
+    "aiohttp",
+    "sqlalchemy",
+    "asyncpg",
+    "alembic",
+)
 
 LIBRARY_LEVEL = logging.WARNING
 

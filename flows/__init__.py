@@ -6,6 +6,7 @@ from flows.reflection import REFLECTION
 from flows.report import REPORT
 from flows.update import UPDATE
 
+
 def _by_id(*flows: Flow) -> dict[str, Flow]:  # type: ignore[type-arg]
     """Flows by id; a second flow with an id already taken is an error, never a
     silent replacement (drafts and routes find flows by these ids)."""

@@ -1,0 +1,713 @@
+"""The PostgreSQL store: the same `Store`, for a database several Harbour
+processes can share (`PostgresStore.open(url)`).
+
+SQLAlchemy 2 Core over asyncpg. The schema is Alembic's (`bot/store/migrations`),
+brought up to date under an advisory lock each time a store opens, so two
+processes starting together never migrate twice. Reports and conversations are
+JSONB documents beside the columns their lookups need.
+
+Tables:
+
+* `conversations`: one row per person: their conversation (`session`, NULL
+  when there is none) and the ids of the last `SEEN_KEEP` events they sent
+  (`seen`, oldest first), so a step is one row written;
+* `reports`: one row per report, keyed by (`year`, `seq`), with its
+  `reference`, `reporter_key`, `filed_at`, `status` and `version` beside the
+  document (`doc`). `report_drafts` maps every draft a report consumed
+  (`Report.consumed_drafts`) to it, one report per draft;
+* `report_numbers`: {year: the last number handed out}. Filing bumps it past
+  every stored report of the year, in the filing transaction: a number is never
+  handed out twice and never lands on a stored report;
+* `outbox`: one row per domain event, in arrival order (`n`), with its `at`
+  and, once delivered, `delivered_at`. Delivered rows stay as the record;
+* `records`: the small records by kind and key, in the order they were first
+  put. Dead letters are records of kind `dead-letters`, as in the TinyStore,
+  with the document that was set aside;
+* `writable_probe`: one row `check_writable` rewrites.
+
+Every method that changes something runs in one transaction: the report (or
+the conversation), the event id that caused it and its outbox events commit
+together or not at all. Filing takes a transaction-scoped advisory lock on its
+draft id, then the year's counter row: two processes filing the same draft get
+one report; two filing different drafts get consecutive numbers. `save_report`
+is an upsert that only replaces the version it read (`StaleReport` otherwise),
+so concurrent `update_report` callers re-read and re-apply instead of writing
+over each other. Marking events delivered, parking them and marking dead
+letters reported are single-row updates guarded by the state they change, so
+concurrent callers never lose each other's marks.
+
+Nothing in a statement's parameters is ever logged or put in an error's text
+(`hide_parameters`): they are what people reported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from pydantic import ValidationError
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.models import PersonRef
+from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
+from bot.session import Session
+from bot.store.base import (
+    DeadLetter,
+    RecordKind,
+    ReportFactory,
+    StaleReport,
+    Store,
+    StoreError,
+)
+from bot.store.tiny import _unreadable
+
+log = logging.getLogger(__name__)
+
+SEEN_KEEP = 100
+"""How many of a person's recent event ids are remembered (as `tiny.SEEN_KEEP`)."""
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "harbour_alembic_version"
+"""Alembic's record of the schema's revision: named for Harbour, so a database
+shared with another Alembic project keeps the two apart."""
+MIGRATION_LOCK = 0x4842_5354_4F52_4531
+"""The advisory lock held while the schema is brought up to date ("HBSTORE1")."""
+DEAD_LETTERS = RecordKind.DEAD_LETTERS
+OUTBOX = "outbox"
+"""Where a dead letter was (`DeadLetter.where`): the outbox table."""
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_DRIVERS = ("postgresql", "postgres", "postgresql+asyncpg")
+
+# --------------------------------------------------------------------------- tables
+# What the migrations in bot/store/migrations/versions create, for the queries
+# below (a test checks the two agree).
+
+metadata = MetaData()
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("person_key", Text, primary_key=True),
+    Column("session", JSONB(none_as_null=True), nullable=True),
+    Column("seen", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("year", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("reference", Text, nullable=False, unique=True),
+    Column("reporter_key", Text, nullable=False),
+    Column("filed_at", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("doc", JSONB, nullable=False),
+    PrimaryKeyConstraint("year", "seq"),
+    Index("reports_by_reporter", "reporter_key", "filed_at"),
+    Index(
+        "reports_open",
+        "year",
+        "seq",
+        postgresql_where=text("status <> 'closed'"),
+    ),
+)
+
+report_drafts = Table(
+    "report_drafts",
+    metadata,
+    Column("draft_id", Text, primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    ForeignKeyConstraint(["year", "seq"], ["reports.year", "reports.seq"], ondelete="CASCADE"),
+)
+
+report_numbers = Table(
+    "report_numbers",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("last", Integer, nullable=False),
+    CheckConstraint("last >= 0", name="report_numbers_last_check"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("n", BigInteger, Identity(always=True), primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("reference", Text, nullable=True),
+    Column("doc", JSONB, nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Index("outbox_pending", "at", "n", postgresql_where=text("delivered_at IS NULL")),
+)
+
+record_table = Table(
+    "records",
+    metadata,
+    Column("kind", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("n", BigInteger, Identity(always=True), nullable=False),
+    Column("value", JSONB, nullable=False),
+    PrimaryKeyConstraint("kind", "key"),
+    Index("records_in_order", "kind", "n"),
+)
+
+writable_probe = Table(
+    "writable_probe",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# --------------------------------------------------------------------------- statements
+
+_SAVE_SESSION_SEEN = text(
+    """
+    INSERT INTO conversations AS c (person_key, session, seen)
+    VALUES (:key, :session, ARRAY[CAST(:event_id AS text)])
+    ON CONFLICT (person_key) DO UPDATE SET
+        session = excluded.session,
+        seen = CASE
+            WHEN CAST(:event_id AS text) = ANY (c.seen) THEN c.seen
+            ELSE (c.seen || CAST(:event_id AS text))
+                [greatest(1, cardinality(c.seen) + 2 - CAST(:keep AS integer)):]
+        END,
+        updated_at = now()
+    """
+).bindparams(bindparam("session", type_=JSONB(none_as_null=True)))
+"""A person's conversation and the id of the event that changed it: the id is
+added (once) to her latest ids, and only the newest `SEEN_KEEP` are kept."""
+
+_SAVE_SESSION = text(
+    """
+    INSERT INTO conversations AS c (person_key, session) VALUES (:key, :session)
+    ON CONFLICT (person_key) DO UPDATE SET session = excluded.session, updated_at = now()
+    """
+).bindparams(bindparam("session", type_=JSONB(none_as_null=True)))
+
+_MARK_REPORTED = text(
+    """
+    UPDATE records SET value = value || '{"reported": true}'::jsonb
+    WHERE kind = :kind AND key = ANY (:keys)
+      AND NOT coalesce((value ->> 'reported')::boolean, false)
+    """
+).bindparams(bindparam("keys", type_=ARRAY(Text)))
+
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _to_json(value: Any) -> str:
+    """JSON for a JSONB column. PostgreSQL's JSONB cannot hold the character
+    U+0000, which JSON can: it is stored as U+FFFD (the replacement character)
+    rather than failing the whole write."""
+    dumped = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", dumped) if "\\u0000" in dumped else dumped
+
+
+def _database_url(url: str) -> URL:
+    """`url` for SQLAlchemy with asyncpg: `postgresql://…` (libpq's form) is taken as is."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            "HARBOUR_DATABASE_URL is not a database URL: expected "
+            "postgresql://user:password@host:5432/database"
+        ) from None
+    if parsed.drivername not in _DRIVERS:
+        raise StoreError(
+            f"Harbour's database store needs PostgreSQL (postgresql://…), not {parsed.drivername}"
+        )
+    return parsed.set(drivername="postgresql+asyncpg")
+
+
+def _migrate(connection: Connection, schema: str | None) -> None:
+    """Bring the schema up to date, in the caller's transaction (Alembic,
+    configured here: no alembic.ini). The advisory lock makes a second process
+    starting at the same time wait, then find nothing left to do."""
+    connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+    if schema is not None:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    config.attributes["schema"] = schema
+    command.upgrade(config, "head")
+
+
+def _report(doc: Any, version: int) -> Report:
+    """A stored report; one this Harbour cannot read stops the call with a
+    message that quotes nothing of it (pydantic's would)."""
+    try:
+        report = Report.model_validate(doc)
+    except ValidationError as exc:
+        raise StoreError(
+            f"the database holds a report this version of Harbour cannot read "
+            f"({exc.error_count()} error(s)); run the Harbour version that wrote it"
+        ) from None
+    report.version = version
+    return report
+
+
+class PostgresStore(Store):
+    """The store in PostgreSQL. Open it with `PostgresStore.open(url)`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._closed = False
+
+    @classmethod
+    async def open(cls, url: str, *, schema: str | None = None) -> PostgresStore:
+        """Connect to the database at `url` (`postgresql://user:password@host/db`)
+        and bring its schema up to date. With `schema`, Harbour's tables live in
+        that schema (created if missing) instead of the connection's default."""
+        if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+            raise StoreError(f"not a schema name Harbour uses: {schema!r} (a-z, 0-9, _)")
+        parsed = _database_url(url)
+        connect_args: dict[str, Any] = {}
+        if schema is not None:
+            connect_args["server_settings"] = {"search_path": schema}
+        engine = create_async_engine(
+            parsed,
+            connect_args=connect_args,
+            json_serializer=_to_json,
+            hide_parameters=True,  # they hold what people reported: never in a log
+            pool_pre_ping=True,
+        )
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(_migrate, schema)
+        except BaseException as exc:
+            await engine.dispose()
+            if isinstance(exc, OSError):
+                raise StoreError(
+                    f"Harbour could not reach the database at "
+                    f"{parsed.render_as_string(hide_password=True)} ({exc.strerror or exc}). "
+                    "Check HARBOUR_DATABASE_URL and that PostgreSQL is running."
+                ) from None
+            raise
+        return cls(engine)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction: everything in it commits together, or nothing does."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        async with self._engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        if self._closed:
+            raise StoreError("the store is closed")
+        async with self._engine.connect() as conn:
+            yield conn
+
+    @staticmethod
+    async def _put_session(
+        conn: AsyncConnection,
+        person: PersonRef,
+        session: Session | None,
+        event_id: str | None,
+    ) -> None:
+        doc = None if session is None or session.is_empty else session.model_dump(mode="json")
+        if event_id is not None:
+            await conn.execute(
+                _SAVE_SESSION_SEEN,
+                {"key": person.key, "session": doc, "event_id": event_id, "keep": SEEN_KEEP},
+            )
+        elif doc is not None:
+            await conn.execute(_SAVE_SESSION, {"key": person.key, "session": doc})
+        else:  # nothing to keep: no row is made for it
+            await conn.execute(
+                update(conversations)
+                .where(conversations.c.person_key == person.key)
+                .values(session=None, updated_at=func.now())
+            )
+
+    @staticmethod
+    async def _queue(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+        if not events:
+            return
+        await conn.execute(
+            insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.id]),
+            [
+                {
+                    "id": event.id,
+                    "at": event.at,
+                    "reference": event.reference,
+                    "doc": event.model_dump(mode="json"),
+                    "delivered_at": event.delivered_at,
+                }
+                for event in events
+            ],
+        )
+
+    @staticmethod
+    async def _consume(conn: AsyncConnection, report: Report) -> None:
+        """Remember every draft whose result is in `report` (one report per draft)."""
+        await conn.execute(
+            insert(report_drafts).on_conflict_do_nothing(index_elements=[report_drafts.c.draft_id]),
+            [
+                {"draft_id": draft_id, "year": report.year, "seq": report.seq}
+                for draft_id in sorted(report.consumed_drafts())
+            ],
+        )
+
+    @staticmethod
+    async def _number(conn: AsyncConnection, year: int) -> int:
+        """The next number for `year`: one past both the counter and every
+        stored report of the year, counted in the caller's transaction (the
+        counter's row stays locked until it commits, so filers take turns)."""
+        highest = (
+            select(func.coalesce(func.max(reports.c.seq), 0))
+            .where(reports.c.year == year)
+            .scalar_subquery()
+        )
+        bump = (
+            insert(report_numbers)
+            .values(year=year, last=highest + 1)
+            .on_conflict_do_update(
+                index_elements=[report_numbers.c.year],
+                set_={"last": func.greatest(report_numbers.c.last, highest) + 1},
+            )
+            .returning(report_numbers.c.last)
+        )
+        return int((await conn.execute(bump)).scalar_one())
+
+    # ------------------------------------------------------------------ conversations
+
+    async def load_session(self, person: PersonRef) -> Session | None:
+        async with self._read() as conn:
+            doc = await conn.scalar(
+                select(conversations.c.session).where(conversations.c.person_key == person.key)
+            )
+        return None if doc is None else Session.model_validate(doc)
+
+    async def seen(self, person: PersonRef, event_id: str) -> bool:
+        async with self._read() as conn:
+            found = await conn.scalar(
+                select(literal(event_id, Text) == any_(conversations.c.seen)).where(
+                    conversations.c.person_key == person.key
+                )
+            )
+        return bool(found)
+
+    async def save_session(
+        self,
+        person: PersonRef,
+        session: Session | None,
+        *,
+        event_id: str | None = None,
+        events: Sequence[DomainEvent] = (),
+    ) -> None:
+        async with self._write() as conn:
+            await self._put_session(conn, person, session, event_id)
+            await self._queue(conn, events)
+
+    async def conversation_damaged(self, person: PersonRef) -> bool:
+        """Never: a conversation here is a row the database keeps whole (a
+        TinyStore's damaged file has no equivalent)."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        return False
+
+    # ------------------------------------------------------------------ reports
+
+    async def file_report(
+        self,
+        *,
+        year: int,
+        draft_id: str,
+        make: ReportFactory,
+        person: PersonRef,
+        session: Session | None,
+        event_id: str | None = None,
+    ) -> Report:
+        async with self._write() as conn:
+            # Whoever files this draft first does it; anyone else waits here, then finds it.
+            await conn.execute(
+                select(func.pg_advisory_xact_lock(func.hashtextextended(f"draft:{draft_id}", 0)))
+            )
+            found = (
+                await conn.execute(
+                    select(reports.c.doc, reports.c.version)
+                    .join(
+                        report_drafts,
+                        and_(
+                            report_drafts.c.year == reports.c.year,
+                            report_drafts.c.seq == reports.c.seq,
+                        ),
+                    )
+                    .where(report_drafts.c.draft_id == draft_id)
+                )
+            ).one_or_none()
+            if found is not None:
+                report = _report(found.doc, found.version)
+            else:
+                seq = await self._number(conn, year)
+                # `make` may change the session (what to ask next), so it runs
+                # before the session is written.
+                report, events = make(seq, format_reference(year, seq))
+                report.version = 1
+                await conn.execute(
+                    insert(reports).values(
+                        year=report.year,
+                        seq=report.seq,
+                        reference=report.reference,
+                        reporter_key=report.reporter.key,
+                        filed_at=report.filed_at,
+                        status=report.status.value,
+                        version=report.version,
+                        doc=report.model_dump(mode="json"),
+                    )
+                )
+                await self._consume(conn, report)
+                await self._queue(conn, events)
+            await self._put_session(conn, person, session, event_id)
+        return report
+
+    async def save_report(
+        self,
+        report: Report,
+        *,
+        events: Sequence[DomainEvent] = (),
+        person: PersonRef | None = None,
+        session: Session | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        written = report.model_copy(update={"version": report.version + 1})
+        row = {
+            "year": written.year,
+            "seq": written.seq,
+            "reference": written.reference,
+            "reporter_key": written.reporter.key,
+            "filed_at": written.filed_at,
+            "status": written.status.value,
+            "version": written.version,
+            "doc": written.model_dump(mode="json"),
+        }
+        stmt = insert(reports).values(row)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[reports.c.year, reports.c.seq],
+            set_={name: stmt.excluded[name] for name in row if name not in ("year", "seq")},
+            where=reports.c.version == report.version,  # only over the version it was read at
+        ).returning(reports.c.version)
+        async with self._write() as conn:
+            if (await conn.execute(upsert)).one_or_none() is None:
+                raise StaleReport(f"{report.reference} changed since it was read")
+            await self._consume(conn, written)
+            await self._queue(conn, events)
+            if person is not None:
+                await self._put_session(conn, person, session, event_id)
+        report.version = written.version
+
+    async def get_report(self, reference: str) -> Report | None:
+        parsed = parse_reference(reference)
+        if parsed is None:
+            return None
+        year, seq = parsed
+        async with self._read() as conn:
+            found = (
+                await conn.execute(
+                    select(reports.c.doc, reports.c.version).where(
+                        reports.c.year == year, reports.c.seq == seq
+                    )
+                )
+            ).one_or_none()
+        return None if found is None else _report(found.doc, found.version)
+
+    async def reports_by(self, person: PersonRef) -> list[Report]:
+        async with self._read() as conn:
+            rows = await conn.execute(
+                select(reports.c.doc, reports.c.version)
+                .where(reports.c.reporter_key == person.key)
+                .order_by(reports.c.filed_at.desc(), reports.c.year.desc(), reports.c.seq.desc())
+            )
+            return [_report(row.doc, row.version) for row in rows]
+
+    async def open_reports(self) -> list[Report]:
+        async with self._read() as conn:
+            rows = await conn.execute(
+                select(reports.c.doc, reports.c.version)
+                .where(reports.c.status != ReportStatus.CLOSED.value)
+                .order_by(reports.c.year, reports.c.seq)
+            )
+            return [_report(row.doc, row.version) for row in rows]
+
+    # ------------------------------------------------------------------ outbox
+
+    async def pending_events(self) -> list[DomainEvent]:
+        """Undelivered events, oldest first. One that cannot be read is moved to
+        the dead letters, so it never holds back the events after it."""
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.id, outbox.c.doc)
+                    .where(outbox.c.delivered_at.is_(None))
+                    .order_by(outbox.c.at, outbox.c.n)
+                )
+            ).all()
+        found: list[DomainEvent] = []
+        for row in rows:
+            try:
+                found.append(DomainEvent.model_validate(row.doc))
+            except (ValueError, TypeError) as exc:  # a ValidationError is a ValueError
+                await self._set_aside(row.id, _unreadable(exc), check=True)
+        return found
+
+    async def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None:
+        """Each event is marked on its own row, and only if still pending: two
+        processes marking different events (or the same) never undo each other."""
+        if not event_ids:
+            return
+        async with self._write() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(list(event_ids)), outbox.c.delivered_at.is_(None))
+                .values(delivered_at=at)
+            )
+
+    async def _set_aside(self, event_id: str, reason: str, *, check: bool) -> None:
+        """Move a pending outbox row to the dead letters, with its document, in
+        one transaction. With `check`, only if it is still unreadable (it may
+        have been replaced, delivered or set aside meanwhile)."""
+        async with self._write() as conn:
+            row = (
+                await conn.execute(
+                    select(outbox.c.n, outbox.c.doc)
+                    .where(outbox.c.id == event_id, outbox.c.delivered_at.is_(None))
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if row is None:
+                return
+            if check:
+                try:
+                    DomainEvent.model_validate(row.doc)
+                    return
+                except (ValueError, TypeError):
+                    pass
+            log.warning("an alert was set aside as a dead letter (%s in %s)", reason, OUTBOX)
+            letter = DeadLetter(id=event_id, reason=reason, at=datetime.now(UTC), where=OUTBOX)
+            await conn.execute(
+                insert(record_table)
+                .values(
+                    kind=str(DEAD_LETTERS),
+                    key=event_id,
+                    value={**letter.model_dump(mode="json"), "document": row.doc},
+                )
+                .on_conflict_do_nothing(index_elements=[record_table.c.kind, record_table.c.key])
+            )
+            await conn.execute(delete(outbox).where(outbox.c.n == row.n))
+
+    async def park_event(self, event_id: str, reason: str) -> None:
+        await self._set_aside(event_id, reason, check=False)
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        letters = await self.records(DEAD_LETTERS)
+        return sorted(
+            (DeadLetter.model_validate(value) for value in letters.values()),
+            key=lambda d: (d.at, d.id),
+        )
+
+    async def mark_dead_letter_reported(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        async with self._write() as conn:
+            await conn.execute(_MARK_REPORTED, {"kind": str(DEAD_LETTERS), "keys": list(ids)})
+
+    # ------------------------------------------------------------------ records
+
+    async def put_record(self, kind: RecordKind, key: str, value: dict[str, Any] | None) -> None:
+        async with self._write() as conn:
+            if value is None:
+                await conn.execute(
+                    delete(record_table).where(
+                        record_table.c.kind == str(kind), record_table.c.key == key
+                    )
+                )
+                return
+            stmt = insert(record_table).values(kind=str(kind), key=key, value=value)
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[record_table.c.kind, record_table.c.key],
+                    set_={"value": stmt.excluded.value},
+                    where=record_table.c.value.is_distinct_from(stmt.excluded.value),
+                )
+            )
+
+    async def get_record(self, kind: RecordKind, key: str) -> dict[str, Any] | None:
+        async with self._read() as conn:
+            value = await conn.scalar(
+                select(record_table.c.value).where(
+                    record_table.c.kind == str(kind), record_table.c.key == key
+                )
+            )
+        return None if value is None else dict(value)
+
+    async def records(self, kind: RecordKind) -> dict[str, dict[str, Any]]:
+        async with self._read() as conn:
+            rows = await conn.execute(
+                select(record_table.c.key, record_table.c.value)
+                .where(record_table.c.kind == str(kind))
+                .order_by(record_table.c.n)
+            )
+            return {row.key: dict(row.value) for row in rows}
+
+    # ------------------------------------------------------------------ health
+
+    async def check_writable(self) -> None:
+        """A one-row durable write: a read-only or unreachable database shows."""
+        stmt = insert(writable_probe).values(id=1, at=func.now())
+        async with self._write() as conn:
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[writable_probe.c.id], set_={"at": stmt.excluded.at}
+                )
+            )
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._engine.dispose()
