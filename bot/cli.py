@@ -37,7 +37,13 @@ def load_guidance(settings: Settings) -> Library:
     return library
 
 
-def open_store(settings: Settings) -> Store:
+async def open_store(settings: Settings) -> Store:
+    """The store the settings choose: PostgreSQL when HARBOUR_DATABASE_URL is
+    set, else the embedded files in HARBOUR_DATA_DIR (or memory, for a trial)."""
+    if settings.database_url:
+        from bot.store.postgres import PostgresStore  # only when asked: it loads SQLAlchemy
+
+        return await PostgresStore.open(settings.database_url)
     if settings.store == "memory":
         return MemoryStore()
     return TinyStore(settings.data_dir)
@@ -59,7 +65,7 @@ async def _serve(settings: Settings) -> None:
     slack = load_slack_settings()
     teams = load_teams_settings()
     library = load_guidance(settings)
-    store = open_store(settings)
+    store = await open_store(settings)
     try:
         directory = await load_directory(settings, store)
         await run(settings, slack, teams, store, library, directory)
@@ -70,7 +76,7 @@ async def _serve(settings: Settings) -> None:
 async def _chat(settings: Settings, user: str) -> None:
     from adapters.console import ConsoleMessenger, chat, console_person
 
-    store = open_store(settings)
+    store = await open_store(settings)
     notifier_task = None
     try:
         harbour = Harbour(

@@ -6,6 +6,7 @@ with a message naming the variable, never half-way through someone's report.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -17,18 +18,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.alerts.followups import EscalationTimes, public_holidays
 from bot.directory import PERSON_ID
 from bot.flow import FlowContext
-from bot.guidance import Library
+from bot.guidance import (
+    EMERGENCY_FALLBACK,
+    PACK_PREFIX,
+    CountryPack,
+    GuidanceError,
+    Library,
+    builtin_packs,
+    country_pack,
+    pack_code,
+    pack_emergency,
+)
 
-EMERGENCY_NUMBERS = {
-    "IE": "112 or 999",
-    "GB": "999 or 112",
-    "US": "911",
-    "CA": "911",
-    "AU": "000 (or 112 from a mobile)",
-    "NZ": "111",
-}
-"""Emergency numbers by country; elsewhere 112, which works across the EU and on
-most mobile networks."""
+EMERGENCY_NUMBERS = {code: pack_emergency(pack) for code, pack in builtin_packs().items()}
+"""Emergency numbers by country, from the built-in country packs
+(flows/guidance/country-*.md, each with its sources); a country without a pack
+gets 112 (EMERGENCY_FALLBACK) and a warning at start."""
+
+log = logging.getLogger("harbour")
 
 
 class ConfigError(ValueError):
@@ -44,6 +51,12 @@ class Settings(BaseSettings):
         default=Path("harbour-data"),
         description="Where the embedded store keeps its files (created if missing).",
     )
+    database_url: str = Field(
+        default="",
+        repr=False,  # it may carry a password
+        description="postgresql://user:password@host/db: use PostgreSQL instead of the "
+        "embedded store.",
+    )
     store: Literal["tinydb", "memory"] = Field(
         default="tinydb", description="'memory' keeps nothing after the process stops."
     )
@@ -51,8 +64,9 @@ class Settings(BaseSettings):
     country: str = Field(
         default="IE",
         pattern=r"^[A-Za-z]{2}$",
-        description="ISO country code: sets the emergency numbers shown and the public "
-        "holidays that are not working days (default Ireland).",
+        description="ISO country code: sets the country pack guidance reads (emergency "
+        "numbers, police route, 24-hour line, law, regulator) and the public holidays "
+        "that are not working days (default Ireland).",
     )
     timezone: str = Field(
         default="Europe/Dublin",
@@ -145,9 +159,38 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    def country_pack(self) -> CountryPack | None:
+        """The country pack guidance reads: built-in, with the organisation's own
+        country file laid over it; None for a country Harbour has no pack for."""
+        try:
+            return country_pack(self.country, self.guidance_dir)
+        except GuidanceError:  # reported, naming the file, when guidance is loaded
+            return builtin_packs().get(pack_code(self.country))
+
     @property
     def emergency(self) -> str:
-        return self.emergency_numbers or EMERGENCY_NUMBERS.get(self.country.upper(), "112")
+        return self.emergency_numbers or pack_emergency(self.country_pack()) or EMERGENCY_FALLBACK
+
+    def country_warning(self) -> str | None:
+        """What the administrator is told at start when HARBOUR_COUNTRY has no
+        country pack: what people will be told instead, and how to fix it."""
+        if self.country_pack() is not None:
+            return None
+        code = pack_code(self.country)
+        emergency = (
+            f"{self.emergency_numbers} (HARBOUR_EMERGENCY_NUMBERS)"
+            if self.emergency_numbers
+            else f"{EMERGENCY_FALLBACK}, which may not be the right number there: set "
+            "HARBOUR_EMERGENCY_NUMBERS"
+        )
+        return (
+            f"HARBOUR_COUNTRY={self.country}: Harbour has no guidance for this country. In an "
+            f"emergency people are told to call {emergency}. Guidance names no police "
+            "number, 24-hour line, law or regulator there: set HARBOUR_POLICE_NON_EMERGENCY "
+            "and HARBOUR_EAP_PHONE for the numbers, and add "
+            f"{PACK_PREFIX}{code.lower()}.md to HARBOUR_GUIDANCE_DIR for the rest (the "
+            f"built-in {PACK_PREFIX}ie.md shows the format)."
+        )
 
     def facts(self) -> dict[str, str]:
         """What guidance placeholders ({{name}}) are filled with."""
@@ -175,8 +218,13 @@ class Settings(BaseSettings):
 
     def guidance(self) -> Library:
         """Built-in guidance with the organisation's files and facts; raises
-        GuidanceError naming each bad file and field."""
-        return Library.load(self.guidance_dir, self.facts())
+        GuidanceError naming each bad file and field. Warns once per call when the
+        country has no pack (it is called at start)."""
+        library = Library.load(self.guidance_dir, self.facts())
+        warning = self.country_warning()
+        if warning:
+            log.warning(warning)
+        return library
 
     def flow_context(self) -> FlowContext:
         return FlowContext(
