@@ -21,9 +21,11 @@ from typing import TextIO
 from bot import engine
 from bot.alerts.messenger import Recipient
 from bot.app import Harbour
+from bot.cases import CASE_QUESTION
 from bot.conversation.routes import ROUTES
 from bot.directory import Directory, console_name
 from bot.models import (
+    ChoiceMade,
     ChoiceQuestion,
     Command,
     Confirmation,
@@ -82,6 +84,11 @@ CONSOLE_HELP = Notice(
 )
 
 
+Pressable = ChoiceQuestion | Confirmation
+"""A question the console shows as numbered buttons: choosing one of its
+options by number or by name is pressing that button."""
+
+
 def with_person_ids(text: str) -> str:
     """`@carl` -> `console:local:carl`: the core names people by their Harbour id."""
 
@@ -138,6 +145,63 @@ def to_event(line: str, person: PersonRef) -> Command | TextMessage:
     return TextMessage(event_id=event_id, person=person, text=line, display_name=person.user)
 
 
+def _options_of(question: Pressable) -> list[tuple[str, str]]:
+    """(value, label) of each button, in the order the console numbers them."""
+    if isinstance(question, Confirmation):
+        return [("yes", question.confirm_label), ("no", question.deny_label)]
+    return [(o.value, o.label) for o in question.options]
+
+
+def on_screen(replies: Sequence[Reply]) -> Pressable | None:
+    """The buttons left on screen after these replies: those of the last
+    question shown, if it has buttons. A page of a form, a typed question or a
+    person picker takes typed answers instead, and replies that ask nothing
+    leave no buttons: a number typed later is never a press on something
+    scrolled away."""
+    last: Reply | None = None
+    for reply in replies:
+        for shown in reply.replies if isinstance(reply, Refresh) else (reply,):
+            if isinstance(
+                shown, Form | ChoiceQuestion | TextQuestion | PersonQuestion | Confirmation
+            ):
+                last = shown
+    return last if isinstance(last, ChoiceQuestion | Confirmation) else None
+
+
+def pressed(line: str, question: Pressable | None, person: PersonRef) -> ChoiceMade | None:
+    """A typed line that chooses from the buttons on screen, by number, label
+    or value (several, comma-separated, where several may be chosen): the
+    press Slack or Teams would send, with the question's id and token so it
+    routes back (and a stale one is noticed). Anything else is None."""
+    if question is None:
+        return None
+    options = _options_of(question)
+    several = isinstance(question, ChoiceQuestion) and question.multiple
+    parts = line.split(",") if several else [line]
+    values: list[str] = []
+    for part in parts:
+        typed = " ".join(part.split()).casefold().rstrip(".")
+        value = next(
+            (
+                value
+                for number, (value, label) in enumerate(options, start=1)
+                if typed in (str(number), value.casefold(), label.casefold())
+            ),
+            None,
+        )
+        if value is None:
+            return None
+        values.append(value)
+    return ChoiceMade(
+        event_id=uuid.uuid4().hex,
+        person=person,
+        question=question.id,
+        values=tuple(dict.fromkeys(values)),
+        token=question.token,
+        display_name=person.user,
+    )
+
+
 def _wrap(text: str, indent: str = "") -> str:
     out = []
     for paragraph in text.split("\n"):
@@ -176,10 +240,20 @@ def _question(question: ChoiceQuestion | TextQuestion) -> list[str]:
     return lines
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""What a terminal would act on rather than show (ESC starts its escape sequences)."""
+
+
 def render(reply: Reply) -> str:
-    """A core reply as terminal text."""
+    """A core reply as terminal text: exactly as written, but never a control
+    character, so no one's text can move the cursor, recolour or clear a
+    manager's terminal."""
+    return CONTROL.sub("", _render(reply))
+
+
+def _render(reply: Reply) -> str:
     if isinstance(reply, Refresh):  # a terminal edits nothing: shown as new
-        return "\n\n".join(render(shown) for shown in reply.replies)
+        return "\n\n".join(_render(shown) for shown in reply.replies)
     if isinstance(reply, Text):
         return _wrap(reply.text)
     if isinstance(reply, Notice):
@@ -216,29 +290,32 @@ def render(reply: Reply) -> str:
     raise TypeError(f"no console rendering for {type(reply).__name__}")
 
 
-def _waiting(harbour: Harbour, session: Session | None) -> list[str]:
+def _waiting(harbour: Harbour, session: Session | None) -> tuple[list[str], Pressable | None]:
     """What the person left unfinished, shown when a console chat starts, so a
-    first "2" is never the silent answer to a question she can't see."""
+    first "2" is never the silent answer to a question she can't see; and the
+    buttons it leaves on screen."""
     if session is None:
-        return []
+        return [], None
     lines: list[str] = []
+    asked: list[Reply] = []
     draft = session.active_draft
     if draft is not None and not draft.paused:
         lines.append(
             f"You're part way through a draft ({FLOWS[draft.flow].title}). This question is "
             "waiting for your answer; say pause to keep the draft for later."
         )
-        lines += [render(r) for r in engine.prompt(FLOWS[draft.flow], draft, harbour.ctx)]
+        asked = list(engine.prompt(FLOWS[draft.flow], draft, harbour.ctx))
     elif session.pending is not None:
         lines.append("A question is waiting for your answer:")
-        lines.append(render(harbour.pending_reply(session.pending)))
+        asked = [harbour.pending_reply(session.pending)]
+    lines += [render(r) for r in asked]
     for paused in session.drafts.values():
         if paused.paused and paused.flow in ("report", "update", "reflect"):
             word = f"{paused.flow} {paused.subject or ''}".strip()
             lines.append(
                 f"You have a paused draft ({FLOWS[paused.flow].title}): type {word} to pick it up."
             )
-    return lines
+    return lines, on_screen(asked)
 
 
 async def _session(harbour: Harbour, person: PersonRef) -> Session | None:
@@ -257,21 +334,40 @@ async def chat(
     stdout: TextIO = sys.stdout,
     stderr: TextIO | None = None,
     interactive: bool | None = None,
+    alerts: ConsoleMessenger | None = None,
 ) -> None:
     """Run a chat until end of input (Ctrl-D) or `quit`.
 
     Interactive, the greeting, prompts and hints go to stderr; stdout carries
-    only Harbour's replies either way.
+    only Harbour's replies either way. Choosing a numbered option (by number
+    or by name) presses that button, as on Slack or Teams. With `alerts`, the
+    messenger printing this trial's alerts, that includes the buttons of the
+    last alert printed for this person (a check-in, a case's actions) or, for
+    a safety lead, for the leads' channel; but never while she is in the
+    middle of a draft, whose question her numbers answer.
     """
     interactive = stdin.isatty() if interactive is None else interactive
     err = stderr or sys.stderr
     loop = asyncio.get_running_loop()
+    buttons: Pressable | None = None
+    seen = 0  # alerts printed so far
+
+    def alert_buttons(session: Session | None) -> Pressable | None:
+        nonlocal seen
+        if alerts is None:
+            return None
+        readers = {person.key}
+        if person.key in harbour.directory.leads:
+            readers.add(LEADS_CHANNEL)
+        seen, fresh = alerts.buttons_since(seen, readers)
+        return None if _in_flow(session) else fresh
+
     if interactive:
         print(
             f"Harbour console, as {person.user}. Type help for the commands, quit to leave.",
             file=err,
         )
-        waiting = _waiting(harbour, await _session(harbour, person))
+        waiting, buttons = _waiting(harbour, await _session(harbour, person))
         for line in waiting or ["Type report to start a report."]:
             print(line, file=err)
         print(file=err, flush=True)
@@ -290,43 +386,68 @@ async def chat(
             if interactive:
                 print("(Nothing typed. Type help for the commands, quit to leave.)", file=err)
             continue
-        event = with_people(to_event(line, person), await _session(harbour, person))
+        session = await _session(harbour, person)
+        buttons = alert_buttons(session) or buttons  # an alert printed since is the last shown
+        event = pressed(line, buttons, person) or with_people(to_event(line, person), session)
         replies = list(await harbour.handle(event))
         word = (event.name if isinstance(event, Command) else typed).casefold()
         if word in HELP_WORDS and replies:
             replies.insert(1, CONSOLE_HELP)
+        # An alert printed while the line was handled is above these replies.
+        above = alert_buttons(await _session(harbour, person))
+        buttons = on_screen(replies) or above
         for reply in replies:
             print(render(reply), file=stdout)
             print(file=stdout)
         stdout.flush()
 
 
+LEADS_CHANNEL = "safety-leads"
+"""The safety leads' channel in a console trial: printed like any alert."""
+
+
 class ConsoleMessenger:
-    """Alerts for other people in a console trial: printed, addressed, to a stream."""
+    """Alerts for other people in a console trial: printed, addressed, to a stream.
+
+    It keeps the buttons of each alert it prints, so the console chat of the
+    person it was for can press them (`chat(..., alerts=...)`)."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.sent = 0
+        self._printed: list[tuple[str, Pressable | None]] = []  # (to whom, its buttons)
 
     can_check_sent = False
     """A printed alert cannot be read back: after a crash mid-send it is printed again."""
 
     async def send(self, to: Recipient, replies: Sequence[Reply], *, key: str = "") -> str:
         self.sent += 1
-        self._print(f"── Harbour alert to {to.role} ({to.address}) ──", replies)
+        self._print(to, f"── Harbour alert to {to.role} ({to.address}) ──", replies)
         return str(self.sent)
 
     async def find_sent(self, to: Recipient, key: str, since: datetime) -> str | None:
         raise NotImplementedError("the console keeps no way to look a sent message up by key")
 
     def leads_channel(self, directory: Directory) -> str | None:
-        return "safety-leads"
+        return LEADS_CHANNEL
 
     async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
-        self._print(f"── alert {message} to {to.role} updated ──", replies)
+        self._print(to, f"── alert {message} to {to.role} ({to.address}) updated ──", replies)
 
-    def _print(self, heading: str, replies: Sequence[Reply]) -> None:
+    def buttons_since(self, seen: int, readers: set[str]) -> tuple[int, Pressable | None]:
+        """(how many alerts are printed now, the buttons of the last one printed
+        after the first `seen` for any of `readers` that had buttons, if any)."""
+        found = [b for to, b in self._printed[seen:] if to in readers and b is not None]
+        return len(self._printed), found[-1] if found else None
+
+    def _print(self, to: Recipient, heading: str, replies: Sequence[Reply]) -> None:
         print(heading, file=self.stream)
         for reply in replies:
             print(render(reply), file=self.stream)
+            for shown in reply.replies if isinstance(reply, Refresh) else (reply,):
+                if isinstance(shown, ChoiceQuestion) and shown.id.startswith(CASE_QUESTION):
+                    # The alert scrolls away; the case's buttons are always one command away.
+                    ref = shown.id[len(CASE_QUESTION) :]
+                    print(f"  (or, any time: cases {ref})", file=self.stream)
         print(file=self.stream, flush=True)
+        self._printed.append((to.address, on_screen(replies)))

@@ -220,7 +220,9 @@ async def press(h: Services, session: Session, event: ChoiceMade) -> Outcome:
         return form
     now = h.clock()
     text = apply(report, action, who, now)
-    replies: list[Reply] = [alert_status(h, report, who, text)]
+    status = alert_status(h, report, who, text)
+    replies: list[Reply] = [status]
+    _ask_next(session, status)
     if action is Action.CLAIM:
         report.log(now, "viewed", who.key)
         replies.append(case_card(report, CaseView.CASE_TEAM, h.tz))
@@ -265,6 +267,18 @@ async def danger_claim(h: Services, session: Session, event: ChoiceMade) -> Outc
         ],
         session,
     )
+
+
+def _ask_next(session: Session, status: Refresh) -> None:
+    """The actions still open on an alert can be typed too, like `cases`'s."""
+    question = next((r for r in status.replies if isinstance(r, ChoiceQuestion)), None)
+    if question is not None:
+        session.pending = PendingChoice(
+            question=question.id,
+            token=question.token,
+            prompt=question.prompt,
+            options=list(question.options),
+        )
 
 
 def alert_status(h: Services, report: Report, who: PersonRef, done: str) -> Refresh:
@@ -354,7 +368,13 @@ async def checkin_press(h: Services, session: Session, event: ChoiceMade) -> Out
             replies.append(pending_reply(session.pending))
         return Outcome(replies, session, events, report=report)
     text = checkins.take_talk(report, checkin_id, who.key, now)
-    return Outcome([Notice(text=text)], session, report=report)
+    # The alert she pressed keeps what it said, with who has it now.
+    asked = Notice(
+        level=NoticeLevel.DANGER,
+        title=f"Check-in about {report.reference}",
+        text="The worker asked to talk now.",
+    )
+    return Outcome([Refresh(replies=(asked, Notice(text=text)))], session, report=report)
 
 
 TYPED_CHECKIN_WORDS = {
@@ -392,6 +412,37 @@ async def typed_checkin_answer(h: Services, session: Session, text: str) -> Outc
         person=person,
         question=f"{checkins.CHECKIN_QUESTION}{report.reference}:{checkin.id}",
         values=(value,),
+        token=checkin.id,
+    )
+    return await checkin_press(h, session, press)
+
+
+TAKE_TALK_WORDS = ("i'm on it", "im on it", "on it", "i'll call", "i will call", "taking it")
+
+
+async def typed_take_talk(h: Services, session: Session, text: str) -> Outcome | None:
+    """A manager or lead saying "I'm on it" to a worker's "I need to talk now",
+    typed (the console, or a message instead of the button): the newest such
+    request on a case she may take it for."""
+    typed = " ".join(text.casefold().replace("’", "'").split()).strip(".!")
+    if typed not in TAKE_TALK_WORDS:
+        return None
+    who = session.person
+    waiting = [
+        (r, c)
+        for r in await h.store.open_reports()
+        if h.access.decide(who, Action.TAKE_TALK, r)
+        for c in r.checkins
+        if c.answer == "talk" and c.talk_taken_by is None
+    ]
+    if not waiting:
+        return None
+    report, checkin = max(waiting, key=lambda rc: rc[1].answered_at or rc[1].due)
+    press = ChoiceMade(
+        event_id=f"typed-talk:{checkin.id}",
+        person=who,
+        question=f"{checkins.TALK_QUESTION}{report.reference}:{checkin.id}",
+        values=("take",),
         token=checkin.id,
     )
     return await checkin_press(h, session, press)

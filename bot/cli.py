@@ -88,13 +88,13 @@ async def _chat(settings: Settings, user: str) -> None:
         )
         await reconcile_directory_file(harbour, harbour.directory.file_managers)
         # In a trial, alerts to managers and safety leads are shown on stderr.
+        # Alerts for the person chatting can be answered by number, as buttons elsewhere.
+        messenger = ConsoleMessenger(sys.stderr)
         notifier = Notifier(
-            harbour,
-            {Platform.CONSOLE: ConsoleMessenger(sys.stderr)},
-            escalation=settings.escalation(),
+            harbour, {Platform.CONSOLE: messenger}, escalation=settings.escalation()
         )
         notifier_task = asyncio.create_task(notifier.run(interval=1.0))
-        await chat(harbour, console_person(user))
+        await chat(harbour, console_person(user), alerts=messenger)
         await notifier.run_once()
     finally:
         if notifier_task is not None:

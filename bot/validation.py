@@ -271,7 +271,15 @@ def parse_choice(
         if whole is not None:
             chosen.append(whole)
         elif multiple:
-            tokens = [t for t in re.split(r"[,;\n]+|\s+(?=\d)|(?<=\d)\s+", text) if t.strip()]
+            # Labels that contain commas ("… (home, children, school)") are
+            # taken whole first, so splitting at commas never cuts one up.
+            rest = text
+            for labelled in sorted(options, key=lambda o: -len(o.label)):
+                at = rest.casefold().find(labelled.label.casefold())
+                if "," in labelled.label and at >= 0:
+                    chosen.append(labelled)
+                    rest = rest[:at] + "," + rest[at + len(labelled.label) :]
+            tokens = [t for t in re.split(r"[,;\n]+|\s+(?=\d)|(?<=\d)\s+", rest) if t.strip()]
         elif text:
             tokens = [text]
     if not tokens and not chosen:

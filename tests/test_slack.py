@@ -15,11 +15,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.slack import app as slack_app
-from adapters.slack import render
+from adapters.slack import render, translate
 from adapters.slack.app import SlackAdapter
 from adapters.slack.config import SlackSettings, load_slack_settings
 from bot.config import ConfigError, Settings
 from bot.directory import Directory
+from bot.models import ChoiceMade, ChoiceQuestion, Form, Notice, NoticeLevel, Option, Text
 from bot.server import Server, build
 from bot.store import MemoryStore, Store
 from tests.fakes.slack import (
@@ -813,3 +814,98 @@ def test_a_leads_channel_that_is_no_slack_channel_id_stops_the_start() -> None:
     for good in ("C0123ABCD", "G0PRIVATE1"):
         directory = Directory(channels={"slack": good})
         build(Settings(_env_file=None), slack, MemoryStore(), directory=directory)  # type: ignore[call-arg]
+
+
+# ---------------------------------------------------------------- what Slack reads as markup
+
+MARKUP = "<!channel> *bold* _it_ ~gone~ `code` <@U0BOSS> <https://x|y> & more"
+
+
+def _texts(blocks: list[dict[str, Any]], kind: str) -> list[str]:
+    return [
+        t["text"]
+        for b in blocks
+        for t in [b.get("text") or {}, *b.get("elements", [])]
+        if isinstance(t, dict) and t.get("type") == kind
+    ]
+
+
+def test_prose_is_plain_text_so_nothing_in_it_is_formatted_pinged_or_linked() -> None:
+    """Slack's docs escape only &, < and >: *bold*, _it_, ~gone~ and `code` have no
+    escape in mrkdwn, so someone's prose goes in plain_text, where none is read."""
+    for reply in (Text(text=MARKUP), Notice(text=MARKUP, level=NoticeLevel.WARNING)):
+        blocks = [b.to_dict() for b in render.reply_blocks(reply, ALICE)]
+        assert not _texts(blocks, "mrkdwn")
+        [shown] = _texts(blocks, "plain_text")
+        assert MARKUP in shown  # as written: plain_text is shown as it is
+    titled = [
+        b.to_dict() for b in render.reply_blocks(Notice(title="A <b> & c", text=MARKUP), ALICE)
+    ]
+    assert _texts(titled, "mrkdwn") == [":information_source: *A &lt;b&gt; &amp; c*"]
+    assert _texts(titled, "plain_text") == [MARKUP]
+
+
+def test_the_notification_text_is_escaped_and_still_fits() -> None:
+    said = render.fallback_text([Notice(title="<!channel> & <@U0BOSS>", text="x")])
+    assert said == "&lt;!channel&gt; &amp; &lt;@U0BOSS&gt;"
+    long = render.fallback_text([Notice(title="&" * 149, text="x")])
+    assert len(long) <= render.HEADER_TEXT and long.endswith("&amp;…")  # no entity cut in two
+    form = Form(id="f", title="<#C0GENERAL>", questions=(), focus="", token="t")
+    assert render.fallback_text([form]) == "Harbour: &lt;#C0GENERAL&gt;"
+
+
+def _several(n: int) -> ChoiceQuestion:
+    options = tuple(Option(value=f"v{i}", label=f"Option {i}") for i in range(n))
+    return ChoiceQuestion(
+        id="pick", prompt="Who is affected?", options=options, multiple=True, token="t1"
+    )
+
+
+def test_a_question_of_several_choices_is_ticked_then_sent_with_ok() -> None:
+    question = _several(3)
+    blocks = [b.to_dict() for b in render.reply_blocks(question, ALICE)]
+    ticks, send = (b for b in blocks if b["type"] == "actions")
+    [boxes] = ticks["elements"]
+    assert boxes["type"] == "checkboxes" and boxes["action_id"] == render.ACTION_TICK
+    [ok] = send["elements"]
+    assert ok["action_id"] == render.ACTION_CHOICES
+    many = [b.to_dict() for b in render.reply_blocks(_several(30), ALICE)]
+    assert [e["type"] for b in many if b["type"] == "actions" for e in b["elements"]] == [
+        "multi_static_select",
+        "button",
+    ]
+
+    def press(action: dict[str, Any], ticked: list[str], user: str = ALICE) -> Any:
+        state = {ticks["block_id"]: {render.ACTION_TICK: {"type": "checkboxes"}}}
+        state[ticks["block_id"]][render.ACTION_TICK]["selected_options"] = [
+            {"value": v} for v in ticked
+        ]
+        body = {
+            "user": {"id": user, "team_id": TEAM},
+            "actions": [action],
+            "container": {"message_ts": "1.0"},
+            "state": {"values": state},
+        }
+        return translate.action_event(body)
+
+    # A tick is only reported: nothing to do, nothing refused.
+    ticked = press({**boxes, "block_id": ticks["block_id"]}, ["v0"])
+    assert ticked.event is None and not ticked.refused
+    sent = press({**ok, "block_id": send["block_id"]}, ["v0", "v2"])
+    assert isinstance(sent.event, ChoiceMade)
+    assert (sent.event.question, sent.event.token, sent.event.values) == (
+        "pick",
+        "t1",
+        ("v0", "v2"),
+    )
+    assert press({**ok, "block_id": send["block_id"]}, ["v1"], user=BOB).refused == "not-yours"
+
+
+async def test_a_tick_is_acknowledged_and_nothing_is_said(h: SlackHarness) -> None:
+    await h.command(ALICE, "help", channel=f"D{ALICE}")
+    before = len(h.fake.posts())
+    message = {"ts": "1.0", "channel": f"D{ALICE}", "blocks": []}
+    tick = {"type": "checkboxes", "action_id": render.ACTION_TICK, "block_id": "q|t1|pick"}
+    response = await h.act(ALICE, {**tick, "selected_options": [{"value": "v0"}]}, message)
+    assert response.status == 200
+    assert len(h.fake.posts()) == before  # no "couldn't read that button press"

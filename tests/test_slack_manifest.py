@@ -27,6 +27,7 @@ def test_scopes_are_the_minimum_and_each_is_explained() -> None:
         "groups:history",  # the same in a private one
         "im:history",
         "im:write",
+        "users:read",  # a worker's name in Slack, for her manager's alert
     ]
     reasons = (HERE / "SCOPES.md").read_text(encoding="utf-8")
     for scope in scopes["bot"]:

@@ -293,6 +293,9 @@ async def test_register_safety_leads_channel_admin_only(t: TeamsHarness) -> None
     )
     saved = await t.store.get_record("contacts", SAFETY_LEADS)
     assert saved and saved["reference"]["conversation"]["id"] == channel
+    # The core decided and recorded it; Teams kept how to post there.
+    assert t.adapter.harbour.directory.channels["teams"] == channel == saved["address"]
+    assert t.adapter.leads_channel(t.adapter.harbour.directory) == SAFETY_LEADS
     assert "never what happened" in json.dumps(t.fake.cards(channel)[-1])
     before = len(t.fake.requests)
     leads = Recipient(Platform.TEAMS, "channel", SAFETY_LEADS, "safety leads")

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from microsoft_agents.activity import Activity
 
 from adapters.slack.config import SlackSettings
-from adapters.teams.app import MESSAGE_RESPONSE, SAFETY_LEADS
+from adapters.teams.app import MESSAGE_RESPONSE, SAFETY_LEADS, NoAddress
 from adapters.teams.config import load_teams_settings
 from bot.alerts.messenger import Recipient
 from bot.config import Settings
 from bot.directory import Directory
 from bot.models import Platform, Text
 from bot.server import Server, build
-from bot.store import MemoryStore
+from bot.store import MemoryStore, RecordKind
 from tests.fakes.teams import BOT, TENANT, FakeConnector, activity, execute
 from tests.test_teams import PAGES, TeamsHarness
 
@@ -51,22 +53,27 @@ def in_channel(url: str, user: str, thread: str, **fields: Any) -> dict[str, Any
     )
 
 
-@pytest.fixture
-async def teams() -> AsyncIterator[tuple[TeamsHarness, Server]]:
-    fake = FakeConnector()
-    service_url = await fake.start()
-    store = MemoryStore()
-    directory = Directory(
+def leads_directory() -> Directory:
+    return Directory(
         managers={f"teams:{TENANT}:aad-alice": [f"teams:{TENANT}:aad-bob"]},
         leads={f"teams:{TENANT}:aad-carol"},
     )
+
+
+@asynccontextmanager
+async def served(
+    store: MemoryStore, directory: Directory | None = None
+) -> AsyncIterator[tuple[TeamsHarness, Server]]:
+    """Harbour's server (started: its start-up work done) on `store`."""
+    fake = FakeConnector()
+    service_url = await fake.start()
     settings = Settings(_env_file=None, admins=f"teams:{TENANT}:aad-admin")  # type: ignore[call-arg]
     server = build(
         settings,
         SlackSettings(_env_file=None),  # type: ignore[call-arg]
         store,
         load_teams_settings({"HARBOUR_TEAMS_LOCAL_TRIAL": "true"}),
-        directory=directory,
+        directory=directory if directory is not None else leads_directory(),
     )
     assert server.teams is not None
     client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
@@ -76,6 +83,12 @@ async def teams() -> AsyncIterator[tuple[TeamsHarness, Server]]:
     finally:
         await client.close()
         await fake.close()
+
+
+@pytest.fixture
+async def teams() -> AsyncIterator[tuple[TeamsHarness, Server]]:
+    async with served(MemoryStore()) as both:
+        yield both
 
 
 async def filed_and_alerted(t: TeamsHarness, server: Server) -> dict[str, Any]:
@@ -295,3 +308,134 @@ async def test_a_failure_behind_a_press_in_the_channel_says_so_to_the_presser_on
     body = await response.json()
     assert body["type"] == MESSAGE_RESPONSE and "went wrong" in body["value"]
     assert after(t, start) == []  # no error message posted in the channel
+
+
+# ---------------------------------------------------------------------- registering the channel
+
+
+async def test_registering_is_decided_in_the_core_and_teams_keeps_the_address(
+    teams: tuple[TeamsHarness, Server],
+) -> None:
+    t, server = teams
+    assert server.teams is not None
+    directory = server.harbour.directory
+    assert server.teams.leads_channel(directory) is None  # none yet: leads hear privately
+    # Dan is no administrator: the core refuses, and Teams keeps nothing.
+    await t.post(in_channel(t.url, "dan", REGISTERED_IN, text="register safety-leads"))
+    assert "Only Harbour administrators" in json.dumps(t.fake.cards(REGISTERED_IN)[-1])
+    assert "teams" not in directory.channels
+    assert await t.store.get_record(RecordKind.CHANNELS, "teams") is None
+    assert await t.store.get_record(RecordKind.CONTACTS, SAFETY_LEADS) is None
+    await t.post(in_channel(t.url, "admin", REGISTERED_IN, text="register safety-leads"))
+    assert "never what happened" in json.dumps(t.fake.cards(REGISTERED_IN)[-1])
+    assert directory.channels["teams"] == CHANNEL  # the channel's id, not its thread's
+    record = await t.store.get_record(RecordKind.CHANNELS, "teams")
+    assert record is not None and record["by"] == f"teams:{TENANT}:aad-admin"
+    contact = await t.store.get_record(RecordKind.CONTACTS, SAFETY_LEADS)
+    assert contact is not None and contact["address"] == CHANNEL
+    assert contact["registered_by"] == f"teams:{TENANT}:aad-admin"
+    assert server.teams.leads_channel(directory) == SAFETY_LEADS
+    # Dan saying it again in the registered channel changes nothing Teams keeps.
+    await t.post(in_channel(t.url, "dan", REGISTERED_IN, text="register safety-leads"))
+    assert await t.store.get_record(RecordKind.CONTACTS, SAFETY_LEADS) == contact
+
+
+async def test_a_channel_registered_before_the_core_decided_keeps_getting_alerts() -> None:
+    """Stored before the change: only the SAFETY_LEADS contact (no core record)."""
+    store = MemoryStore()
+    registered = activity(
+        "http://127.0.0.1:1/teams/",
+        "admin",
+        conversation=REGISTERED_IN,
+        conversation_type="channel",
+    )
+    reference = Activity.model_validate(registered).get_conversation_reference()
+    dumped = reference.model_dump(mode="json", by_alias=True, exclude_none=True)
+    await store.put_record(
+        RecordKind.CONTACTS,
+        SAFETY_LEADS,
+        {
+            "reference": dumped,
+            "channel": CHANNEL,
+            "registered_by": f"teams:{TENANT}:aad-admin",
+            "registered_at": "2026-01-05T10:00:00+00:00",
+        },
+    )
+    async with served(store) as (t, server):
+        assert server.teams is not None and server.notifier is not None
+        contact = await store.get_record(RecordKind.CONTACTS, SAFETY_LEADS)
+        assert contact is not None
+        assert server.harbour.directory.channels["teams"] == CHANNEL
+        record = await store.get_record(RecordKind.CHANNELS, "teams")
+        assert record is not None and record["by"] == f"teams:{TENANT}:aad-admin"
+        assert contact["address"] == CHANNEL
+        assert server.teams.leads_channel(server.harbour.directory) == SAFETY_LEADS
+        contact["reference"]["serviceUrl"] = t.url  # this run's fake connector
+        await store.put_record(RecordKind.CONTACTS, SAFETY_LEADS, contact)
+        await t.post(activity(t.url, "bob", kind="installationUpdate", action="add"))
+        await t.say("report")
+        for page in SHARED_WITH_MANAGER:
+            await t.submit(page)
+        await t.press("File report")
+        await server.notifier.run_once()
+        [post] = t.fake.created(CHANNEL)
+        assert "HB-2026-0001" in json.dumps(post["activity"])
+
+
+async def test_an_earlier_registration_is_read_even_without_start_up() -> None:
+    """An adapter used before its web app started (a script, the delivery bench):
+    the first alert looks for an earlier registration itself."""
+    store = MemoryStore()
+    async with served(store) as (t, server):
+        assert server.teams is not None
+        await t.post(in_channel(t.url, "admin", REGISTERED_IN, text="register safety-leads"))
+        contact = await store.get_record(RecordKind.CONTACTS, SAFETY_LEADS)
+        assert contact is not None
+        legacy = {k: v for k, v in contact.items() if k != "address"}
+        await store.put_record(RecordKind.CONTACTS, SAFETY_LEADS, legacy)
+        await store.put_record(RecordKind.CHANNELS, "teams", None)
+        harbour = server.harbour
+        fresh = type(server.teams)(harbour, store, server.teams.settings)
+        harbour.directory.channels.pop("teams", None)
+        assert fresh.leads_channel(harbour.directory) == SAFETY_LEADS  # not looked yet
+        leads = Recipient(Platform.TEAMS, "channel", SAFETY_LEADS, "safety leads")
+        await fresh.send(leads, [Text(text="HB-2026-0001: high risk")])
+        assert harbour.directory.channels["teams"] == CHANNEL
+        assert [c["channelData"] for c in t.fake.created(CHANNEL)] == [{"channel": {"id": CHANNEL}}]
+
+
+async def test_registering_another_channel_moves_the_alerts_there(
+    teams: tuple[TeamsHarness, Server],
+) -> None:
+    t, server = teams
+    other = "19:other-leads@thread.tacv2"
+    await t.post(in_channel(t.url, "admin", REGISTERED_IN, text="register safety-leads"))
+    await t.post(
+        activity(
+            t.url,
+            "admin",
+            text="register safety-leads",
+            conversation=f"{other};messageid=1700000000009",
+            conversation_type="channel",
+            channelData={"tenant": {"id": TENANT}, "channel": {"id": other}},
+        )
+    )
+    assert server.harbour.directory.channels["teams"] == other
+    leads = Recipient(Platform.TEAMS, "channel", SAFETY_LEADS, "safety leads")
+    await t.adapter.send(leads, [Text(text="HB-2026-0001: high risk")])
+    assert t.fake.created(CHANNEL) == [] and len(t.fake.created(other)) == 1
+
+
+async def test_a_channel_the_directory_names_but_nobody_registered_fails_loudly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    directory = leads_directory()
+    directory.channels["teams"] = CHANNEL  # from the directory file
+    async with served(MemoryStore(), directory) as (t, server):
+        assert server.teams is not None
+        assert server.teams.leads_channel(directory) == SAFETY_LEADS
+        leads = Recipient(Platform.TEAMS, "channel", SAFETY_LEADS, "safety leads")
+        with pytest.raises(NoAddress):
+            await t.adapter.send(leads, [Text(text="HB-2026-0001: high risk")])
+        assert "register safety-leads" in caplog.text
+        assert t.fake.requests == []

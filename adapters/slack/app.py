@@ -6,6 +6,11 @@ is made) and queues the real work for a few background workers: translate the
 payload into a core event, let `Harbour.handle` save and answer, then post the
 replies in the person's DM with the bot. The conversation never happens in a
 channel.
+
+People are named as they name themselves in Slack: the first time someone's
+event is handled (after its ack, never before), `users.info` gives her display
+name (else her full name), remembered from then on; if Slack won't say, the
+name in the payload (her handle; none in a DM message) is kept.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,6 +67,7 @@ from bot.models import (
     TextMessage,
     TextQuestion,
 )
+from bot.validation import clean_text
 from flows import FLOWS
 
 log = logging.getLogger(__name__)
@@ -81,6 +89,19 @@ PRESSED_KEEP = 10_000
 """How many acted-on messages are remembered to swallow double clicks. Every
 acted-on message also loses its buttons, and the core refuses a stale token, so
 forgetting one later only means a kind "already answered" reply."""
+
+NAMES_KEEP = 10_000
+"""People whose name in Slack is remembered (the longest unseen forgotten first):
+`users.info` is asked once per person, not once per event."""
+NAME_MAX = 200
+"""The longest name kept (Slack allows 80; `InboundEvent.display_name` 200)."""
+NAMES_REFUSED_WAIT = 3600.0
+"""Seconds before `users.info` is asked again after Slack refused it for the
+whole app (the `users:read` scope missing, say, until the app is reinstalled)."""
+NAMES_REFUSED = frozenset(
+    {"missing_scope", "not_allowed_token_type", "no_permission", "invalid_auth", "token_revoked"}
+)
+"""users.info errors that say no one's name will be given, not just this one's."""
 
 IN_CHANNEL_NOTE = (
     "I've sent you a private message. Reports always happen there, never in a channel."
@@ -169,6 +190,10 @@ class SlackAdapter:
         # What a page's inputs held when one of its controls was pressed, by
         # person and draft: shown again on the page when it comes back.
         self._queues = KeyedLocks()
+        # The name each person uses in Slack (None: none found), by person key.
+        self._names: OrderedDict[str, str | None] = OrderedDict()
+        self._names_refused_until = 0.0  # monotonic time; users.info refused till then
+        self._names_warned = False
         self._acking = 0  # HTTP requests in the handler, not yet acknowledged
         self._no_acks_due = asyncio.Event()
         self._no_acks_due.set()
@@ -329,7 +354,7 @@ class SlackAdapter:
         who = event.person
         try:
             async with self._queues.hold(who.key):
-                replies = await self.harbour.handle(event)
+                replies = await self.harbour.handle(await self._named(event))
                 if not replies:
                     return
                 try:
@@ -390,7 +415,8 @@ class SlackAdapter:
             log_failure("reading a Slack button press", exc)
             return
         if action.event is None:
-            await self._refuse(action.presser, action.refused)
+            if action.refused:  # else nothing to do: a box ticked, sent with its OK
+                await self._refuse(action.presser, action.refused)
             return
         container = body.get("container") or {}
         source = _Live(
@@ -446,7 +472,7 @@ class SlackAdapter:
             async with self._queues.hold(who.key):
                 for event in events_from():
                     await self._acks_first()
-                    event = await self._on_a_page(event)
+                    event = await self._on_a_page(await self._named(event))
                     replies = await self.harbour.handle(event)
                     await self._acks_first()
                     if replies:
@@ -516,6 +542,61 @@ class SlackAdapter:
             await self.client.chat_postMessage(
                 channel=pressed.channel, blocks=blocks, text=render.fallback_text(shown)
             )
+
+    # ------------------------------------------------------------------ names
+
+    async def _named(self, event: InboundEvent) -> InboundEvent:
+        """The event, carrying the name its person uses in Slack when Slack says
+        it; else as it came (her handle, or no name at all in a DM message)."""
+        name = await self._name_in_slack(event.person)
+        if name is None or name == event.display_name:
+            return event
+        return event.model_copy(update={"display_name": name})
+
+    async def _name_in_slack(self, who: PersonRef) -> str | None:
+        """Her display name in Slack, else her full name: from `users.info` the
+        first time, from memory after. Only ever called after an ack (from the
+        work queue), so a slow or failing lookup never delays one. A failure is
+        logged without naming anyone, and only the first time."""
+        if who.key in self._names:
+            self._names.move_to_end(who.key)
+            return self._names[who.key]
+        if time.monotonic() < self._names_refused_until:
+            return None
+        try:
+            found = await self.client.users_info(user=who.user)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown"))
+            refused = error in NAMES_REFUSED
+            if refused:
+                self._names_refused_until = time.monotonic() + NAMES_REFUSED_WAIT
+            self._names_unknown(f"users.info answered {error}", refused=refused)
+            if error != "user_not_found":
+                return None  # not remembered: asked again (if refused, after a wait)
+            name = None
+        except Exception as exc:
+            self._names_unknown(f"users.info failed ({type(exc).__name__})")
+            return None
+        else:
+            user = found.get("user") or {}
+            profile = user.get("profile") or {}
+            name = _a_name(profile.get("display_name")) or _a_name(profile.get("real_name"))
+        self._names[who.key] = name
+        while len(self._names) > NAMES_KEEP:
+            self._names.popitem(last=False)
+        return name
+
+    def _names_unknown(self, why: str, *, refused: bool = False) -> None:
+        if self._names_warned:
+            return
+        self._names_warned = True
+        fix = " It needs the users:read bot scope: add it and reinstall the app." if refused else ""
+        log.warning(
+            "Slack did not give a person's name (%s), so Harbour names people by their "
+            "Slack handle for now.%s",
+            why,
+            fix,
+        )
 
     # ------------------------------------------------------------------ pages
 
@@ -703,6 +784,12 @@ def _is_alert(message: dict[str, Any], key: str) -> bool:
     metadata = message.get("metadata") or {}
     payload = metadata.get("event_payload") or {}
     return bool(key) and metadata.get("event_type") == ALERT_EVENT and payload.get("key") == key
+
+
+def _a_name(value: Any) -> str | None:
+    """A name from a Slack profile field, cleaned; None if there is none."""
+    name = " ".join(clean_text(value).split())[:NAME_MAX] if isinstance(value, str) else ""
+    return name.strip() or None
 
 
 def _where_now(who: PersonRef, token: str, trigger: str, *, in_flow: bool) -> InboundEvent:

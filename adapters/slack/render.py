@@ -2,9 +2,15 @@
 
 A form page is one DM message with an input block per question and a row of
 buttons (Next, Back, Pause, Cancel, Help): clicking a button sends the whole
-page's state, so a page is answered in one go. Every piece of user text is
-escaped, so `<!channel>`, `<@U123>` or a crafted `<url|label>` in a report can
-neither ping anyone nor become a link.
+page's state, so a page is answered in one go.
+
+Nothing anyone wrote is read as markup. Slack's formatting docs give an escape
+for only three characters, `&`, `<` and `>` (as `&amp;`, `&lt;`, `&gt;`), and
+none for `*`, `_`, `~` or a backtick. So plain prose (a `Text`, a notice's text)
+goes in `plain_text`, where Slack parses nothing: no formatting, no mentions, no
+links. Where Harbour's own mrkdwn (a bold label) sits beside other text, that
+text is escaped, so `<!channel>`, `<@U123>` or a crafted `<url|label>` in a
+report can neither ping anyone nor become a link.
 """
 
 from __future__ import annotations
@@ -67,6 +73,11 @@ SEP = "|"
 
 ACTION_CHOICE = "hb.choice"
 ACTION_SELECT = "hb.select"
+ACTION_CHOICES = "hb.choices"
+"""The button that sends what is ticked in a question of several choices."""
+ACTION_TICK = "hb.tick"
+"""A tick box or a multi-select menu of several choices: Slack reports every
+change, and only the button (`ACTION_CHOICES`) answers."""
 ACTION_SUBMIT = "hb.submit"
 ACTION_CONTROL = "hb.control"
 ACTION_INPUT = "hb.input"
@@ -85,7 +96,12 @@ ICONS = {
 
 
 def escape(text: str) -> str:
-    """Make user text inert in mrkdwn: no mentions, no links, no entities."""
+    """Make user text inert in mrkdwn: no mentions, no links, no entities.
+
+    These are the only characters Slack defines an escape for; formatting
+    characters (`*`, `_`, `~`, a backtick) have none, and other entities are
+    shown as typed. Text that must not be formatted either goes in `plain_text`
+    (`_plain_sections`)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -112,6 +128,12 @@ def _sections(markdown: str) -> list[Block]:
     """Escaped text, split over as many sections as it needs."""
     parts = _chunks(markdown)
     return [SectionBlock(text=MarkdownTextObject(text=p)) for p in parts]
+
+
+def _plain_sections(text: str) -> list[Block]:
+    """Prose as written, in `plain_text` sections: Slack reads no formatting,
+    mention or link in it (`:emoji:` names still show as emoji)."""
+    return [SectionBlock(text=PlainTextObject(text=p, emoji=True)) for p in _chunks(text)]
 
 
 def pack(*parts: str) -> str:
@@ -254,9 +276,40 @@ def form_modal(form: Form, owner: str) -> dict[str, Any]:
     }
 
 
+def _several_choices(question: ChoiceQuestion, owner: str) -> list[Block]:
+    """Tick boxes (a multi-select menu when there are many options) and a button
+    that sends what is ticked. The boxes sit in an actions block whose id is that
+    of a form's input (`q|token|question`): a press carries what they hold in
+    `state.values`, read as a page's answers are."""
+    options = [_option(o) for o in question.options]
+    chosen = [o for o in options if o.value in question.value] or None
+    ticks: CheckboxesElement | StaticMultiSelectElement = (
+        CheckboxesElement(action_id=ACTION_TICK, options=options, initial_options=chosen)
+        if len(options) <= FEW_CHECKS
+        else StaticMultiSelectElement(
+            action_id=ACTION_TICK,
+            placeholder="Choose one or more",
+            options=options,
+            initial_options=chosen,
+        )
+    )
+    send = ButtonElement(
+        text="OK",
+        action_id=ACTION_CHOICES,
+        value=pack(owner, question.id, question.token),
+        style="primary",
+    )
+    return [
+        ActionsBlock(block_id=pack("q", question.token, question.id), elements=[ticks]),
+        ActionsBlock(block_id=pack("m", question.token), elements=[send]),
+    ]
+
+
 def _choice_blocks(question: ChoiceQuestion, owner: str) -> list[Block]:
     blocks = _sections(escape(question.prompt))
-    if len(question.options) <= FEW_BUTTONS and not question.multiple:
+    if question.multiple:
+        return [*blocks, *_several_choices(question, owner)]
+    if len(question.options) <= FEW_BUTTONS:
         buttons = [
             ButtonElement(
                 text=_clip(o.label, OPTION_TEXT),
@@ -322,15 +375,25 @@ def _summary_blocks(card: SummaryCard) -> list[Block]:
     return blocks
 
 
+def _notice_blocks(notice: Notice) -> list[Block]:
+    """The icon and the title in bold (Harbour's words, escaped), then the text as
+    written (it can quote or name a person: never read as mrkdwn)."""
+    icon = ICONS[notice.level]
+    if not notice.title:
+        return _plain_sections(f"{icon} {notice.text}")
+    title = escape(_clip(notice.title, HEADER_TEXT))
+    head = SectionBlock(text=MarkdownTextObject(text=f"{icon} *{title}*"))
+    return [head, *_plain_sections(notice.text)] if notice.text else [head]
+
+
 def reply_blocks(reply: Reply, owner: str) -> list[Block]:
     """One core reply as blocks. `owner` is the Slack user the buttons belong to."""
     if isinstance(reply, Refresh):  # where the pressed message is not edited: shown as new
         return [b for shown in reply.replies for b in reply_blocks(shown, owner)]
     if isinstance(reply, Text):
-        return _sections(escape(reply.text))
+        return _plain_sections(reply.text)
     if isinstance(reply, Notice):
-        title = f"*{escape(reply.title)}*\n" if reply.title else ""
-        return _sections(f"{ICONS[reply.level]} {title}{escape(reply.text)}")
+        return _notice_blocks(reply)
     if isinstance(reply, Form):
         return form_blocks(reply, owner)
     if isinstance(reply, ChoiceQuestion):
@@ -383,7 +446,21 @@ def fallback_text(replies: Sequence[Reply]) -> str:
     channel previews, so it is built only from words Harbour wrote itself: a
     notice's title, a case's reference and risk, a case's status, a page's
     title. Never a notice's text (it can name the worker or quote her: only a
-    case reference is taken from it), a field's value, a link or a name."""
+    case reference is taken from it), a field's value, a link or a name.
+
+    Slack reads a message's `text` as mrkdwn (a `<!channel>` in it would notify
+    the channel), so it is escaped like any other text, within the same length."""
+    said = escape(_what_it_is(replies))
+    if len(said) <= HEADER_TEXT:
+        return said
+    return ENTITY_CUT.sub("", said[: HEADER_TEXT - 1]) + "…"
+
+
+ENTITY_CUT = re.compile(r"&[a-z]*$")
+"""An entity cut short by clipping (`&am`): dropped rather than shown."""
+
+
+def _what_it_is(replies: Sequence[Reply]) -> str:
     titled = next((r for r in replies if isinstance(r, Notice) and r.title), None)
     urgent = any(isinstance(r, Notice) and r.level is NoticeLevel.DANGER for r in replies)
     case = _case(replies)

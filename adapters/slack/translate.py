@@ -8,11 +8,13 @@ from typing import Any
 
 from adapters.slack.render import (
     ACTION_CHOICE,
+    ACTION_CHOICES,
     ACTION_CONTROL,
     ACTION_HOME_REPORT,
     ACTION_PERSON,
     ACTION_SELECT,
     ACTION_SUBMIT,
+    ACTION_TICK,
     SEP,
 )
 from bot.alerts.messenger import SHARED
@@ -97,7 +99,8 @@ def command_event(body: dict[str, Any]) -> Command:
 
 @dataclass(frozen=True)
 class ActionEvent:
-    """A translated button press, or the reason it must be refused."""
+    """A translated button press, or the reason it must be refused. No event
+    and no reason: nothing to do (a box ticked, before its question is sent)."""
 
     event: InboundEvent | None
     presser: PersonRef
@@ -146,6 +149,8 @@ def action_event(body: dict[str, Any]) -> ActionEvent:
         "display_name": user.get("name") or user.get("username"),
     }
 
+    if action_id == ACTION_TICK:
+        return ActionEvent(None, presser)  # the OK button sends what is ticked then
     if action_id == ACTION_HOME_REPORT:
         return ActionEvent(Command(**common, name="report"), presser)
     if action_id == ACTION_PERSON:
@@ -180,6 +185,13 @@ def action_event(body: dict[str, Any]) -> ActionEvent:
         _, question, token, value = parts
         return ActionEvent(
             ChoiceMade(**common, question=question, values=(value,), token=token), presser
+        )
+    if action_id == ACTION_CHOICES and len(parts) == 3:
+        _, question, token = parts
+        ticked = _state_values(body, token).get(question)
+        chosen = tuple(ticked) if isinstance(ticked, list) else ()
+        return ActionEvent(
+            ChoiceMade(**common, question=question, values=chosen, token=token), presser
         )
     if action_id == ACTION_SUBMIT and len(parts) == 3:
         _, form, token = parts

@@ -4,13 +4,16 @@ Reports happen only in the personal chat with the bot. Each turn: remember how
 to reach the person (their conversation reference), translate the activity
 into a core event, let `Harbour.handle` save and answer, and send the replies
 as one Adaptive Card. Card buttons are Action.Execute, so the pressed card is
-replaced in the invoke response itself. In a team channel or group chat the bot
-only points people to their private chat, and lets an administrator register
-the channel as the safety leads' one. A button pressed there (a Claim on an
-alert) reaches the core like any other, but its answer goes to the presser's
-personal chat, never into the channel. Alerts start a new post in the
-registered channel (never a reply in the thread it was registered from), and
-that post is then edited in place.
+replaced in the invoke response itself: by the core's `Refresh` when it sends
+one (a case alert then shows its status and the actions still open), else by
+its heading and a tick. In a team channel or group chat the bot only points
+people to their private chat, and hands `register safety-leads` to the core,
+which decides whether it becomes the safety leads' channel; Teams then keeps
+how to post there. A button pressed there (a Claim on an alert) reaches the
+core like any other, but its answer goes to the presser's personal chat, never
+into the channel, and is never a refresh of the shared card. Alerts start a
+new post in the registered channel (never a reply in the thread it was
+registered from), and the notifier then edits that post in place.
 
 Every import of the Agents SDK stays inside adapters/teams.
 """
@@ -67,7 +70,17 @@ from bot.app import Harbour
 from bot.config import ConfigError
 from bot.directory import Directory
 from bot.logs import log_failure
-from bot.models import Notice, NoticeLevel, PersonRef, Reply, Text
+from bot.models import (
+    ChannelRegistered,
+    Notice,
+    NoticeLevel,
+    PersonRef,
+    Platform,
+    Refresh,
+    Reply,
+    Shown,
+    Text,
+)
 from bot.store import RecordKind, Store
 
 log = logging.getLogger(__name__)
@@ -76,6 +89,9 @@ RETRY_STATUSES = frozenset({412, 429, 500, 502, 503, 504})
 SEND_ATTEMPTS = 4
 MAX_WAIT = 10.0  # seconds, per wait: a Retry-After beyond this is capped
 SAFETY_LEADS = "safety-leads:teams"
+"""The leads' channel as the sender addresses it, and the key of its contact
+record (how to post there); the channel itself is directory.channels["teams"]."""
+TEAMS = Platform.TEAMS.value
 REGISTER = re.compile(r"^\s*register\s+safety[- ]?leads\s*$", re.IGNORECASE)
 THREAD = ";messageid="
 """A channel conversation id ends in `;messageid=<id>` when it is a thread."""
@@ -281,6 +297,7 @@ class TeamsAdapter:
             connections = MsalConnectionManager(**settings.sdk_config)
             self.auth_config = connections.get_default_connection_configuration()
         self._remembered: dict[str, tuple[object, ...]] = {}
+        self._migrated = False
         self.adapter = CloudAdapter(connection_manager=connections)
         self.adapter.on_turn_error = self._on_turn_error
         self.app = AgentApplication[TurnState](
@@ -301,6 +318,7 @@ class TeamsAdapter:
             warnings.simplefilter("ignore", NotAppKeyWarning)
             web_app["agent_configuration"] = self.auth_config
         web_app.router.add_post(path, jwt_authorization_decorator(self._messages))  # type: ignore[no-untyped-call]
+        web_app.on_startup.append(self._on_startup)
         if self.settings.local_trial:
             log.warning(
                 "Teams: %s=true, so /api/messages runs unauthenticated for local trial: it "
@@ -310,6 +328,9 @@ class TeamsAdapter:
                 "and __TENANTID to connect to Teams.",
                 LOCAL_TRIAL,
             )
+
+    async def _on_startup(self, _: web.Application) -> None:
+        await self.migrate_leads_channel()
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         if self.settings.local_trial:
@@ -353,16 +374,22 @@ class TeamsAdapter:
             await self._in_shared_chat(ctx, who)
             return
         if isinstance(activity.value, dict) and cards.KEY in activity.value:
-            # An Action.Submit from an older card: handled like Action.Execute.
+            # An Action.Submit from an older card: handled like Action.Execute,
+            # the pressed card (replyToId) edited as an invoke response would replace it.
             action = translate.action_event(activity, activity.value)
-            await self._act(ctx, who, action)
+            shown = await self._act(ctx, who, action)
             if activity.reply_to_id:
+                content = (
+                    cards.refreshed(shown, who.user) if shown else cards.answered(action.title)
+                )
                 answered = Activity(
                     type=ActivityTypes.message,
                     id=activity.reply_to_id,
-                    attachments=[CardFactory.adaptive_card(cards.answered(action.title))],
+                    attachments=[CardFactory.adaptive_card(content)],
                 )
                 await send_with_retry(lambda: ctx.update_activity(answered))
+            elif shown:
+                await self._send(ctx, who, [Refresh(replies=tuple(shown))])
             return
         for event in translate.message_events(activity):
             await self._send(ctx, who, await self.harbour.handle(event))
@@ -375,17 +402,32 @@ class TeamsAdapter:
         action = translate.action_event(ctx.activity, data if isinstance(data, dict) else {})
         if not translate.is_personal(ctx.activity):
             return await self._act_in_shared(ctx, who, action)
-        await self._act(ctx, who, action)
-        note = "Received" if action.event is not None else "Not changed"
+        shown = await self._act(ctx, who, action)
+        if shown:
+            # The core asked for the pressed card to be shown as it stands now
+            # (a case alert: its status and the actions still open), never a tick.
+            value = cards.refreshed(shown, who.user)
+        else:
+            note = "Received" if action.event is not None else "Not changed"
+            value = cards.answered(action.title, note)
         return AdaptiveCardInvokeResponse(
-            status_code=200, type=cards.CARD_CONTENT_TYPE, value=cards.answered(action.title, note)
+            status_code=200, type=cards.CARD_CONTENT_TYPE, value=value
         )
 
-    async def _act(self, ctx: TurnContext, who: PersonRef, action: translate.ActionEvent) -> None:
-        if action.event is not None:
-            await self._send(ctx, who, await self.harbour.handle(action.event))
-            return
-        await self._send(ctx, who, [_refusal(action)])
+    async def _act(
+        self, ctx: TurnContext, who: PersonRef, action: translate.ActionEvent
+    ) -> list[Shown]:
+        """A press in the personal chat: the core's replies are sent as new
+        messages, except a Refresh, returned to take the pressed card's place."""
+        replies = (
+            await self.harbour.handle(action.event)
+            if action.event is not None
+            else [_refusal(action)]
+        )
+        shown, rest = cards.split_refresh(replies)
+        if rest:
+            await self._send(ctx, who, rest)
+        return shown
 
     async def _act_in_shared(
         self, ctx: TurnContext, who: PersonRef, action: translate.ActionEvent
@@ -487,33 +529,91 @@ class TeamsAdapter:
     async def _in_shared_chat(self, ctx: TurnContext, who: PersonRef) -> None:
         text = (ctx.activity.text or "").strip()
         if REGISTER.match(text):
-            if not self.harbour.access.is_admin(who):
-                reply = (
-                    "Only Harbour administrators can choose the safety leads' channel. Ask "
-                    "your IT team to add your account to HARBOUR_ADMINS."
-                )
-            else:
-                await self.store.put_record(
-                    RecordKind.CONTACTS,
-                    SAFETY_LEADS,
-                    {
-                        "reference": _reference(ctx.activity),
-                        "channel": _channel_of(ctx.activity),
-                        "registered_by": who.key,
-                        "registered_at": datetime.now(UTC).isoformat(),
-                    },
-                )
-                reply = (
-                    "Done: this channel will get safety alerts. They only ever say a report's "
-                    "reference, how serious it is and the kind of abuse, never what happened "
-                    "or who reported it."
-                )
-            await self._post_card(ctx, cards.card([cards.plain(reply)]))
+            await self._register_channel(ctx, who)
             return
         await self._post_card(ctx, cards.invite(IN_CHANNEL, self._chat_url()))
         if await self.store.get_record(RecordKind.CONTACTS, who.key):
             # They have a personal chat with us: open it with a way forward.
             await self.send_to(who.key, [self.harbour.help_for(who)])
+
+    async def _register_channel(self, ctx: TurnContext, who: PersonRef) -> None:
+        """`register safety-leads` in a channel: the core decides (an administrator
+        only) and records the channel; Teams keeps how to post there, only once
+        the core took it."""
+        activity = ctx.activity
+        channel = _channel_of(activity)
+        address = channel or (activity.conversation.id if activity.conversation else "")
+        event = ChannelRegistered(
+            event_id=activity.id or f"register:{address}",
+            person=who,
+            display_name=activity.from_property.name if activity.from_property else None,
+            channel=address,
+        )
+        replies = await self.harbour.handle(event)
+        if await self._registered_by(who, address):
+            await self.store.put_record(
+                RecordKind.CONTACTS,
+                SAFETY_LEADS,
+                {
+                    "reference": _reference(activity),
+                    "address": address,  # as the core has it (directory.channels["teams"])
+                    "channel": channel,  # the Teams channel to start new posts in, if one
+                    "registered_by": who.key,
+                    "registered_at": datetime.now(UTC).isoformat(),
+                },
+            )
+        for content in cards.cards(replies, SHARED):
+            await self._post_card(ctx, content, fallback_text(replies))
+
+    async def _registered_by(self, who: PersonRef, address: str) -> bool:
+        """Whether the core has just made `address` the Teams leads' channel on
+        this person's word (not merely kept someone else's registration of it)."""
+        if self.harbour.directory.channels.get(TEAMS) != address:
+            return False
+        record = await self.store.get_record(RecordKind.CHANNELS, TEAMS) or {}
+        return record.get("channel") == address and record.get("by") == who.key
+
+    async def migrate_leads_channel(self) -> None:
+        """A channel registered before the core decided registrations was kept
+        only as the SAFETY_LEADS contact: record it as the core's registration
+        (unless the core has one), once, so the directory names it."""
+        if self._migrated:
+            return
+        known = await self.store.get_record(RecordKind.CONTACTS, SAFETY_LEADS) or {}
+        if known.get("reference") and not known.get("address"):
+            conversation = known["reference"].get("conversation") or {}
+            address = _stored_channel(known) or str(conversation.get("id") or "")
+            if address and await self.store.get_record(RecordKind.CHANNELS, TEAMS) is None:
+                record = {
+                    "channel": address,
+                    "by": str(known.get("registered_by") or ""),
+                    "at": str(known.get("registered_at") or datetime.now(UTC).isoformat()),
+                }
+                await self.store.put_record(RecordKind.CHANNELS, TEAMS, record)
+                self.harbour.directory.channels[TEAMS] = address
+                log.info("Teams: the safety leads' channel registered earlier is kept")
+            known = {**known, "address": address, "channel": _stored_channel(known)}
+            await self.store.put_record(RecordKind.CONTACTS, SAFETY_LEADS, known)
+        if TEAMS not in self.harbour.directory.channels:
+            record = await self.store.get_record(RecordKind.CHANNELS, TEAMS) or {}
+            if record.get("channel"):
+                self.harbour.directory.channels[TEAMS] = str(record["channel"])
+        self._migrated = True
+
+    async def _leads_contact(self) -> dict[str, Any]:
+        """How to post in the channel the core names as the leads' one. Never
+        another channel: one registered earlier and since replaced gets nothing."""
+        await self.migrate_leads_channel()
+        channel = self.harbour.directory.channels.get(TEAMS)
+        known = await self.store.get_record(RecordKind.CONTACTS, SAFETY_LEADS) or {}
+        if not channel or known.get("address") != channel or "reference" not in known:
+            log.error(
+                "Teams: no way to post in the safety leads' channel (%s); an administrator "
+                "can say register safety-leads to Harbour in it",
+                "none is registered" if not channel else "it was not registered from inside it",
+            )
+            raise NoAddress(SAFETY_LEADS)
+        return known
 
     def _chat_url(self) -> str | None:
         if not self.settings.client_id:
@@ -555,14 +655,22 @@ class TeamsAdapter:
     async def send(self, to: Recipient, replies: Sequence[Reply], *, key: str = "") -> str:
         """Deliver an alert (the notifier's messenger interface). Teams has no place
         for `key` on a message, and the text is no place for it."""
+        if to.kind == "channel" and to.address == SAFETY_LEADS:
+            return await self.send_to(
+                to.address, replies, shared=True, known=await self._leads_contact()
+            )
         return await self.send_to(to.address, replies, shared=to.kind == "channel")
 
     async def find_sent(self, to: Recipient, key: str, since: datetime) -> str | None:
         raise NotImplementedError("Teams keeps no way to look a sent message up by key")
 
     def leads_channel(self, directory: Directory) -> str | None:
-        """Registered from inside the channel; sending fails loudly if it wasn't."""
-        return SAFETY_LEADS
+        """The channel the directory names for Teams, as this messenger addresses
+        it. Until a registration made before the core decided them has been looked
+        for (at start), one is assumed: sending then fails loudly if there is none."""
+        if directory.channels.get(TEAMS) or not self._migrated:
+            return SAFETY_LEADS
+        return None
 
     async def update(self, to: Recipient, message: str, replies: Sequence[Reply]) -> None:
         known = await self.store.get_record(RecordKind.CONTACTS, to.address)
@@ -606,13 +714,20 @@ class TeamsAdapter:
                 self.settings.client_id, continuation, callback
             )
 
-    async def send_to(self, key: str, replies: Sequence[Reply], *, shared: bool = False) -> str:
+    async def send_to(
+        self,
+        key: str,
+        replies: Sequence[Reply],
+        *,
+        shared: bool = False,
+        known: dict[str, Any] | None = None,
+    ) -> str:
         """Send replies to a person or channel outside any turn (alerts, check-ins).
 
         Raises NoAddress when nobody has given us a way to reach them, and
         DeliveryFailed when Teams refused after every retry: never a silent drop.
         """
-        known = await self.store.get_record(RecordKind.CONTACTS, key)
+        known = known or await self.store.get_record(RecordKind.CONTACTS, key)
         if not known or "reference" not in known:
             log.error("Teams: no conversation reference for %s; the message was not sent", key)
             raise NoAddress(key)

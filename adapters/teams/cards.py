@@ -22,6 +22,7 @@ from bot.models import (
     PersonQuestion,
     Refresh,
     Reply,
+    Shown,
     SummaryCard,
     Text,
     TextQuestion,
@@ -296,7 +297,33 @@ def cards(replies: Sequence[Reply], owner: str) -> list[dict[str, Any]]:
     return out
 
 
-def answered(title: str, note: str = "Received") -> dict[str, Any]:
+def split_refresh(replies: Sequence[Reply]) -> tuple[list[Shown], list[Reply]]:
+    """(what replaces the card the person pressed, the replies sent as new
+    messages). Empty first when the core asked for no refresh."""
+    shown: list[Shown] = []
+    rest: list[Reply] = []
+    for reply in replies:
+        if isinstance(reply, Refresh):
+            shown.extend(reply.replies)
+        else:
+            rest.append(reply)
+    return shown, rest
+
+
+def refreshed(replies: Sequence[Shown], owner: str) -> Card:
+    """A Refresh as the one card an Action.Execute's invoke response holds: it
+    replaces the pressed card for the person who pressed (a manager's alert now
+    shows the case's status and the actions still open to her)."""
+    body: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
+    for reply in replies:
+        part_body, part_actions = reply_parts(reply, owner)
+        body.extend(part_body)
+        actions.extend(part_actions)
+    return card(body, actions[:MAX_ACTIONS])
+
+
+def answered(title: str, note: str = "Received") -> Card:
     """What a pressed card turns into: its heading and a tick, no buttons."""
     body = [heading(title, size="Default")] if title else []
     body.append(plain(f"✓ {note}", isSubtle=True))

@@ -112,6 +112,15 @@ class Routes:
                 return await self.command(s, session, event.text)
             return await self.step(s, session, draft, event)
         pending = session.pending
+        if (
+            pending is not None
+            and pending.question == Ask.CHECKIN_NOTE.value
+            and isinstance(event, TextMessage)
+        ):
+            # A newer check-in waiting wins over an old "add a few words?".
+            checkin = await casework.typed_checkin_answer(s, session, event.text)
+            if checkin is not None:
+                return checkin
         if pending is not None:
             answered = pending_answer(pending, event, set(self.words))
             if answered is not None:
@@ -119,6 +128,8 @@ class Routes:
                 return await self._answer(s, session, pending, answered)
         if isinstance(event, TextMessage):
             checkin = await casework.typed_checkin_answer(s, session, event.text)
+            if checkin is None:
+                checkin = await casework.typed_take_talk(s, session, event.text)
             if checkin is not None:
                 return checkin
             return await self.command(s, session, event.text)
@@ -140,6 +151,10 @@ class Routes:
         return Outcome([finished, *steps.replies], steps.session)
 
     async def command(self, s: Services, session: Session, text: str) -> Outcome:
+        if session.pending is not None and session.pending.kind == "choice":
+            # Something else was asked for: a number typed later must not press
+            # options scrolled out of sight (a name or text question still waits).
+            session.pending = None
         name, args = self.parse(text)
         if name is None:
             return await self.unknown(s, session, text)
@@ -300,7 +315,7 @@ ROUTES = Routes(
         "hello": "hello",
         "hey": "hello",
     },
-    interruptions=frozenset({"report", "resume", "continue", "mine", "my reports"}),
+    interruptions=frozenset({"report", "resume", "continue", "mine", "my reports", "guidance"}),
     buttons={
         CASE_QUESTION: casework.press,
         CHECKIN_QUESTION: casework.checkin_press,

@@ -3,6 +3,7 @@ and helpers that sign requests the way Slack does."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -28,6 +29,11 @@ class FakeSlack:
         self._last_ts = 0.0
         self.socket_acks: list[dict[str, Any]] = []
         self.reject_inputs = False  # answer invalid_blocks to input blocks in messages
+        # users.info: each person's profile fields by user id (e.g. display_name,
+        # real_name; unset ones are empty, as for someone who never filled them in)
+        self.profiles: dict[str, dict[str, Any]] = {}
+        self.users_info_error = ""  # users.info answers this error, e.g. "missing_scope"
+        self.users_info_gate: asyncio.Event | None = None  # users.info waits for it to be set
         self._sockets: list[web.WebSocketResponse] = []
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
@@ -67,6 +73,8 @@ class FakeSlack:
             and any(b.get("type") == "input" for b in params.get("blocks") or [])
         ):
             return web.json_response({"ok": False, "error": "invalid_blocks"})
+        if method == "users.info" and self.users_info_gate is not None:
+            await self.users_info_gate.wait()
         if self.failures.get(method):
             status, headers = self.failures[method].pop(0)
             return web.json_response(
@@ -97,7 +105,30 @@ class FakeSlack:
             return web.json_response({"ok": True, "channel": params.get("channel"), "ts": ts})
         if method == "conversations.history":
             return web.json_response(self._history(params))
+        if method == "users.info":
+            return web.json_response(self._user(str(params.get("user") or "")))
         return web.json_response({"ok": True})
+
+    def _user(self, user: str) -> dict[str, Any]:
+        """users.info: the user, with the profile set in `profiles`; or the
+        error set in `users_info_error` (missing_scope, as Slack says it)."""
+        if self.users_info_error:
+            answer: dict[str, Any] = {"ok": False, "error": self.users_info_error}
+            if self.users_info_error == "missing_scope":
+                answer |= {"needed": "users:read", "provided": "chat:write,commands"}
+            return answer
+        profile = {"display_name": "", "real_name": "", **self.profiles.get(user, {})}
+        return {
+            "ok": True,
+            "user": {
+                "id": user,
+                "team_id": TEAM,
+                "name": user.lower(),
+                "real_name": profile["real_name"],
+                "is_bot": False,
+                "profile": profile,
+            },
+        }
 
     def response_url(self, name: str = "1") -> str:
         """A command's response URL that answers here (`responses` records it)."""
