@@ -23,6 +23,7 @@ from bot.alerts.messenger import Recipient
 from bot.app import Harbour
 from bot.cases import CASE_QUESTION
 from bot.conversation.routes import ROUTES
+from bot.conversation.session import pending_reply
 from bot.directory import Directory, console_name
 from bot.models import (
     ChoiceMade,
@@ -307,7 +308,7 @@ def _waiting(harbour: Harbour, session: Session | None) -> tuple[list[str], Pres
         asked = list(engine.prompt(FLOWS[draft.flow], draft, harbour.ctx))
     elif session.pending is not None:
         lines.append("A question is waiting for your answer:")
-        asked = [harbour.pending_reply(session.pending)]
+        asked = [pending_reply(session.pending)]
     lines += [render(r) for r in asked]
     for paused in session.drafts.values():
         if paused.paused and paused.flow in ("report", "update", "reflect"):

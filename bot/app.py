@@ -12,27 +12,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.conversation import session as conversation
 from bot.conversation import worker
 from bot.conversation.routes import ROUTES, Routes
 from bot.locks import KeyedLocks
 from bot.logs import log_failure
 from bot.models import (
-    ChoiceQuestion,
     InboundEvent,
     Notice,
     NoticeLevel,
-    PersonQuestion,
-    PersonRef,
     Reply,
-    SummaryCard,
-    Text,
-    TextQuestion,
 )
 from bot.outcome import Outcome
 from bot.reports import DomainEvent, Report
 from bot.services import Services
-from bot.session import PendingChoice, Session
+from bot.session import Session
 from bot.store import RecordKind, StaleReport, StoreError
 
 log = logging.getLogger(__name__)
@@ -139,16 +132,3 @@ class Harbour(Services):
             self._names[person.key] = event.display_name
         if outcome.events or outcome.file_from:
             self.outbox_has_news()
-
-    # ----------------------------------------------------------------- for adapters
-
-    def help_for(self, person: PersonRef) -> Notice:
-        return conversation.help_for(self, person)
-
-    def pending_reply(
-        self, pending: PendingChoice
-    ) -> ChoiceQuestion | PersonQuestion | TextQuestion:
-        return conversation.pending_reply(pending)
-
-    async def reports_card(self, person: PersonRef) -> SummaryCard | Text:
-        return await worker.reports_card(self, person)

@@ -45,6 +45,7 @@ from bot import engine
 from bot.alerts.messenger import SHARED, Recipient
 from bot.app import Harbour
 from bot.config import ConfigError
+from bot.conversation.worker import reports_card
 from bot.directory import Directory, parse_person
 from bot.engine import Draft
 from bot.flow import REVIEW
@@ -758,7 +759,7 @@ class SlackAdapter:
 
     async def _publish_home(self, who: PersonRef) -> None:
         try:
-            card = await self.harbour.reports_card(who)
+            card = await reports_card(self.harbour, who)
             view = {"type": "home", "blocks": render.home_blocks(card, self.settings.command)}
             await self.client.views_publish(user_id=who.user, view=view)
         except SlackApiError as exc:

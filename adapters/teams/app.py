@@ -68,6 +68,7 @@ from adapters.teams.config import HOW_TO_TURN_ON, LOCAL_TRIAL, TeamsSettings
 from bot.alerts.messenger import SHARED, Recipient
 from bot.app import Harbour
 from bot.config import ConfigError
+from bot.conversation.session import help_for
 from bot.directory import Directory
 from bot.logs import log_failure
 from bot.models import (
@@ -534,7 +535,7 @@ class TeamsAdapter:
         await self._post_card(ctx, cards.invite(IN_CHANNEL, self._chat_url()))
         if await self.store.get_record(RecordKind.CONTACTS, who.key):
             # They have a personal chat with us: open it with a way forward.
-            await self.send_to(who.key, [self.harbour.help_for(who)])
+            await self.send_to(who.key, [help_for(self.harbour, who)])
 
     async def _register_channel(self, ctx: TurnContext, who: PersonRef) -> None:
         """`register safety-leads` in a channel: the core decides (an administrator
