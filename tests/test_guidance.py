@@ -16,7 +16,10 @@ from bot.config import Settings
 from bot.conversation.talk import guidance_card
 from bot.guidance import (
     BUILTIN_DIR,
-    UNSET,
+    DERIVED,
+    ORG_FACTS,
+    PACK_FACTS,
+    PLACEHOLDER,
     Audience,
     GuidanceError,
     Library,
@@ -57,6 +60,8 @@ def test_builtin_items_load_and_cover_the_topics_asked_for(library: Library) -> 
         "manager-respond",
         "organisation-duties",
         "google-removal",
+        "intimate-image-abuse",
+        "fake-profiles",
     }
     platforms = {
         "facebook",
@@ -84,28 +89,35 @@ def test_every_builtin_item_names_its_sources_and_links_are_https(library: Libra
 
 def test_placeholders_are_known_facts(library: Library) -> None:
     assert set(Library(library.items.values(), {}).missing_facts()) <= set(FACTS)
+    known = set(ORG_FACTS) | set(PACK_FACTS) | set(DERIVED)
+    for item in library.items.values():
+        used = set(PLACEHOLDER.findall(f"{item.title} {item.summary} {item.body}"))
+        assert used <= known, (item.id, used - known)
 
 
 def test_empty_facts_are_reported_and_rendered_kindly(library: Library) -> None:
     missing = library.missing_facts()
     assert "policy_url" in missing and "eap_phone" in missing
-    filled = library.fill("Call {{eap_phone}}.")
-    assert (
-        filled == "Call " + support_line(FACTS.get("country", ""), FACTS["emergency_numbers"]) + "."
-    )
-    ireland = Library(library.items.values(), {**FACTS, "country": "IE"})
-    assert "116 123" in ireland.fill("Call {{eap_phone}}.")  # a 24/7 line, not "ask HR"
-    # Every detail an organisation may leave unset has words of its own, written
-    # for the sentences it sits in, and the built-in items say them whole.
-    assert set(missing) <= set(UNSET)
+    # Only the organisation's own settings are ever missing: a country fact
+    # always has words (its pack's, or a fallback that names no law).
+    assert set(missing) <= set(ORG_FACTS)
+    filled = library.fill("{{support_line}}")
+    assert filled == support_line(FACTS["country"], FACTS["emergency_numbers"])
+    assert "116 123" in filled and "day or night" in filled  # a 24/7 line, not "ask HR"
+    assert library.fill("{{eap_phone}}") == filled  # the older placeholder says the same
     for item in library.items.values():
         for text in (library.fill(item.summary), library.fill(item.body)):
             assert "{{" not in text and "not set" not in text
             assert "contact your manager" not in text and "at your manager" not in text
     police = library.fill(library.items["threats-and-police"].summary)
-    assert "contact the police on their non-emergency number, with your manager" in police
-    complete = Library(library.items.values(), {**FACTS, "eap_phone": "1800 000 000"})
-    assert complete.fill("Call {{eap_phone}}.") == "Call 1800 000 000."
+    assert "Otherwise contact your local Garda station" in police
+    assert "non-emergency number" not in police  # Ireland has none to promise
+    complete = Library(
+        library.items.values(),
+        {**FACTS, "eap_phone": "1800 000 000", "police_non_emergency": "021 452 2000"},
+    )
+    assert complete.fill("{{support_line}}").endswith("1800 000 000.")
+    assert "call the police on 021 452 2000" in complete.fill("{{police_route}}")
 
 
 # ------------------------------------------------------------------ matching
