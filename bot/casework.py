@@ -9,6 +9,7 @@ returns an Outcome for `bot.app.Harbour` to write.
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot import checkins
@@ -220,9 +221,7 @@ async def press(h: Services, session: Session, event: ChoiceMade) -> Outcome:
         return form
     now = h.clock()
     text = apply(report, action, who, now)
-    status = alert_status(h, report, who, text)
-    replies: list[Reply] = [status]
-    _ask_next(session, status)
+    replies: list[Reply] = [alert_status(h, report, who, text)]
     if action is Action.CLAIM:
         report.log(now, "viewed", who.key)
         replies.append(case_card(report, CaseView.CASE_TEAM, h.tz))
@@ -267,18 +266,6 @@ async def danger_claim(h: Services, session: Session, event: ChoiceMade) -> Outc
         ],
         session,
     )
-
-
-def _ask_next(session: Session, status: Refresh) -> None:
-    """The actions still open on an alert can be typed too, like `cases`'s."""
-    question = next((r for r in status.replies if isinstance(r, ChoiceQuestion)), None)
-    if question is not None:
-        session.pending = PendingChoice(
-            question=question.id,
-            token=question.token,
-            prompt=question.prompt,
-            options=list(question.options),
-        )
 
 
 def alert_status(h: Services, report: Report, who: PersonRef, done: str) -> Refresh:
@@ -363,7 +350,11 @@ async def checkin_press(h: Services, session: Session, event: ChoiceMade) -> Out
                 prompt="If you'd like to add a few words for your manager, type them now. "
                 "Otherwise, that's all: you don't need to reply.",
                 options=[],
-                context={"reference": report.reference, "checkin": checkin_id},
+                context={
+                    "reference": report.reference,
+                    "checkin": checkin_id,
+                    "asked_at": now.isoformat(),
+                },
             )
             replies.append(pending_reply(session.pending))
         return Outcome(replies, session, events, report=report)
@@ -377,34 +368,51 @@ async def checkin_press(h: Services, session: Session, event: ChoiceMade) -> Out
     return Outcome([Refresh(replies=(asked, Notice(text=text)))], session, report=report)
 
 
-TYPED_CHECKIN_WORDS = {
-    "talk": ("need to talk", "talk now", "talk to someone"),
-    "affected": ("still affected", "not great", "not ok", "not okay", "not fine", "struggling"),
-    "ok": ("doing ok", "doing okay", "i'm ok", "im ok", "i am ok", "fine", "all good"),
-    "snooze": ("ask me tomorrow", "tomorrow"),
-}
-"""Typed answers to a check-in waiting for one (its buttons' labels work too)."""
+TYPED_CHECKIN_WORDS: dict[str, frozenset[str]] = {
+    "talk": frozenset(
+        {"talk", "talk now", "need to talk", "i need to talk", "i need to talk now",
+         "i need to talk to someone", "can we talk", "i want to talk"}
+    ),
+    "affected": frozenset(
+        {"still affected", "i'm still affected", "im still affected", "affected", "not great",
+         "not ok", "not okay", "not good", "not fine", "struggling", "i'm struggling",
+         "im struggling", "not really"}
+    ),
+    "ok": frozenset(
+        {"ok", "okay", "i'm ok", "im ok", "i am ok", "i'm okay", "im okay", "doing ok",
+         "doing okay", "i'm doing ok", "im doing ok", "i'm doing okay", "fine", "i'm fine",
+         "im fine", "all good", "good", "i'm good", "im good"}
+    ),
+    "snooze": frozenset({"ask me tomorrow", "ask tomorrow", "later", "not today"}),
+}  # fmt: skip
+"""Typed answers to a check-in, as whole messages only: an answer that says
+more ("I'm not doing ok") is never matched to a part of it."""
 
 
-async def typed_checkin_answer(h: Services, session: Session, text: str) -> Outcome | None:
+async def typed_checkin_answer(
+    h: Services, session: Session, text: str, *, sent_after: datetime | None = None
+) -> Outcome | None:
     """A worker answering her check-in by typing, on any surface (the console
-    has no buttons). Only when one is waiting, and only clear answers."""
+    has no buttons). Only when one is waiting, only a whole message that is one
+    of its answers (its label, or a phrase above), and with `sent_after`, only
+    a check-in sent since then (not an older one she missed)."""
     person = session.person
     waiting = [
         (r, c)
         for r in await h.store.reports_by(person)
         for c in r.checkins
-        if c.state in ("sent", "missed") and r.status is not ReportStatus.CLOSED
+        if r.status is not ReportStatus.CLOSED
+        and (
+            (c.state == "sent" and (sent_after is None or (c.sent_at or c.due) > sent_after))
+            or (c.state == "missed" and sent_after is None)
+        )
     ]
     if not waiting:
         return None
     report, checkin = max(waiting, key=lambda rc: rc[1].sent_at or rc[1].due)
-    typed = " ".join(text.casefold().split())
+    typed = " ".join(text.casefold().replace("’", "'").split()).strip(".!")
     value = typed_option(typed, checkins.ANSWERS) if not typed.isdigit() else None
-    value = value or next(
-        (v for v, phrases in TYPED_CHECKIN_WORDS.items() if any(p in typed for p in phrases)),
-        None,
-    )
+    value = value or next((v for v, said in TYPED_CHECKIN_WORDS.items() if typed in said), None)
     if value is None:
         return None
     press = ChoiceMade(
@@ -428,16 +436,32 @@ async def typed_take_talk(h: Services, session: Session, text: str) -> Outcome |
     if typed not in TAKE_TALK_WORDS:
         return None
     who = session.person
+    lead = h.access.is_lead(who)
     waiting = [
         (r, c)
         for r in await h.store.open_reports()
         if h.access.decide(who, Action.TAKE_TALK, r)
         for c in r.checkins
-        if c.answer == "talk" and c.talk_taken_by is None
+        if c.answer == "talk"
+        and c.talk_taken_by is None
+        # Only a request she was told of: hers to follow (her team, or she asked),
+        # or one passed to the safety leads.
+        and (
+            who.key in r.managers
+            or c.by == who.key
+            or (lead and any(e.action == "talk-escalated" and e.detail == c.id for e in r.timeline))
+        )
     ]
     if not waiting:
         return None
-    report, checkin = max(waiting, key=lambda rc: rc[1].answered_at or rc[1].due)
+    if len(waiting) > 1:
+        refs = ", ".join(sorted({r.reference for r, _ in waiting}))
+        text = (
+            f'More than one person is waiting to talk ({refs}). Please press "I\'m on it" on '
+            f"the alert you're taking, or say cases <reference> to see each."
+        )
+        return Outcome([Notice(level=NoticeLevel.WARNING, text=text)], session)
+    [(report, checkin)] = waiting
     press = ChoiceMade(
         event_id=f"typed-talk:{checkin.id}",
         person=who,

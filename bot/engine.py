@@ -332,6 +332,10 @@ def _keep_page(
         if step.is_choice and isinstance(raw, str):
             raw = raw.split(",") if step.kind is AnswerKind.MULTI_CHOICE else [raw]
         value = parse_answer(step, raw, flow.options_for(step))
+        if isinstance(value, Invalid) and step.kind is AnswerKind.LINKS and isinstance(raw, str):
+            # One address she mistyped must not cost her the others.
+            good = [parse_answer(step, word, ()) for word in raw.split()]
+            value = [v for g in good if isinstance(g, list) for v in g] or value
         if not isinstance(value, Invalid):
             updates.update(flow.stored(step, value))
     return _save(draft, updates, now) if updates else draft

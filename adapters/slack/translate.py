@@ -62,6 +62,11 @@ def in_a_dm(body: dict[str, Any]) -> bool:
     ).startswith("D")
 
 
+def in_a_group_dm(body: dict[str, Any]) -> bool:
+    """A conversation between a few people (`mpdm-…`): never the leads' channel."""
+    return str(body.get("channel_name") or "").startswith("mpdm-")
+
+
 REGISTER_WORDS = frozenset({"register safety-leads", "register safety leads"})
 
 
@@ -70,7 +75,7 @@ def channel_registration(body: dict[str, Any]) -> ChannelRegistered | None:
     request that it become the safety leads' channel; anything else -> None."""
     channel = str(body.get("channel_id") or "")
     said = " ".join(clean_text(body.get("text") or "").casefold().split())
-    if said not in REGISTER_WORDS or not channel or in_a_dm(body):
+    if said not in REGISTER_WORDS or not channel or in_a_dm(body) or in_a_group_dm(body):
         return None
     return ChannelRegistered(
         event_id=f"cmd:{body.get('trigger_id') or body.get('command_ts', '')}",

@@ -542,8 +542,14 @@ class TeamsAdapter:
         only) and records the channel; Teams keeps how to post there, only once
         the core took it."""
         activity = ctx.activity
+        conversation = activity.conversation
+        if conversation is None or conversation.conversation_type != "channel":
+            # A group chat is a few people talking, never the leads' channel.
+            text = "The safety leads' channel must be a channel in a team, not a group chat."
+            await self._post_card(ctx, cards.card([cards.plain(text)]))
+            return
         channel = _channel_of(activity)
-        address = channel or (activity.conversation.id if activity.conversation else "")
+        address = channel or conversation.id
         event = ChannelRegistered(
             event_id=activity.id or f"register:{address}",
             person=who,

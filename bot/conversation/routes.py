@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from bot import casework, engine
 from bot.cases import CASE_QUESTION, SHARE_QUESTION
 from bot.checkins import CHECKIN_QUESTION, TALK_QUESTION
 from bot.conversation import talk, worker
-from bot.conversation.session import Ask, help_reply, pending_answer, with_current
+from bot.conversation.session import Ask, help_reply, pending_answer, pending_reply, with_current
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
 from bot.models import (
     ChannelRegistered,
@@ -39,6 +40,8 @@ from bot.validation import clean_text
 from flows import FLOWS, REFLECTION, REPORT, UPDATE
 
 H = TypeVar("H")
+NOTE_WAIT = timedelta(hours=1)
+"""How long "add a few words for your manager?" waits for its answer."""
 CommandHandler = Callable[[Services, Session, str], Awaitable[Outcome]]
 ButtonHandler = Callable[[Services, Session, ChoiceMade], Awaitable[Outcome]]
 AnswerHandler = Callable[[Services, Session, PendingChoice, str], Awaitable[Outcome]]
@@ -112,12 +115,25 @@ class Routes:
                 return await self.command(s, session, event.text)
             return await self.step(s, session, draft, event)
         pending = session.pending
+        if pending is not None and pending.question == Ask.CHECKIN_NOTE.value:
+            since = pending.context.get("asked_at")  # (not kept before 2026-12-02)
+            asked = datetime.fromisoformat(since) if since else None
+            if asked is not None and s.clock() - asked > NOTE_WAIT:
+                # Words typed days later are not a note for her manager.
+                session.pending = pending = None
+            elif isinstance(event, TextMessage):
+                # A check-in sent since wins over "add a few words?".
+                checkin = await casework.typed_checkin_answer(
+                    s, session, event.text, sent_after=asked
+                )
+                if checkin is not None:
+                    return checkin
         if (
             pending is not None
-            and pending.question == Ask.CHECKIN_NOTE.value
+            and pending.question == Ask.NEXT_STEP.value
             and isinstance(event, TextMessage)
         ):
-            # A newer check-in waiting wins over an old "add a few words?".
+            # "What can I do?" never catches an answer to a check-in waiting for one.
             checkin = await casework.typed_checkin_answer(s, session, event.text)
             if checkin is not None:
                 return checkin
@@ -143,11 +159,13 @@ class Routes:
                 ],
                 session,
             )
-        steps = talk.next_steps(s, session)
         finished = Notice(
             text="That button belongs to a conversation that has already finished, so I've "
             "left everything as it was."
         )
+        if session.pending is not None:  # a question still waits: ask it again, keep it
+            return Outcome([finished, pending_reply(session.pending)], session)
+        steps = talk.next_steps(s, session)
         return Outcome([finished, *steps.replies], steps.session)
 
     async def command(self, s: Services, session: Session, text: str) -> Outcome:

@@ -107,7 +107,9 @@ def start(
     )
     session.drafts[flow.id] = started.draft
     session.active = flow.id
-    session.pending = None
+    if session.pending is not None and session.pending.kind == "choice":
+        # A name or words still wanted (who is her manager?) wait for after the flow.
+        session.pending = None
     return Outcome(replies + started.replies, session)
 
 

@@ -43,6 +43,7 @@ from bot.reports import (
     EventKind,
     Report,
     ReportAnswers,
+    ReportStatus,
     ReportUpdate,
     RiskLevel,
     UpdateAnswers,
@@ -200,6 +201,15 @@ async def name_manager(s: Services, session: Session, text: str, reference: str 
     replies: list[Reply] = [
         Notice(level=NoticeLevel.SUCCESS, text="Thank you, I'll remember that.")
     ]
+    if reference is None:
+        # Named outside the question: the newest open report still waiting for
+        # a manager is the one she means.
+        waiting = [
+            r
+            for r in await own_reports(s, session.person)
+            if r.manager_may_see and not r.managers and r.status is not ReportStatus.CLOSED
+        ]
+        reference = waiting[0].reference if waiting else None
     report = await own_report(s, session.person, reference or "", Action.SHARE)
     if report is None or not report.manager_may_see or report.managers:
         return Outcome(replies, session)
