@@ -113,7 +113,8 @@ def with_people(event: Command | TextMessage, session: Session | None) -> Comman
     waiting for a person (e.g. "who is your manager?").
     """
     if isinstance(event, Command):
-        return event.model_copy(update={"args": with_person_ids(event.args)})
+        named = with_bare_name(f"{event.name} {with_person_ids(event.args)}")
+        return event.model_copy(update={"args": named.split(" ", 1)[1] if " " in named else ""})
     pending = session.pending if session else None
     if _in_flow(session) or (pending is not None and pending.kind == "text"):
         return event
@@ -127,7 +128,23 @@ def with_people(event: Command | TextMessage, session: Session | None) -> Comman
         found = console_name(text)
         if found is not None:
             return event.model_copy(update={"text": found.key})
-    return event.model_copy(update={"text": with_person_ids(event.text)})
+    return event.model_copy(update={"text": with_bare_name(with_person_ids(event.text))})
+
+
+PERSON_FIRST = ("checkin", "manager")
+"""Commands whose first word is a person: a bare name there names them too."""
+
+
+def with_bare_name(text: str) -> str:
+    """`checkin carl in 3 days` -> `checkin console:local:carl in 3 days`: in the
+    console a plain name is how people are named."""
+    words = text.split()
+    if len(words) >= 2 and words[0].casefold() in PERSON_FIRST and BARE_NAME.fullmatch(words[1]):
+        found = console_name(words[1])
+        if found is not None and words[1].casefold() not in NOT_NAMES:
+            words[1] = found.key
+            return " ".join(words)
+    return text
 
 
 def to_event(line: str, person: PersonRef) -> Command | TextMessage:

@@ -21,6 +21,7 @@ from bot.checkins import CHECKIN_QUESTION, TALK_QUESTION
 from bot.conversation import talk, worker
 from bot.conversation.session import Ask, help_reply, pending_answer, pending_reply, with_current
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
+from bot.flow import REVIEW
 from bot.models import (
     ChannelRegistered,
     ChoiceMade,
@@ -113,6 +114,14 @@ class Routes:
         if draft is not None and in_flow:
             if isinstance(event, TextMessage) and self._interrupts(event.text):
                 return await self.command(s, session, event.text)
+            if isinstance(event, TextMessage) and draft.step == REVIEW:
+                # At the summary nothing is being answered: a command, or words
+                # asking for someone to talk to, are what they say.
+                if self.parse(event.text)[0] not in (None, "report", "help"):
+                    return await self.command(s, session, event.text)
+                if talk.meaning(event.text) in (talk.Meaning.TALK, talk.Meaning.DANGER):
+                    shown = talk.someone_to_talk_to(s, session.person)
+                    return with_current(s, session, shown)
             return await self.step(s, session, draft, event)
         pending = session.pending
         if pending is not None and pending.question == Ask.CHECKIN_NOTE.value:

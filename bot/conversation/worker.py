@@ -232,8 +232,8 @@ def reflect_offer(s: Services, session: Session, report: Report) -> Outcome:
             [
                 Text(
                     text="If and when it would help, there are some reflective questions you "
-                    f"can answer just for yourself: say {prefix}reflect {reference}. There's "
-                    "no hurry."
+                    f"can answer just for yourself: say {prefix}reflect {reference}. They're "
+                    "for you, never to excuse anyone. There's no hurry."
                 )
             ],
             session,
