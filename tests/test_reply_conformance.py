@@ -400,13 +400,6 @@ def test_slack_prose_is_never_read_as_mrkdwn() -> None:
                 assert "bold" not in node["text"], node
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapters/slack/render.py: a SummaryCard's field values and footer (a report's own "
-    "words), the prompts of questions (choice, text, person) and of confirmations, and a "
-    "form's intro go in mrkdwn escaped only for &, < and >, so *bold*, _it_, ~gone~ and "
-    "`code` in them are read as formatting",
-)
 def test_slack_formatting_in_someones_text_is_not_read_as_mrkdwn() -> None:
     found = []
     for case in CASES:
@@ -680,12 +673,6 @@ def test_teams_presses_come_back_to_the_question_asked(reply: Reply) -> None:
             assert (event.action, event.token) == (control, form.token)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapters/teams/translate.py action_event: the menu of a ChoiceQuestion with "
-    "multiple=True outside a form comes back as one value, the chosen values joined with "
-    "commas, not as the values chosen",
-)
 def test_teams_a_question_of_several_choices_comes_back_as_several() -> None:
     question = INSTANCES[ChoiceQuestion]["several"]
     assert isinstance(question, ChoiceQuestion)

@@ -308,17 +308,38 @@ async def test_work_after_an_ack_is_not_starved_by_requests_that_never_end(
         adapter._acking -= 1
 
 
+def _text_objects(node: Any, kind: str) -> list[str]:
+    """The text of every text object of this kind, however deeply nested."""
+    if isinstance(node, list):
+        return [t for n in node for t in _text_objects(n, kind)]
+    if not isinstance(node, dict):
+        return []
+    found = [node["text"]] if node.get("type") == kind and isinstance(node.get("text"), str) else []
+    return found + [t for v in node.values() for t in _text_objects(v, kind)]
+
+
+SAID = "They wrote <!channel> and <@U0BOSS> and <https://evil.example|click me> & more"
+FORMATTED = "*bold* _it_ ~gone~ `code`"
+
+
 async def test_user_text_is_escaped_so_it_cannot_ping_or_link(h: SlackHarness) -> None:
+    """Her words reach the review as written, and never as mrkdwn: no mention,
+    link or formatting of hers is read (plain_text, where Slack parses nothing)."""
+    words = f"{SAID} {FORMATTED}"
     await h.command(ALICE)
     for page in REPORT_PAGES:
-        await h.submit(ALICE, page)
-    review = h.text_of(ALICE)
-    assert "&lt;!channel&gt;" in review
-    assert "&lt;@U0BOSS&gt;" in review
-    assert "&lt;https://evil.example|click me&gt; &amp; more" in review
+        await h.submit(ALICE, {**page, "description": words} if "description" in page else page)
+    review = h.last_message(ALICE)
+    assert any(words in t for t in _text_objects(review["blocks"], "plain_text"))
+    await h.press(ALICE, render.ACTION_CHOICE + ".yes", message=review)
+    assert h.fake.posts(), "nothing was sent"
     for _, params in h.fake.calls:
-        dumped = json.dumps(params.get("blocks", []))
-        assert "<!channel>" not in dumped and "<@U0BOSS>" not in dumped
+        mrkdwn = [*_text_objects(params.get("blocks", []), "mrkdwn"), params.get("text") or ""]
+        mrkdwn += _text_objects(params.get("view", {}), "mrkdwn")
+        for text in mrkdwn:
+            assert "<!channel>" not in text and "<@U0BOSS>" not in text, text
+            assert "<https://" not in text and "|click me>" not in text, text
+            assert not any(f in text for f in FORMATTED.split()), text
 
 
 async def test_typed_answers_in_the_dm(h: SlackHarness) -> None:

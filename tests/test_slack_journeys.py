@@ -373,6 +373,49 @@ async def test_manager_acknowledges_schedules_records_and_closes_by_typing(
 # ---------------------------------------------------------------------- check-ins
 
 
+CHOSEN_CADENCES = [
+    pytest.param("3", "In 3 days", 3, id="in-3-days"),
+    pytest.param("7", "In a week", 7, id="in-a-week"),
+]
+"""Options whose values are numbers: a value once read as a position scheduled
+"3" as the third option (a week) and "7" as nothing."""
+
+
+async def _scheduled_days(j: Journey) -> list[timedelta]:
+    return [c.due - j.now for c in (await j.report()).checkins]
+
+
+@pytest.mark.parametrize(("value", "label", "days"), CHOSEN_CADENCES)
+async def test_checkins_chosen_by_pressing_are_the_days_chosen(
+    journey: Journey, value: str, label: str, days: int
+) -> None:
+    j = journey
+    await j.file_by_pressing()
+    await j.press(BOB, "Acknowledge")
+    await j.press(BOB, "Schedule check-ins")
+    assert label in j.said(BOB)
+    await j.submit(BOB, {"what": [value]})  # the option chosen on the form, by its value
+    assert label in j.said(BOB)
+    await j.press(BOB, "Schedule")
+    assert "scheduled" in j.said(BOB)
+    assert await _scheduled_days(j) == [timedelta(days=days)]
+
+
+@pytest.mark.parametrize(("value", "label", "days"), CHOSEN_CADENCES)
+async def test_checkins_chosen_by_typing_are_the_days_chosen(
+    journey: Journey, value: str, label: str, days: int
+) -> None:
+    j = journey
+    await j.file_by_pressing()
+    await j.say(BOB, f"cases {REF}")
+    await j.say(BOB, "schedule check-ins")
+    await j.say(BOB, label)
+    assert label in j.said(BOB)
+    await j.say(BOB, "yes")
+    assert "scheduled" in j.said(BOB)
+    assert await _scheduled_days(j) == [timedelta(days=days)]
+
+
 async def _checkin_sent(j: Journey) -> None:
     await j.file_by_pressing()
     await j.press(BOB, "Schedule check-ins")

@@ -6,11 +6,14 @@ page's state, so a page is answered in one go.
 
 Nothing anyone wrote is read as markup. Slack's formatting docs give an escape
 for only three characters, `&`, `<` and `>` (as `&amp;`, `&lt;`, `&gt;`), and
-none for `*`, `_`, `~` or a backtick. So plain prose (a `Text`, a notice's text)
-goes in `plain_text`, where Slack parses nothing: no formatting, no mentions, no
-links. Where Harbour's own mrkdwn (a bold label) sits beside other text, that
-text is escaped, so `<!channel>`, `<@U123>` or a crafted `<url|label>` in a
-report can neither ping anyone nor become a link.
+none for `*`, `_`, `~` or a backtick. So every text that can carry someone's
+words (a `Text`, a notice's text, a question's or confirmation's prompt, a
+form's intro, a summary's values and footer) goes in `plain_text`, where Slack
+parses nothing: no formatting, no mentions, no links, and the text stays as
+written (no invisible characters slipped in). mrkdwn is kept only for Harbour's
+own bold labels and titles (`_label`): escaped, so `<!channel>`, `<@U123>` or a
+crafted `<url|label>` can neither ping anyone nor become a link, and shown in
+`plain_text` instead (not bold) when they hold a formatting character.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
     StaticMultiSelectElement,
     StaticSelectElement,
+    TextObject,
     UserSelectElement,
 )
 from slack_sdk.models.blocks import (
@@ -105,6 +109,21 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+FORMATTING = re.compile(r"[*_~`]")
+"""mrkdwn's formatting characters, which have no escape."""
+
+
+def _label(text: str, prefix: str = "") -> TextObject:
+    """Harbour's label or title in bold, after `prefix` (an emoji name). A label
+    holding a formatting character goes in `plain_text` instead: not bold, but
+    shown as written rather than half-formatted."""
+    text = _clip(text, SECTION_LIMIT - len(prefix))
+    bold = f"{prefix}*{escape(text)}*"
+    if FORMATTING.search(text) or len(bold) > SECTION_LIMIT:
+        return PlainTextObject(text=prefix + text, emoji=True)
+    return MarkdownTextObject(text=bold)
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -122,12 +141,6 @@ def _chunks(text: str, size: int = CHUNK) -> list[str]:
         text = text[cut:].lstrip()
     pieces.append(text)
     return pieces
-
-
-def _sections(markdown: str) -> list[Block]:
-    """Escaped text, split over as many sections as it needs."""
-    parts = _chunks(markdown)
-    return [SectionBlock(text=MarkdownTextObject(text=p)) for p in parts]
 
 
 def _plain_sections(text: str) -> list[Block]:
@@ -191,7 +204,7 @@ def _form_head(form: Form) -> list[Block]:
         ContextBlock(elements=[PlainTextObject(text=form.progress or " ")]),
     ]
     if form.intro:
-        blocks += _sections(escape(form.intro))
+        blocks += _plain_sections(form.intro)
     return blocks
 
 
@@ -258,13 +271,13 @@ def form_blocks(form: Form, owner: str) -> list[Block]:
 def form_launcher_blocks(form: Form, owner: str) -> list[Block]:
     """A page as a message whose button opens it in a modal (for workspaces where
     messages can't hold inputs): the questions are listed, answered in the modal."""
-    asked = "\n".join(f"• {escape(q.prompt)}" for q in form.questions)
-    return [*_form_head(form), *_sections(asked), _form_buttons(form, owner, in_modal=True)]
+    asked = "\n".join(f"• {q.prompt}" for q in form.questions)
+    return [*_form_head(form), *_plain_sections(asked), _form_buttons(form, owner, in_modal=True)]
 
 
 def form_modal(form: Form, owner: str) -> dict[str, Any]:
     """The page's inputs in a modal; submitting it answers the page."""
-    blocks = [*_form_head(form)[2:], *_form_inputs(form)] or _sections(escape(form.title))
+    blocks = [*_form_head(form)[2:], *_form_inputs(form)] or _plain_sections(form.title)
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
@@ -306,7 +319,7 @@ def _several_choices(question: ChoiceQuestion, owner: str) -> list[Block]:
 
 
 def _choice_blocks(question: ChoiceQuestion, owner: str) -> list[Block]:
-    blocks = _sections(escape(question.prompt))
+    blocks = _plain_sections(question.prompt)
     if question.multiple:
         return [*blocks, *_several_choices(question, owner)]
     if len(question.options) <= FEW_BUTTONS:
@@ -336,7 +349,7 @@ def _confirmation_blocks(confirm: Confirmation, owner: str) -> list[Block]:
     dialog = (
         ConfirmObject(
             title="Are you sure?",
-            text=escape(confirm.prompt),
+            text=PlainTextObject(text=_clip(confirm.prompt, 300), emoji=True),
             confirm=_clip(confirm.confirm_label, 30),
             deny="Go back",
             style="danger",
@@ -359,18 +372,23 @@ def _confirmation_blocks(confirm: Confirmation, owner: str) -> list[Block]:
         ),
     ]
     return [
-        *_sections(escape(confirm.prompt)),
+        *_plain_sections(confirm.prompt),
         ActionsBlock(block_id=pack("c", confirm.token), elements=buttons),
     ]
 
 
 def _summary_blocks(card: SummaryCard) -> list[Block]:
+    """Each field's label in bold (`_label`), then its value as written: a value
+    can be the worker's own words, so it is `plain_text`, as is the footer."""
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip(card.title, HEADER_TEXT)))]
     for field in card.fields:
-        blocks += _sections(f"*{escape(field.label)}*\n{escape(field.value)}")
+        if field.label:
+            blocks.append(SectionBlock(text=_label(field.label)))
+        if field.value:
+            blocks += _plain_sections(field.value)
     if card.footer:
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=_clip(escape(card.footer), 3000))])
+            ContextBlock(elements=[PlainTextObject(text=_clip(card.footer, 3000), emoji=True)])
         )
     return blocks
 
@@ -381,8 +399,7 @@ def _notice_blocks(notice: Notice) -> list[Block]:
     icon = ICONS[notice.level]
     if not notice.title:
         return _plain_sections(f"{icon} {notice.text}")
-    title = escape(_clip(notice.title, HEADER_TEXT))
-    head = SectionBlock(text=MarkdownTextObject(text=f"{icon} *{title}*"))
+    head = SectionBlock(text=_label(_clip(notice.title, HEADER_TEXT), f"{icon} "))
     return [head, *_plain_sections(notice.text)] if notice.text else [head]
 
 
@@ -399,13 +416,16 @@ def reply_blocks(reply: Reply, owner: str) -> list[Block]:
     if isinstance(reply, ChoiceQuestion):
         return _choice_blocks(reply, owner)
     if isinstance(reply, TextQuestion):
-        return _sections(escape(reply.prompt) + "\n_Type your answer as a message here._")
+        return [
+            *_plain_sections(reply.prompt),
+            ContextBlock(elements=[PlainTextObject(text="Type your answer as a message here.")]),
+        ]
     if isinstance(reply, Confirmation):
         return _confirmation_blocks(reply, owner)
     if isinstance(reply, PersonQuestion):
         picker = UserSelectElement(action_id=ACTION_PERSON, placeholder="Choose a person")
         return [
-            *_sections(escape(reply.prompt)),
+            *_plain_sections(reply.prompt),
             ActionsBlock(block_id=pack("p", owner, reply.id, reply.token), elements=[picker]),
         ]
     if isinstance(reply, SummaryCard):

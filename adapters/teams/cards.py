@@ -67,9 +67,6 @@ def _choice_input(question: ChoiceQuestion) -> dict[str, Any]:
         element["isMultiSelect"] = True
     if question.value:
         element["value"] = ",".join(question.value)
-    if question.required:
-        element["isRequired"] = True
-        element["errorMessage"] = "Please choose an answer."
     return element
 
 
@@ -86,9 +83,6 @@ def _text_input(question: TextQuestion) -> dict[str, Any]:
         element["placeholder"] = question.hint
     if question.value:
         element["value"] = question.value
-    if question.required:
-        element["isRequired"] = True
-        element["errorMessage"] = "Please answer this question."
     return element
 
 
@@ -107,11 +101,15 @@ def _execute(
     if style:
         action["style"] = style
     if not inputs:
-        action["associatedInputs"] = "none"  # Back or Pause must not demand answers first
+        action["associatedInputs"] = "none"
     return action
 
 
 def _form(form: Form, owner: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A form page. Every button sends the page's inputs, so Pause, Help, Back
+    and Cancel keep what was typed or ticked. No input is `isRequired`: Teams
+    would then refuse to send any button until it was answered (Pause too);
+    the core refuses a missing required answer on Next itself, keeping the rest."""
     body = [heading(form.title), plain(form.progress, isSubtle=True)]
     if form.intro:
         body.append(plain(form.intro))
@@ -148,7 +146,9 @@ def _form(form: Form, owner: str) -> tuple[list[dict[str, Any]], list[dict[str, 
                         "action": control.value,
                         "token": form.token,
                         "owner": owner,
+                        "multi": multi,
                     },
+                    inputs=True,
                 )
             )
     return body, actions[:MAX_ACTIONS]
@@ -158,13 +158,15 @@ def _choice(
     question: ChoiceQuestion, owner: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     body = [plain(question.prompt, weight="Bolder")]
-    base = {
+    base: dict[str, Any] = {
         "kind": "choice",
         "question": question.id,
         "token": question.token,
         "owner": owner,
         "title": question.prompt[:120],
     }
+    if question.multiple:
+        base["multi"] = True  # its values come back comma-joined
     if len(question.options) <= FEW_BUTTONS and not question.multiple:
         actions = [
             _execute(o.label, {**base, "value": o.value}, style="positive" if n == 0 else None)

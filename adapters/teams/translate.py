@@ -55,6 +55,19 @@ class ActionEvent:
     title: str = ""
 
 
+def _inputs(data: dict[str, Any], hb: dict[str, Any]) -> dict[str, str | list[str] | None]:
+    """A form page's inputs, merged by Teams into the pressed action's data."""
+    multi = set(hb.get("multi") or [])
+    values: dict[str, str | list[str] | None] = {}
+    for name, value in data.items():
+        if name == KEY:
+            continue
+        text = "" if value is None else str(value)
+        # Teams joins a multi-select's values with commas.
+        values[name] = [v for v in text.split(",") if v] if name in multi else text
+    return values
+
+
 def action_event(activity: Activity, data: dict[str, Any]) -> ActionEvent:
     """Card data (Action.Execute or Action.Submit, inputs merged in) -> a core event.
 
@@ -75,16 +88,10 @@ def action_event(activity: Activity, data: dict[str, Any]) -> ActionEvent:
     token = str(hb.get("token") or "")
     kind = hb.get("kind")
     if kind == "submit":
-        multi = set(hb.get("multi") or [])
-        values: dict[str, str | list[str] | None] = {}
-        for name, value in data.items():
-            if name == KEY:
-                continue
-            text = "" if value is None else str(value)
-            # Teams joins a multi-select's values with commas.
-            values[name] = [v for v in text.split(",") if v] if name in multi else text
         return ActionEvent(
-            FormSubmitted(**common, form=str(hb.get("form")), values=values, token=token),
+            FormSubmitted(
+                **common, form=str(hb.get("form")), values=_inputs(data, hb), token=token
+            ),
             title=title,
         )
     if kind == "choice":
@@ -93,9 +100,11 @@ def action_event(activity: Activity, data: dict[str, Any]) -> ActionEvent:
             picked = data.get(str(hb["input"]))
         if not picked:
             return ActionEvent(None, refused="empty", title=title)
+        # Teams joins a multi-select's values with commas.
+        picks = [v for v in str(picked).split(",") if v] if hb.get("multi") else [str(picked)]
         return ActionEvent(
             ChoiceMade(
-                **common, question=str(hb.get("question")), values=(str(picked),), token=token
+                **common, question=str(hb.get("question")), values=tuple(picks), token=token
             ),
             title=title,
         )
@@ -111,8 +120,30 @@ def action_event(activity: Activity, data: dict[str, Any]) -> ActionEvent:
             action = ControlAction(str(hb.get("action")))
         except ValueError:
             return ActionEvent(None, refused="unreadable", title=title)
-        return ActionEvent(Control(**common, action=action, token=token, by_page=True), title=title)
+        # A form page's buttons all send its inputs: the core keeps the valid ones.
+        control = Control(
+            **common, action=action, token=token, by_page=True, values=_inputs(data, hb)
+        )
+        return ActionEvent(control, title=title)
     return ActionEvent(None, refused="unreadable", title=title)
+
+
+def with_people(activity: Activity) -> str:
+    """The message's text with each person it mentions (`<at>Alice</at>`) as
+    their Harbour id, the way `person_of` builds it. The bot's own mention was
+    already taken out by the SDK; any left is not a person's and is kept."""
+    text = activity.text or ""
+    bot = activity.recipient.id if activity.recipient else None
+    tenant = tenant_of(activity)
+    for mention in activity.get_mentions():
+        named = mention.mentioned
+        if named is None or not named.id or named.id == bot:
+            continue
+        shown = mention.text or f"<at>{named.name}</at>"
+        user = named.aad_object_id or named.id
+        key = PersonRef(platform=Platform.TEAMS, workspace=tenant, user=user).key
+        text = text.replace(shown, key, 1)
+    return text
 
 
 def message_events(activity: Activity) -> list[InboundEvent]:
@@ -127,7 +158,7 @@ def message_events(activity: Activity) -> list[InboundEvent]:
     ]
     if files:
         out.append(FilesShared(event_id=f"{event_id}:files", person=who, files=tuple(files)))
-    text = activity.text or ""
+    text = with_people(activity)
     if text.strip() or not files:
         out.append(
             TextMessage(event_id=event_id, person=who, text=text, display_name=_name(activity))

@@ -155,3 +155,9 @@ def execute(service_url: str, user: str, data: dict[str, Any], **fields: Any) ->
         },
         **fields,
     )
+
+
+def mention(user: str) -> dict[str, Any]:
+    """The `entities` entry Teams sends for `<at>Name</at>` in a message's text."""
+    who = account(user)
+    return {"type": "mention", "mentioned": who, "text": f"<at>{who['name']}</at>"}
