@@ -1,4 +1,5 @@
-"""The `harbour` command line: `harbour chat` (a console chat on the embedded store)."""
+"""The `harbour` command line: `harbour chat` (a console chat on the embedded store),
+`harbour serve`, `harbour teams-package` and `harbour migrate` (embedded store to PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -124,9 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     package_cmd.add_argument("--out", default="harbour-teams.zip", help="where to write the zip")
     package_cmd.add_argument("--publisher-name", default="Your organisation")
     package_cmd.add_argument("--publisher-url", default="https://harbour.example.org")
+    migrate_cmd = commands.add_parser(
+        "migrate", help="copy the embedded store into PostgreSQL (Harbour stopped), and check it"
+    )
+    migrate_cmd.add_argument("--to", required=True, help="postgresql://user:password@host/db")
+    migrate_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
     args = parser.parse_args(argv)
     if args.command == "teams-package":
         return _teams_package(args)
+    if args.command == "migrate":
+        return _migrate(args)
 
     overrides: dict[str, object] = {}
     if args.data_dir:
@@ -149,6 +157,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(file=sys.stderr)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """`harbour migrate --to URL`: 0 when the copy is verified, 1 when it differs, 2 if refused."""
+    from bot.store.migrate import migrate
+    from bot.store.postgres import _database_url
+
+    try:
+        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging("WARNING")
+    try:
+        where = (
+            _database_url(args.to).set(drivername="postgresql").render_as_string(hide_password=True)
+        )
+        outcome = asyncio.run(migrate(settings.data_dir, args.to))
+    except StoreError as exc:
+        print(f"harbour: {exc}", file=sys.stderr)
+        return 2
+    print(f"Copied {settings.data_dir} into {where}:")
+    print("\n".join(outcome.summary))
+    if outcome.differences:
+        print("harbour: the copy does not match the embedded store:", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in outcome.differences), file=sys.stderr)
+        return 1
+    print("verified: every count and checksum matches. Set HARBOUR_DATABASE_URL to start on it.")
     return 0
 
 
