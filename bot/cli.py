@@ -146,7 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    configure_logging("WARNING" if args.command == "chat" else settings.log_level)
+    configure_logging(
+        "WARNING" if args.command == "chat" else settings.log_level,
+        log_format=settings.log_format,
+    )
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings))

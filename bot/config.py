@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     legal_contact: str = Field(default="", max_length=300)
     police_non_emergency: str = Field(default="", max_length=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="'json': one JSON object per line (time, level, logger, message), "
+        "for log collectors.",
+    )
     port: int = Field(
         default=3978,
         ge=1,

@@ -16,17 +16,25 @@ HARBOUR_LOG_LEVEL says:
   dict, list or URL-encoded form onwards, and the message of an exception
   (its type and traceback are kept). Library records below WARNING that reach
   it anyway are dropped.
+
+HARBOUR_LOG_FORMAT=json writes one JSON object per line (time, level, logger,
+message, and exception when there is one); the filter runs before any
+formatter, so JSON lines withhold exactly what text lines do.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 import traceback
-from typing import TextIO
+from datetime import UTC, datetime
+from typing import Literal, TextIO
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+LogFormat = Literal["text", "json"]
 
 # Harbour's own loggers: they log at the configured level, unredacted (what
 # Harbour logs is written not to contain what people typed; see bot.logs).
@@ -139,6 +147,38 @@ def _traceback_without_messages(exc: BaseException) -> str:
     return "".join(parts).rstrip("\n")
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message,
+    and exception (the traceback) when the record has one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, str] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def formatter(log_format: LogFormat) -> logging.Formatter:
+    return JsonFormatter() if log_format == "json" else logging.Formatter(LOG_FORMAT)
+
+
+def set_format(log_format: LogFormat) -> None:
+    """Give every root handler carrying Harbour's filter the formatter for
+    `log_format` (handlers a host added itself keep theirs)."""
+    for handler in logging.getLogger().handlers:
+        if any(isinstance(f, WithholdLibraryDetails) for f in handler.filters):
+            handler.setFormatter(formatter(log_format))
+
+
 def protect(handler: logging.Handler) -> logging.Handler:
     """Give `handler` Harbour's filter (once)."""
     if not any(isinstance(f, WithholdLibraryDetails) for f in handler.filters):
@@ -166,14 +206,17 @@ def set_levels(level: str | int) -> dict[str, int]:
     return before
 
 
-def configure_logging(level: str, stream: TextIO | None = None) -> None:
-    """Log to stderr (or `stream`) at `level` for Harbour, WARNING for libraries.
-    Like `logging.basicConfig`, adds a handler only if the root has none; every
-    handler on the root gets Harbour's filter."""
+def configure_logging(
+    level: str, stream: TextIO | None = None, log_format: LogFormat = "text"
+) -> None:
+    """Log to stderr (or `stream`) at `level` for Harbour, WARNING for libraries,
+    as text lines or JSON objects (`log_format`). Like `logging.basicConfig`,
+    adds a handler only if the root has none; every handler on the root gets
+    Harbour's filter."""
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr if stream is None else stream)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(formatter(log_format))
         root.addHandler(handler)
     for existing in root.handlers:
         protect(existing)

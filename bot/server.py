@@ -4,7 +4,8 @@ Slack's events, slash commands and interactivity arrive at /slack/events (or
 over a Socket Mode connection, for agencies with no public URL); Teams
 activities at /api/messages, served only when Teams is configured (an app
 registration, or the explicit local trial); /healthz answers a load balancer
-and monitoring (the store takes writes; how far behind alerts are).
+and monitoring (the store takes writes; how far behind alerts are), and
+/metrics Prometheus (see bot.metrics).
 The adapters are composed here and nowhere else.
 """
 
@@ -31,6 +32,8 @@ from bot.app import Harbour
 from bot.config import Settings
 from bot.directory import Directory
 from bot.guidance import Library
+from bot.logging_setup import set_format
+from bot.metrics import Metrics
 from bot.models import Platform
 from bot.store import Store
 from bot.team import reconcile_directory_file
@@ -45,6 +48,7 @@ class Server:
     slack: SlackAdapter | None = None
     teams: TeamsAdapter | None = None
     notifier: Notifier | None = None
+    metrics: Metrics | None = None
 
 
 STALE_ALERT_S = 600
@@ -88,9 +92,11 @@ def build(
         directory=directory,
         admins=settings.admin_ids,
     )
-    web_app = web.Application(client_max_size=1024**2)
-    server = Server(web_app=web_app, harbour=harbour)
+    metrics = Metrics()
+    web_app = web.Application(client_max_size=1024**2, middlewares=[metrics.middleware])
+    server = Server(web_app=web_app, harbour=harbour, metrics=metrics)
     web_app.router.add_get("/healthz", _health(server))
+    metrics.attach(web_app)
     if slack.enabled:
         server.slack = SlackAdapter(harbour, slack)
         if not slack.use_socket_mode:
@@ -104,6 +110,7 @@ def build(
     if server.teams is not None:
         messengers[Platform.TEAMS] = server.teams
     server.notifier = Notifier(harbour, messengers, escalation=settings.escalation())
+    metrics.watch(server.notifier)
     return server
 
 
@@ -126,6 +133,7 @@ async def run(
     library: Library,
     directory: Directory,
 ) -> None:
+    set_format(settings.log_format)  # also when the CLI set up logging as text
     server = build(settings, slack, store, teams, library, directory)
     assert server.notifier is not None
     for worker in await reconcile_directory_file(server.harbour, directory.file_managers):
