@@ -67,12 +67,18 @@ def kinds_text(report: Report) -> str:
     return ", ".join(ABUSE_KIND_LABELS[k].split(" (")[0] for k in kinds) or "Not stated"
 
 
-def channel_card(report: Report) -> SummaryCard:
-    """What the safety leads' channel may show: reference, risk, kinds, status.
-    Never what happened, who reported it, links or names."""
+def status_words(report: Report) -> str:
+    """Where the case stands, in words anyone it is shown to may read."""
     status = STATUS_WORDS[report.status]
     if report.claimed_by and report.status is not ReportStatus.CLOSED:
         status += " · claimed by a safety lead"
+    return status
+
+
+def channel_card(report: Report) -> SummaryCard:
+    """What the safety leads' channel may show: reference, risk, kinds, status.
+    Never what happened, who reported it, links or names."""
+    status = status_words(report)
     return SummaryCard(
         title=f"{report.reference} · {report.risk.value} risk",
         fields=(

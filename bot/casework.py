@@ -20,6 +20,7 @@ from bot.cases import (
     action_options,
     apply,
     kinds_text,
+    status_words,
 )
 from bot.conversation.session import Ask, pending_reply, start, typed_option
 from bot.directory import describe, parse_person
@@ -272,9 +273,7 @@ def alert_status(h: Services, report: Report, who: PersonRef, done: str) -> Refr
     """The alert a manager or lead pressed, as it stands now: the case's status,
     what she just did, and the actions still open to her (never one already
     done, like a second acknowledgement)."""
-    status = STATUS_WORDS[report.status]
-    if report.claimed_by and report.status is not ReportStatus.CLOSED:
-        status += " · claimed by a safety lead"
+    status = status_words(report)
     shown: list[Shown] = [
         Notice(
             level=NoticeLevel.SUCCESS if done else NoticeLevel.INFO,
@@ -396,6 +395,11 @@ async def typed_checkin_answer(
     has no buttons). Only when one is waiting, only a whole message that is one
     of its answers (its label, or a phrase above), and with `sent_after`, only
     a check-in sent since then (not an older one she missed)."""
+    typed = " ".join(text.casefold().replace("’", "'").split()).strip(".!")
+    value = typed_option(typed, checkins.ANSWERS) if not typed.isdigit() else None
+    value = value or next((v for v, said in TYPED_CHECKIN_WORDS.items() if typed in said), None)
+    if value is None:
+        return None  # not an answer: nothing to look up
     person = session.person
     waiting = [
         (r, c)
@@ -410,11 +414,6 @@ async def typed_checkin_answer(
     if not waiting:
         return None
     report, checkin = max(waiting, key=lambda rc: rc[1].sent_at or rc[1].due)
-    typed = " ".join(text.casefold().replace("’", "'").split()).strip(".!")
-    value = typed_option(typed, checkins.ANSWERS) if not typed.isdigit() else None
-    value = value or next((v for v, said in TYPED_CHECKIN_WORDS.items() if typed in said), None)
-    if value is None:
-        return None
     press = ChoiceMade(
         event_id=f"typed:{checkin.id}:{value}",
         person=person,

@@ -318,6 +318,15 @@ def _answer_review(
     return _control(flow, draft, ControlAction.BACK, now, ctx)
 
 
+def _from_form(step: Step[Any], raw: str | list[str] | None) -> str | list[str] | None:
+    """A form's answer as pressed: a choice on a form is always option values
+    (one, or several comma-separated, as `FormSubmitted` allows), never a
+    typed position."""
+    if step.is_choice and isinstance(raw, str):
+        return raw.split(",") if step.kind is AnswerKind.MULTI_CHOICE else [raw]
+    return raw
+
+
 def _keep_page(
     flow: Flow[Any], draft: Draft, values: dict[str, str | list[str] | None], now: datetime
 ) -> Draft:
@@ -329,9 +338,7 @@ def _keep_page(
         raw = values.get(step.id)
         if raw in (None, "", []):
             continue
-        if step.is_choice and isinstance(raw, str):
-            raw = raw.split(",") if step.kind is AnswerKind.MULTI_CHOICE else [raw]
-        value = parse_answer(step, raw, flow.options_for(step))
+        value = parse_answer(step, _from_form(step, raw), flow.options_for(step))
         if isinstance(value, Invalid) and step.kind is AnswerKind.LINKS and isinstance(raw, str):
             # One address she mistyped must not cost her the others.
             good = [parse_answer(step, word, ()) for word in raw.split()]
@@ -352,11 +359,7 @@ def _answer_page(
     problems: list[str] = []
     for step in steps:
         raw = event.values.get(step.id)
-        if step.is_choice and isinstance(raw, str):
-            # A form's menu sends option values (Teams: one string; a
-            # multi-select's joined with commas), never typed positions.
-            raw = raw.split(",") if step.kind is AnswerKind.MULTI_CHOICE else [raw]
-        value = parse_answer(step, raw, flow.options_for(step))
+        value = parse_answer(step, _from_form(step, raw), flow.options_for(step))
         if isinstance(value, Invalid):
             problems.append(f"{step.prompt} — {value.message}")
         else:

@@ -60,6 +60,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -247,32 +248,43 @@ class GuidanceError(ValueError):
     """Guidance files that cannot be used; the message names each file and field."""
 
 
-def parse_item(text: str, origin: str) -> GuidanceItem:
-    """One guidance file -> an item, or GuidanceError naming the file and field."""
+def _front_matter(text: str, origin: str) -> tuple[dict[str, Any], str]:
+    """A guidance file's TOML front matter and the text after it, or
+    GuidanceError naming the file."""
     if not text.startswith("+++"):
         raise GuidanceError(f"{origin}: must start with a '+++' line (front matter).")
     parts = text.split("+++", 2)
     if len(parts) < 3:
         raise GuidanceError(f"{origin}: the front matter has no closing '+++' line.")
     try:
-        fields = tomllib.loads(parts[1])
+        return tomllib.loads(parts[1]), parts[2]
     except tomllib.TOMLDecodeError as exc:
         raise GuidanceError(f"{origin}: the front matter is not valid TOML ({exc}).") from None
+
+
+def _invalid(exc: ValidationError, origin: str, what: str) -> GuidanceError:
+    """A validation error as the file's author reads it: each field and what is wrong."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "(file)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"is not a field {what} have (typo?)"
+        elif error["type"] == "missing":
+            message = "is missing"
+        problems.append(f"{origin}: {where} {message}")
+    return GuidanceError("\n".join(problems))
+
+
+def parse_item(text: str, origin: str) -> GuidanceItem:
+    """One guidance file -> an item, or GuidanceError naming the file and field."""
+    fields, body = _front_matter(text, origin)
     for key in ("origin", "own_sources", "own_links"):
         fields.pop(key, None)
     try:
-        return GuidanceItem.model_validate({**fields, "body": parts[2].strip(), "origin": origin})
+        return GuidanceItem.model_validate({**fields, "body": body.strip(), "origin": origin})
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "(file)"
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "is not a field guidance items have (typo?)"
-            elif error["type"] == "missing":
-                message = "is missing"
-            problems.append(f"{origin}: {where} {message}")
-        raise GuidanceError("\n".join(problems)) from None
+        raise _invalid(exc, origin, "guidance items") from None
 
 
 class PackFact(BaseModel):
@@ -319,31 +331,14 @@ class CountryPack(BaseModel):
 
 def parse_pack(text: str, origin: str) -> CountryPack:
     """One country-<code>.md file -> a pack, or GuidanceError naming the file and field."""
-    if not text.startswith("+++"):
-        raise GuidanceError(f"{origin}: must start with a '+++' line (front matter).")
-    parts = text.split("+++", 2)
-    if len(parts) < 3:
-        raise GuidanceError(f"{origin}: the front matter has no closing '+++' line.")
-    try:
-        fields = tomllib.loads(parts[1])
-    except tomllib.TOMLDecodeError as exc:
-        raise GuidanceError(f"{origin}: the front matter is not valid TOML ({exc}).") from None
+    fields, _ = _front_matter(text, origin)
     head = {k: fields.pop(k) for k in ("country", "name") if k in fields}
     if isinstance(head.get("country"), str):
         head["country"] = head["country"].upper()
     try:
         pack = CountryPack.model_validate({**head, "facts": fields, "origin": origin})
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "(file)"
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "is not a field country packs have (typo?)"
-            elif error["type"] == "missing":
-                message = "is missing"
-            problems.append(f"{origin}: {where} {message}")
-        raise GuidanceError("\n".join(problems)) from None
+        raise _invalid(exc, origin, "country packs") from None
     expected = origin.removeprefix(PACK_PREFIX).removesuffix(".md").upper()
     if pack_code(expected) != pack.country:
         raise GuidanceError(

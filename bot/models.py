@@ -99,7 +99,10 @@ class FormSubmitted(_Event):
 
     type: Literal["form"] = "form"
     form: str
-    values: dict[str, str | list[str] | None]
+    values: dict[str, str | list[str] | None] = Field(
+        description="By question id. A choice's answer is option values: a list, or one "
+        "string (several joined with commas)."
+    )
     token: str = ""
 
 

@@ -452,7 +452,10 @@ class TeamsAdapter:
             await self._send_privately(ctx, who, replies)
             said = ANSWERED_PRIVATELY
         except (NoAddress, DeliveryFailed) as exc:
-            log.error("Teams: a press in a shared chat could not be answered privately: %s", exc)
+            log.error(
+                "Teams: a press in a shared chat could not be answered privately (%s)",
+                type(exc).__name__,
+            )
             said = NOT_ANSWERED
         return AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_RESPONSE, value=said)
 

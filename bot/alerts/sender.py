@@ -35,7 +35,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from bot import checkins
-from bot.alerts.followups import EscalationTimes, follow_up
+from bot.alerts.followups import EscalationTimes, follow_up, next_follow_up
 from bot.alerts.messenger import Messenger, Recipient
 from bot.alerts.plan import ANYONE, Card, Delivery, Reach, channel_alert, plan
 from bot.guidance import Audience as GuidanceAudience
@@ -138,9 +138,9 @@ class Notifier:
         """Cases nobody has taken on in time: the next follow-up, for each."""
         now = self.harbour.clock()
         count = 0
+        change = follow_up(now, self.escalation)
         for report in await self.store.open_reports():
-            change = follow_up(now, self.escalation)
-            if change(report.model_copy(deep=True)) is None:
+            if next_follow_up(report, now, self.escalation) is None:
                 continue  # nothing due: no write
             await self.store.update_report(report.reference, change)
             count += 1
@@ -149,18 +149,20 @@ class Notifier:
     async def advance_checkins(self) -> int:
         """Send check-ins that are due, and notice the ones nobody answered."""
         now = self.harbour.clock()
-        count = 0
+        moved: set[str] = set()
 
         def advance(report: Report) -> list[DomainEvent] | None:
             before = report.model_dump()
             events = checkins.advance(report, now)
-            return events if events or report.model_dump() != before else None
+            if not events and report.model_dump() == before:
+                return None  # nothing moved: no write
+            moved.add(report.reference)
+            return events
 
         for report in await self.store.open_reports():
             if report.checkins:
-                changed = await self.store.update_report(report.reference, advance)
-                count += bool(changed)
-        return count
+                await self.store.update_report(report.reference, advance)
+        return len(moved)
 
     async def health(self) -> dict[str, Any]:
         """For monitoring: how far behind delivery is (no content, no references)."""
@@ -209,12 +211,6 @@ class Notifier:
 
     async def _reach(self, event: DomainEvent, report: Report | None) -> Reach:
         known = await self.store.get_record(RecordKind.PEOPLE, event.reporter.key) or {}
-        directory = self.harbour.directory
-        channels = {
-            platform: address
-            for platform, messenger in self.messengers.items()
-            if (address := messenger.leads_channel(directory))
-        }
         guidance: tuple[SummaryField, ...] = ()
         if report is not None:
             items = self.harbour.guidance_for(report, GuidanceAudience.MANAGER)
@@ -222,7 +218,7 @@ class Notifier:
             guidance = tuple(SummaryField(label=i.title, value=fill(i.summary)) for i in items)
         return Reach(
             access=self.harbour.access,
-            channels=channels,
+            channels=self._channels(),
             platforms=frozenset(self.messengers),
             worker_name=str(known.get("name") or ANYONE),
             manager_guidance=guidance,
@@ -231,6 +227,15 @@ class Notifier:
             if event.kind is EventKind.DANGER_MANAGER
             else False,
         )
+
+    def _channels(self) -> dict[Platform, str]:
+        """The safety leads' channel on each platform that has one set up now."""
+        directory = self.harbour.directory
+        return {
+            platform: address
+            for platform, messenger in self.messengers.items()
+            if (address := messenger.leads_channel(directory))
+        }
 
     async def _manager_withdrawn(self, event: DomainEvent) -> bool:
         """She said her manager may be told of the danger, then changed her mind:
@@ -580,11 +585,7 @@ class Notifier:
             return
         reach = Reach(
             access=self.harbour.access,
-            channels={
-                p: a
-                for p, m in self.messengers.items()
-                if (a := m.leads_channel(self.harbour.directory))
-            },
+            channels=self._channels(),
             platforms=frozenset(self.messengers),
         )
         text = (

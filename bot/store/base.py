@@ -8,13 +8,14 @@ not at all.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from bot.models import PersonRef
 from bot.reports import DomainEvent, Report
@@ -22,6 +23,23 @@ from bot.session import Session
 
 ReportFactory = Callable[[int, str], tuple[Report, list[DomainEvent]]]
 """Builds the report (and its events) once the store has chosen its number."""
+
+
+_FIELD = re.compile(r"[a-z_]{1,40}")
+
+
+def unreadable_reason(exc: Exception) -> str:
+    """Why an outbox document could not be read: error types and field names,
+    never a value."""
+    if not isinstance(exc, ValidationError):
+        return f"unreadable outbox entry ({type(exc).__name__})"
+    found = []
+    for error in exc.errors(include_url=False, include_context=False, include_input=False):
+        where = ".".join(
+            str(p) if isinstance(p, int) or _FIELD.fullmatch(p) else "?" for p in error["loc"]
+        )
+        found.append(f"{error['type']} at {where or 'the entry'}")
+    return "unreadable outbox entry: " + "; ".join(list(dict.fromkeys(found))[:5])
 
 
 class RecordKind(StrEnum):

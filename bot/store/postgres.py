@@ -94,8 +94,8 @@ from bot.store.base import (
     StaleReport,
     Store,
     StoreError,
+    unreadable_reason,
 )
-from bot.store.tiny import _unreadable
 
 log = logging.getLogger(__name__)
 
@@ -593,7 +593,7 @@ class PostgresStore(Store):
             try:
                 found.append(DomainEvent.model_validate(row.doc))
             except (ValueError, TypeError) as exc:  # a ValidationError is a ValueError
-                await self._set_aside(row.id, _unreadable(exc), check=True)
+                await self._set_aside(row.id, unreadable_reason(exc), check=True)
         return found
 
     async def mark_delivered(self, event_ids: Sequence[str], at: datetime) -> None:

@@ -72,7 +72,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
-from pydantic import ValidationError
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
@@ -88,6 +87,7 @@ from bot.store.base import (
     Store,
     StoreError,
     StoreLocked,
+    unreadable_reason,
 )
 
 log = logging.getLogger(__name__)
@@ -544,21 +544,6 @@ def _file_name(key: str) -> str:
 
 _UNREADABLE = datetime.min.replace(tzinfo=UTC)
 """When an outbox document with no readable time was raised: first, to be set aside at once."""
-_FIELD = re.compile(r"[a-z_]{1,40}")
-
-
-def _unreadable(exc: Exception) -> str:
-    """Why an outbox document could not be read: error types and field names,
-    never a value."""
-    if not isinstance(exc, ValidationError):
-        return f"unreadable outbox entry ({type(exc).__name__})"
-    found = []
-    for error in exc.errors(include_url=False, include_context=False, include_input=False):
-        where = ".".join(
-            str(p) if isinstance(p, int) or _FIELD.fullmatch(p) else "?" for p in error["loc"]
-        )
-        found.append(f"{error['type']} at {where or 'the entry'}")
-    return "unreadable outbox entry: " + "; ".join(list(dict.fromkeys(found))[:5])
 
 
 class TinyStore(Store):
@@ -1018,7 +1003,7 @@ class TinyStore(Store):
                     try:
                         found.append(DomainEvent.model_validate(doc))
                     except (ValueError, TypeError) as exc:  # a ValidationError is a ValueError
-                        unreadable.append((key, _unreadable(exc)))
+                        unreadable.append((key, unreadable_reason(exc)))
             return found, unreadable
 
         found, unreadable = await self._read(pending)
