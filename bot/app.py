@@ -9,6 +9,7 @@ handler decided, and only then returns the replies for the adapter to send.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -52,42 +53,58 @@ class Harbour(Services):
         self._locks = KeyedLocks()
         self._names: dict[str, str] = {}  # display names already stored, to skip rewrites
 
-    async def handle(self, event: InboundEvent) -> list[Reply]:
-        async with self._locks.hold(event.person.key):
-            return await self._handle_locked(event)
+    async def accept(self, event: InboundEvent) -> None:
+        """Keep an event before the platform is told it arrived, so a process
+        that dies right after telling it loses nothing (`Store.accept`). If the
+        store cannot keep it now, the event is still handled here: its handling
+        then fails too, and the person is told so."""
+        try:
+            await self.store.accept(event)
+        except Exception as exc:
+            log_failure(f"keeping a {event.type} event before acknowledging it", exc)
 
-    async def _handle_locked(self, event: InboundEvent) -> list[Reply]:
+    async def handle(self, event: InboundEvent) -> list[Reply]:
+        """One event at a time for each person: in this process (in order),
+        and across every process sharing the store (`Store.person_turn`)."""
+        async with self._locks.hold(event.person.key):
+            try:
+                async with self.store.person_turn(event.person.key):
+                    return await self._handle_in_turn(event)
+            except Exception as exc:
+                log_failure(f"handling a {event.type} event", exc)
+                with contextlib.suppress(Exception):
+                    # She is told to try again: it is not handled later behind her back.
+                    await self.store.drop_accepted(event.person, event.event_id)
+                return [
+                    Notice(
+                        level=NoticeLevel.ERROR,
+                        text="Something went wrong on my side and that last step wasn't "
+                        "saved. Everything before it is safe. Please try again in a minute; "
+                        "if it keeps happening, tell your manager or IT team.",
+                    )
+                ]
+
+    async def _handle_in_turn(self, event: InboundEvent) -> list[Reply]:
         if await self.store.seen(event.person, event.event_id):
             return []
-        try:
-            for _ in range(RERUNS):
-                now = self.clock()
-                session = await self.store.load_session(event.person) or Session(
-                    person=event.person, updated_at=now
-                )
-                outcome = await self.routes.dispatch(self, session, event)
-                outcome.session.updated_at = now
-                try:
-                    await self._commit(event, outcome)
-                except StaleReport:
-                    # The case moved on while this event was handled (an alert
-                    # recorded, someone else's action): decide again on what is
-                    # stored now, so nobody's change is written over.
-                    continue
-                if await self.store.conversation_damaged(event.person):
-                    outcome.replies.insert(0, DAMAGED_CONVERSATION)
-                return outcome.replies
-            raise StoreError("the case kept changing while this event was handled")
-        except Exception as exc:
-            log_failure(f"handling a {event.type} event", exc)
-            return [
-                Notice(
-                    level=NoticeLevel.ERROR,
-                    text="Something went wrong on my side and that last step wasn't saved. "
-                    "Everything before it is safe. Please try again in a minute; if it keeps "
-                    "happening, tell your manager or IT team.",
-                )
-            ]
+        for _ in range(RERUNS):
+            now = self.clock()
+            session = await self.store.load_session(event.person) or Session(
+                person=event.person, updated_at=now
+            )
+            outcome = await self.routes.dispatch(self, session, event)
+            outcome.session.updated_at = now
+            try:
+                await self._commit(event, outcome)
+            except StaleReport:
+                # The case moved on while this event was handled (an alert
+                # recorded, someone else's action): decide again on what is
+                # stored now, so nobody's change is written over.
+                continue
+            if await self.store.conversation_damaged(event.person):
+                outcome.replies.insert(0, DAMAGED_CONVERSATION)
+            return outcome.replies
+        raise StoreError("the case kept changing while this event was handled")
 
     async def _commit(self, event: InboundEvent, outcome: Outcome) -> None:
         person = event.person

@@ -19,8 +19,8 @@ from bot.directory import load_directory as load_directory_file
 from bot.guidance import GuidanceError, Library
 from bot.logging_setup import configure_logging
 from bot.models import Platform
-from bot.store import MemoryStore, RecordKind, Store, StoreError, TinyStore
-from bot.team import reconcile_directory_file
+from bot.store import MemoryStore, Store, StoreError, TinyStore
+from bot.team import apply_chat_changes, reconcile_directory_file
 
 
 def load_guidance(settings: Settings) -> Library:
@@ -53,8 +53,7 @@ async def open_store(settings: Settings) -> Store:
 async def load_directory(settings: Settings, store: Store) -> Directory:
     """The directory file, with the changes made in chat laid over it."""
     directory = load_directory_file(settings.directory)
-    kinds = (RecordKind.MANAGERS, RecordKind.LEADS, RecordKind.CHANNELS)
-    directory.apply({kind.value: await store.records(kind) for kind in kinds})
+    await apply_chat_changes(store, directory)
     return directory
 
 

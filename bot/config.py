@@ -104,6 +104,13 @@ class Settings(BaseSettings):
         description="Where `harbour serve` listens (Slack and Teams share it).",
     )
     host: str = Field(default="0.0.0.0", description="The address `harbour serve` binds.")
+    recover_after_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="How long a message Harbour acknowledged may wait unhandled before "
+        "another process takes it over (one was killed between the two).",
+    )
     escalate_critical_minutes: int = Field(default=30, ge=1)
     escalate_high_minutes: int = Field(default=240, ge=1)
     escalate_other_minutes: int = Field(

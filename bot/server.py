@@ -18,6 +18,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -109,7 +110,12 @@ def build(
         messengers[Platform.SLACK] = server.slack
     if server.teams is not None:
         messengers[Platform.TEAMS] = server.teams
-    server.notifier = Notifier(harbour, messengers, escalation=settings.escalation())
+    server.notifier = Notifier(
+        harbour,
+        messengers,
+        escalation=settings.escalation(),
+        recover_after=timedelta(seconds=settings.recover_after_seconds),
+    )
     metrics.watch(server.notifier)
     return server
 

@@ -4,11 +4,21 @@ worker herself. Which reports a manager then sees follows `bot.access`."""
 
 from __future__ import annotations
 
-from bot.directory import parse_person
+from bot.directory import Directory, parse_person
 from bot.models import PersonRef
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.services import Services
-from bot.store import RecordKind
+from bot.store import RecordKind, Store
+
+CHAT_CHANGES = (RecordKind.MANAGERS, RecordKind.LEADS, RecordKind.CHANNELS)
+"""The records that hold changes to the directory made in chat."""
+
+
+async def apply_chat_changes(store: Store, directory: Directory) -> None:
+    """Lay the directory changes made in chat (in any process sharing the
+    store) over what this process knows: at start, and on every delivery pass
+    after, so a manager named through one process is known to all within one."""
+    directory.apply({kind.value: await store.records(kind) for kind in CHAT_CHANGES})
 
 
 async def set_managers(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from sqlalchemy import text
 
 import bot.store.postgres as postgres
 import bot.store.tiny as tiny
-from bot.models import PersonRef
+from bot.models import PersonRef, TextMessage
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus, ReportUpdate
 from bot.session import Session
 from bot.store import MemoryStore, RecordKind, StaleReport, Store, StoreError, TinyStore
@@ -634,7 +635,7 @@ async def test_the_migrated_schema_is_the_one_the_queries_use(open_postgres: Ope
     async with store._read() as conn:
         assert await conn.run_sync(differences) == []
         version = await conn.scalar(text(f"SELECT version_num FROM {postgres.VERSION_TABLE}"))
-    assert version == "0001"
+    assert version == "0002"
     await store.close()
     await open_postgres()  # up to date: opening again changes nothing
 
@@ -745,3 +746,117 @@ async def test_opening_refuses_what_is_not_a_reachable_postgresql() -> None:
     with pytest.raises(StoreError, match="could not reach the database") as refused:
         await PostgresStore.open("postgresql://harbour:s3cret@/harbour?host=/nonexistent-dir")
     assert "s3cret" not in str(refused.value)
+
+
+# --------------------------------------------------------------------------- several processes, one database
+# Two PostgresStores on one schema are two Harbour processes.
+
+LEASE = timedelta(minutes=2)
+
+
+async def test_a_pending_event_is_claimed_by_one_process_at_a_time(
+    open_postgres: OpenPostgres,
+) -> None:
+    first, second = await open_postgres(), await open_postgres()
+    filed = event(ALICE, reference="HB-2026-0001")
+    await first.save_session(ALICE, None, event_id="ev-1", events=[filed])
+
+    assert [e.id for e in await first.claim_events(LEASE)] == [filed.id]
+    assert await second.claim_events(LEASE) == []
+    # Renewing its own claim is claiming again.
+    assert [e.id for e in await first.claim_events(LEASE)] == [filed.id]
+
+    # A later event of the same case stays with whoever holds its first one.
+    later = event(ALICE, EventKind.REPORT_UPDATED, reference="HB-2026-0001")
+    other_case = event(BOB, reference="HB-2026-0002")
+    await first.save_session(BOB, None, event_id="ev-2", events=[later, other_case])
+    assert [e.id for e in await second.claim_events(LEASE)] == [other_case.id]
+    assert {e.id for e in await first.claim_events(LEASE)} == {filed.id, later.id}
+
+    # Delivered, it is nobody's; closed, a process lets go of what it held at once.
+    await first.mark_delivered([filed.id], at(0))
+    await first.close()
+    assert {e.id for e in await second.claim_events(LEASE)} == {later.id, other_case.id}
+
+
+async def test_a_dead_process_s_claims_lapse(open_postgres: OpenPostgres) -> None:
+    first, second = await open_postgres(), await open_postgres()
+    filed = event(ALICE, reference="HB-2026-0001")
+    await first.save_session(ALICE, None, event_id="ev-1", events=[filed])
+    assert await first.claim_events(timedelta(milliseconds=1))
+    await asyncio.sleep(0.01)  # it never renewed: as if killed
+    assert [e.id for e in await second.claim_events(LEASE)] == [filed.id]
+    assert await first.claim_events(LEASE) == []
+
+
+async def test_two_processes_claiming_at_once_never_share_an_event(
+    open_postgres: OpenPostgres,
+) -> None:
+    stores = [await open_postgres() for _ in range(3)]
+    events = [event(person(f"U-{n}"), reference=f"HB-2026-{n:04d}") for n in range(1, 61)]
+    await stores[0].save_session(ALICE, None, event_id="ev-1", events=events)
+    claimed = await asyncio.gather(*(s.claim_events(LEASE) for s in stores))
+    ids = [e.id for batch in claimed for e in batch]
+    assert len(ids) == len(set(ids))
+    # Whatever a claimer skipped while another was claiming is claimed next time.
+    again = [await s.claim_events(LEASE) for s in stores]
+    assert {e.id for batch in again for e in batch} == {e.id for e in events}
+
+
+async def test_a_duty_is_held_by_one_process_until_it_lapses_or_is_let_go(
+    open_postgres: OpenPostgres,
+) -> None:
+    first, second, third = await open_postgres(), await open_postgres(), await open_postgres()
+    assert await first.hold_lease("timers", LEASE)
+    assert not await second.hold_lease("timers", LEASE)
+    assert await first.hold_lease("timers", LEASE)  # renewed
+    assert await second.hold_lease("other duty", LEASE)
+    await first.close()
+    assert await second.hold_lease("timers", timedelta(milliseconds=1))
+    await asyncio.sleep(0.01)
+    assert await third.hold_lease("timers", LEASE)
+
+
+async def test_one_event_per_person_at_a_time_across_processes(
+    open_postgres: OpenPostgres,
+) -> None:
+    first, second = await open_postgres(), await open_postgres()
+    async with first.person_turn(ALICE.key):
+        waiting = asyncio.create_task(_turn(second, ALICE.key))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # her next event waits in the other process
+        async with asyncio.timeout(5):
+            await _turn(second, BOB.key)  # someone else's does not
+    async with asyncio.timeout(5):
+        await waiting
+
+
+async def _turn(store: Store, key: str) -> None:
+    async with store.person_turn(key):
+        pass
+
+
+async def test_an_accepted_event_waits_until_its_handling_commits(
+    open_postgres: OpenPostgres,
+) -> None:
+    first, second = await open_postgres(), await open_postgres()
+    typed = TextMessage(event_id="ev-1", person=ALICE, text="hello")
+    pressed = TextMessage(event_id="ev-2", person=ALICE, text="again")
+    dropped = TextMessage(event_id="ev-3", person=BOB, text="later")
+    for e in (typed, pressed, dropped):
+        await first.accept(e)
+    await first.accept(typed)  # accepted twice (a platform's retry): kept once
+    soon = datetime.now(UTC) + timedelta(seconds=5)
+    assert await second.unhandled(older_than=datetime.now(UTC) - timedelta(minutes=1)) == []
+    assert await second.unhandled(older_than=soon) == [typed, pressed, dropped]
+
+    await first.save_session(ALICE, session(ALICE, draft("d1")), event_id="ev-1")
+    await first.drop_accepted(BOB, "ev-3")
+    assert await second.unhandled(older_than=soon) == [pressed]
+    # Handled by a process that never cleared it: seen, so not offered again.
+    async with second._write() as conn:
+        await conn.execute(
+            text("UPDATE conversations SET seen = seen || ARRAY['ev-2'] WHERE person_key = :k"),
+            {"k": ALICE.key},
+        )
+    assert await second.unhandled(older_than=soon) == []

@@ -68,6 +68,7 @@ from bot.models import (
     TextMessage,
     TextQuestion,
 )
+from bot.store import RecordKind
 from bot.validation import clean_text
 from flows import FLOWS
 
@@ -297,6 +298,7 @@ class SlackAdapter:
             channel = str(body.get("channel_id") or "")
             known = self._dm.get(who.key)
             maybe_dm = known is None and translate.in_a_dm(body)
+            await self._accept(lambda: [translate.command_event(body)])
             if (channel and channel == known) or maybe_dm:
                 await ack()  # a DM not yet known: whose it is is checked after the ack
             else:
@@ -313,11 +315,13 @@ class SlackAdapter:
 
         @app.action({"action_id": _HB_ACTIONS})
         async def on_action(ack: Any, body: dict[str, Any]) -> None:
+            await self._accept(lambda: [translate.action_event(body).event])
             await ack()
             self._spawn(self._act(body))
 
         @app.view(render.MODAL_CALLBACK)
         async def on_modal(ack: Any, body: dict[str, Any]) -> None:
+            await self._accept(lambda: [translate.modal_event(body).event])
             await ack()
             self._spawn(self._submit_modal(body))
 
@@ -325,6 +329,8 @@ class SlackAdapter:
         async def on_message(body: dict[str, Any]) -> None:
             user = (body.get("event") or {}).get("user") or ""
             who = translate.person(body.get("team_id", ""), user)
+            # bolt acknowledges an event when this returns: what it says is kept first.
+            await self._accept(lambda: translate.message_events(body))
             self._spawn(self._work(who, lambda: translate.message_events(body)))
 
         @app.event("app_home_opened")
@@ -333,6 +339,18 @@ class SlackAdapter:
             if event.get("tab") == "home" and event.get("user"):
                 who = translate.person(body.get("team_id", ""), event["user"])
                 self._spawn(self._publish_home(who))
+
+    async def _accept(self, events_from: Callable[[], Sequence[InboundEvent | None]]) -> None:
+        """Keep what a request says before it is acknowledged (`Harbour.accept`),
+        so an instance killed after the ack loses nothing: another handles it.
+        A request that cannot be read is acknowledged all the same, and its
+        failure dealt with after, as any other."""
+        try:
+            events = [event for event in events_from() if event is not None]
+        except Exception:
+            return
+        for event in events:
+            await self.harbour.accept(event)
 
     async def _command(
         self, who: PersonRef, body: dict[str, Any], dm_to_check: str | None, respond: Any
@@ -428,7 +446,9 @@ class SlackAdapter:
         if source.ts:
             pressed = f"{source.ts}:{action.presser.key}"  # a channel message is everyone's
             if pressed in self._pressed:
-                return  # a double click: this person already acted on this message
+                # A double click: this person already acted on this message.
+                await self.harbour.store.drop_accepted(action.presser, action.event.event_id)
+                return
             self._pressed[pressed] = None
             while len(self._pressed) > PRESSED_KEEP:
                 del self._pressed[next(iter(self._pressed))]
@@ -749,11 +769,18 @@ class SlackAdapter:
         )
 
     async def dm_channel(self, who: PersonRef) -> str:
-        """The person's DM with the bot (opened once, then remembered)."""
+        """The person's DM with the bot: opened once, then remembered in the
+        store, so every instance serving this workspace knows it."""
         channel = self._dm.get(who.key)
         if channel is None:
-            opened = await self.client.conversations_open(users=who.user)
-            channel = str(opened["channel"]["id"])
+            known = await self.harbour.store.get_record(RecordKind.CONTACTS, who.key) or {}
+            channel = known.get("slack_dm")
+            if not isinstance(channel, str) or not channel:
+                opened = await self.client.conversations_open(users=who.user)
+                channel = str(opened["channel"]["id"])
+                await self.harbour.store.put_record(
+                    RecordKind.CONTACTS, who.key, {**known, "slack_dm": channel}
+                )
             self._dm[who.key] = channel
         return channel
 

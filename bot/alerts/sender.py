@@ -30,11 +30,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from bot import checkins
+from bot import checkins, team
 from bot.alerts.followups import EscalationTimes, follow_up, next_follow_up
 from bot.alerts.messenger import Messenger, Recipient
 from bot.alerts.plan import ANYONE, Card, Delivery, Reach, channel_alert, plan
@@ -50,6 +50,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CLAIM_LEASE = timedelta(minutes=2)
+"""How long the events a process claimed stay its own without a new pass
+(each pass renews them): after that, another process delivers them."""
+TIMERS_LEASE = timedelta(seconds=30)
+"""The same for the duty of moving timers on and recovering the inbox."""
+TIMERS = "timers"
 PROBE_EVERY = timedelta(minutes=1)
 """While a platform is failing, one waiting alert is tried this often, so its
 return is noticed at once; the others then follow without waiting."""
@@ -83,8 +89,10 @@ class Notifier:
         tell_leads_after: int = 3,
         poison_after: int = 3,
         escalation: EscalationTimes | None = None,
+        recover_after: timedelta = timedelta(minutes=1),
     ) -> None:
         self.harbour = harbour
+        self.recover_after = recover_after
         self.escalation = escalation or EscalationTimes()
         self.store = harbour.store
         self.messengers = messengers
@@ -114,15 +122,21 @@ class Notifier:
                 await asyncio.wait_for(self.wake.wait(), timeout=interval)
 
     async def run_once(self) -> int:
-        """Follow up what is overdue, move check-ins on, then deliver what is
-        due; returns how many events were completed. One pass at a time: two at
-        once could both send an alert before either had recorded it."""
+        """Follow up what is overdue, move check-ins on, handle what a dead
+        process accepted but never handled, then deliver what is due; returns
+        how many events were completed. One pass at a time: two at once could
+        both send an alert before either had recorded it. With several
+        processes on one store, the timers are one process's duty at a time
+        and each event is delivered by the process that claimed it."""
         async with self._pass:
-            await self.follow_ups()
-            await self.advance_checkins()
-            await self._report_dead_letters()
+            await team.apply_chat_changes(self.store, self.harbour.directory)
+            if await self.store.hold_lease(TIMERS, TIMERS_LEASE):
+                await self.follow_ups()
+                await self.advance_checkins()
+                await self._report_dead_letters()
+                await self.recover()
             done = 0
-            for event in await self.store.pending_events():
+            for event in await self.store.claim_events(CLAIM_LEASE):
                 try:
                     finished = await self._deliver(event)
                 except Exception as exc:
@@ -163,6 +177,22 @@ class Notifier:
             if report.checkins:
                 await self.store.update_report(report.reference, advance)
         return len(moved)
+
+    async def recover(self) -> int:
+        """Handle the events a process accepted (and the platform was told had
+        arrived) but never handled: it was killed in between. Each person hears
+        the replies in her own conversation; an event handled meanwhile is
+        ignored (`Harbour.handle` knows its id). Returns how many were handled."""
+        since = datetime.now(UTC) - self.recover_after
+        count = 0
+        for event in await self.store.unhandled(older_than=since):
+            replies = await self.harbour.handle(event)
+            count += 1
+            if replies:
+                who = event.person
+                to = Recipient(platform=who.platform, kind="person", address=who.key, role="worker")
+                await self._send_quietly(to, replies)
+        return count
 
     async def health(self) -> dict[str, Any]:
         """For monitoring: how far behind delivery is (no content, no references)."""

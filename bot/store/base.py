@@ -8,16 +8,17 @@ not at all.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from bot.models import PersonRef
+from bot.models import InboundEvent, PersonRef
 from bot.reports import DomainEvent, Report
 from bot.session import Session
 
@@ -105,6 +106,51 @@ class DeadLetter(BaseModel):
 
 
 class Store(ABC):
+    # ------------------------------------------------------------------ instances
+    # An embedded store belongs to one process (its lock file refuses a second),
+    # so these are trivially true there; a store several processes share
+    # (PostgreSQL) makes each hold across all of them.
+
+    @contextlib.asynccontextmanager
+    async def person_turn(self, key: str) -> AsyncIterator[None]:
+        """Held while one event of this person is handled, so no other process
+        handles another of hers meanwhile (in-process order is `Harbour`'s)."""
+        yield
+
+    async def claim_events(self, lease: timedelta) -> list[DomainEvent]:
+        """The pending events this process may deliver now, oldest first: none
+        another live process is delivering. Held for `lease`, renewed by
+        claiming again; a process that dies lets them go when it runs out."""
+        return await self.pending_events()
+
+    async def hold_lease(self, name: str, lease: timedelta) -> bool:
+        """Whether this process holds the named duty (e.g. the timers) for the
+        next `lease`: taken if nobody live holds it, renewed if it is ours."""
+        return True
+
+    # ------------------------------------------------------------------ inbox
+    # What a platform sent is kept before it is told the event arrived (the
+    # ack), so a process killed between the two loses nothing: whoever comes
+    # next (`bot.alerts.sender.Notifier.recover`) handles what was left.
+
+    async def accept(self, event: InboundEvent) -> None:
+        """Keep an inbound event durably until a handling of it is committed
+        (a save with its `event_id` removes it) or it is dropped."""
+        return  # TEMPORARY until TinyStore has its inbox
+
+    async def drop_accepted(self, person: PersonRef, event_id: str) -> None:
+        """Forget an accepted event unhandled: its handling failed and the
+        person was told to try again."""
+        return  # TEMPORARY
+
+    async def unhandled(self, older_than: datetime) -> list[InboundEvent]:
+        """Accepted events still not handled, accepted before `older_than`,
+        oldest first. One already handled (its id among the person's seen
+        events) is forgotten here, not returned."""
+        return []  # TEMPORARY
+
+    # ------------------------------------------------------------------ storage
+
     @abstractmethod
     async def load_session(self, person: PersonRef) -> Session | None: ...
 

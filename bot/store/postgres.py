@@ -23,7 +23,26 @@ Tables:
 * `records`: the small records by kind and key, in the order they were first
   put. Dead letters are records of kind `dead-letters`, as in the TinyStore,
   with the document that was set aside;
-* `writable_probe`: one row `check_writable` rewrites.
+* `writable_probe`: one row `check_writable` rewrites;
+* `leases`: who holds a duty only one process does at a time (the timers), and
+  until when;
+* `inbox`: events a platform sent that were accepted (and acknowledged) but
+  whose handling has not committed yet, by person and event id.
+
+Several processes share one database (each `PostgresStore` is one `instance`):
+
+* a person's events are handled one at a time across all of them: `person_turn`
+  holds a session-level advisory lock on a connection of its own (a second,
+  small pool, so a held lock never waits for a connection the holder needs);
+  a process that dies drops its connections and with them its locks;
+* each pending outbox event is delivered by one process at a time: `claim_events`
+  locks the oldest pending rows with FOR UPDATE SKIP LOCKED (two claimers never
+  wait on each other) and marks them `claimed_by` it `claimed_until` a lease
+  runs out. A case's events go to one process together: a case whose first
+  pending event someone else holds is left alone. A process that dies lets its
+  claims lapse and another takes them over, reading back what the dead one had
+  sent (`bot.alerts.sender`) instead of sending it twice;
+* a duty such as the timers is held by one process under a renewed lease (`hold_lease`).
 
 Every method that changes something runs in one transaction: the report (or
 the conversation), the event id that caused it and its outbox events commit
@@ -44,16 +63,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import socket
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -75,16 +97,20 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    literal_column,
+    or_,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB, distinct_on, insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from bot.models import PersonRef
+from bot.locks import KeyedLocks
+from bot.logs import log_failure
+from bot.models import InboundEvent, InboundEventField, PersonRef
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
 from bot.store.base import (
@@ -108,6 +134,14 @@ VERSION_TABLE = "harbour_alembic_version"
 shared with another Alembic project keeps the two apart."""
 MIGRATION_LOCK = 0x4842_5354_4F52_4531
 """The advisory lock held while the schema is brought up to date ("HBSTORE1")."""
+PERSON_LOCKS = 0x4842_5031
+"""The first key of every person's advisory lock ("HBP1"); the second is a hash
+of her key (two people sharing a hash only take turns)."""
+TURN_CONNECTIONS = 8
+"""Connections kept for person locks; more open while more people are mid-event."""
+CLAIM_BATCH = 500
+"""The most pending events one claim looks at."""
+_EVENT = TypeAdapter(InboundEventField)
 DEAD_LETTERS = RecordKind.DEAD_LETTERS
 OUTBOX = "outbox"
 """Where a dead letter was (`DeadLetter.where`): the outbox table."""
@@ -177,6 +211,8 @@ outbox = Table(
     Column("reference", Text, nullable=True),
     Column("doc", JSONB, nullable=False),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("claimed_by", Text, nullable=True),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
     Index("outbox_pending", "at", "n", postgresql_where=text("delivered_at IS NULL")),
 )
 
@@ -189,6 +225,25 @@ record_table = Table(
     Column("value", JSONB, nullable=False),
     PrimaryKeyConstraint("kind", "key"),
     Index("records_in_order", "kind", "n"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("person_key", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("doc", JSONB, nullable=False),
+    PrimaryKeyConstraint("person_key", "event_id"),
+    Index("inbox_by_age", "at"),
 )
 
 writable_probe = Table(
@@ -290,9 +345,13 @@ def _report(doc: Any, version: int) -> Report:
 class PostgresStore(Store):
     """The store in PostgreSQL. Open it with `PostgresStore.open(url)`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, turns: AsyncEngine | None = None) -> None:
         self._engine = engine
+        self._turn_engine = turns or engine
+        self._turns = KeyedLocks()
         self._closed = False
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        """This process, as its claims and leases name it."""
 
     @classmethod
     async def open(cls, url: str, *, schema: str | None = None) -> PostgresStore:
@@ -312,11 +371,22 @@ class PostgresStore(Store):
             hide_parameters=True,  # they hold what people reported: never in a log
             pool_pre_ping=True,
         )
+        # Person locks are held on connections of their own: a turn holding its
+        # lock never waits for one of the connections its own work needs.
+        turns = create_async_engine(
+            parsed,
+            connect_args=connect_args,
+            hide_parameters=True,
+            pool_pre_ping=True,
+            pool_size=TURN_CONNECTIONS,
+            max_overflow=4 * TURN_CONNECTIONS,
+        )
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(_migrate, schema)
         except BaseException as exc:
             await engine.dispose()
+            await turns.dispose()
             if isinstance(exc, OSError):
                 raise StoreError(
                     f"Harbour could not reach the database at "
@@ -324,7 +394,7 @@ class PostgresStore(Store):
                     "Check HARBOUR_DATABASE_URL and that PostgreSQL is running."
                 ) from None
             raise
-        return cls(engine)
+        return cls(engine, turns)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -355,6 +425,9 @@ class PostgresStore(Store):
             await conn.execute(
                 _SAVE_SESSION_SEEN,
                 {"key": person.key, "session": doc, "event_id": event_id, "keep": SEEN_KEEP},
+            )
+            await conn.execute(
+                delete(inbox).where(inbox.c.person_key == person.key, inbox.c.event_id == event_id)
             )
         elif doc is not None:
             await conn.execute(_SAVE_SESSION, {"key": person.key, "session": doc})
@@ -414,6 +487,146 @@ class PostgresStore(Store):
             .returning(report_numbers.c.last)
         )
         return int((await conn.execute(bump)).scalar_one())
+
+    # ------------------------------------------------------------------ instances
+
+    @asynccontextmanager
+    async def person_turn(self, key: str) -> AsyncIterator[None]:
+        if self._closed:
+            raise StoreError("the store is closed")
+        lock_key = (literal(PERSON_LOCKS), func.hashtext(key))
+        # One connection per person per process: her other events here wait in memory.
+        async with self._turns.hold(key), self._turn_engine.connect() as conn:
+            await conn.execute(select(func.pg_advisory_lock(*lock_key)))
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(select(func.pg_advisory_unlock(*lock_key)))
+                await conn.commit()
+
+    async def claim_events(self, lease: timedelta) -> list[DomainEvent]:
+        group = func.coalesce(outbox.c.reference, outbox.c.doc["draft_id"].astext, outbox.c.id)
+        pending = outbox.c.delivered_at.is_(None)
+        async with self._write() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        outbox.c.n,
+                        outbox.c.id,
+                        outbox.c.doc,
+                        group.label("case"),
+                    )
+                    .where(
+                        pending,
+                        # Not another live process's: locking those would only
+                        # make it skip its own renewal.
+                        or_(
+                            outbox.c.claimed_by.is_(None),
+                            outbox.c.claimed_by == self.instance,
+                            outbox.c.claimed_until < func.now(),
+                        ),
+                    )
+                    .order_by(outbox.c.at, outbox.c.n)
+                    .limit(CLAIM_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return []
+            held = {row.n for row in rows}
+            # A case is taken whole, from its first pending event: not if that
+            # event is another live process's, or being claimed by someone else
+            # right now (either way not among `rows`).
+            firsts = await conn.execute(
+                select(group.label("case"), outbox.c.n)
+                .ext(distinct_on(group))
+                .where(pending, group.in_({row.case for row in rows}))
+                .order_by(group, outbox.c.at, outbox.c.n)
+            )
+            blocked = {first.case for first in firsts if first.n not in held}
+            mine = [row for row in rows if row.case not in blocked]
+            if mine:
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.n.in_([row.n for row in mine]))
+                    .values(claimed_by=self.instance, claimed_until=func.now() + lease)
+                )
+        found: list[DomainEvent] = []
+        for row in mine:
+            try:
+                found.append(DomainEvent.model_validate(row.doc))
+            except (ValueError, TypeError) as exc:
+                await self._set_aside(row.id, unreadable_reason(exc), check=True)
+        return found
+
+    async def hold_lease(self, name: str, lease: timedelta) -> bool:
+        stmt = insert(leases).values(name=name, owner=self.instance, until=func.now() + lease)
+        taken = stmt.on_conflict_do_update(
+            index_elements=[leases.c.name],
+            set_={"owner": stmt.excluded.owner, "until": stmt.excluded.until},
+            where=or_(leases.c.owner == stmt.excluded.owner, leases.c.until < func.now()),
+        ).returning(leases.c.owner)
+        async with self._write() as conn:
+            return (await conn.execute(taken)).one_or_none() is not None
+
+    # ------------------------------------------------------------------ inbox
+
+    async def accept(self, event: InboundEvent) -> None:
+        stmt = insert(inbox).values(
+            person_key=event.person.key,
+            event_id=event.event_id,
+            at=func.now(),
+            doc=_EVENT.dump_python(event, mode="json"),
+        )
+        async with self._write() as conn:
+            await conn.execute(stmt.on_conflict_do_nothing())
+
+    async def drop_accepted(self, person: PersonRef, event_id: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                delete(inbox).where(inbox.c.person_key == person.key, inbox.c.event_id == event_id)
+            )
+
+    async def unhandled(self, older_than: datetime) -> list[InboundEvent]:
+        handled = literal_column("inbox.event_id") == any_(conversations.c.seen)
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        inbox.c.person_key,
+                        inbox.c.event_id,
+                        inbox.c.doc,
+                        func.coalesce(handled, False).label("handled"),
+                    )
+                    .select_from(
+                        inbox.outerjoin(
+                            conversations, conversations.c.person_key == inbox.c.person_key
+                        )
+                    )
+                    .where(inbox.c.at < older_than)
+                    .order_by(inbox.c.at, inbox.c.person_key, inbox.c.event_id)
+                )
+            ).all()
+        found: list[InboundEvent] = []
+        for row in rows:
+            try:
+                event = None if row.handled else _EVENT.validate_python(row.doc)
+            except (ValueError, TypeError) as exc:
+                log.warning(
+                    "an accepted event could not be read and was dropped (%s)", type(exc).__name__
+                )
+                event = None
+            if event is None:
+                async with self._write() as conn:
+                    await conn.execute(
+                        delete(inbox).where(
+                            inbox.c.person_key == row.person_key, inbox.c.event_id == row.event_id
+                        )
+                    )
+            else:
+                found.append(event)
+        return found
 
     # ------------------------------------------------------------------ conversations
 
@@ -708,6 +921,22 @@ class PostgresStore(Store):
             )
 
     async def close(self) -> None:
-        if not self._closed:
+        """Let go of this process's claims and leases (another takes them at
+        once, not when they lapse), then of the connections."""
+        if self._closed:
+            return
+        try:
+            async with self._write() as conn:
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.claimed_by == self.instance, outbox.c.delivered_at.is_(None))
+                    .values(claimed_by=None, claimed_until=None)
+                )
+                await conn.execute(delete(leases).where(leases.c.owner == self.instance))
+        except Exception as exc:  # they lapse on their own
+            log_failure("letting go of claims at close", exc)
+        finally:
             self._closed = True
             await self._engine.dispose()
+            if self._turn_engine is not self._engine:
+                await self._turn_engine.dispose()
