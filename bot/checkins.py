@@ -125,6 +125,30 @@ def _advance_series(
     return events
 
 
+def next_due(report: Report) -> datetime | None:
+    """When `advance` next has something to do on this case (None: nothing as
+    it stands): a check-in to send, one unanswered for a day, or a "need to
+    talk" nobody took in time."""
+    found: list[datetime] = []
+    for checkin in report.checkins:
+        if checkin.state == "scheduled":
+            found.append(checkin.due)
+        elif checkin.state == "sent":
+            found.append(_sent_at(checkin) + ANSWER_WAIT)
+        if (
+            checkin.answer == "talk"
+            and checkin.talk_taken_by is None
+            and checkin.answered_at
+            and not _talk_escalated(report, checkin)
+        ):
+            found.append(checkin.answered_at + TALK_WAIT)
+    return min(found, default=None)
+
+
+def _talk_escalated(report: Report, checkin: CheckIn) -> bool:
+    return any(e.action == "talk-escalated" and e.detail == checkin.id for e in report.timeline)
+
+
 def advance(report: Report, now: datetime) -> list[DomainEvent]:
     """Move the case's check-ins along; returns the events for the notifier."""
     closed = report.status is ReportStatus.CLOSED
@@ -138,9 +162,7 @@ def advance(report: Report, now: datetime) -> list[DomainEvent]:
             and checkin.talk_taken_by is None
             and checkin.answered_at
             and now - checkin.answered_at >= TALK_WAIT
-            and not any(
-                e.action == "talk-escalated" and e.detail == checkin.id for e in report.timeline
-            )
+            and not _talk_escalated(report, checkin)
         ):
             report.log(now, "talk-escalated", None, checkin.id)
             events.append(_event(report, EventKind.TALK_UNANSWERED, now, checkin))

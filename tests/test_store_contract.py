@@ -620,6 +620,71 @@ async def test_everything_survives_a_reopen(backend: Backend) -> None:
         await store.save_report(filed_b.model_copy(update={"version": 1}))
 
 
+# --------------------------------------------------------------------------- timers
+
+
+def due_by_note(report: Report) -> datetime | None:
+    """A due rule for the tests: the time in the report's last "due" entry, if any."""
+    found = [e.detail for e in report.timeline if e.action == "due"]
+    return datetime.fromisoformat(found[-1]) if found else None
+
+
+async def test_the_timers_read_only_the_reports_that_are_due(backend: Backend) -> None:
+    store = backend.store
+    store.index_due(due_by_note)
+    soon, later = await file_one(store, ALICE, "d1"), await file_one(store, BOB, "d2")
+    never, _ = await file_one(store, person("U-CAROL"), "d3")
+    first, second = soon[0], later[0]
+
+    def due_at(seconds: float) -> Callable[[Report], list[DomainEvent]]:
+        def change(report: Report) -> list[DomainEvent]:
+            report.log(at(0), "due", None, at(seconds).isoformat())
+            return []
+
+        return change
+
+    await store.update_report(first.reference, due_at(60))
+    await store.update_report(second.reference, due_at(600))
+    assert await store.reports_due(at(59)) == []
+    assert [r.reference for r in await store.reports_due(at(60))] == [first.reference]
+    assert [r.reference for r in await store.reports_due(at(600))] == [
+        first.reference,
+        second.reference,
+    ]
+    # A change moves it; closing a case takes it off the timers.
+    await store.update_report(first.reference, due_at(900))
+    closed = await store.get_report(second.reference)
+    assert closed is not None
+    closed.status = ReportStatus.CLOSED
+    await store.save_report(closed)
+    assert await store.reports_due(at(600)) == []
+    assert [r.reference for r in await store.reports_due(at(900))] == [first.reference]
+    assert never.reference not in {r.reference for r in await store.reports_due(at(10**6))}
+
+
+async def test_reports_stored_before_the_rule_was_known_are_looked_at_once(
+    backend: Backend,
+) -> None:
+    """A store opened by a tool with no timers (or by an older Harbour) does not
+    know when its reports are due: the next pass asks the rule and remembers."""
+    store = backend.store
+    filed, _ = await file_one(store, ALICE, "d1")
+    if backend.kind != "memory":
+        store = await backend.reopen()
+    asked: list[str] = []
+
+    def rule(report: Report) -> datetime | None:
+        asked.append(report.reference)
+        return at(3600)
+
+    store.index_due(rule)
+    assert await store.reports_due(at(60)) == []
+    assert await store.reports_due(at(60)) == []
+    assert [r.reference for r in await store.reports_due(at(3600))] == [filed.reference]
+    if backend.kind == "postgres":  # indexed: read once while unknown, then only when due
+        assert asked == [filed.reference, filed.reference]
+
+
 # --------------------------------------------------------------------------- the database store
 
 

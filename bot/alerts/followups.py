@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from bot import checkins
 from bot.reports import DomainEvent, EventKind, FollowUp, Report, ReportStatus, RiskLevel
 
 FOLLOW_UP_ENTRY = "follow-up"
@@ -120,22 +121,42 @@ def _done(report: Report) -> list[tuple[datetime, FollowUp]]:
     return done
 
 
-def next_follow_up(report: Report, now: datetime, times: EscalationTimes) -> FollowUp | None:
-    """The follow-up due now, if any. At most one per call, each timed from the
-    one before, so downtime never fires a burst of them."""
+def _next(report: Report, times: EscalationTimes) -> tuple[datetime, FollowUp] | None:
+    """The case's next follow-up and when it falls due; None if it has none to come."""
     if taken(report) or not has_team(report):
         return None
     started = max((e.at for e in report.timeline if e.action in STARTS), default=report.filed_at)
     done = [(at, step) for at, step in _done(report) if at >= started]
     last = done[-1][0] if done else started
-    if now < times.due(report, last):
-        return None
     steps = [step for _, step in done]
     if FollowUp.LEADS not in steps:
-        return FollowUp.LEADS
-    if FollowUp.ADMINS not in steps:
-        return FollowUp.ADMINS
-    return FollowUp.REMINDER if report.risk is RiskLevel.CRITICAL else None
+        step = FollowUp.LEADS
+    elif FollowUp.ADMINS not in steps:
+        step = FollowUp.ADMINS
+    elif report.risk is RiskLevel.CRITICAL:
+        step = FollowUp.REMINDER
+    else:
+        return None
+    return times.due(report, last), step
+
+
+def next_follow_up(report: Report, now: datetime, times: EscalationTimes) -> FollowUp | None:
+    """The follow-up due now, if any. At most one per call, each timed from the
+    one before, so downtime never fires a burst of them."""
+    found = _next(report, times)
+    return found[1] if found is not None and now >= found[0] else None
+
+
+def timers_due(report: Report, times: EscalationTimes) -> datetime | None:
+    """When the case next needs the timers (its next follow-up, or a check-in to
+    send, to mark missed, or a "need to talk" to escalate); None if never as it
+    stands. The stores index this, so a delivery pass reads only what is due."""
+    found = _next(report, times)
+    times_due = [found[0]] if found is not None else []
+    checkin = checkins.next_due(report)
+    if checkin is not None:
+        times_due.append(checkin)
+    return min(times_due, default=None)
 
 
 def follow_up(

@@ -35,7 +35,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from bot import checkins, team
-from bot.alerts.followups import EscalationTimes, follow_up, next_follow_up
+from bot.alerts.followups import EscalationTimes, follow_up, next_follow_up, timers_due
 from bot.alerts.messenger import Messenger, Recipient
 from bot.alerts.plan import ANYONE, Card, Delivery, Reach, channel_alert, plan
 from bot.guidance import Audience as GuidanceAudience
@@ -106,6 +106,7 @@ class Notifier:
         self._delivered_on: dict[Platform, datetime] = {}  # the last time each platform took one
         self._probed_on: dict[Platform, datetime] = {}
         harbour.outbox_changed = self.wake
+        self.store.index_due(lambda report: timers_due(report, self.escalation))
 
     # ------------------------------------------------------------------ running
 
@@ -153,7 +154,7 @@ class Notifier:
         now = self.harbour.clock()
         count = 0
         change = follow_up(now, self.escalation)
-        for report in await self.store.open_reports():
+        for report in await self.store.reports_due(now):
             if next_follow_up(report, now, self.escalation) is None:
                 continue  # nothing due: no write
             await self.store.update_report(report.reference, change)
@@ -173,7 +174,7 @@ class Notifier:
             moved.add(report.reference)
             return events
 
-        for report in await self.store.open_reports():
+        for report in await self.store.reports_due(now):
             if report.checkins:
                 await self.store.update_report(report.reference, advance)
         return len(moved)

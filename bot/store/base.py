@@ -81,6 +81,10 @@ class StaleReport(StoreError):
     was written. Read it again and re-apply the change (`Store.update_report`)."""
 
 
+DueRule = Callable[[Report], datetime | None]
+"""When a report next needs the timers (None: never as it stands). The core's
+rule (`bot.alerts.followups.timers_due`); a store only keeps its answers."""
+
 ReportChange = Callable[[Report], Sequence[DomainEvent] | None]
 """A change to a report, applied to its current stored version: changes the
 report in place and returns the events it raises, or None if it changed nothing.
@@ -127,6 +131,26 @@ class Store(ABC):
         """Whether this process holds the named duty (e.g. the timers) for the
         next `lease`: taken if nobody live holds it, renewed if it is ours."""
         return True
+
+    # ------------------------------------------------------------------ timers
+
+    due_rule: DueRule | None = None
+
+    def index_due(self, rule: DueRule) -> None:
+        """Keep, for each open report, when `rule` says it next needs the timers,
+        so `reports_due` need not read every open case on every pass."""
+        self.due_rule = rule
+
+    async def reports_due(self, now: datetime) -> list[Report]:
+        """The open reports whose timers are due at `now` by the rule given to
+        `index_due` (every open report when none was given), oldest first.
+        A store with an index reads only those; this one asks the rule of each."""
+        rule = self.due_rule
+        return [
+            report
+            for report in await self.open_reports()
+            if rule is None or ((due := rule(report)) is not None and due <= now)
+        ]
 
     # ------------------------------------------------------------------ inbox
     # What a platform sent is kept before it is told the event arrived (the

@@ -12,8 +12,9 @@ Tables:
   when there is none) and the ids of the last `SEEN_KEEP` events they sent
   (`seen`, oldest first), so a step is one row written;
 * `reports`: one row per report, keyed by (`year`, `seq`), with its
-  `reference`, `reporter_key`, `filed_at`, `status` and `version` beside the
-  document (`doc`). `report_drafts` maps every draft a report consumed
+  `reference`, `reporter_key`, `filed_at`, `status`, `version` and `due_at`
+  (when the timers next look at it, by the core's rule: `Store.index_due`)
+  beside the document (`doc`). `report_drafts` maps every draft a report consumed
   (`Report.consumed_drafts`) to it, one report per draft;
 * `report_numbers`: {year: the last number handed out}. Filing bumps it past
   every stored report of the year, in the filing transaction: a number is never
@@ -175,8 +176,10 @@ reports = Table(
     Column("status", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("doc", JSONB, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=True),
     PrimaryKeyConstraint("year", "seq"),
     Index("reports_by_reporter", "reporter_key", "filed_at"),
+    Index("reports_due", "due_at", postgresql_where=text("status <> 'closed'")),
     Index(
         "reports_open",
         "year",
@@ -713,6 +716,7 @@ class PostgresStore(Store):
                         status=report.status.value,
                         version=report.version,
                         doc=report.model_dump(mode="json"),
+                        due_at=self._due(report),
                     )
                 )
                 await self._consume(conn, report)
@@ -739,6 +743,7 @@ class PostgresStore(Store):
             "status": written.status.value,
             "version": written.version,
             "doc": written.model_dump(mode="json"),
+            "due_at": self._due(written),
         }
         stmt = insert(reports).values(row)
         upsert = stmt.on_conflict_do_update(
@@ -787,6 +792,52 @@ class PostgresStore(Store):
                 .order_by(reports.c.year, reports.c.seq)
             )
             return [_report(row.doc, row.version) for row in rows]
+
+    def _due(self, report: Report) -> datetime | None:
+        if report.status is ReportStatus.CLOSED:
+            return None
+        if self.due_rule is None:
+            return report.filed_at  # not known here: the timers' next pass works it out
+        return self.due_rule(report)
+
+    async def reports_due(self, now: datetime) -> list[Report]:
+        """Only the open reports whose `due_at` has come; each is asked the rule
+        again, and a `due_at` that no longer holds (an older Harbour's, or the
+        rule changed with the settings) is put right."""
+        rule = self.due_rule
+        if rule is None:
+            return await self.open_reports()
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(reports.c.year, reports.c.seq, reports.c.version, reports.c.due_at)
+                    .add_columns(reports.c.doc)
+                    .where(reports.c.status != ReportStatus.CLOSED.value, reports.c.due_at <= now)
+                    .order_by(reports.c.year, reports.c.seq)
+                )
+            ).all()
+        due: list[Report] = []
+        wrong: list[dict[str, Any]] = []
+        for row in rows:
+            report = _report(row.doc, row.version)
+            when = rule(report)
+            if when != row.due_at:
+                wrong.append({"y": row.year, "s": row.seq, "v": row.version, "due": when})
+            if when is not None and when <= now:
+                due.append(report)
+        if wrong:
+            async with self._write() as conn:
+                await conn.execute(
+                    update(reports)
+                    .where(
+                        reports.c.year == bindparam("y"),
+                        reports.c.seq == bindparam("s"),
+                        reports.c.version == bindparam("v"),  # not over a newer write
+                    )
+                    .values(due_at=bindparam("due")),
+                    wrong,
+                )
+        return due
 
     # ------------------------------------------------------------------ outbox
 

@@ -1,5 +1,6 @@
 """Several Harbour processes on one database: outbox claims, leases for duties
-one process does at a time, and the inbox of events accepted but not yet handled.
+one process does at a time, the inbox of events accepted but not yet handled,
+and when each open report next needs the timers.
 
 Revision ID: 0002
 Revises: 0001
@@ -21,6 +22,12 @@ TIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    op.add_column("reports", sa.Column("due_at", TIME, nullable=True))
+    # Unknown until the timers look: due now, and put right on their first pass.
+    op.execute("UPDATE reports SET due_at = filed_at WHERE status <> 'closed'")
+    op.create_index(
+        "reports_due", "reports", ["due_at"], postgresql_where=sa.text("status <> 'closed'")
+    )
     op.add_column("outbox", sa.Column("claimed_by", sa.Text, nullable=True))
     op.add_column("outbox", sa.Column("claimed_until", TIME, nullable=True))
     op.create_table(
@@ -45,3 +52,5 @@ def downgrade() -> None:
     op.drop_table("leases")
     op.drop_column("outbox", "claimed_until")
     op.drop_column("outbox", "claimed_by")
+    op.drop_index("reports_due", "reports")
+    op.drop_column("reports", "due_at")
