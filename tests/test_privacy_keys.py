@@ -3,6 +3,7 @@ tested with the stores)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import stat
 from datetime import UTC, datetime
@@ -12,6 +13,8 @@ import pytest
 
 from bot.privacy.audit import AuditAction, AuditEntry, first_broken, link
 from bot.privacy.keys import KeyProblem, KeyRing, SealError, load_ring, new_ring
+from bot.privacy.sealing import Sealer
+from bot.store import StoreError
 
 MARKER = "ZEBRA-7731 lives at 4 Elm Street"
 
@@ -120,3 +123,35 @@ def test_changing_removing_or_reordering_an_entry_is_found_where_it_happened() -
     rehashed = [*entries]
     rehashed[2] = link(changed[2], entries[1])
     assert first_broken(rehashed) == 4
+
+
+# --------------------------------------------------------------------------- sealing
+
+
+def test_a_report_keeps_in_clear_only_what_the_store_reads() -> None:
+    sealer = Sealer(new_ring("test"))
+    doc = {
+        "reference": "HB-2026-0001",
+        "year": 2026,
+        "seq": 1,
+        "risk": "high",
+        "status": "open",
+        "answers": {"description": MARKER},
+        "timeline": [{"action": "note", "detail": MARKER}],
+    }
+    stored = sealer.report_out(doc)
+    assert MARKER not in json.dumps(stored)
+    assert stored["reference"] == "HB-2026-0001" and stored["risk"] == "high"
+    assert sealer.report_in(stored) == doc
+    # Moved onto another report, it does not open.
+    with pytest.raises(StoreError, match="damaged or moved"):
+        sealer.report_in({**stored, "reference": "HB-2026-0002"})
+
+
+def test_sealed_data_read_with_no_key_is_refused_clearly() -> None:
+    stored = Sealer(new_ring("test")).record_out("people", "slack:T:U1", {"name": MARKER})
+    assert MARKER not in json.dumps(stored)
+    with pytest.raises(StoreError, match="HARBOUR_KEY_FILE"):
+        Sealer(None).record_in("people", "slack:T:U1", stored)
+    # Data written before sealing reads as it is.
+    assert Sealer(new_ring("t")).record_in("people", "k", {"name": "Ann"}) == {"name": "Ann"}
