@@ -8,10 +8,12 @@ many servers as they like). Two kinds of metric:
   endpoints only: `harbour_requests_total{platform,status}` and the
   `harbour_ack_seconds{platform}` histogram (time to the HTTP answer, which is
   the acknowledgement: work happens after it);
-* computed when scraped, from the store: the outbox (`Notifier.health`), the
-  delivery records' states (failed attempts, deliveries retrying now) and the
-  timers due now (follow-ups, check-ins). The notifier moves those on every few
-  seconds, so a due timer that stays above 0 means delivery is stuck.
+* computed when scraped: the outbox (`Notifier.health`) and the timers due
+  now (follow-ups, check-ins), from the store's indexes (a scrape never reads
+  every delivery record or every case); failed sends and deliveries retrying
+  now, as this process's notifier counts them (with several instances,
+  Prometheus sums them). The notifier moves timers on every few seconds, so a
+  due timer that stays above 0 means delivery is stuck.
 
 Labels are only ever a platform name, an HTTP status code or a fixed kind:
 never a user id, a case reference or anything a person wrote.
@@ -19,6 +21,7 @@ never a user id, a case reference or anything a person wrote.
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -32,7 +35,6 @@ from prometheus_client.registry import Collector
 from bot.alerts.followups import next_follow_up
 from bot.alerts.sender import Notifier
 from bot.models import Platform
-from bot.store import RecordKind
 
 PLATFORM_PATHS = {"/slack/events": Platform.SLACK.value, "/api/messages": Platform.TEAMS.value}
 """The endpoints measured, and the platform each one's label names."""
@@ -131,31 +133,20 @@ async def scrape(notifier: Notifier) -> list[Metric]:
     )
     letters.add_metric([], health["dead_letters_unreported"])
 
-    failures = {p.value: 0 for p in Platform}
-    retrying = {p.value: 0 for p in Platform}
-    for key, record in (await notifier.store.records(RecordKind.DELIVERIES)).items():
-        platform = _platform(key)
-        status = record.get("status")
-        if platform is None or status is None:
-            continue  # not a delivery (a danger receipt's note)
-        attempts = int(record.get("attempts", 0))
-        # A sent record counts its successful attempt too; every other state
-        # counts only the attempts that failed.
-        failures[platform] += max(attempts - 1, 0) if status == "sent" else attempts
-        retrying[platform] += status == "retrying"
     failed = CounterMetricFamily(
         "harbour_delivery_failures",
-        "Alert sends that failed (each is retried), from the delivery records.",
+        "Alert sends by this process that failed (each is retried).",
         labels=["platform"],
     )
     waiting = GaugeMetricFamily(
         "harbour_deliveries_retrying",
-        "Alert deliveries failing now, waiting for their next try.",
+        "Alert deliveries this process is failing to make now, waiting for their next try.",
         labels=["platform"],
     )
-    for platform in failures:
-        failed.add_metric([platform], failures[platform])
-        waiting.add_metric([platform], retrying[platform])
+    retrying = collections.Counter(notifier.retrying.values())
+    for platform in Platform:
+        failed.add_metric([platform.value], notifier.failed_sends[platform])
+        waiting.add_metric([platform.value], retrying[platform])
 
     now = notifier.harbour.clock()
     follow_ups, checkins = await _timers_due(notifier, now)
@@ -170,17 +161,9 @@ async def scrape(notifier: Notifier) -> list[Metric]:
     return [undelivered, oldest, letters, failed, waiting, timers]
 
 
-def _platform(key: str) -> str | None:
-    """The platform of a delivery record's key (event id:platform:address)."""
-    parts = key.split(":", 2)
-    if len(parts) < 3:
-        return None
-    return parts[1] if parts[1] in {p.value for p in Platform} else None
-
-
 async def _timers_due(notifier: Notifier, now: datetime) -> tuple[int, int]:
     follow_ups = checkins = 0
-    for report in await notifier.store.open_reports():
+    for report in await notifier.store.reports_due(now):  # indexed: not every open case
         follow_ups += next_follow_up(report, now, notifier.escalation) is not None
         checkins += sum(c.state == "scheduled" and c.due <= now for c in report.checkins)
     return follow_ups, checkins

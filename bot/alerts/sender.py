@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -103,6 +104,10 @@ class Notifier:
         self.wake = asyncio.Event()
         self._pass = asyncio.Lock()
         self._failures: dict[str, int] = {}  # event id -> passes that raised
+        # For monitoring (bot.metrics), this process's own view: sends that
+        # failed since it started, and the deliveries failing now, by key.
+        self.failed_sends: Counter[Platform] = Counter()
+        self.retrying: dict[str, Platform] = {}
         self._delivered_on: dict[Platform, datetime] = {}  # the last time each platform took one
         self._probed_on: dict[Platform, datetime] = {}
         harbour.outbox_changed = self.wake
@@ -304,6 +309,7 @@ class Notifier:
         record = await self.store.get_record(RecordKind.DELIVERIES, key) or {}
         status = record.get("status")
         if status in ("sent", "failed", "dropped"):
+            self.retrying.pop(key, None)
             return Outcome.DONE_BEFORE
         now = self.harbour.clock()
         if status == "retrying" and datetime.fromisoformat(record["next_at"]) > now:
@@ -315,6 +321,7 @@ class Notifier:
             if not recovered and not self._probe(to.platform, now):
                 return Outcome.WAITING
         if status == "retrying" and report is not None and report.status is ReportStatus.CLOSED:
+            self.retrying.pop(key, None)
             await self.store.put_record(RecordKind.DELIVERIES, key, {**record, "status": "dropped"})
             await self._log(report, now, "alert-dropped", delivery, "the case was closed")
             return Outcome.DROPPED
@@ -338,6 +345,7 @@ class Notifier:
                     )
         except Exception as exc:
             return await self._failed(event, delivery, report, reach, key, record, now, exc)
+        self.retrying.pop(key, None)
         await self.store.put_record(
             RecordKind.DELIVERIES,
             key,
@@ -439,6 +447,8 @@ class Notifier:
             type(exc).__name__,
         )
         self._probed_on[to.platform] = now  # a failure is a probe too
+        self.failed_sends[to.platform] += 1
+        self.retrying[key] = to.platform
         updated = {
             "status": "retrying",
             "failed_at": now.isoformat(),
