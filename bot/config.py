@@ -57,6 +57,17 @@ class Settings(BaseSettings):
         description="postgresql://user:password@host/db: use PostgreSQL instead of the "
         "embedded store.",
     )
+    key: str = Field(
+        default="",
+        repr=False,  # the key itself
+        description="The key ring as Harbour writes it (JSON), from a secret manager: "
+        "instead of HARBOUR_KEY_FILE.",
+    )
+    key_file: Path = Field(
+        default=Path("harbour.key"),
+        description="The key that seals what people wrote: outside the data directory, "
+        "backed up apart from it. Made once on a fresh install.",
+    )
     store: Literal["tinydb", "memory"] = Field(
         default="tinydb", description="'memory' keeps nothing after the process stops."
     )

@@ -14,13 +14,16 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from bot.models import InboundEvent, PersonRef
 from bot.reports import DomainEvent, Report
 from bot.session import Session
+
+if TYPE_CHECKING:
+    from bot.privacy.sealing import Sealer
 
 ReportFactory = Callable[[int, str], tuple[Report, list[DomainEvent]]]
 """Builds the report (and its events) once the store has chosen its number."""
@@ -66,6 +69,8 @@ class RecordKind(StrEnum):
     """Immediate danger raised before a report: who, and which lead claimed it."""
     DEAD_LETTERS = "dead-letters"
     """Alerts set aside because they could not be read or delivered at all."""
+    KEY_CHECK = "key-check"
+    """A value sealed with the key: a wrong key is found before anything is read."""
 
 
 class StoreError(RuntimeError):
@@ -110,6 +115,10 @@ class DeadLetter(BaseModel):
 
 
 class Store(ABC):
+    sealer: Sealer
+    """Seals what people wrote on its way to disk (`bot.privacy.sealing`); each
+    store starts with one that seals nothing until `bot.privacy.setup` gives it the key."""
+
     # ------------------------------------------------------------------ instances
     # An embedded store belongs to one process (its lock file refuses a second),
     # so these are trivially true there; a store several processes share

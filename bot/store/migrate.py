@@ -43,13 +43,12 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.reports import DomainEvent, Report, format_reference
+from bot.reports import DomainEvent, Report, ReportStatus, format_reference
 from bot.session import Session
 from bot.store.base import RecordKind, StoreError, StoreLocked
 from bot.store.postgres import (
     PostgresStore,
     _database_url,
-    _report,
     conversations,
     outbox,
     record_table,
@@ -213,12 +212,16 @@ async def read_postgres(store: PostgresStore) -> Contents:
         rows = await conn.execute(
             select(reports.c.doc, reports.c.version).order_by(reports.c.year, reports.c.seq)
         )
-        found.reports = [_report(row.doc, row.version) for row in rows]
+        found.reports = [store._report(row.doc, row.version) for row in rows]
         rows = await conn.execute(
             select(conversations.c.person_key, conversations.c.session, conversations.c.seen)
         )
         for row in rows:
-            session = None if row.session is None else Session.model_validate(row.session)
+            session = (
+                None
+                if row.session is None
+                else Session.model_validate(store.sealer.session_in(row.person_key, row.session))
+            )
             found.conversations[row.person_key] = (session, list(row.seen))
         rows = await conn.execute(select(outbox.c.doc, outbox.c.delivered_at).order_by(outbox.c.n))
         for row in rows:
@@ -231,7 +234,9 @@ async def read_postgres(store: PostgresStore) -> Contents:
             )
         )
         for row in rows:
-            found.records.setdefault(row.kind, {})[row.key] = dict(row.value)
+            found.records.setdefault(row.kind, {})[row.key] = store.sealer.record_in(
+                row.kind, row.key, dict(row.value)
+            )
         rows = await conn.execute(select(report_numbers.c.year, report_numbers.c.last))
         found.numbers = {row.year: row.last for row in rows}
     return found
@@ -272,7 +277,9 @@ async def write_postgres(store: PostgresStore, found: Contents) -> None:
                         "filed_at": r.filed_at,
                         "status": r.status.value,
                         "version": r.version,
-                        "doc": r.model_dump(mode="json"),
+                        "doc": store.sealer.report_out(r.model_dump(mode="json")),
+                        # Looked at by the timers' first pass, which works out the rest.
+                        "due_at": None if r.status is ReportStatus.CLOSED else r.filed_at,
                     }
                     for r in found.reports
                 ],
@@ -294,7 +301,11 @@ async def write_postgres(store: PostgresStore, found: Contents) -> None:
                 [
                     {
                         "person_key": key,
-                        "session": session.model_dump(mode="json") if session else None,
+                        "session": (
+                            store.sealer.session_out(key, session.model_dump(mode="json"))
+                            if session
+                            else None
+                        ),
                         "seen": seen,
                     }
                     for key, (session, seen) in found.conversations.items()
@@ -315,7 +326,7 @@ async def write_postgres(store: PostgresStore, found: Contents) -> None:
                 ],
             )
         records = [
-            {"kind": kind, "key": key, "value": value}
+            {"kind": kind, "key": key, "value": store.sealer.record_out(kind, key, value)}
             for kind, values in found.records.items()
             for key, value in values.items()
         ]

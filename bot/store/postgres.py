@@ -112,6 +112,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from bot.locks import KeyedLocks
 from bot.logs import log_failure
 from bot.models import InboundEvent, InboundEventField, PersonRef
+from bot.privacy.sealing import Sealer
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
 from bot.store.base import (
@@ -331,25 +332,15 @@ def _migrate(connection: Connection, schema: str | None) -> None:
     command.upgrade(config, "head")
 
 
-def _report(doc: Any, version: int) -> Report:
-    """A stored report; one this Harbour cannot read stops the call with a
-    message that quotes nothing of it (pydantic's would)."""
-    try:
-        report = Report.model_validate(doc)
-    except ValidationError as exc:
-        raise StoreError(
-            f"the database holds a report this version of Harbour cannot read "
-            f"({exc.error_count()} error(s)); run the Harbour version that wrote it"
-        ) from None
-    report.version = version
-    return report
-
-
 class PostgresStore(Store):
     """The store in PostgreSQL. Open it with `PostgresStore.open(url)`."""
 
-    def __init__(self, engine: AsyncEngine, turns: AsyncEngine | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, turns: AsyncEngine | None = None, sealer: Sealer | None = None
+    ) -> None:
         self._engine = engine
+        self.sealer = sealer or Sealer(None)
+        """Seals what people wrote on its way in (`bot.privacy.sealing`)."""
         self._turn_engine = turns or engine
         self._turns = KeyedLocks()
         self._closed = False
@@ -357,7 +348,9 @@ class PostgresStore(Store):
         """This process, as its claims and leases name it."""
 
     @classmethod
-    async def open(cls, url: str, *, schema: str | None = None) -> PostgresStore:
+    async def open(
+        cls, url: str, *, schema: str | None = None, sealer: Sealer | None = None
+    ) -> PostgresStore:
         """Connect to the database at `url` (`postgresql://user:password@host/db`)
         and bring its schema up to date. With `schema`, Harbour's tables live in
         that schema (created if missing) instead of the connection's default."""
@@ -397,9 +390,22 @@ class PostgresStore(Store):
                     "Check HARBOUR_DATABASE_URL and that PostgreSQL is running."
                 ) from None
             raise
-        return cls(engine, turns)
+        return cls(engine, turns, sealer)
 
     # ------------------------------------------------------------------ plumbing
+
+    def _report(self, doc: Any, version: int) -> Report:
+        """A stored report; one this Harbour cannot read stops the call with a
+        message that quotes nothing of it (pydantic's would)."""
+        try:
+            report = Report.model_validate(self.sealer.report_in(doc))
+        except ValidationError as exc:
+            raise StoreError(
+                f"the database holds a report this version of Harbour cannot read "
+                f"({exc.error_count()} error(s)); run the Harbour version that wrote it"
+            ) from None
+        report.version = version
+        return report
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -416,14 +422,18 @@ class PostgresStore(Store):
         async with self._engine.connect() as conn:
             yield conn
 
-    @staticmethod
     async def _put_session(
+        self,
         conn: AsyncConnection,
         person: PersonRef,
         session: Session | None,
         event_id: str | None,
     ) -> None:
-        doc = None if session is None or session.is_empty else session.model_dump(mode="json")
+        doc = (
+            None
+            if session is None or session.is_empty
+            else self.sealer.session_out(person.key, session.model_dump(mode="json"))
+        )
         if event_id is not None:
             await conn.execute(
                 _SAVE_SESSION_SEEN,
@@ -580,7 +590,7 @@ class PostgresStore(Store):
             person_key=event.person.key,
             event_id=event.event_id,
             at=func.now(),
-            doc=_EVENT.dump_python(event, mode="json"),
+            doc=self.sealer.event_out(event.person.key, _EVENT.dump_python(event, mode="json")),
         )
         async with self._write() as conn:
             await conn.execute(stmt.on_conflict_do_nothing())
@@ -614,7 +624,11 @@ class PostgresStore(Store):
         found: list[InboundEvent] = []
         for row in rows:
             try:
-                event = None if row.handled else _EVENT.validate_python(row.doc)
+                event = (
+                    None
+                    if row.handled
+                    else _EVENT.validate_python(self.sealer.event_in(row.person_key, row.doc))
+                )
             except (ValueError, TypeError) as exc:
                 log.warning(
                     "an accepted event could not be read and was dropped (%s)", type(exc).__name__
@@ -638,7 +652,9 @@ class PostgresStore(Store):
             doc = await conn.scalar(
                 select(conversations.c.session).where(conversations.c.person_key == person.key)
             )
-        return None if doc is None else Session.model_validate(doc)
+        return (
+            None if doc is None else Session.model_validate(self.sealer.session_in(person.key, doc))
+        )
 
     async def seen(self, person: PersonRef, event_id: str) -> bool:
         async with self._read() as conn:
@@ -699,7 +715,7 @@ class PostgresStore(Store):
                 )
             ).one_or_none()
             if found is not None:
-                report = _report(found.doc, found.version)
+                report = self._report(found.doc, found.version)
             else:
                 seq = await self._number(conn, year)
                 # `make` may change the session (what to ask next), so it runs
@@ -715,7 +731,7 @@ class PostgresStore(Store):
                         filed_at=report.filed_at,
                         status=report.status.value,
                         version=report.version,
-                        doc=report.model_dump(mode="json"),
+                        doc=self.sealer.report_out(report.model_dump(mode="json")),
                         due_at=self._due(report),
                     )
                 )
@@ -742,7 +758,7 @@ class PostgresStore(Store):
             "filed_at": written.filed_at,
             "status": written.status.value,
             "version": written.version,
-            "doc": written.model_dump(mode="json"),
+            "doc": self.sealer.report_out(written.model_dump(mode="json")),
             "due_at": self._due(written),
         }
         stmt = insert(reports).values(row)
@@ -773,7 +789,7 @@ class PostgresStore(Store):
                     )
                 )
             ).one_or_none()
-        return None if found is None else _report(found.doc, found.version)
+        return None if found is None else self._report(found.doc, found.version)
 
     async def reports_by(self, person: PersonRef) -> list[Report]:
         async with self._read() as conn:
@@ -782,7 +798,7 @@ class PostgresStore(Store):
                 .where(reports.c.reporter_key == person.key)
                 .order_by(reports.c.filed_at.desc(), reports.c.year.desc(), reports.c.seq.desc())
             )
-            return [_report(row.doc, row.version) for row in rows]
+            return [self._report(row.doc, row.version) for row in rows]
 
     async def open_reports(self) -> list[Report]:
         async with self._read() as conn:
@@ -791,7 +807,7 @@ class PostgresStore(Store):
                 .where(reports.c.status != ReportStatus.CLOSED.value)
                 .order_by(reports.c.year, reports.c.seq)
             )
-            return [_report(row.doc, row.version) for row in rows]
+            return [self._report(row.doc, row.version) for row in rows]
 
     def _due(self, report: Report) -> datetime | None:
         if report.status is ReportStatus.CLOSED:
@@ -819,7 +835,7 @@ class PostgresStore(Store):
         due: list[Report] = []
         wrong: list[dict[str, Any]] = []
         for row in rows:
-            report = _report(row.doc, row.version)
+            report = self._report(row.doc, row.version)
             when = rule(report)
             if when != row.due_at:
                 wrong.append({"y": row.year, "s": row.seq, "v": row.version, "due": when})
@@ -932,7 +948,8 @@ class PostgresStore(Store):
                     )
                 )
                 return
-            stmt = insert(record_table).values(kind=str(kind), key=key, value=value)
+            sealed = self.sealer.record_out(str(kind), key, value)
+            stmt = insert(record_table).values(kind=str(kind), key=key, value=sealed)
             await conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[record_table.c.kind, record_table.c.key],
@@ -948,7 +965,7 @@ class PostgresStore(Store):
                     record_table.c.kind == str(kind), record_table.c.key == key
                 )
             )
-        return None if value is None else dict(value)
+        return None if value is None else self.sealer.record_in(str(kind), key, dict(value))
 
     async def records(self, kind: RecordKind) -> dict[str, dict[str, Any]]:
         async with self._read() as conn:
@@ -957,7 +974,9 @@ class PostgresStore(Store):
                 .where(record_table.c.kind == str(kind))
                 .order_by(record_table.c.n)
             )
-            return {row.key: dict(row.value) for row in rows}
+            return {
+                row.key: self.sealer.record_in(str(kind), row.key, dict(row.value)) for row in rows
+            }
 
     # ------------------------------------------------------------------ health
 

@@ -1,0 +1,32 @@
+"""Giving a store its key at start: the one place that decides whether Harbour
+may start on the data it finds with the key it has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.privacy.keys import KeyProblem, KeyRing, load_ring
+from bot.privacy.sealing import Sealer
+from bot.store.base import RecordKind, Store
+
+CHECK = "current"
+
+
+async def attach_key(store: Store, *, key: str, key_file: Path, data_dir: Path | None) -> KeyRing:
+    """Load the key ring and let `store` seal with it.
+
+    A store sealed before keeps a check value sealed with its key: without the
+    key Harbour refuses to start, and with another key it says so, before any
+    record is read. A store never sealed (new, or written by an older Harbour)
+    gets its check value now; a new install gets its key file made."""
+    found = await store.get_record(RecordKind.KEY_CHECK, CHECK)
+    ring = load_ring(key=key, key_file=key_file, data_dir=data_dir, fresh=found is None)
+    if found is not None and not ring.opens_check(str(found.get("value", ""))):
+        raise KeyProblem(
+            f"the key in {ring.origin} is not the one this data was sealed with: was the "
+            "key file replaced? Restore the right one from your backup. Nothing was changed."
+        )
+    store.sealer = Sealer(ring)
+    if found is None:
+        await store.put_record(RecordKind.KEY_CHECK, CHECK, {"value": ring.check_value()})
+    return ring
