@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         description="How long a message Harbour acknowledged may wait unhandled before "
         "another process takes it over (one was killed between the two).",
     )
+    failover_seconds: int = Field(
+        default=120,
+        ge=4,
+        le=3600,
+        description="With several instances on one database: how soon the alerts an "
+        "instance that stopped answering had taken are delivered by another.",
+    )
     escalate_critical_minutes: int = Field(default=30, ge=1)
     escalate_high_minutes: int = Field(default=240, ge=1)
     escalate_other_minutes: int = Field(

@@ -115,6 +115,7 @@ def build(
         messengers,
         escalation=settings.escalation(),
         recover_after=timedelta(seconds=settings.recover_after_seconds),
+        failover=timedelta(seconds=settings.failover_seconds),
     )
     metrics.watch(server.notifier)
     return server

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot import team
-from bot.alerts.sender import Notifier
+from bot.alerts.sender import INTERRUPTED, Notifier
 from bot.app import Harbour
 from bot.config import Settings
 from bot.directory import Directory
@@ -114,3 +114,26 @@ async def test_a_manager_named_through_one_process_is_known_to_the_others(
     assert there.directory.manager_keys(erin.key) == []
     await Notifier(there, {Platform.CONSOLE: RecordingMessenger()}).run_once()
     assert there.directory.manager_keys(erin.key) == [frank.key]
+
+
+async def test_a_step_saved_by_a_process_killed_before_it_answered_is_not_left_silent(
+    open_postgres: OpenPostgres, clock: Clock, directory: Directory
+) -> None:
+    dead, alive = await open_postgres(), await open_postgres()
+    killed = process(dead, clock, directory, "a")
+    chat = Chat(killed, "alice")
+    await chat.command("report")
+    answer = TextMessage(event_id="slack-ev-9", person=chat.person, text="no")
+    await killed.accept(answer)
+    assert await killed.handle(answer)  # saved; killed before the reply was posted
+    await dead.close()
+
+    survivor = process(alive, clock, directory, "b")
+    messenger = RecordingMessenger()
+    notifier = Notifier(survivor, {Platform.CONSOLE: messenger}, recover_after=NOW)
+    assert await notifier.recover() == 1
+    [told] = messenger.to(chat.person.key)
+    assert told[0] == INTERRUPTED and len(told) > 1  # then where she is now
+    session = await alive.load_session(chat.person)
+    assert session is not None and session.active_draft is not None  # the answer stood
+    assert await notifier.recover() == 0

@@ -498,6 +498,8 @@ class SlackAdapter:
                     await self._acks_first()
                     if replies:
                         await self._deliver(who, replies, source)
+                    # Answered: no other instance need take it over (`Harbour.accept`).
+                    await self.harbour.store.drop_accepted(event.person, event.event_id)
                     source = None
         except SlackApiError as exc:
             log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))

@@ -41,7 +41,7 @@ from bot.alerts.messenger import Messenger, Recipient
 from bot.alerts.plan import ANYONE, Card, Delivery, Reach, channel_alert, plan
 from bot.guidance import Audience as GuidanceAudience
 from bot.logs import log_failure
-from bot.models import Notice, NoticeLevel, Platform, Reply, SummaryField
+from bot.models import Notice, NoticeLevel, Platform, Reply, SummaryField, TextMessage
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.store import RecordKind
 from bot.when import local
@@ -51,16 +51,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLAIM_LEASE = timedelta(minutes=2)
-"""How long the events a process claimed stay its own without a new pass
-(each pass renews them): after that, another process delivers them."""
-TIMERS_LEASE = timedelta(seconds=30)
-"""The same for the duty of moving timers on and recovering the inbox."""
+FAILOVER = timedelta(minutes=2)
+"""How long the alerts a process claimed stay its own without a new pass (each
+pass renews them): after that, another process delivers them. The timers and
+the inbox recovery change hands in a quarter of it."""
 TIMERS = "timers"
 PROBE_EVERY = timedelta(minutes=1)
 """While a platform is failing, one waiting alert is tried this often, so its
 return is noticed at once; the others then follow without waiting."""
 DANGER_EVENTS = frozenset({EventKind.RISK_CRITICAL, EventKind.DANGER_MANAGER})
+INTERRUPTED = Notice(
+    level=NoticeLevel.INFO,
+    text="Harbour was interrupted just as it answered your last message. What you sent "
+    "was saved. Here is where we are (say mine to see your reports):",
+)
 
 
 class Outcome(StrEnum):
@@ -91,9 +95,12 @@ class Notifier:
         poison_after: int = 3,
         escalation: EscalationTimes | None = None,
         recover_after: timedelta = timedelta(minutes=1),
+        failover: timedelta = FAILOVER,
     ) -> None:
         self.harbour = harbour
         self.recover_after = recover_after
+        self.claim_lease = failover
+        self.timers_lease = failover / 4
         self.escalation = escalation or EscalationTimes()
         self.store = harbour.store
         self.messengers = messengers
@@ -119,11 +126,12 @@ class Notifier:
         """Deliver until cancelled: at once when the outbox changes, and every
         `interval` seconds for retries and follow-ups that fall due."""
         while True:
+            # Cleared before the pass: an alert queued during it wakes the next at once.
+            self.wake.clear()
             try:
                 await self.run_once()
             except Exception as exc:
                 log_failure("delivering alerts", exc)
-            self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=interval)
 
@@ -136,22 +144,29 @@ class Notifier:
         and each event is delivered by the process that claimed it."""
         async with self._pass:
             await team.apply_chat_changes(self.store, self.harbour.directory)
-            if await self.store.hold_lease(TIMERS, TIMERS_LEASE):
+            if await self.store.hold_lease(TIMERS, self.timers_lease):
                 await self.follow_ups()
                 await self.advance_checkins()
                 await self._report_dead_letters()
                 await self.recover()
             done = 0
-            for event in await self.store.claim_events(CLAIM_LEASE):
-                try:
-                    finished = await self._deliver(event)
-                except Exception as exc:
-                    await self._poisoned(event, exc)
-                    continue
-                self._failures.pop(event.id, None)
-                if finished:
-                    await self.store.mark_delivered([event.id], self.harbour.clock())
-                    done += 1
+            tried: set[str] = set()
+            # A shared store hands out a batch at a time, so several processes
+            # share a burst; claiming again renews what this one still holds.
+            while fresh := [
+                e for e in await self.store.claim_events(self.claim_lease) if e.id not in tried
+            ]:
+                for event in fresh:
+                    tried.add(event.id)
+                    try:
+                        finished = await self._deliver(event)
+                    except Exception as exc:
+                        await self._poisoned(event, exc)
+                        continue
+                    self._failures.pop(event.id, None)
+                    if finished:
+                        await self.store.mark_delivered([event.id], self.harbour.clock())
+                        done += 1
             return done
 
     async def follow_ups(self) -> int:
@@ -185,19 +200,24 @@ class Notifier:
         return len(moved)
 
     async def recover(self) -> int:
-        """Handle the events a process accepted (and the platform was told had
-        arrived) but never handled: it was killed in between. Each person hears
-        the replies in her own conversation; an event handled meanwhile is
-        ignored (`Harbour.handle` knows its id). Returns how many were handled."""
+        """Answer what a process accepted (and the platform was told had arrived)
+        but never answered: it was killed in between. An event never handled is
+        handled now; one handled whose answer never went out gets a word that
+        it was saved and where things stand. Each person hears it in her own
+        conversation. Returns how many were recovered."""
         since = datetime.now(UTC) - self.recover_after
         count = 0
         for event in await self.store.unhandled(older_than=since):
-            replies = await self.harbour.handle(event)
+            who = event.person
+            if await self.store.seen(who, event.event_id):
+                again = TextMessage(event_id=f"{event.event_id}:again", person=who, text="help")
+                replies: list[Reply] = [INTERRUPTED, *await self.harbour.handle(again)]
+            else:
+                replies = await self.harbour.handle(event)
+            to = Recipient(platform=who.platform, kind="person", address=who.key, role="worker")
+            if not replies or await self._send_quietly(to, replies):
+                await self.store.drop_accepted(who, event.event_id)
             count += 1
-            if replies:
-                who = event.person
-                to = Recipient(platform=who.platform, kind="person", address=who.key, role="worker")
-                await self._send_quietly(to, replies)
         return count
 
     async def health(self) -> dict[str, Any]:

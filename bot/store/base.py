@@ -163,23 +163,24 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ inbox
     # What a platform sent is kept before it is told the event arrived (the
-    # ack), so a process killed between the two loses nothing: whoever comes
-    # next (`bot.alerts.sender.Notifier.recover`) handles what was left.
+    # ack), and until its answer has gone out, so a process killed anywhere in
+    # between loses nothing: whoever comes next
+    # (`bot.alerts.sender.Notifier.recover`) handles it, or, if it was handled,
+    # tells the person it was saved.
 
     async def accept(self, event: InboundEvent) -> None:
-        """Keep an inbound event durably until a handling of it is committed
-        (a save with its `event_id` removes it) or it is dropped."""
+        """Keep an inbound event durably until `drop_accepted`."""
         return  # TEMPORARY until TinyStore has its inbox
 
     async def drop_accepted(self, person: PersonRef, event_id: str) -> None:
-        """Forget an accepted event unhandled: its handling failed and the
-        person was told to try again."""
+        """Forget an accepted event: its answer went out, or its handling
+        failed and the person was told to try again."""
         return  # TEMPORARY
 
     async def unhandled(self, older_than: datetime) -> list[InboundEvent]:
-        """Accepted events still not handled, accepted before `older_than`,
-        oldest first. One already handled (its id among the person's seen
-        events) is forgotten here, not returned."""
+        """Accepted events still kept, accepted before `older_than`, oldest
+        first: not handled, or handled with the answer not yet sent (the
+        person's seen events tell which)."""
         return []  # TEMPORARY
 
     # ------------------------------------------------------------------ storage

@@ -98,7 +98,6 @@ from sqlalchemy import (
     delete,
     func,
     literal,
-    literal_column,
     or_,
     select,
     text,
@@ -141,8 +140,9 @@ PERSON_LOCKS = 0x4842_5031
 of her key (two people sharing a hash only take turns)."""
 TURN_CONNECTIONS = 8
 """Connections kept for person locks; more open while more people are mid-event."""
-CLAIM_BATCH = 500
-"""The most pending events one claim looks at."""
+CLAIM_BATCH = 50
+"""The most pending events one claim looks at: a burst is shared out among the
+processes a batch at a time, not taken whole by the first to look."""
 _EVENT = TypeAdapter(InboundEventField)
 DEAD_LETTERS = RecordKind.DEAD_LETTERS
 OUTBOX = "outbox"
@@ -439,9 +439,6 @@ class PostgresStore(Store):
                 _SAVE_SESSION_SEEN,
                 {"key": person.key, "session": doc, "event_id": event_id, "keep": SEEN_KEEP},
             )
-            await conn.execute(
-                delete(inbox).where(inbox.c.person_key == person.key, inbox.c.event_id == event_id)
-            )
         elif doc is not None:
             await conn.execute(_SAVE_SESSION, {"key": person.key, "session": doc})
         else:  # nothing to keep: no row is made for it
@@ -602,21 +599,10 @@ class PostgresStore(Store):
             )
 
     async def unhandled(self, older_than: datetime) -> list[InboundEvent]:
-        handled = literal_column("inbox.event_id") == any_(conversations.c.seen)
         async with self._read() as conn:
             rows = (
                 await conn.execute(
-                    select(
-                        inbox.c.person_key,
-                        inbox.c.event_id,
-                        inbox.c.doc,
-                        func.coalesce(handled, False).label("handled"),
-                    )
-                    .select_from(
-                        inbox.outerjoin(
-                            conversations, conversations.c.person_key == inbox.c.person_key
-                        )
-                    )
+                    select(inbox.c.person_key, inbox.c.event_id, inbox.c.doc)
                     .where(inbox.c.at < older_than)
                     .order_by(inbox.c.at, inbox.c.person_key, inbox.c.event_id)
                 )
@@ -624,25 +610,17 @@ class PostgresStore(Store):
         found: list[InboundEvent] = []
         for row in rows:
             try:
-                event = (
-                    None
-                    if row.handled
-                    else _EVENT.validate_python(self.sealer.event_in(row.person_key, row.doc))
-                )
-            except (ValueError, TypeError) as exc:
+                found.append(_EVENT.validate_python(self.sealer.event_in(row.person_key, row.doc)))
+            except (ValueError, TypeError, StoreError) as exc:
                 log.warning(
                     "an accepted event could not be read and was dropped (%s)", type(exc).__name__
                 )
-                event = None
-            if event is None:
                 async with self._write() as conn:
                     await conn.execute(
                         delete(inbox).where(
                             inbox.c.person_key == row.person_key, inbox.c.event_id == row.event_id
                         )
                     )
-            else:
-                found.append(event)
         return found
 
     # ------------------------------------------------------------------ conversations
