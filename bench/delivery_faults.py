@@ -56,8 +56,8 @@ damaged file. Timings are printed only so a slow run can be told apart.
 
 3. Damaged files. Real data is written through the store (two reports filed
    and alerted, a third person's report in progress), the store is closed, and
-   then each kind of file it writes (a report shard, records.json, a person's
-   conversation file, the report-number counter) is damaged in a copy of the
+   then each kind of file it writes (a report shard, the shard's deliveries
+   file, a person's conversation file, the report-number counter) is damaged in a copy of the
    data directory: emptied to 0 bytes, cut in half, or one byte flipped; with
    its previous copy intact and with that damaged too. The store is reopened
    and what happened is printed: restored from the previous copy, refused with
@@ -1229,7 +1229,7 @@ class Base:
 
 async def damage_base(directory: Path) -> Base:
     """Real data, written through the store: two reports filed and alerted (so
-    the shard, the counter and records.json have each been written more than
+    the shard, the counter and the shard's deliveries file have each been written more than
     once), and a third person part-way through a report of her own."""
     from bot.store import tiny
 
@@ -1253,7 +1253,7 @@ async def damage_base(directory: Path) -> Base:
         conversation = found[-1] if found else conversation
     files = {
         "report shard": directory / "reports" / f"{FILED.year}-0000.json",
-        "records.json": directory / "records.json",
+        "deliveries file": directory / "deliveries" / f"{FILED.year}-0000.json",
         "conversation": conversation,
         "report counter": directory / getattr(tiny, "COUNTER", "report-numbers"),
     }

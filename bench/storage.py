@@ -30,6 +30,38 @@ a small file, shows how much of each figure is the fsyncs themselves.
 Targets: save-step p95 < 5 ms at every size and growing at most 1.5x from the
 smallest to the largest size; file-report p95 < 25 ms at the largest size.
 The exit status is 1 if a target is missed.
+
+Aged stores (issue 13: what a store costs once years of cases pile up):
+
+    python -m bench.storage --scale            # 0, 10,000 and 100,000 reports
+    python -m bench.storage --scale --quick    # 0 and 1,000
+
+Each size is a data directory as a Harbour of 2026-12 left it (`seed_aged`):
+five reports per worker, `OPEN_CASES` open (most the newest, `LONG_RUNNING`
+spread through the years), every alert delivered, with its delivery and
+channel-message records in `records.json`, each worker's name there too, and
+each worker's conversation file. Every size is measured in a process of its
+own (so one's memory never counts in another's), twice: the first open
+("1st open", and its peak memory: it moves the delivery records out of
+`records.json` and builds the index; the store then stays open 2.5 s, as
+Harbour runs on after an upgrade, since the index vouches only for files
+written 2 s before it), then a restart: an open and
+
+* open: until `TinyStore(...)` returns, the store usable;
+* RSS: the process's resident memory right after that open (/proc, VmRSS);
+* open_rep.: `open_reports()` (median), `OPEN_CASES` open; due: the timers'
+  pass, `reports_due(now)` with the core's rule (median);
+* cold get: `get_report` of a closed case, each in a shard not read before;
+* step p95 and file p95: as above;
+* delivery: one `put_record(DELIVERIES, ...)` for the alert of a case filed
+  just before (median and p95), what each alert sent costs;
+* below the table, one `records(DELIVERIES)`: every delivery record, read
+  from every case's file (what each /metrics scrape asks for).
+
+Ratios are against the empty store, measured the same way in the same run.
+Targets: memory after open at the largest size within 2x of the empty store's;
+open at the largest size under 3 s; a delivery record's write (median) within
+2x of the empty store's.
 """
 
 from __future__ import annotations
@@ -40,6 +72,8 @@ import gc
 import hashlib
 import json
 import math
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +86,7 @@ from typing import Any
 
 import bot.store.tiny as tiny
 from bench import common
+from bot.alerts.followups import EscalationTimes, timers_due
 from bot.engine import Draft
 from bot.models import Option, PersonRef, Platform
 from bot.reports import (
@@ -63,6 +98,7 @@ from bot.reports import (
     format_reference,
 )
 from bot.session import PendingChoice, Session
+from bot.store import RecordKind
 from bot.store.tiny import TinyStore, atomic_write
 
 YEAR = 2026
@@ -476,10 +512,477 @@ def format_result(result: Result) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- scale
+
+SCALE_SIZES = (0, 10_000, 100_000)
+QUICK_SCALE_SIZES = (0, 1_000)
+OPEN_CASES = 300
+"""Cases still open in an aged store: most of them the newest, some long-running."""
+LONG_RUNNING = 50
+"""Of the open cases, how many are old ones spread through the history."""
+REPORTS_PER_WORKER = 5
+SEEN_PER_WORKER = 20
+"""Event ids each worker's conversation file remembers (what her steps left)."""
+LEADS_CHANNEL = "C0SAFETYLEADS"
+COLD_READS = 12
+"""Closed cases read once each, every one in a shard not read before."""
+
+RSS_GROWTH = 2.0
+OPEN_LARGEST_S = 3.0
+DELIVERY_GROWTH = 2.0
+
+
+def _manager(worker: int) -> str:
+    return f"slack:T0HARBOUR:UM{worker // 8:07d}"
+
+
+def _scale_report(template: dict[str, Any], seq: int, worker: int, is_open: bool) -> dict[str, Any]:
+    filed_at = START + timedelta(minutes=seq)
+    who = person(worker).key
+    lead = "slack:T0HARBOUR:UL0000001"
+    timeline = [
+        {"at": filed_at.isoformat(), "actor": who, "action": "filed", "detail": ""},
+        {
+            "at": (filed_at + timedelta(seconds=2)).isoformat(),
+            "actor": None,
+            "action": "alert-sent",
+            "detail": "new report to the manager",
+        },
+        {
+            "at": (filed_at + timedelta(seconds=2)).isoformat(),
+            "actor": None,
+            "action": "alert-sent",
+            "detail": "new report to the leads",
+        },
+        {"at": (filed_at + timedelta(hours=1)).isoformat(), "actor": lead, "action": "ack"},
+    ]
+    if not is_open:
+        timeline.append(
+            {
+                "at": (filed_at + timedelta(days=3)).isoformat(),
+                "actor": lead,
+                "action": "close",
+                "detail": "Resolved with the worker",
+            }
+        )
+    return {
+        **template,
+        "reference": format_reference(YEAR, seq),
+        "version": 4 if is_open else 6,
+        "seq": seq,
+        "reporter": person(worker).model_dump(mode="json"),
+        "filed_at": filed_at.isoformat(),
+        "draft_id": uuid.UUID(int=seq).hex,
+        "managers": [_manager(worker)],
+        "status": "acknowledged" if is_open else "closed",
+        "acknowledged_by": lead,
+        "closed_reason": None if is_open else "Resolved with the worker",
+        "timeline": timeline,
+    }
+
+
+@dataclass
+class Aged:
+    """What an aged data directory holds, to check and to read back."""
+
+    count: int
+    open_refs: list[str]
+    cold_refs: list[str]
+    """Closed cases, each in a different shard (oldest shards first)."""
+
+
+def seed_aged(directory: Path, count: int) -> Aged:
+    """An aged data directory as a Harbour of 2026-12 left it, written straight
+    in the store's files (stamped, as it writes them): `count` reports, five per
+    worker, `OPEN_CASES` of them open; each report's alert delivered (to the
+    manager and the leads' channel) and, for a closed case, the closing edit of
+    the channel card; their delivery and channel-message records and every
+    worker's display name in `records.json`; and each worker's conversation file
+    with the event ids her steps left."""
+    reports_dir = directory / "reports"
+    conversations = directory / "conversations"
+    for folder in (reports_dir, conversations):
+        folder.mkdir(parents=True, exist_ok=True)
+    workers = max(1, count // REPORTS_PER_WORKER)
+    newest = max(0, count - (OPEN_CASES - LONG_RUNNING))
+    spread = (
+        {1 + i * (newest // LONG_RUNNING) for i in range(LONG_RUNNING)} if newest > 0 else set()
+    )
+    opened = set(range(newest + 1, count + 1)) | {s for s in spread if s <= count}
+    template = report(1, person(0), "template", START).model_dump(mode="json")
+    shards: dict[int, dict[str, dict[str, Any]]] = {}
+    records: dict[str, dict[str, Any]] = {"people": {}, "deliveries": {}, "channel-messages": {}}
+
+    def record(kind: str, key: str, value: dict[str, Any]) -> None:
+        table = records[kind]
+        table[str(len(table) + 1)] = {"key": key, "value": value}
+
+    for seq in range(1, count + 1):
+        worker = seq % workers
+        is_open = seq in opened
+        doc = _scale_report(template, seq, worker, is_open)
+        tables = shards.setdefault(seq // tiny.SHARD_SIZE, {"reports": {}, "outbox": {}})
+        tables["reports"][str(seq)] = doc
+        outbox = tables["outbox"]
+        at = datetime.fromisoformat(doc["filed_at"])
+        ref = doc["reference"]
+        message = f"{LEADS_CHANNEL}:{1_767_600_000 + seq}.000100"
+        filed = {
+            "id": uuid.UUID(int=(1 << 64) + seq).hex,
+            "kind": "report_filed",
+            "at": at.isoformat(),
+            "reporter": doc["reporter"],
+            "reference": ref,
+            "risk": "high",
+            "source": "report",
+            "draft_id": doc["draft_id"],
+            "change": None,
+            "checkin_id": None,
+            "follow_up": None,
+            "delivered_at": (at + timedelta(seconds=2)).isoformat(),
+        }
+        outbox[str(len(outbox) + 1)] = filed
+        sent = {"status": "sent", "at": filed["delivered_at"], "attempts": 1}
+        record(
+            "deliveries",
+            f"{filed['id']}:slack:{_manager(worker)}",
+            {**sent, "message": f"D{seq}:1"},
+        )
+        record("deliveries", f"{filed['id']}:slack:{LEADS_CHANNEL}", {**sent, "message": message})
+        card = {"platform": "slack", "address": LEADS_CHANNEL, "message": message}
+        record("channel-messages", ref, card)
+        if not is_open:
+            closed_at = at + timedelta(days=3)
+            change = {
+                **filed,
+                "id": uuid.UUID(int=(2 << 64) + seq).hex,
+                "kind": "case_changed",
+                "at": closed_at.isoformat(),
+                "draft_id": None,
+                "change": "close",
+                "delivered_at": (closed_at + timedelta(seconds=1)).isoformat(),
+            }
+            outbox[str(len(outbox) + 1)] = change
+            edited = {**sent, "at": change["delivered_at"], "message": message}
+            record("deliveries", f"{change['id']}:slack:{LEADS_CHANNEL}", edited)
+    for worker in range(workers if count else 0):
+        record("people", person(worker).key, {"name": f"Worker {worker}"})
+        ids = [
+            uuid.UUID(int=(3 << 64) + worker * SEEN_PER_WORKER + n).hex
+            for n in range(SEEN_PER_WORKER)
+        ]
+        seen = {"seen": {"1": {"ids": [f"Ev{i}" for i in ids]}}}
+        _write_stored(conversations / conversation_file(person(worker)), seen)
+    for shard, tables in shards.items():
+        _write_stored(reports_dir / f"{YEAR}-{shard:04d}.json", tables)
+    _write_stored(directory / "records.json", records)
+    if count:
+        _write_stored(directory / tiny.COUNTER, {str(YEAR): count})
+    closed_by_shard: dict[int, str] = {}
+    for seq in range(1, count + 1):
+        if seq not in opened:
+            closed_by_shard.setdefault(seq // tiny.SHARD_SIZE, format_reference(YEAR, seq))
+    return Aged(
+        count,
+        [format_reference(YEAR, s) for s in sorted(opened)],
+        list(closed_by_shard.values())[:COLD_READS],
+    )
+
+
+def _write_stored(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(
+        tiny.stamp(json.dumps(data, ensure_ascii=False, separators=(",", ":"))), "utf-8"
+    )
+
+
+_VOUCH_S = getattr(tiny, "VOUCH_AFTER_NS", 0) / 1e9 + 0.5
+
+
+def rss_mib(field: str = "VmRSS") -> float:
+    """This process's resident memory (`VmHWM`: its peak), from /proc (Linux), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+@dataclass(frozen=True)
+class AgedResult:
+    """One aged store's figures, measured in a process of its own."""
+
+    reports: int
+    first_open_s: float
+    """The first open of the directory as the older Harbour left it."""
+    first_peak_mib: float
+    """The peak resident memory of that first open."""
+    open_s: float
+    """An open after that one (what every later start costs)."""
+    rss_mib: float
+    """Resident memory right after that open."""
+    open_reports: Stats
+    reports_due: Stats
+    """The timers' pass: the open cases due (`Store.reports_due`)."""
+    open_cases: int
+    cold_read: Stats | None
+    step: Stats
+    file: Stats
+    delivery: Stats
+    all_deliveries_s: float = math.nan
+    """One `records(DELIVERIES)`: every delivery record (each /metrics scrape asks)."""
+    all_deliveries: int = 0
+
+
+def _stats(samples: Sequence[float]) -> dict[str, float]:
+    found = Stats.of(samples)
+    return {"median_ms": found.median_ms, "p95_ms": found.p95_ms, "n": found.n}
+
+
+async def _measure_aged_store(
+    directory: Path, aged: Aged, *, steps: int, filings: int, deliveries: int, reads: int
+) -> dict[str, Any]:
+    """Run in the child process: open the store, then time each operation."""
+    gc.collect()
+    t0 = time.perf_counter()
+    store = TinyStore(directory)
+    opened_s = time.perf_counter() - t0
+    gc.collect()
+    rss = rss_mib()
+    out: dict[str, Any] = {"open_s": opened_s, "rss_mib": rss}
+    try:
+        found = await store.open_reports()
+        if [r.reference for r in found] != aged.open_refs:
+            raise AssertionError(f"open_reports found {len(found)}, expected {len(aged.open_refs)}")
+        listed: list[float] = []
+        await timed(store.open_reports, reads, 1, listed)
+        out["open_reports"] = _stats(listed)
+        # The delivery pass asks for the cases whose timers are due, twice every 5 s.
+        store.index_due(lambda report: timers_due(report, EscalationTimes()))
+        passes: list[float] = []
+        now = START + timedelta(days=800)
+        await timed(lambda: store.reports_due(now), reads, 1, passes)
+        out["reports_due"] = _stats(passes)
+        cold: list[float] = []
+        for ref in aged.cold_refs:
+            t0 = time.perf_counter()
+            got = await store.get_report(ref)
+            cold.append(time.perf_counter() - t0)
+            if got is None or got.status.value != "closed":
+                raise AssertionError(f"{ref} did not read back as a closed case")
+        out["cold_read"] = _stats(cold) if cold else None
+        series = Series(aged.count, directory, {})
+        series.current = draft(uuid.uuid4().hex, 0, series.now)
+        steps_s: list[float] = []
+        await timed(lambda: series.save_step(store), steps, 10, steps_s)
+        out["step"] = _stats(steps_s)
+        files_s: list[float] = []
+        await timed(lambda: series.file_one(store), filings, 3, files_s)
+        out["file"] = _stats(files_s)
+        newest = format_reference(YEAR, aged.count + series.filed)
+        [event] = [e for e in await store.pending_events() if e.reference == newest]
+        writes: list[float] = []
+        n = 0
+
+        async def deliver() -> None:
+            nonlocal n
+            n += 1
+            to = ("slack:T0HARBOUR:UM0000001", LEADS_CHANNEL, "slack:T0HARBOUR:UL0000001")[n % 3]
+            value = {"status": "sending" if n % 2 else "sent", "attempts": n, "at": f"{n}"}
+            await store.put_record(RecordKind.DELIVERIES, f"{event.id}:slack:{to}", value)
+
+        await timed(deliver, deliveries, 3, writes)
+        out["delivery"] = _stats(writes)
+        t0 = time.perf_counter()
+        every = await store.records(RecordKind.DELIVERIES)  # what /metrics reads
+        out["all_deliveries_s"] = time.perf_counter() - t0
+        out["all_deliveries"] = len(every)
+    finally:
+        await store.close()
+    return out
+
+
+def _child(argv: Sequence[str]) -> int:
+    """`python -m bench.storage --aged-child DIR MODE`: one store size in a
+    process of its own (MODE "open": open and close only; "measure": all)."""
+    directory, mode = Path(argv[0]), argv[1]
+    meta = json.loads((directory.parent / f"{directory.name}.meta.json").read_text())
+    aged = Aged(meta["count"], meta["open_refs"], meta["cold_refs"])
+    if mode == "open":
+        t0 = time.perf_counter()
+        store = TinyStore(directory)
+        out: dict[str, Any] = {"open_s": time.perf_counter() - t0, "peak_mib": rss_mib("VmHWM")}
+        # Running a while, as Harbour does after an upgrade: the index then
+        # vouches for the files the move wrote (not for those 2 s old or less).
+        time.sleep(float(meta.get("settle_s", _VOUCH_S)))
+        asyncio.run(store.close())
+    else:
+        out = asyncio.run(
+            _measure_aged_store(
+                directory,
+                aged,
+                steps=int(meta["steps"]),
+                filings=int(meta["filings"]),
+                deliveries=int(meta["deliveries"]),
+                reads=int(meta["reads"]),
+            )
+        )
+    print("RESULT " + json.dumps(out), flush=True)
+    return 0
+
+
+def _run_child(directory: Path, mode: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.storage", "--aged-child", str(directory), mode],
+        cwd=common.ROOT,
+        env={**os.environ, "PYTHONPATH": str(common.ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"the measuring process failed:\n{done.stderr[-3000:]}")
+    found: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+    return found
+
+
+def _as_stats(found: dict[str, float] | None) -> Stats | None:
+    return None if found is None else Stats(found["median_ms"], found["p95_ms"], int(found["n"]))
+
+
+@dataclass
+class ScaleResult(common.Checked):
+    sizes: list[AgedResult] = field(default_factory=list)
+
+    def checks(self) -> list[tuple[bool, str]]:
+        first, last = self.sizes[0], self.sizes[-1]
+        rss = last.rss_mib / first.rss_mib
+        delivery = last.delivery.median_ms / first.delivery.median_ms
+        return [
+            (
+                rss <= RSS_GROWTH,
+                f"memory after open at {last.reports:,} reports within {RSS_GROWTH:g}x of "
+                f"{first.reports:,} ({rss:.2f}x)",
+            ),
+            (
+                last.open_s < OPEN_LARGEST_S,
+                f"open at {last.reports:,} reports < {OPEN_LARGEST_S:g} s ({last.open_s:.2f} s)",
+            ),
+            (
+                delivery <= DELIVERY_GROWTH,
+                f"delivery-record write (median) at {last.reports:,} reports within "
+                f"{DELIVERY_GROWTH:g}x of {first.reports:,} ({delivery:.2f}x)",
+            ),
+        ]
+
+
+def measure_scale(
+    *,
+    sizes: Sequence[int] = SCALE_SIZES,
+    steps: int = 200,
+    filings: int = 40,
+    deliveries: int = 100,
+    reads: int = 20,
+    settle_s: float = _VOUCH_S,
+    root: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> ScaleResult:
+    """Seed an aged store of each size, then measure each in a process of its
+    own (twice: the first open, then an open and every operation)."""
+    result = ScaleResult()
+    with tempfile.TemporaryDirectory(prefix="harbour-scale-", dir=root) as tmp:
+        for count in sizes:
+            directory = Path(tmp) / f"aged-{count}"
+            progress(f"  seeding an aged store of {count:,} reports…")
+            aged = seed_aged(directory, count)
+            meta = {
+                "count": count,
+                "open_refs": aged.open_refs,
+                "cold_refs": aged.cold_refs,
+                "steps": steps,
+                "filings": filings,
+                "deliveries": deliveries,
+                "reads": reads,
+                "settle_s": settle_s,
+            }
+            (Path(tmp) / f"{directory.name}.meta.json").write_text(json.dumps(meta))
+            progress(f"  measuring {count:,} reports…")
+            first = _run_child(directory, "open")
+            found = _run_child(directory, "measure")
+            cold = _as_stats(found["cold_read"])
+            result.sizes.append(
+                AgedResult(
+                    reports=count,
+                    first_open_s=first["open_s"],
+                    first_peak_mib=first.get("peak_mib", math.nan),
+                    open_s=found["open_s"],
+                    rss_mib=found["rss_mib"],
+                    open_reports=_as_stats(found["open_reports"]) or Stats(0, 0, 0),
+                    reports_due=_as_stats(found.get("reports_due")) or Stats(0, 0, 0),
+                    open_cases=len(aged.open_refs),
+                    cold_read=cold,
+                    step=_as_stats(found["step"]) or Stats(0, 0, 0),
+                    file=_as_stats(found["file"]) or Stats(0, 0, 0),
+                    delivery=_as_stats(found["delivery"]) or Stats(0, 0, 0),
+                    all_deliveries_s=found.get("all_deliveries_s", math.nan),
+                    all_deliveries=found.get("all_deliveries", 0),
+                )
+            )
+    return result
+
+
+def format_scale_result(result: ScaleResult) -> str:
+    first = result.sizes[0]
+
+    def ratio(value: float, base: float) -> str:
+        return f"{value / base:.2f}x" if base else "-"
+
+    lines = [
+        f"{'reports':>8}  {'1st open':>8} {'peak':>6}  {'open':>5}  {'RSS':>6}  {'open_rep.':>9}"
+        f"  {'due':>5}  {'cold get':>8}  {'step p95':>8}  {'file p95':>8}  {'delivery':>8}"
+        f" {'p95':>6}",
+        f"{'':>8}  {'(s)':>8} {'(MiB)':>6}  {'(s)':>5}  {'(MiB)':>6}  {'(ms,med)':>9}"
+        f"  {'(ms)':>5}  {'(ms,med)':>8}  {'(ms)':>8}  {'(ms)':>8}  {'(ms,med)':>8} {'(ms)':>6}",
+    ]
+    for s in result.sizes:
+        cold = f"{s.cold_read.median_ms:8.2f}" if s.cold_read else f"{'-':>8}"
+        lines.append(
+            f"{s.reports:>8,}  {s.first_open_s:>8.2f} {s.first_peak_mib:>6.0f}  {s.open_s:>5.2f}"
+            f"  {s.rss_mib:>6.1f}  {s.open_reports.median_ms:>9.2f}  {s.reports_due.median_ms:>5.2f}"
+            f"  {cold}  {s.step.p95_ms:>8.2f}"
+            f"  {s.file.p95_ms:>8.2f}  {s.delivery.median_ms:>8.2f} {s.delivery.p95_ms:>6.2f}"
+        )
+    lines += ["", f"ratios against {first.reports:,} reports:"]
+    for s in result.sizes[1:]:
+        lines.append(
+            f"  {s.reports:>8,}: open {ratio(s.open_s, first.open_s)}, RSS "
+            f"{ratio(s.rss_mib, first.rss_mib)}, step p95 {ratio(s.step.p95_ms, first.step.p95_ms)}"
+            f", file p95 {ratio(s.file.p95_ms, first.file.p95_ms)}, delivery "
+            f"{ratio(s.delivery.median_ms, first.delivery.median_ms)}"
+        )
+    lines += ["", f"open_reports() lists {result.sizes[-1].open_cases} open cases"]
+    lines += [
+        f"records(DELIVERIES) at {s.reports:,} reports: {s.all_deliveries:,} records in "
+        f"{s.all_deliveries_s:.2f} s"
+        for s in result.sizes
+    ]
+    lines.append("")
+    lines += result.check_lines()
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:1] == ["--aged-child"]:
+        return _child(args_in[1:])
     parser = argparse.ArgumentParser(prog="python -m bench.storage", description=__doc__)
     parser.add_argument(
         "--quick", action="store_true", help="sizes 0 and 1,000 only, fewer iterations"
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="aged stores of 0, 10,000 and 100,000 reports (with --quick: 0 and 1,000): "
+        "open time, memory, delivery records, open_reports, cold reads",
     )
     parser.add_argument(
         "--dir",
@@ -488,9 +991,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where to make the temporary data directories (default: the system temp dir); "
         "fsync costs depend on the disk, so point it at the disk the bot will use",
     )
-    args = parser.parse_args(argv)
-    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    args = parser.parse_args(args_in)
     where = args.dir or Path(tempfile.gettempdir())
+    if args.scale:
+        scale_sizes = QUICK_SCALE_SIZES if args.quick else SCALE_SIZES
+        print(
+            f"Harbour storage benchmark (aged stores): TinyStore in {where}, "
+            f"SHARD_SIZE={tiny.SHARD_SIZE}, sizes {', '.join(f'{n:,}' for n in scale_sizes)}",
+            flush=True,
+        )
+        scaled = measure_scale(
+            sizes=scale_sizes, root=args.dir, progress=lambda m: print(m, flush=True)
+        )
+        print()
+        print(format_scale_result(scaled))
+        return 0 if scaled.passed else 1
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
     print(
         f"Harbour storage benchmark: TinyStore in {where}, SHARD_SIZE={tiny.SHARD_SIZE}, "
         f"sizes {', '.join(f'{n:,}' for n in sizes)}{' (quick)' if args.quick else ''}",

@@ -22,7 +22,7 @@ TARGETS = (
     "10-minute outage: every alert delivered once",
     "10-minute outage: 2 follow-ups each raised within one pass of due",
     "damaged report shard: every damage noticed",
-    "damaged records.json: every damage noticed",
+    "damaged deliveries file: every damage noticed",
     "damaged conversation: every damage noticed",
     "damaged report counter: every damage noticed",
 )

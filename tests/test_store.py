@@ -5,9 +5,10 @@ failed-write tests are regression tests for the in-memory indexes once running
 ahead of the disk when a write failed.
 
 The layout under test: each person has a small file of their own,
-`conversations/<sha256(person.key)[:32]>.json` (tables "session", "seen" and
-"outbox"); reports live in `reports/<year>-<shard>.json`; addresses, the
-directory and deliveries in `records.json`.
+`conversations/<sha256(person.key)[:32]>.json` (tables "session", "seen",
+"outbox" and "inbox"); reports live in `reports/<year>-<shard>.json`; delivery
+records with their cases in `deliveries/` (see test_tiny_index); addresses and
+the directory in `records.json`; `index/` is a cache of what the files hold.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ report shard is read as empty").
 
 Real TinyStores on real files in pytest's temporary directories. For every kind
 of file the store writes (a report shard, records.json, a person's conversation
-file, the report-number counter), each kind of damage (emptied, cut short, cut
+file, the report-number counter, the delivery records of a group of cases and
+those of alerts raised before any report), each kind of damage (emptied, cut short, cut
 inside its stamp, garbage, a changed byte that leaves valid JSON) is repaired
 from the previous copy when there is one, back to what the file held before its
 last write; with none, the store refuses to start and names the file, except for
@@ -33,7 +34,7 @@ import pytest
 import bot.store.tiny as tiny
 from bot.models import PersonRef
 from bot.reports import EventKind
-from bot.store import MemoryStore, StoreError, TinyStore
+from bot.store import MemoryStore, RecordKind, StoreError, TinyStore
 from tests.store_helpers import ANSWERS, Factory, at, draft, event, person, session
 
 ALICE = person("U-ALICE")
@@ -163,13 +164,58 @@ async def _counter(store: TinyStore, directory: Path) -> Any:
     return json.loads((directory / "report-numbers").read_text())  # stamped, still plain JSON
 
 
+async def _deliver(store: TinyStore, status: str) -> None:
+    if not await store.pending_events():
+        await file_one(store, ALICE, "d1")
+    [filed] = await store.pending_events()
+    await store.put_record(RecordKind.DELIVERIES, f"{filed.id}:slack:C1", {"status": status})
+
+
+async def _sending(store: TinyStore) -> None:
+    await _deliver(store, "sending")
+
+
+async def _sent(store: TinyStore) -> None:
+    await _deliver(store, "sent")
+
+
+async def _delivery(store: TinyStore, directory: Path) -> Any:
+    [filed] = await store.pending_events()
+    return await store.get_record(RecordKind.DELIVERIES, f"{filed.id}:slack:C1")
+
+
+async def _receipt(store: TinyStore, said: str) -> None:
+    if not await store.pending_events():
+        crit = event(ALICE, EventKind.RISK_CRITICAL, source="draft", draft_id="d1")
+        await store.save_session(ALICE, session(ALICE, draft("d1")), events=[crit])
+    [danger] = await store.pending_events()
+    await store.put_record(RecordKind.DELIVERIES, f"{danger.id}:receipt", {"said": said})
+
+
+async def _trying(store: TinyStore) -> None:
+    await _receipt(store, "trying")
+
+
+async def _done(store: TinyStore) -> None:
+    await _receipt(store, "done")
+
+
+async def _said(store: TinyStore, directory: Path) -> Any:
+    [danger] = await store.pending_events()
+    return await store.get_record(RecordKind.DELIVERIES, f"{danger.id}:receipt")
+
+
 SHARD = Kind("shard", lambda d: d / "reports" / "2026-0000.json", _file_d1, _file_d2, _open_refs)
 RECORDS = Kind("records", lambda d: d / "records.json", _put_directory, _put_contact, _records)
 CONVERSATION = Kind(
     "conversation", lambda d: d / "conversations" / file_name(ALICE), _save_1, _save_2, _alices
 )
 COUNTER = Kind("counter", lambda d: d / "report-numbers", _file_d1, _file_d2, _counter)
-KINDS = [SHARD, RECORDS, CONVERSATION, COUNTER]
+DELIVERIES = Kind(
+    "deliveries", lambda d: d / "deliveries" / "2026-0000.json", _sending, _sent, _delivery
+)
+NO_REPORT = Kind("no-report", lambda d: d / "deliveries" / "no-report.json", _trying, _done, _said)
+KINDS = [SHARD, RECORDS, CONVERSATION, COUNTER, DELIVERIES, NO_REPORT]
 
 
 # --------------------------------------------------------------------------- repaired
@@ -225,7 +271,9 @@ async def test_damage_is_repaired_from_the_previous_copy(
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
-@pytest.mark.parametrize("kind", [SHARD, RECORDS, COUNTER], ids=lambda k: k.name)
+@pytest.mark.parametrize(
+    "kind", [SHARD, RECORDS, COUNTER, DELIVERIES, NO_REPORT], ids=lambda k: k.name
+)
 async def test_damage_with_no_previous_copy_stops_the_store_and_names_the_file(
     kind: Kind, damage: str, tmp_path: Path, open_store: OpenStore
 ) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 import bot.store.tiny as tiny
 from bot.reports import EventKind, format_reference
-from bot.store import StoreError, TinyStore
+from bot.store import RecordKind, StoreError, TinyStore
 from bot.store.tiny import atomic_write
 from tests.store_helpers import Factory, at, draft, event, person, session
 
@@ -90,9 +90,12 @@ async def fill(store: TinyStore) -> None:
     # records.json.
     await store.put_record("address", ALICE.key, {"channel": "D1"})
     await store.put_record("directory", "team", {"lead": ALICE.key})
-    # Delivery rewrites both the shard and the person's file.
+    # Delivery records go with their case, or (before a report) to no-report.json;
+    # delivery rewrites both the shard and the person's file.
     pending = await store.pending_events()
     assert pending
+    for sent in pending:
+        await store.put_record(RecordKind.DELIVERIES, f"{sent.id}:slack:C1", {"status": "sent"})
     await store.mark_delivered([e.id for e in pending], at(10))
 
 
@@ -106,8 +109,10 @@ async def test_everything_the_store_creates_is_private(umask: int, tmp_path: Pat
         await store.close()
 
     names = set(modes(data))
-    assert {"harbour.lock", "records.json", "reports", "conversations"} <= names
+    assert {"harbour.lock", "records.json", "reports", "conversations", "index"} <= names
     assert "reports/2026-0000.json" in names
+    assert {"deliveries/2026-0000.json", "deliveries/no-report.json"} <= names
+    assert any(name.startswith("index/") for name in names)  # written at close
     assert sum(name.startswith("conversations/") for name in names) == 2
     assert_private(data)
     assert mode(tmp_path / "srv") == 0o700

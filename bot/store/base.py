@@ -168,20 +168,20 @@ class Store(ABC):
     # (`bot.alerts.sender.Notifier.recover`) handles it, or, if it was handled,
     # tells the person it was saved.
 
+    @abstractmethod
     async def accept(self, event: InboundEvent) -> None:
         """Keep an inbound event durably until `drop_accepted`."""
-        return  # TEMPORARY until TinyStore has its inbox
 
+    @abstractmethod
     async def drop_accepted(self, person: PersonRef, event_id: str) -> None:
         """Forget an accepted event: its answer went out, or its handling
         failed and the person was told to try again."""
-        return  # TEMPORARY
 
+    @abstractmethod
     async def unhandled(self, older_than: datetime) -> list[InboundEvent]:
         """Accepted events still kept, accepted before `older_than`, oldest
         first: not handled, or handled with the answer not yet sent (the
         person's seen events tell which)."""
-        return []  # TEMPORARY
 
     # ------------------------------------------------------------------ storage
 
