@@ -59,7 +59,9 @@ class Harbour(Services):
         store cannot keep it now, the event is still handled here: its handling
         then fails too, and the person is told so."""
         try:
-            await self.store.accept(event)
+            # When it arrived: recovery tells by it whether a report filed since came from it.
+            kept = event if event.at is not None else event.model_copy(update={"at": self.clock()})
+            await self.store.accept(kept)
         except Exception as exc:
             log_failure(f"keeping a {event.type} event before acknowledging it", exc)
 

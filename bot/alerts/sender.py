@@ -39,9 +39,18 @@ from bot import checkins, team
 from bot.alerts.followups import EscalationTimes, follow_up, next_follow_up, timers_due
 from bot.alerts.messenger import Messenger, Recipient
 from bot.alerts.plan import ANYONE, Card, Delivery, Reach, channel_alert, plan
+from bot.conversation import worker
 from bot.guidance import Audience as GuidanceAudience
 from bot.logs import log_failure
-from bot.models import Notice, NoticeLevel, Platform, Reply, SummaryField, TextMessage
+from bot.models import (
+    InboundEvent,
+    Notice,
+    NoticeLevel,
+    Platform,
+    Reply,
+    SummaryField,
+    TextMessage,
+)
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.store import RecordKind
 from bot.when import local
@@ -63,7 +72,7 @@ DANGER_EVENTS = frozenset({EventKind.RISK_CRITICAL, EventKind.DANGER_MANAGER})
 INTERRUPTED = Notice(
     level=NoticeLevel.INFO,
     text="Harbour was interrupted just as it answered your last message. What you sent "
-    "was saved. Here is where we are (say mine to see your reports):",
+    "was saved. Here is where we are:",
 )
 
 
@@ -210,8 +219,7 @@ class Notifier:
         for event in await self.store.unhandled(older_than=since):
             who = event.person
             if await self.store.seen(who, event.event_id):
-                again = TextMessage(event_id=f"{event.event_id}:again", person=who, text="help")
-                replies: list[Reply] = [INTERRUPTED, *await self.harbour.handle(again)]
+                replies: list[Reply] = [INTERRUPTED, *await self._where_now(event)]
             else:
                 replies = await self.harbour.handle(event)
             to = Recipient(platform=who.platform, kind="person", address=who.key, role="worker")
@@ -219,6 +227,17 @@ class Notifier:
                 await self.store.drop_accepted(who, event.event_id)
             count += 1
         return count
+
+    async def _where_now(self, event: InboundEvent) -> list[Reply]:
+        """For a step handled whose answer was lost: if it filed a report (one
+        filed since the step arrived), what filing says (her reference); else
+        the question in progress, or what she can do."""
+        who = event.person
+        mine = await self.store.reports_by(who)
+        if mine and event.at is not None and mine[0].filed_at >= event.at:
+            return worker.filed_replies(self.harbour, mine[0])
+        again = TextMessage(event_id=f"{event.event_id}:again", person=who, text="help")
+        return await self.harbour.handle(again)
 
     async def health(self) -> dict[str, Any]:
         """For monitoring: how far behind delivery is (no content, no references)."""

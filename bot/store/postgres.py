@@ -140,9 +140,10 @@ PERSON_LOCKS = 0x4842_5031
 of her key (two people sharing a hash only take turns)."""
 TURN_CONNECTIONS = 8
 """Connections kept for person locks; more open while more people are mid-event."""
-CLAIM_BATCH = 50
-"""The most pending events one claim looks at: a burst is shared out among the
-processes a batch at a time, not taken whole by the first to look."""
+CLAIM_BATCH = 10
+"""The most pending events one claim takes: a burst is shared out among the
+processes a batch at a time, not taken whole by the first to look, and a batch
+is delivered well within its lease (each claim renews what is still held)."""
 _EVENT = TypeAdapter(InboundEventField)
 DEAD_LETTERS = RecordKind.DEAD_LETTERS
 OUTBOX = "outbox"
