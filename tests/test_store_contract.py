@@ -864,8 +864,15 @@ async def test_two_processes_claiming_at_once_never_share_an_event(
     ids = [e.id for batch in claimed for e in batch]
     assert len(ids) == len(set(ids))
     # Whatever a claimer skipped while another was claiming is claimed next time.
-    again = [await s.claim_events(LEASE) for s in stores]
-    assert {e.id for batch in again for e in batch} == {e.id for e in events}
+    # Claiming again (a batch at a time) until nothing new comes: every event
+    # is claimed, each by one process.
+    owner: dict[str, int] = {}
+    for n, store in enumerate(stores):
+        while fresh := [e for e in await store.claim_events(LEASE) if e.id not in owner]:
+            for e in fresh:
+                owner[e.id] = n
+    assert set(owner) == {e.id for e in events}
+    assert all(owner[i] == n for n, batch in enumerate(claimed) for i in (e.id for e in batch))
 
 
 async def test_a_duty_is_held_by_one_process_until_it_lapses_or_is_let_go(
@@ -921,3 +928,20 @@ async def test_an_accepted_event_is_kept_until_it_was_answered(
     await first.drop_accepted(ALICE, "ev-1")
     await first.drop_accepted(BOB, "ev-3")
     assert await second.unhandled(older_than=soon) == [pressed]
+
+
+async def test_alerts_a_process_still_holds_never_crowd_out_new_ones(
+    open_postgres: OpenPostgres,
+) -> None:
+    """An outage holding back more alerts than one claim takes must not stop
+    the alerts after them from being claimed (they would wait forever)."""
+    store = await open_postgres()
+    waiting = [event(person(f"U-{n}"), reference=f"HB-2026-{n:04d}") for n in range(1, 26)]
+    await store.save_session(ALICE, None, event_id="ev-1", events=waiting)
+    held: set[str] = set()
+    while fresh := {e.id for e in await store.claim_events(LEASE)} - held:
+        held |= fresh
+    assert held == {e.id for e in waiting}
+    later = event(BOB, reference="HB-2026-0099")
+    await store.save_session(BOB, None, event_id="ev-2", events=[later])
+    assert later.id in {e.id for e in await store.claim_events(LEASE)}

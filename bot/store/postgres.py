@@ -517,25 +517,40 @@ class PostgresStore(Store):
                 await conn.commit()
 
     async def claim_events(self, lease: timedelta) -> list[DomainEvent]:
+        """What this process holds, renewed, and up to `CLAIM_BATCH` more.
+        What it holds never crowds out what is new: an outage holding back a
+        few alerts does not stop the others being claimed."""
         group = func.coalesce(outbox.c.reference, outbox.c.doc["draft_id"].astext, outbox.c.id)
         pending = outbox.c.delivered_at.is_(None)
         async with self._write() as conn:
+            renewed = (
+                await conn.execute(
+                    update(outbox)
+                    .where(pending, outbox.c.claimed_by == self.instance)
+                    .values(claimed_until=func.now() + lease)
+                    .returning(outbox.c.n, outbox.c.at, outbox.c.id, outbox.c.doc)
+                )
+            ).all()
             rows = (
                 await conn.execute(
                     select(
                         outbox.c.n,
+                        outbox.c.at,
                         outbox.c.id,
                         outbox.c.doc,
                         group.label("case"),
                     )
                     .where(
                         pending,
-                        # Not another live process's: locking those would only
-                        # make it skip its own renewal.
+                        # Nobody's, or a process's that stopped renewing: never
+                        # another live one's (locking those would only make it
+                        # skip its own renewal).
                         or_(
                             outbox.c.claimed_by.is_(None),
-                            outbox.c.claimed_by == self.instance,
-                            outbox.c.claimed_until < func.now(),
+                            and_(
+                                outbox.c.claimed_by != self.instance,
+                                outbox.c.claimed_until < func.now(),
+                            ),
                         ),
                     )
                     .order_by(outbox.c.at, outbox.c.n)
@@ -543,20 +558,20 @@ class PostgresStore(Store):
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            if not rows:
-                return []
-            held = {row.n for row in rows}
-            # A case is taken whole, from its first pending event: not if that
-            # event is another live process's, or being claimed by someone else
-            # right now (either way not among `rows`).
-            firsts = await conn.execute(
-                select(group.label("case"), outbox.c.n)
-                .ext(distinct_on(group))
-                .where(pending, group.in_({row.case for row in rows}))
-                .order_by(group, outbox.c.at, outbox.c.n)
-            )
-            blocked = {first.case for first in firsts if first.n not in held}
-            mine = [row for row in rows if row.case not in blocked]
+            mine = []
+            if rows:
+                held = {row.n for row in rows} | {row.n for row in renewed}
+                # A case is taken whole, from its first pending event: not if
+                # that event is another live process's, or being claimed by
+                # someone else right now (either way not held here).
+                firsts = await conn.execute(
+                    select(group.label("case"), outbox.c.n)
+                    .ext(distinct_on(group))
+                    .where(pending, group.in_({row.case for row in rows}))
+                    .order_by(group, outbox.c.at, outbox.c.n)
+                )
+                blocked = {first.case for first in firsts if first.n not in held}
+                mine = [row for row in rows if row.case not in blocked]
             if mine:
                 await conn.execute(
                     update(outbox)
@@ -564,7 +579,7 @@ class PostgresStore(Store):
                     .values(claimed_by=self.instance, claimed_until=func.now() + lease)
                 )
         found: list[DomainEvent] = []
-        for row in mine:
+        for row in sorted([*renewed, *mine], key=lambda r: (r.at, r.n)):
             try:
                 found.append(DomainEvent.model_validate(row.doc))
             except (ValueError, TypeError) as exc:
