@@ -81,6 +81,26 @@ Harbour give HB-2026-0001 out again and write over it):
   (`park_event`), is moved to the dead letters (in `records.json`) instead of
   blocking the events after it.
 
+What people wrote is sealed (`bot.privacy.sealing`: the `Sealer` says what
+stays in clear) in every file and cache that holds it: the reports in the
+shards, each person's conversation and the events accepted for them (bound to
+their file), the records of names and addresses, and the open cases the index
+keeps whole. Documents are sealed where they are written and opened where they
+are read; what the store keeps parsed holds them as on disk, and the open cases
+it keeps in memory are opened when first read. A document written before
+sealing (no `sealed` key) is read as it is; the next write of its file seals
+every such document in it, and the index entries that held open cases in clear
+are written again, sealed, at the next write of the index (at the latest when
+the store closes). Their previous copies (`previous/`) stay as they were until
+the next write of the same file replaces them.
+
+The key comes after the store is opened (`bot.privacy.setup.attach_key` reads
+the key-check record, then sets `sealer`), or with it (`sealer=`). A store that
+holds a key-check record (it was sealed) and has no key yet opens only
+`records.json`, `deliveries/no-report.json` and the counter (the key-check
+record is read from there): the rest is opened when the key is set. Asked for
+anything else before that, it refuses (`StoreError`, saying to give it the key).
+
 Every write happens on one worker thread, so the event loop never waits on a
 disk flush and no two operations interleave; a read runs on the event loop
 when nothing is queued for that thread and what it needs is in memory, else
@@ -103,7 +123,7 @@ import re
 import stat
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -117,7 +137,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from bot.models import InboundEvent, InboundEventField, PersonRef
-from bot.privacy.sealing import Sealer
+from bot.privacy.sealing import SEALED, SEALED_RECORDS, Sealer
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
 from bot.store.base import (
@@ -691,6 +711,18 @@ class _File:
             raise
 
 
+def _replace(table: Table, doc_id: int, doc: dict[str, Any]) -> None:
+    """Put `doc` at `doc_id` whole. (TinyDB's `upsert` merges into what is
+    there: fields a sealed document no longer holds in clear would stay.)"""
+
+    def becomes(stored: MutableMapping[str, Any]) -> None:
+        stored.clear()
+        stored.update(doc)
+
+    if not table.update(becomes, doc_ids=[doc_id]):
+        table.insert(Document(doc, doc_id=doc_id))
+
+
 @functools.lru_cache(maxsize=4096)
 def _file_name(key: str) -> str:
     """A person's file name: a digest, so ids never become paths. (Asked for
@@ -816,6 +848,28 @@ def _shard_entry_fits(entry: Any) -> bool:
     )
 
 
+def _holds_clear(entry: Any) -> bool:
+    """Whether a shard's index entry holds an open case in clear (not sealed)."""
+    opened = entry.get("open") if isinstance(entry, dict) else None
+    return isinstance(opened, dict) and any(
+        isinstance(doc, dict) and SEALED not in doc for doc in opened.values()
+    )
+
+
+def _needs_content(kind: str) -> bool:
+    """Whether records of `kind` can be read or written only once the store is
+    open whole: those kept with their cases, and those sealed (a store waiting
+    for its key refuses them, rather than write a name in clear among sealed ones)."""
+    return kind in CASE_KINDS or kind in SEALED_RECORDS
+
+
+def _conversation(file: _File) -> str:
+    """What a person's sealed documents are bound to: their file (its name is a
+    digest of their key), so a sealed value moved to another person's file
+    does not open there."""
+    return file.label.rpartition("/")[2].removesuffix(".json")
+
+
 def _key_of(name: str) -> tuple[int, int] | None:
     """(year, shard number) of a shard's file name (`2026-0003.json`)."""
     match = _SHARD_NAME.match(name)
@@ -838,11 +892,18 @@ class _Facts:
 
 
 class TinyStore(Store):
-    """The embedded store. `directory=None` keeps everything in memory."""
+    """The embedded store. `directory=None` keeps everything in memory.
+    `sealer`: the key to seal with from the start (else `attach_key` sets it
+    after the store is opened)."""
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, *, sealer: Sealer | None = None) -> None:
         self._dir = directory
-        self.sealer = Sealer(None)
+        self._sealer = sealer or Sealer(None)
+        self._awaiting_key = False
+        """Sealed data and no key yet: only `records.json` and the counter are open."""
+        self._clear_indexed: set[str] = set()
+        """Shards whose index entry holds open cases in clear (written before
+        sealing): written again, sealed, once there is a key."""
         self._lock: FileLock | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
@@ -865,7 +926,8 @@ class TinyStore(Store):
         self._by_person: dict[str, list[str]] = {}
         self._from_draft: dict[str, str] = {}
         self._open: dict[str, dict[str, Any]] = {}
-        """Each open case, by its place (`HB-2026-0042`: shard and number), as stored."""
+        """Each open case, by its place (`HB-2026-0042`: shard and number), as
+        stored: sealed as in the index until first read (`_open_case`), then opened."""
         self._open_order: list[str] | None = None
         self._due: dict[str, datetime | None] = {}
         """When each open case next needs the timers, by `due_rule` (by place;
@@ -946,14 +1008,100 @@ class TinyStore(Store):
             self._release()
             raise
 
+    # ------------------------------------------------------------------ the key
+
+    @property
+    def sealer(self) -> Sealer:
+        return self._sealer
+
+    @sealer.setter
+    def sealer(self, sealer: Sealer) -> None:
+        """Seal with `sealer` from now on. Given a key: the index entries that
+        hold open cases in clear are written again (sealed) at the next write
+        of the index, and a store opened without its key opens the rest now
+        (on the store's thread; damage found then raises here, as it would
+        have at open)."""
+        self._sealer = sealer
+        if not sealer.seals:
+            return
+        if self._executor is None:
+            self._keyed()
+        else:
+            self._executor.submit(self._keyed).result()
+
+    def _keyed(self) -> None:
+        self._reseal_index()
+        self._finish_open()
+
+    def _reseal_index(self) -> None:
+        """Have the index entries that hold open cases in clear written again
+        (sealed) at the next write of the index."""
+        for label, entry in list(self._entries.items()):
+            if _holds_clear(entry):
+                self._clear_indexed.add(label)
+        for label in self._clear_indexed:
+            self._entries.pop(label, None)
+            self._unindexed.add(label)
+        self._clear_indexed.clear()
+
+    def _finish_open(self) -> None:
+        """Open what a store holding sealed data left until it had its key."""
+        if not self._awaiting_key:
+            return
+        if not self.sealer.seals:
+            raise StoreError(
+                f"the data in {self._dir} is sealed and Harbour was given no key: set "
+                "HARBOUR_KEY_FILE (or HARBOUR_KEY) to the key this data was sealed with"
+            )
+        try:
+            self._open_content()
+        except BaseException:
+            self._forget_content()
+            raise
+        self._awaiting_key = False
+
+    def _forget_content(self) -> None:
+        """Drop what a failed `_open_content` learned, to start again from the files."""
+        for files in (self._shards, self._delivery_files, self._live_people):
+            for file in files.values():
+                file.unload()
+        self._shards.clear()
+        self._delivery_files.clear()
+        self._delivery_keys.clear()
+        self._live_people.clear()
+        self._person_names.clear()
+        self._report_files.clear()
+        self._people_files.clear()
+        for index in (
+            self._present,
+            self._shard_max,
+            self._max_seq,
+            self._by_person,
+            self._from_draft,
+            self._open,
+            self._due,
+            self._pending,
+            self._pending_docs,
+            self._entries,
+        ):
+            index.clear()
+        self._open_order = None
+        for labels in (self._inbox_people, self._unindexed, self._fresh, self._clear_indexed):
+            labels.clear()
+        self._moving, self._homes, self._homes_from = set(), None, set()
+
     # ------------------------------------------------------------------ plumbing
 
-    async def _run(self, fn: Callable[[], T]) -> T:
+    async def _run(self, fn: Callable[[], T], *, content: bool = True) -> T:
         """A write (or a read that needs the disk, or one queued behind writes):
         on the store's one thread, so the event loop never waits on the disk
-        and no two interleave."""
+        and no two interleave. `content=False`: one that needs only
+        `records.json` (or nothing stored), which a store waiting for its key
+        can do."""
         if self._closed:
             raise StoreError("the store is closed")
+        if content and self._awaiting_key:
+            fn = functools.partial(self._opened_first, fn)
         if self._executor is None:
             return fn()
         self._queued += 1
@@ -970,7 +1118,17 @@ class TinyStore(Store):
         finally:
             self._upkeep()
 
-    async def _read(self, fn: Callable[[], T], ready: Callable[[], bool] | None = None) -> T:
+    def _opened_first(self, fn: Callable[[], T]) -> T:
+        self._finish_open()
+        return fn()
+
+    async def _read(
+        self,
+        fn: Callable[[], T],
+        ready: Callable[[], bool] | None = None,
+        *,
+        content: bool = True,
+    ) -> T:
         """A read. With nothing queued for the store's thread nothing else is
         touching the tables, so if what it needs is in memory (`ready`) it runs
         here and now: the hop to the thread and back cost more CPU (~0.15 ms)
@@ -978,9 +1136,9 @@ class TinyStore(Store):
         sees them; if it needs the disk, it reads it on the thread."""
         if self._closed:
             raise StoreError("the store is closed")
-        if not self._queued and (ready is None or ready()):
+        if not self._queued and not (content and self._awaiting_key) and (ready is None or ready()):
             return fn()
-        return await self._run(fn)
+        return await self._run(fn, content=content)
 
     @contextlib.contextmanager
     def _writing(self, file: _File) -> Iterator[None]:
@@ -988,6 +1146,8 @@ class TinyStore(Store):
         is on disk (read again when next used). The indexes are only changed
         once a write has landed, so they never believe in one that did not."""
         with file.batch():
+            if self.sealer.seals and not file.derived.get("sealed"):
+                self._seal_leftovers(file)
             yield
         if file.place is not None and file is not self._records and file is not self._no_report:
             self._unindexed.add(file.label)
@@ -1160,9 +1320,10 @@ class TinyStore(Store):
         return _file_name(key)
 
     @property
-    def _people(self) -> Mapping[str, _File]:
-        """Every person's file by name (read only: for `bot.store.migrate`)."""
-        return _PeopleFiles(self)
+    def _people(self) -> Mapping[str, _OpenedFile]:
+        """Every person's file by name, its documents opened (read only: for
+        `bot.store.migrate`)."""
+        return _OpenedPeople(self)
 
     @property
     def _seen(self) -> Mapping[str, dict[str, None]]:
@@ -1211,6 +1372,17 @@ class TinyStore(Store):
         on disk but its draft was never removed), and write the index."""
         self._records.storage.read()
         self._no_report.storage.read()
+        if (
+            self._dir is not None
+            and not self.sealer.seals
+            and self._record_ids(self._records).get(RecordKind.KEY_CHECK)
+        ):
+            self._awaiting_key = True  # sealed: the rest is read once the key is set
+            return
+        self._open_content()
+
+    def _open_content(self) -> None:
+        """What `_open_files` reads after `records.json` (see there)."""
         if self._dir is not None:
             if any(len(self._records.table(k)) for k in CASE_KINDS):
                 self._moving = {
@@ -1227,6 +1399,8 @@ class TinyStore(Store):
                     self._finish_filing(self._person_by_name(name))
             self._letter_lost()
             self._trim()
+            if self.sealer.seals:
+                self._reseal_index()
             if self._unindexed:
                 self._write_index()
         self._repaired.clear()
@@ -1295,7 +1469,7 @@ class TinyStore(Store):
 
     def _finish_filing(self, file: _File) -> None:
         """Drop the drafts already filed from a saved conversation."""
-        doc = file.table("session").get(doc_id=SESSION)
+        doc = self._session_doc(file)
         if doc is None:
             return
         try:
@@ -1316,7 +1490,7 @@ class TinyStore(Store):
         if session.active in finished:
             session.active = None
         with self._writing(file):
-            file.table("session").upsert(Document(session.model_dump(mode="json"), doc_id=SESSION))
+            self._upsert_session(file, session)
 
     def _letter_lost(self) -> None:
         """A dead letter for each conversation file found damaged: alerts raised
@@ -1428,9 +1602,10 @@ class TinyStore(Store):
 
     def _summarise_shard(self, file: _File) -> dict[str, Any]:
         reports, opened = [], {}
+        sealer = self.sealer
         for doc_id, doc in file.docs("reports"):
             try:
-                report = Report.model_validate(doc)
+                report = Report.model_validate(sealer.report_in(doc))
             except ValueError as exc:  # its message quotes the report: not shown
                 raise StoreError(
                     f"{file.label} holds a report this version of Harbour cannot read "
@@ -1442,7 +1617,12 @@ class TinyStore(Store):
                 [doc_id, report.reference, report.year, report.seq, report.reporter.key, drafts]
             )
             if report.status is not ReportStatus.CLOSED:
-                opened[str(doc_id)] = report.model_dump(mode="json")
+                # The index holds open cases as the shard does: sealed (sealed
+                # now if stored before sealing), or in clear with no key.
+                if SEALED in doc:
+                    opened[str(doc_id)] = dict(doc)
+                else:
+                    opened[str(doc_id)] = sealer.report_out(report.model_dump(mode="json"))
         return {
             "shard_size": SHARD_SIZE,
             "reports": reports,
@@ -1483,7 +1663,9 @@ class TinyStore(Store):
         self._present[key] = present
         self._shard_max[key] = top
         for doc_id, doc in entry["open"].items():
-            self._open[format_reference(key[0], int(doc_id))] = doc
+            self._open[format_reference(key[0], int(doc_id))] = doc  # opened when first read
+        if _holds_clear(entry):
+            self._clear_indexed.add(shard.label)
         self._open_order = None
         self._index_pending(shard, entry["pending"])
 
@@ -1530,7 +1712,7 @@ class TinyStore(Store):
                 self._due[place] = self._due_of(report)
 
     def _facts(self, file: _File) -> _Facts:
-        doc = file.table("session").get(doc_id=SESSION)
+        doc = self._session_doc(file)
         drafts = doc.get("drafts") if doc else None
         ids = [
             d["id"]
@@ -1640,6 +1822,10 @@ class TinyStore(Store):
                 if label.startswith("reports/"):
                     if entry is not None:
                         write_index(folder / _index_name(label), entry)
+                        if _holds_clear(entry):
+                            self._clear_indexed.add(label)
+                        else:
+                            self._clear_indexed.discard(label)
                 elif label.startswith("conversations/"):
                     people[label.removeprefix("conversations/")] = entry
                 elif label != NO_REPORT:
@@ -1686,13 +1872,73 @@ class TinyStore(Store):
                 queued.append([event.id, event.at.isoformat(), doc_id, doc])
         return queued
 
+    # ------------------------------------------------------------------ sealing
+
+    def _session_doc(self, file: _File) -> dict[str, Any] | None:
+        """A person's saved conversation, opened; None if there is none, or if it
+        is sealed and does not open (logged: its file is named, nothing else)."""
+        doc = file.table("session").get(doc_id=SESSION)
+        if doc is None:
+            return None
+        try:
+            return self.sealer.session_in(_conversation(file), dict(doc))
+        except StoreError as exc:
+            log.warning(
+                "the conversation in %s does not open (%s); it is left as it is",
+                file.label,
+                type(exc).__name__,
+            )
+            return None
+
+    def _upsert_session(self, file: _File, session: Session) -> None:
+        doc = self.sealer.session_out(_conversation(file), session.model_dump(mode="json"))
+        _replace(file.table("session"), SESSION, doc)
+
+    def _open_case(self, place: str) -> dict[str, Any]:
+        """An open case as kept in memory, opened (and kept opened) if sealed."""
+        doc = self._open[place]
+        if SEALED in doc:
+            doc = self._open[place] = self.sealer.report_in(doc)
+        return doc
+
+    def _seal_leftovers(self, file: _File) -> None:
+        """Seal what `file` still holds in clear from before sealing, in the
+        write about to be made to it (then remembered until it is read again)."""
+        sealer = self.sealer
+        if file.label.startswith("reports/"):
+            table = file.table("reports")
+            for doc_id, doc in list(file.docs("reports")):
+                if SEALED not in doc:
+                    _replace(table, doc_id, sealer.report_out(dict(doc)))
+        elif file.label.startswith("conversations/"):
+            where = _conversation(file)
+            for doc_id, doc in list(file.docs("session")):
+                if SEALED not in doc:
+                    _replace(file.table("session"), doc_id, sealer.session_out(where, dict(doc)))
+            for doc_id, doc in list(file.docs("inbox")):
+                event = doc.get("event")
+                if isinstance(event, dict) and SEALED not in event:
+                    sealed = {**doc, "event": sealer.event_out(where, dict(event))}
+                    _replace(file.table("inbox"), doc_id, sealed)
+        elif file is self._records:
+            for kind in SEALED_RECORDS:
+                for doc_id, doc in list(file.docs(kind)):
+                    value = doc.get("value")
+                    if isinstance(value, dict) and SEALED not in value:
+                        key = str(doc.get("key", ""))
+                        sealed = {**doc, "value": sealer.record_out(kind, key, value)}
+                        _replace(file.table(kind), doc_id, sealed)
+        file.derived["sealed"] = True
+
+    # ------------------------------------------------------------------ writing people
+
     def _put_session(self, file: _File, session: Session | None, event_id: str | None) -> None:
         table = file.table("session")
         if session is None or session.is_empty:
             if table.contains(doc_id=SESSION):
                 table.remove(doc_ids=[SESSION])
         else:
-            table.upsert(Document(session.model_dump(mode="json"), doc_id=SESSION))
+            self._upsert_session(file, session)
         if event_id is None:
             return
         seen = self._seen_of(file)
@@ -1747,9 +1993,11 @@ class TinyStore(Store):
 
     def _report_at(self, year: int, seq: int) -> Report | None:
         """The report stored at that number: a fresh copy, whoever changes it."""
-        doc = self._open.get(format_reference(year, seq))
+        place = format_reference(year, seq)
+        doc = self._open_case(place) if place in self._open else None
         if doc is None and self._has_doc(year, seq):
-            doc = self._shard(year, seq).table("reports").get(doc_id=seq)
+            stored = self._shard(year, seq).table("reports").get(doc_id=seq)
+            doc = self.sealer.report_in(dict(stored)) if stored else None
         return Report.model_validate(doc) if doc else None
 
     def _report_ready(self, year: int, seq: int) -> bool:
@@ -1765,8 +2013,11 @@ class TinyStore(Store):
         name = self._name(person.key)
 
         def load() -> Session | None:
-            doc = self._person_by_name(name).table("session").get(doc_id=SESSION)
-            return Session.model_validate(doc) if doc else None
+            file = self._person_by_name(name)
+            doc = file.table("session").get(doc_id=SESSION)
+            if not doc:
+                return None
+            return Session.model_validate(self.sealer.session_in(_conversation(file), dict(doc)))
 
         return await self._read(load, lambda: self._person_ready(name))
 
@@ -1808,7 +2059,7 @@ class TinyStore(Store):
                 shard = self._shard(year, seq)
                 doc = report.model_dump(mode="json")
                 with self._writing(shard):
-                    shard.table("reports").insert(Document(doc, doc_id=seq))
+                    shard.table("reports").insert(Document(self.sealer.report_out(doc), doc_id=seq))
                     queued = self._queue(shard, events)
                 self._index_pending(shard, queued)
                 self._index_report(shard, seq, report, doc)
@@ -1836,7 +2087,7 @@ class TinyStore(Store):
             written = report.model_copy(update={"version": report.version + 1})
             doc = written.model_dump(mode="json")
             with self._writing(shard):
-                reports.upsert(Document(doc, doc_id=report.seq))
+                _replace(reports, report.seq, self.sealer.report_out(doc))
                 queued = self._queue(shard, events)
             report.version = written.version
             self._index_pending(shard, queued)
@@ -1869,7 +2120,7 @@ class TinyStore(Store):
             if self._open_order is None:
                 self._open_order = sorted(self._open, key=lambda r: parse_reference(r) or (0, 0))
             with _copying(len(self._open_order)):
-                return [Report.model_validate(self._open[r]) for r in self._open_order]
+                return [Report.model_validate(self._open_case(r)) for r in self._open_order]
 
         if len(self._open) > OPEN_LISTED_HERE:
             return await self._run(listed)
@@ -1902,9 +2153,9 @@ class TinyStore(Store):
                     if place in self._due:
                         when = self._due[place]
                         if when is not None and when <= now:
-                            found.append(Report.model_validate(self._open[place]))
+                            found.append(Report.model_validate(self._open_case(place)))
                         continue
-                    report = Report.model_validate(self._open[place])
+                    report = Report.model_validate(self._open_case(place))
                     when = self._due[place] = self._due_of(report)
                     if when is not None and when <= now:
                         found.append(report)
@@ -2011,35 +2262,49 @@ class TinyStore(Store):
                     if found is not None and not found.get("reported"):
                         self._put_in(self._records, DEAD_LETTERS, key, {**found, "reported": True})
 
-        await self._run(mark)
+        await self._run(mark, content=False)
 
     # ------------------------------------------------------------------ records
 
     def _get_in(self, file: _File, kind: str, key: str) -> dict[str, Any] | None:
         found = self._record_ids(file).get(kind, {}).get(key)
         doc = file.table(kind).get(doc_id=found) if found else None
-        return dict(doc["value"]) if doc else None
+        return self.sealer.record_in(kind, key, dict(doc["value"])) if doc else None
 
     def _all_in(self, file: _File, kind: str) -> dict[str, dict[str, Any]]:
-        return {d["key"]: dict(d["value"]) for _, d in file.docs(kind)}
+        record_in = self.sealer.record_in
+        return {d["key"]: record_in(kind, d["key"], dict(d["value"])) for _, d in file.docs(kind)}
 
     def _put_in(self, file: _File, kind: str, key: str, value: dict[str, Any] | None) -> None:
         table = file.table(kind)
         ids = self._record_ids(file).setdefault(kind, {})
         found = ids.get(key)
-        doc = {"key": key, "value": value}
-        if value is not None and found is not None and table.get(doc_id=found) == doc:
-            return  # unchanged: no write
+        if value is not None and found is not None:
+            stored = table.get(doc_id=found)
+            if stored is not None and self._same_record(kind, key, stored.get("value"), value):
+                return  # unchanged: no write
         if value is None and found is None:
             return
         with self._writing(file):
             if found is not None and value is None:
                 table.remove(doc_ids=[found])
                 del ids[key]
-            elif found is None:
-                ids[key] = table.insert(doc)
             else:
-                table.upsert(Document(doc, doc_id=found))
+                assert value is not None
+                doc = {"key": key, "value": self.sealer.record_out(kind, key, value)}
+                if found is None:
+                    ids[key] = table.insert(doc)
+                else:
+                    _replace(table, found, doc)
+
+    def _same_record(self, kind: str, key: str, stored: Any, value: dict[str, Any]) -> bool:
+        """Whether the stored value of a record is `value`, as the sealer would
+        store it now (one kept in clear that is now to be sealed is not)."""
+        if not isinstance(stored, dict):
+            return False
+        if SEALED not in stored and self.sealer.seals and kind in SEALED_RECORDS:
+            return False
+        return self.sealer.record_in(kind, key, dict(stored)) == value
 
     def _holding(self, kind: str, key: str, *files: _File) -> _File | None:
         return next((f for f in files if key in self._record_ids(f).get(kind, {})), None)
@@ -2119,7 +2384,7 @@ class TinyStore(Store):
             if file.shard is not None:
                 self._delivery_keys.add(file.shard)
 
-        await self._run(put)
+        await self._run(put, content=_needs_content(kind))
 
     async def get_record(self, kind: RecordKind, key: str) -> dict[str, Any] | None:
         def get() -> dict[str, Any] | None:
@@ -2128,14 +2393,20 @@ class TinyStore(Store):
             holder, _ = self._locate(kind, key)
             return self._get_in(holder, kind, key) if holder else None
 
-        return await self._read(get, lambda: self._located_here(kind, key))
+        return await self._read(
+            get, lambda: self._located_here(kind, key), content=_needs_content(kind)
+        )
 
     async def records(self, kind: RecordKind) -> dict[str, dict[str, Any]]:
         """Every record of a kind. Those kept with their cases are read from
         every deliveries file, a few files per turn on the store's thread so
         that others' writes go on in between (slow, and rare)."""
         if kind not in CASE_KINDS:
-            return await self._read(lambda: self._all_in(self._records, kind))
+            return await self._read(
+                lambda: self._all_in(self._records, kind), content=_needs_content(kind)
+            )
+        if self._awaiting_key:
+            await self._run(lambda: None)  # which deliveries files there are: opened first
         found: dict[str, dict[str, Any]] = {}
         shards = sorted(self._delivery_keys)
         for start in range(0, len(shards), 8):
@@ -2166,16 +2437,15 @@ class TinyStore(Store):
         called with that `event_id` for that person removes it in the same
         write; `drop_accepted` removes it too."""
         name = self._name(event.person.key)
-        doc = {
-            "id": event.event_id,
-            "at": datetime.now(UTC).isoformat(),
-            "event": _EVENTS.dump_python(event, mode="json"),
-        }
+        at = datetime.now(UTC).isoformat()
+        dumped = _EVENTS.dump_python(event, mode="json")
 
         def keep() -> None:
             file = self._person_by_name(name)
             if event.event_id in self._seen_of(file) or event.event_id in self._inbox_of(file):
                 return  # handled already, or accepted already (the platform sent it again)
+            sealed = self.sealer.event_out(_conversation(file), dumped)
+            doc = {"id": event.event_id, "at": at, "event": sealed}
             with self._writing(file):
                 self._inbox_of(file)[event.event_id] = file.table("inbox").insert(doc)
             self._wrote_person(file)
@@ -2204,7 +2474,7 @@ class TinyStore(Store):
         read is dropped (logged)."""
         if self._closed:
             raise StoreError("the store is closed")
-        if not self._inbox_people:
+        if not self._inbox_people and not self._awaiting_key:
             return []
 
         def collect() -> list[tuple[datetime, InboundEvent]]:
@@ -2217,8 +2487,9 @@ class TinyStore(Store):
                         at = datetime.fromisoformat(doc["at"])
                         if at.tzinfo is None:
                             raise ValueError("no time zone")
-                        event = _EVENTS.validate_python(doc["event"])
-                    except (KeyError, TypeError, ValueError) as exc:
+                        opened = self.sealer.event_in(_conversation(file), doc["event"])
+                        event = _EVENTS.validate_python(opened)
+                    except (KeyError, TypeError, ValueError, AttributeError, StoreError) as exc:
                         log.warning(
                             "an accepted event in %s cannot be read (%s): dropped",
                             file.label,
@@ -2258,7 +2529,7 @@ class TinyStore(Store):
         if self._dir is None:
             return
         probe = self._dir / "writable-probe"
-        await self._run(lambda: atomic_write(probe, datetime.now(UTC).isoformat()))
+        await self._run(lambda: atomic_write(probe, datetime.now(UTC).isoformat()), content=False)
 
     async def close(self) -> None:
         self._closed = True
@@ -2281,8 +2552,7 @@ class TinyStore(Store):
 
 class _PeopleFiles(Mapping[str, _File]):
     """Every person's file by name, read when asked for: the one in use, or
-    else one read on its own and not kept. Read only (`bot.store.migrate`
-    lists conversations through it)."""
+    else one read on its own and not kept. Read only."""
 
     def __init__(self, store: TinyStore) -> None:
         self._store = store
@@ -2301,6 +2571,68 @@ class _PeopleFiles(Mapping[str, _File]):
 
     def __len__(self) -> int:
         return len(self._store._person_names | self._store._live_people.keys())
+
+
+class _OpenedFile:
+    """A person's file as `bot.store.migrate` reads it: read only, with the
+    conversation and the events accepted for the person opened."""
+
+    def __init__(self, file: _File, sealer: Sealer) -> None:
+        self._file = file
+        self._sealer = sealer
+
+    @property
+    def label(self) -> str:
+        return self._file.label
+
+    @property
+    def storage(self) -> AtomicJSONStorage:
+        """The file as stored (sealed)."""
+        return self._file.storage
+
+    def table(self, name: str) -> _OpenedTable:
+        return _OpenedTable(self._file, name, self._sealer)
+
+
+class _OpenedTable:
+    """One table of a person's file, its documents opened (copies: read only)."""
+
+    def __init__(self, file: _File, name: str, sealer: Sealer) -> None:
+        self._file = file
+        self._name = name
+        self._sealer = sealer
+
+    def _opened(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        where = _conversation(self._file)
+        if self._name == "session":
+            return self._sealer.session_in(where, dict(doc))
+        if self._name == "inbox" and isinstance(doc.get("event"), dict):
+            return {**doc, "event": self._sealer.event_in(where, doc["event"])}
+        return dict(doc)
+
+    def get(self, *, doc_id: int) -> dict[str, Any] | None:
+        found = self._file.table(self._name).get(doc_id=doc_id)
+        return None if found is None else self._opened(found)
+
+    def all(self) -> list[dict[str, Any]]:
+        return [self._opened(doc) for _, doc in self._file.docs(self._name)]
+
+
+class _OpenedPeople(Mapping[str, _OpenedFile]):
+    """Every person's file by name (`_PeopleFiles`), its documents opened."""
+
+    def __init__(self, store: TinyStore) -> None:
+        self._files = _PeopleFiles(store)
+        self._store = store
+
+    def __getitem__(self, name: str) -> _OpenedFile:
+        return _OpenedFile(self._files[name], self._store.sealer)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
 
 
 class _SeenIds(Mapping[str, dict[str, None]]):
