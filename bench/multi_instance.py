@@ -131,6 +131,8 @@ from adapters.slack.app import ALERT_EVENT
 from adapters.slack.render import ACTION_CHOICE, ACTION_SUBMIT
 from bench import common
 from bot.alerts.sender import INTERRUPTED
+from bot.privacy.keys import KeyRing, new_ring
+from bot.privacy.sealing import Sealer
 from tests.fakes.slack import (
     SIGNING_SECRET,
     TEAM,
@@ -213,6 +215,9 @@ REFERENCE = re.compile(r"HB-\d{4}-\d{4,}")
 RECOVERED = INTERRUPTED.text[:40]
 """How a survivor's answer to a step whose own answer was lost begins."""
 FILED_WORDS = "Report filed"
+RUN_KEY = new_ring("HARBOUR_KEY").dumps()
+"""The key ring every instance of a run is given (HARBOUR_KEY)."""
+RUN_SEALER = Sealer(KeyRing.loads(RUN_KEY, "HARBOUR_KEY"))
 
 SPEED_OVER_SAFETY = (
     "ALTER SYSTEM SET fsync = off; "
@@ -578,6 +583,8 @@ def instance_env(
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": api_url,
+        # Every instance seals with the same key, as a secret manager would give it.
+        "HARBOUR_KEY": RUN_KEY,
         **extra,
     }
 
@@ -1165,7 +1172,8 @@ async def read_outbox(db: Database) -> Outbox:
             "reference": str(r[0]),
             "reporter": str(r[1]),
             "risk": str(r[2].get("risk")),
-            "answers": r[2].get("answers") or {},
+            # Sealed at rest: opened with the run's key.
+            "answers": RUN_SEALER.report_in(dict(r[2])).get("answers") or {},
         }
         for r in await db.rows(
             "SELECT reference, reporter_key, doc FROM reports ORDER BY year, seq"

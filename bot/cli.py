@@ -19,6 +19,7 @@ from bot.directory import load_directory as load_directory_file
 from bot.guidance import GuidanceError, Library
 from bot.logging_setup import configure_logging
 from bot.models import Platform
+from bot.privacy.setup import attach_key
 from bot.store import MemoryStore, Store, StoreError, TinyStore
 from bot.team import apply_chat_changes, reconcile_directory_file
 
@@ -40,14 +41,29 @@ def load_guidance(settings: Settings) -> Library:
 
 async def open_store(settings: Settings) -> Store:
     """The store the settings choose: PostgreSQL when HARBOUR_DATABASE_URL is
-    set, else the embedded files in HARBOUR_DATA_DIR (or memory, for a trial)."""
+    set, else the embedded files in HARBOUR_DATA_DIR (or memory, for a trial),
+    sealing with the key in HARBOUR_KEY_FILE (or HARBOUR_KEY): made on a fresh
+    install, and refused clearly if it is missing or not the data's."""
+    store: Store
     if settings.database_url:
         from bot.store.postgres import PostgresStore  # only when asked: it loads SQLAlchemy
 
-        return await PostgresStore.open(settings.database_url)
-    if settings.store == "memory":
-        return MemoryStore()
-    return TinyStore(settings.data_dir)
+        store = await PostgresStore.open(settings.database_url)
+    elif settings.store == "memory":
+        return MemoryStore()  # nothing reaches a disk: nothing to seal
+    else:
+        store = TinyStore(settings.data_dir)
+    try:
+        await attach_key(
+            store,
+            key=settings.key,
+            key_file=settings.key_path(),
+            data_dir=None if settings.database_url else settings.data_dir,
+        )
+    except BaseException:
+        await store.close()
+        raise
+    return store
 
 
 async def load_directory(settings: Settings, store: Store) -> Directory:
@@ -177,7 +193,9 @@ def _migrate(args: argparse.Namespace) -> int:
         where = (
             _database_url(args.to).set(drivername="postgresql").render_as_string(hide_password=True)
         )
-        outcome = asyncio.run(migrate(settings.data_dir, args.to))
+        outcome = asyncio.run(
+            migrate(settings.data_dir, args.to, key=settings.key, key_file=settings.key_path())
+        )
     except StoreError as exc:
         print(f"harbour: {exc}", file=sys.stderr)
         return 2

@@ -63,10 +63,11 @@ class Settings(BaseSettings):
         description="The key ring as Harbour writes it (JSON), from a secret manager: "
         "instead of HARBOUR_KEY_FILE.",
     )
-    key_file: Path = Field(
-        default=Path("harbour.key"),
+    key_file: Path | None = Field(
+        default=None,
         description="The key that seals what people wrote: outside the data directory, "
-        "backed up apart from it. Made once on a fresh install.",
+        "backed up apart from it (default: beside it, HARBOUR_DATA_DIR plus '.key'). "
+        "Made once on a fresh install.",
     )
     store: Literal["tinydb", "memory"] = Field(
         default="tinydb", description="'memory' keeps nothing after the process stops."
@@ -234,6 +235,10 @@ class Settings(BaseSettings):
             "legal_contact": self.legal_contact,
             "police_non_emergency": self.police_non_emergency,
         }
+
+    def key_path(self) -> Path:
+        """Where the key file is: as set, else beside the data directory."""
+        return self.key_file or self.data_dir.with_name(f"{self.data_dir.name}.key")
 
     def escalation(self) -> EscalationTimes:
         return EscalationTimes(

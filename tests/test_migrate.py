@@ -21,6 +21,8 @@ from bot.app import Harbour
 from bot.config import Settings
 from bot.directory import Directory
 from bot.models import Platform
+from bot.privacy.keys import load_ring
+from bot.privacy.sealing import Sealer
 from bot.store import PostgresStore, RecordKind, Store, TinyStore
 from bot.store.migrate import MigrationRefused, migrate, read_embedded, verify
 from bot.store.postgres import _database_url
@@ -59,6 +61,12 @@ async def schema(pg_url: str) -> AsyncIterator[str]:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
     finally:
         await engine.dispose()
+
+
+def sealer_of(data: Path) -> Sealer:
+    """The sealer of the key `harbour migrate` made beside `data` (no key given)."""
+    key_file = data.with_name(f"{data.name}.key")
+    return Sealer(load_ring(key="", key_file=key_file, data_dir=data, fresh=False))
 
 
 async def _fill(data: Path, clock: Clock, settings: Settings, directory: Directory) -> list[str]:
@@ -105,8 +113,9 @@ async def test_migrate_copies_everything_and_numbering_goes_on(
     assert outcome.differences == []
     assert any("reports" in line and line.strip().endswith("3") for line in outcome.summary)
 
-    tiny = TinyStore(data)
-    pg = await PostgresStore.open(pg_url, schema=schema)
+    # The copy is sealed with the embedded store's key (made beside it by the first run).
+    tiny = TinyStore(data, sealer=sealer_of(data))
+    pg = await PostgresStore.open(pg_url, schema=schema, sealer=sealer_of(data))
     try:
         for ref in (first, second, third):
             ours, theirs = await tiny.get_report(ref), await pg.get_report(ref)
@@ -169,8 +178,8 @@ async def test_a_damaged_copy_is_reported_by_count_and_reference(
     data = tmp_path / "data"
     first, second, _ = await _fill(data, clock, settings, directory)
     assert (await migrate(data, pg_url, schema=schema)).differences == []
-    pg = await PostgresStore.open(pg_url, schema=schema)
-    tiny = TinyStore(data)
+    pg = await PostgresStore.open(pg_url, schema=schema, sealer=sealer_of(data))
+    tiny = TinyStore(data, sealer=sealer_of(data))
     try:
         async with pg._engine.begin() as conn:
             await conn.execute(text("DELETE FROM records WHERE kind = 'contacts'"))
@@ -237,7 +246,7 @@ async def test_the_harbour_migrate_command(
     assert not password or password not in out + err
     code, out, err = await _run("migrate", "--data-dir", str(data), "--to", url)
     assert code == 2 and "already holds Harbour data" in err
-    store = await PostgresStore.open(url)
+    store = await PostgresStore.open(url, sealer=sealer_of(data))
     try:
         assert [r.reference for r in await store.open_reports()] == sorted([first, second, third])
     finally:

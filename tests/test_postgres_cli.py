@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.models import PersonRef, Platform
+from bot.privacy.keys import new_ring
+from bot.privacy.sealing import Sealer
 from bot.store.postgres import PostgresStore, _database_url
 
 pytest_plugins = ["tests.pg"]
@@ -36,9 +38,10 @@ async def _database(pg_url: str) -> str:
     return make_url(pg_url).set(database=name).render_as_string(hide_password=False)
 
 
-async def _chat(url: str, lines: str) -> tuple[int, str]:
+async def _chat(url: str, lines: str, key: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARBOUR_")}
     env["HARBOUR_DATABASE_URL"] = url
+    env["HARBOUR_KEY"] = key  # as several instances share one, from a secret manager
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "chat", "--user", "alice",
         cwd=ROOT, env=env,
@@ -50,15 +53,16 @@ async def _chat(url: str, lines: str) -> tuple[int, str]:
 
 async def test_harbour_chat_files_into_postgresql_when_the_url_is_set(pg_url: str) -> None:
     url = await _database(pg_url)
-    code, out = await _chat(url, LOW_RISK)
+    ring = new_ring("HARBOUR_KEY")
+    code, out = await _chat(url, LOW_RISK, ring.dumps())
     assert code == 0, out
     assert "Your reference is HB-" in out
-    store = await PostgresStore.open(url)
+    store = await PostgresStore.open(url, sealer=Sealer(ring))
     try:
         alice = PersonRef(platform=Platform.CONSOLE, workspace="local", user="alice")
         [report] = await store.reports_by(alice)
         assert report.answers.kinds == ["complaints"]
     finally:
         await store.close()
-    code, out = await _chat(url, "mine\nquit")  # another process, the same database
+    code, out = await _chat(url, "mine\nquit", ring.dumps())  # another process, the same database
     assert code == 0 and report.reference in out

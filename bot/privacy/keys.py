@@ -32,6 +32,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bot.store.base import StoreError
+
 log = logging.getLogger(__name__)
 
 PREFIX = "hb1"
@@ -42,8 +44,9 @@ CHECK_TEXT = b"harbour key check"
 found at start, before any record is read."""
 
 
-class KeyProblem(RuntimeError):
-    """A key problem Harbour cannot go on with: the message says what to do."""
+class KeyProblem(StoreError):
+    """A key problem Harbour cannot go on with: the message says what to do
+    (a store problem to whoever runs Harbour: nothing was read or changed)."""
 
 
 class SealError(RuntimeError):

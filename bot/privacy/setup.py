@@ -26,7 +26,15 @@ async def attach_key(store: Store, *, key: str, key_file: Path, data_dir: Path |
             f"the key in {ring.origin} is not the one this data was sealed with: was the "
             "key file replaced? Restore the right one from your backup. Nothing was changed."
         )
-    store.sealer = Sealer(ring)
     if found is None:
         await store.put_record(RecordKind.KEY_CHECK, CHECK, {"value": ring.check_value()})
+        # Several instances starting on an empty database at once, each with a
+        # key of its own, would seal with different keys: the last to write wins.
+        kept = await store.get_record(RecordKind.KEY_CHECK, CHECK) or {}
+        if not ring.opens_check(str(kept.get("value", ""))):
+            raise KeyProblem(
+                "another Harbour instance set up a different key at the same moment: give "
+                "every instance the same key (HARBOUR_KEY, or the same key file) and start again"
+            )
+    store.sealer = Sealer(ring)
     return ring

@@ -43,6 +43,8 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.privacy.sealing import Sealer
+from bot.privacy.setup import attach_key
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference
 from bot.session import Session
 from bot.store.base import RecordKind, StoreError, StoreLocked
@@ -399,17 +401,28 @@ def _open_embedded(data_dir: Path) -> TinyStore:
         ) from None
 
 
-async def migrate(data_dir: Path, url: str, *, schema: str | None = None) -> Outcome:
+async def migrate(
+    data_dir: Path,
+    url: str,
+    *,
+    schema: str | None = None,
+    key: str = "",
+    key_file: Path | None = None,
+) -> Outcome:
     """Copy the embedded store in `data_dir` into the PostgreSQL database at
-    `url` (into `schema`, if given), then compare the two. Raises
-    `MigrationRefused` (nothing written) or another `StoreError`."""
+    `url` (into `schema`, if given), then compare the two. The copy is sealed
+    with the embedded store's key (`key`, else `key_file`: Harbour's key ring),
+    so the database opens with the same key. Raises `MigrationRefused`
+    (nothing written) or another `StoreError`."""
     _database_url(url)  # a bad URL is refused before the store is opened
     tiny = _open_embedded(data_dir)
     try:
+        beside = data_dir.with_name(f"{data_dir.name}.key")  # as Settings.key_path
+        ring = await attach_key(tiny, key=key, key_file=key_file or beside, data_dir=data_dir)
         found = await read_embedded(tiny)
     finally:
         await tiny.close()
-    target = await PostgresStore.open(url, schema=schema)
+    target = await PostgresStore.open(url, schema=schema, sealer=Sealer(ring))
     try:
         await write_postgres(target, found)
         outcome = await verify(found, target)
