@@ -18,13 +18,16 @@ COPY bot ./bot
 COPY flows ./flows
 COPY adapters ./adapters
 RUN pip install . \
-    && mkdir -p /data \
-    && chown harbour:harbour /data
+    && mkdir -p /data /keys \
+    && chown harbour:harbour /data /keys
 
-# The embedded store's files (unused with HARBOUR_DATABASE_URL): keep them on a volume.
+# The embedded store's files (unused with HARBOUR_DATABASE_URL) and the key
+# that seals them, each on a volume of its own: back the key up apart from the
+# data (or give HARBOUR_KEY from a secret manager instead).
 ENV HARBOUR_DATA_DIR=/data \
+    HARBOUR_KEY_FILE=/keys/harbour.key \
     PORT=3978
-VOLUME ["/data"]
+VOLUME ["/data", "/keys"]
 
 USER harbour
 EXPOSE 3978

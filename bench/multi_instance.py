@@ -20,7 +20,7 @@ leads' channel, with the message metadata each alert carries (its delivery
 key). Harbour runs as `python -m bot serve` child processes (what the
 `harbour serve` script runs), each on a port of its own, all with the same
 HARBOUR_DATABASE_URL, signing secret and bot token, SLACK_API_URL at the
-fake, HARBOUR_RECOVER_AFTER_SECONDS=5 (--recover-after) and a directory file
+fake, HARBOUR_RECOVER_AFTER_SECONDS=15 (--recover-after) and a directory file
 naming each worker's manager, one safety lead and the leads' channel.
 
 The driver plays `people` workers at once; each files her share of the
@@ -172,7 +172,7 @@ ACK_TIMEOUT_S = 3.0
 """Slack gives up on a request not answered within 3 seconds."""
 MAX_ATTEMPTS = 6
 """Sends of one request (to the instances in turn) before the driver gives up on it."""
-RECOVER_AFTER_S = 5
+RECOVER_AFTER_S = 15
 """HARBOUR_RECOVER_AFTER_SECONDS for the instances: how long an acknowledged
 event may wait unhandled before a survivor takes it over (Harbour's default is
 60 s; shorter here so a run does not wait a minute)."""

@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     )
     failover_seconds: int = Field(
         default=120,
-        ge=4,
+        ge=30,  # well above a delivery pass (5 s) and one batch's sends
         le=3600,
         description="With several instances on one database: how soon the alerts an "
         "instance that stopped answering had taken are delivered by another.",

@@ -81,4 +81,4 @@ def test_compose_parses_as_yaml() -> None:
     assert set(compose["services"]) == {"db", "harbour"}
     harbour = compose["services"]["harbour"]
     assert harbour["depends_on"]["db"]["condition"] == "service_healthy"
-    assert set(compose["volumes"]) == {"pgdata", "harbour-data"}
+    assert set(compose["volumes"]) == {"pgdata", "harbour-data", "harbour-keys"}

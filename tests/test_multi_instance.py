@@ -13,7 +13,7 @@ Nothing anyone "wrote" is in it.
 Its duration is bounded below by how long a killed instance's duties stay its
 own: its inbox is recovered once HARBOUR_RECOVER_AFTER_SECONDS (15 here) has
 passed and its timers lease has lapsed, and the alerts it had claimed are
-delivered once their claim has lapsed: HARBOUR_FAILOVER_SECONDS, 12 here (120
+delivered once their claim has lapsed: HARBOUR_FAILOVER_SECONDS, 30 here (120
 by default) and a quarter of it for the timers.
 """
 
@@ -31,7 +31,7 @@ RECOVER_AFTER_S = 15
 on this shared machine): a survivor must not take over a step the instance
 that acknowledged it is still answering (HARBOUR_RECOVER_AFTER_SECONDS is 60
 by default)."""
-FAILOVER = {"HARBOUR_FAILOVER_SECONDS": "12"}
+FAILOVER = {"HARBOUR_FAILOVER_SECONDS": "30"}
 
 
 async def test_three_instances_on_one_database_one_killed_lose_nothing(pg_url: str) -> None:

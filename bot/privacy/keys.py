@@ -169,18 +169,35 @@ def new_ring(origin: str) -> KeyRing:
     return KeyRing({kid: AESGCM.generate_key(bit_length=256)}, kid, origin)
 
 
-def write_key_file(path: Path, ring: KeyRing) -> None:
-    """Write the ring where only Harbour's account can read it (0600), atomically."""
+def write_key_file(path: Path, ring: KeyRing, *, replace: bool = True) -> bool:
+    """Write the ring where only Harbour's account can read it (0600), whole
+    and durable (the file, then its directory, synced). With `replace` False a
+    key file already there is kept (another process made it first): returns
+    whether this ring was written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.fchmod(fd, 0o600)
         os.write(fd, ring.dumps().encode())
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(temporary, path)
+    try:
+        if replace:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)  # fails if it exists: never over another's key
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return True
 
 
 def load_ring(*, key: str, key_file: Path, data_dir: Path | None, fresh: bool) -> KeyRing:
@@ -207,7 +224,8 @@ def load_ring(*, key: str, key_file: Path, data_dir: Path | None, fresh: bool) -
             "HARBOUR_KEY_FILE to where it is). Nothing was changed."
         )
     ring = new_ring(str(key_file))
-    write_key_file(key_file, ring)
+    if not write_key_file(key_file, ring, replace=False):  # another process made it first
+        return KeyRing.loads(key_file.read_text(encoding="utf-8"), str(key_file))
     log.warning(
         "A new encryption key was made at %s. BACK IT UP NOW, somewhere other than "
         "Harbour's data: without it nothing Harbour stores can be read, by anyone.",

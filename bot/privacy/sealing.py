@@ -14,7 +14,8 @@ sealed value under the key `sealed` (`bot.privacy.keys`):
   drafts and the question waiting;
 * an event accepted from a platform (the inbox): in clear its type, id and
   person; sealed: what it says;
-* records of names and addresses (`people`, `contacts`): sealed whole.
+* records of names and addresses (`people`, `contacts`, and danger raised
+  before a report, which names the worker): sealed whole.
 
 Delivery records, outbox events, the directory, leads and channels hold ids,
 statuses and times only: they stay in clear.
@@ -53,7 +54,7 @@ REPORT_CLEAR = frozenset(
 )
 SESSION_CLEAR = frozenset({"person", "updated_at"})
 EVENT_CLEAR = frozenset({"type", "event_id", "person"})
-SEALED_RECORDS = frozenset({RecordKind.PEOPLE, RecordKind.CONTACTS})
+SEALED_RECORDS = frozenset({RecordKind.PEOPLE, RecordKind.CONTACTS, RecordKind.DANGER_ALERTS})
 
 
 class Sealer:

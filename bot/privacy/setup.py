@@ -3,6 +3,7 @@ may start on the data it finds with the key it has."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from bot.privacy.keys import KeyProblem, KeyRing, load_ring
@@ -10,6 +11,8 @@ from bot.privacy.sealing import Sealer
 from bot.store.base import RecordKind, Store
 
 CHECK = "current"
+SETUP = "key-setup"
+SETUP_LEASE = timedelta(minutes=1)
 
 
 async def attach_key(store: Store, *, key: str, key_file: Path, data_dir: Path | None) -> KeyRing:
@@ -20,6 +23,15 @@ async def attach_key(store: Store, *, key: str, key_file: Path, data_dir: Path |
     record is read. A store never sealed (new, or written by an older Harbour)
     gets its check value now; a new install gets its key file made."""
     found = await store.get_record(RecordKind.KEY_CHECK, CHECK)
+    if found is None:
+        # Setting up: one process at a time (several may start on an empty
+        # database together), and the check read again under the lease.
+        if not await store.hold_lease(SETUP, SETUP_LEASE):
+            raise KeyProblem(
+                "another Harbour instance is setting up the key right now: start this one "
+                "again in a minute, with the same key (HARBOUR_KEY, or the same key file)"
+            )
+        found = await store.get_record(RecordKind.KEY_CHECK, CHECK)
     ring = load_ring(key=key, key_file=key_file, data_dir=data_dir, fresh=found is None)
     if found is not None and not ring.opens_check(str(found.get("value", ""))):
         raise KeyProblem(
