@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.conversation import worker
@@ -52,6 +53,9 @@ class Harbour(Services):
         self.routes = routes
         self._locks = KeyedLocks()
         self._names: dict[str, str] = {}  # display names already stored, to skip rewrites
+        # Events this process accepted and has not answered yet, with when: the
+        # notifier's recovery leaves them to it (`in_flight`).
+        self._in_flight: dict[str, datetime] = {}
 
     async def accept(self, event: InboundEvent) -> None:
         """Keep an event before the platform is told it arrived, so a process
@@ -61,9 +65,21 @@ class Harbour(Services):
         try:
             # When it arrived: recovery tells by it whether a report filed since came from it.
             kept = event if event.at is not None else event.model_copy(update={"at": self.clock()})
+            self._in_flight[event.event_id] = datetime.now(UTC)
             await self.store.accept(kept)
         except Exception as exc:
             log_failure(f"keeping a {event.type} event before acknowledging it", exc)
+
+    async def answered(self, event: InboundEvent) -> None:
+        """The event's answer went out (or there was none): nobody need take it over."""
+        self._in_flight.pop(event.event_id, None)
+        await self.store.drop_accepted(event.person, event.event_id)
+
+    def in_flight(self, event: InboundEvent, grace: timedelta) -> bool:
+        """Whether this process accepted the event less than `grace` ago and is
+        still answering it (a backlog, a slow platform): not for recovery."""
+        since = self._in_flight.get(event.event_id)
+        return since is not None and datetime.now(UTC) - since < grace
 
     async def handle(self, event: InboundEvent) -> list[Reply]:
         """One event at a time for each person: in this process (in order),
@@ -76,7 +92,7 @@ class Harbour(Services):
                 log_failure(f"handling a {event.type} event", exc)
                 with contextlib.suppress(Exception):
                     # She is told to try again: it is not handled later behind her back.
-                    await self.store.drop_accepted(event.person, event.event_id)
+                    await self.answered(event)
                 return [
                     Notice(
                         level=NoticeLevel.ERROR,

@@ -137,3 +137,25 @@ async def test_a_step_saved_by_a_process_killed_before_it_answered_is_not_left_s
     session = await alive.load_session(chat.person)
     assert session is not None and session.active_draft is not None  # the answer stood
     assert await notifier.recover() == 0
+
+
+async def test_a_step_a_live_process_is_still_answering_is_left_to_it(
+    open_postgres: OpenPostgres, clock: Clock, directory: Directory
+) -> None:
+    """Recovery takes over only what a dead process left: a busy one (a backlog,
+    a slow platform) answers its own steps, once, as it got them."""
+    busy_store, other_store = await open_postgres(), await open_postgres()
+    busy = process(busy_store, clock, directory, "a")
+    other = process(other_store, clock, directory, "b")
+    await busy_store.heartbeat(timedelta(minutes=2))
+    alice, dan = person("alice"), person("dan")
+    await busy.accept(TextMessage(event_id="slack-ev-1", person=alice, text="help"))
+    await other.accept(TextMessage(event_id="slack-ev-2", person=dan, text="help"))
+    messenger = RecordingMessenger()
+    here = Notifier(other, {Platform.CONSOLE: messenger}, recover_after=NOW)
+    # Neither the live process's step nor this process's own step in flight.
+    assert await here.recover() == 0
+    # Once the busy process is gone, what it left is taken over.
+    await busy_store.close()
+    assert await here.recover() == 1
+    assert messenger.to(alice.key) and not messenger.to(dan.key)

@@ -447,7 +447,7 @@ class SlackAdapter:
             pressed = f"{source.ts}:{action.presser.key}"  # a channel message is everyone's
             if pressed in self._pressed:
                 # A double click: this person already acted on this message.
-                await self.harbour.store.drop_accepted(action.presser, action.event.event_id)
+                await self.harbour.answered(action.event)
                 return
             self._pressed[pressed] = None
             while len(self._pressed) > PRESSED_KEEP:
@@ -499,7 +499,7 @@ class SlackAdapter:
                     if replies:
                         await self._deliver(who, replies, source)
                     # Answered: no other instance need take it over (`Harbour.accept`).
-                    await self.harbour.store.drop_accepted(event.person, event.event_id)
+                    await self.harbour.answered(event)
                     source = None
         except SlackApiError as exc:
             log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))

@@ -53,6 +53,7 @@ from bot.models import (
 )
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.store import RecordKind
+from bot.store.base import LIVE_GRACE
 from bot.when import local
 
 if TYPE_CHECKING:
@@ -152,6 +153,7 @@ class Notifier:
         processes on one store, the timers are one process's duty at a time
         and each event is delivered by the process that claimed it."""
         async with self._pass:
+            await self.store.heartbeat(self.claim_lease)
             await team.apply_chat_changes(self.store, self.harbour.directory)
             if await self.store.hold_lease(TIMERS, self.timers_lease):
                 await self.follow_ups()
@@ -217,6 +219,8 @@ class Notifier:
         since = datetime.now(UTC) - self.recover_after
         count = 0
         for event in await self.store.unhandled(older_than=since):
+            if self.harbour.in_flight(event, LIVE_GRACE):
+                continue  # this process is still answering it
             who = event.person
             if await self.store.seen(who, event.event_id):
                 replies: list[Reply] = [INTERRUPTED, *await self._where_now(event)]
@@ -224,7 +228,7 @@ class Notifier:
                 replies = await self.harbour.handle(event)
             to = Recipient(platform=who.platform, kind="person", address=who.key, role="worker")
             if not replies or await self._send_quietly(to, replies):
-                await self.store.drop_accepted(who, event.event_id)
+                await self.harbour.answered(event)
             count += 1
         return count
 

@@ -96,6 +96,9 @@ report in place and returns the events it raises, or None if it changed nothing.
 Pure (no I/O, no awaits): it may run more than once if the report moves under it."""
 
 UPDATE_ATTEMPTS = 50
+LIVE_GRACE = timedelta(minutes=10)
+"""How long an event a live process accepted is left to it before another
+takes it over (it is stuck, not dead: its answer still must go out)."""
 
 
 class DeadLetter(BaseModel):
@@ -135,6 +138,11 @@ class Store(ABC):
         another live process is delivering. Held for `lease`, renewed by
         claiming again; a process that dies lets them go when it runs out."""
         return await self.pending_events()
+
+    async def heartbeat(self, lease: timedelta) -> None:
+        """Say this process is alive for the next `lease`: the events it
+        accepted are its own to answer meanwhile (`unhandled`)."""
+        return  # one process per embedded store: nobody else to tell
 
     async def hold_lease(self, name: str, lease: timedelta) -> bool:
         """Whether this process holds the named duty (e.g. the timers) for the
@@ -181,7 +189,9 @@ class Store(ABC):
     async def unhandled(self, older_than: datetime) -> list[InboundEvent]:
         """Accepted events still kept, accepted before `older_than`, oldest
         first: not handled, or handled with the answer not yet sent (the
-        person's seen events tell which)."""
+        person's seen events tell which). Not those another live process
+        accepted (`heartbeat`) unless older than `LIVE_GRACE`: it may still be
+        answering them. (This process's own are `Harbour`'s to tell apart.)"""
 
     # ------------------------------------------------------------------ storage
 

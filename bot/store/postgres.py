@@ -115,6 +115,7 @@ from bot.privacy.sealing import Sealer
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
 from bot.store.base import (
+    LIVE_GRACE,
     DeadLetter,
     RecordKind,
     ReportFactory,
@@ -145,6 +146,8 @@ CLAIM_BATCH = 10
 processes a batch at a time, not taken whole by the first to look, and a batch
 is delivered well within its lease (each claim renews what is still held)."""
 _EVENT = TypeAdapter(InboundEventField)
+ALIVE = "alive:"
+"""The lease each live process renews (`heartbeat`): `alive:<instance>`."""
 DEAD_LETTERS = RecordKind.DEAD_LETTERS
 OUTBOX = "outbox"
 """Where a dead letter was (`DeadLetter.where`): the outbox table."""
@@ -247,6 +250,7 @@ inbox = Table(
     Column("event_id", Text, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("doc", JSONB, nullable=False),
+    Column("instance", Text, nullable=True),
     PrimaryKeyConstraint("person_key", "event_id"),
     Index("inbox_by_age", "at"),
 )
@@ -586,6 +590,9 @@ class PostgresStore(Store):
                 await self._set_aside(row.id, unreadable_reason(exc), check=True)
         return found
 
+    async def heartbeat(self, lease: timedelta) -> None:
+        await self.hold_lease(f"{ALIVE}{self.instance}", lease)
+
     async def hold_lease(self, name: str, lease: timedelta) -> bool:
         stmt = insert(leases).values(name=name, owner=self.instance, until=func.now() + lease)
         taken = stmt.on_conflict_do_update(
@@ -604,6 +611,7 @@ class PostgresStore(Store):
             event_id=event.event_id,
             at=func.now(),
             doc=self.sealer.event_out(event.person.key, _EVENT.dump_python(event, mode="json")),
+            instance=self.instance,
         )
         async with self._write() as conn:
             await conn.execute(stmt.on_conflict_do_nothing())
@@ -619,7 +627,21 @@ class PostgresStore(Store):
             rows = (
                 await conn.execute(
                     select(inbox.c.person_key, inbox.c.event_id, inbox.c.doc)
-                    .where(inbox.c.at < older_than)
+                    .where(
+                        inbox.c.at < older_than,
+                        # Not one another live process took and may still be
+                        # answering (this one's own are Harbour's to tell apart).
+                        or_(
+                            inbox.c.instance.is_(None),
+                            inbox.c.instance == self.instance,
+                            inbox.c.instance.not_in(
+                                select(func.substr(leases.c.name, len(ALIVE) + 1)).where(
+                                    leases.c.name.startswith(ALIVE), leases.c.until > func.now()
+                                )
+                            ),
+                            inbox.c.at < func.now() - LIVE_GRACE,
+                        ),
+                    )
                     .order_by(inbox.c.at, inbox.c.person_key, inbox.c.event_id)
                 )
             ).all()

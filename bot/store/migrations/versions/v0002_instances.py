@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("event_id", sa.Text, nullable=False),
         sa.Column("at", TIME, nullable=False),
         sa.Column("doc", JSONB, nullable=False),
+        sa.Column("instance", sa.Text, nullable=True),
         sa.PrimaryKeyConstraint("person_key", "event_id"),
     )
     op.create_index("inbox_by_age", "inbox", ["at"])
