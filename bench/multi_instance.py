@@ -1454,7 +1454,11 @@ async def kill_run(
     killing one once a third are filed (if `kill`), and check everything. Also
     returns what each instance logged."""
     step_timeout = step_timeout_s or recover_after_s + STEP_MARGIN_S
-    env = {"HARBOUR_RECOVER_AFTER_SECONDS": str(recover_after_s), **(extra_env or {})}
+    env = {
+        "HARBOUR_RECOVER_AFTER_SECONDS": str(recover_after_s),
+        "HARBOUR_FAILOVER_SECONDS": "30",  # the least allowed: the run need not wait 2 min
+        **(extra_env or {}),
+    }
     workers = min(people, reports)
     kill_after = max(1, round(reports * KILL_AFTER))
     t_run = time.monotonic()

@@ -153,7 +153,9 @@ class Notifier:
         processes on one store, the timers are one process's duty at a time
         and each event is delivered by the process that claimed it."""
         async with self._pass:
-            await self.store.heartbeat(self.claim_lease)
+            # Alive for a quarter of the failover time: a killed process's
+            # acknowledged steps are taken over soon after it stops renewing.
+            await self.store.heartbeat(self.timers_lease)
             await team.apply_chat_changes(self.store, self.harbour.directory)
             if await self.store.hold_lease(TIMERS, self.timers_lease):
                 await self.follow_ups()
