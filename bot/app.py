@@ -29,6 +29,7 @@ from bot.reports import DomainEvent, Report
 from bot.services import Services
 from bot.session import Session
 from bot.store import RecordKind, StaleReport, StoreError
+from bot.store.base import LIVE_GRACE
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,12 @@ class Harbour(Services):
         try:
             # When it arrived: recovery tells by it whether a report filed since came from it.
             kept = event if event.at is not None else event.model_copy(update={"at": self.clock()})
-            self._in_flight[event.event_id] = datetime.now(UTC)
+            now = datetime.now(UTC)
+            # Forget ids whose answer never came (a failure after the ack):
+            # past the grace, recovery takes them over anyway.
+            for stale in [k for k, at in self._in_flight.items() if now - at > LIVE_GRACE]:
+                del self._in_flight[stale]
+            self._in_flight[event.event_id] = now
             await self.store.accept(kept)
         except Exception as exc:
             log_failure(f"keeping a {event.type} event before acknowledging it", exc)

@@ -9,6 +9,7 @@ not at all.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -95,6 +96,8 @@ ReportChange = Callable[[Report], Sequence[DomainEvent] | None]
 report in place and returns the events it raises, or None if it changed nothing.
 Pure (no I/O, no awaits): it may run more than once if the report moves under it."""
 
+log = logging.getLogger(__name__)
+
 UPDATE_ATTEMPTS = 50
 LIVE_GRACE = timedelta(minutes=10)
 """How long an event a live process accepted is left to it before another
@@ -157,6 +160,18 @@ class Store(ABC):
         """Keep, for each open report, when `rule` says it next needs the timers,
         so `reports_due` need not read every open case on every pass."""
         self.due_rule = rule
+
+    def due_at(self, report: Report) -> datetime | None:
+        """What a store keeps for `report` in its due index: `due_rule`'s answer.
+        With no rule yet, or a rule that fails on it (logged, no content), when
+        it was filed: due, so the timers' next pass looks at it again."""
+        if self.due_rule is None:
+            return report.filed_at
+        try:
+            return self.due_rule(report)
+        except Exception as exc:
+            log.warning("when a case next needs the timers is unknown (%s)", type(exc).__name__)
+            return report.filed_at
 
     async def reports_due(self, now: datetime) -> list[Report]:
         """The open reports whose timers are due at `now` by the rule given to

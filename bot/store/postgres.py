@@ -826,11 +826,7 @@ class PostgresStore(Store):
             return [self._report(row.doc, row.version) for row in rows]
 
     def _due(self, report: Report) -> datetime | None:
-        if report.status is ReportStatus.CLOSED:
-            return None
-        if self.due_rule is None:
-            return report.filed_at  # not known here: the timers' next pass works it out
-        return self.due_rule(report)
+        return None if report.status is ReportStatus.CLOSED else self.due_at(report)
 
     async def reports_due(self, now: datetime) -> list[Report]:
         """Only the open reports whose `due_at` has come; each is asked the rule

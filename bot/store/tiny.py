@@ -1709,7 +1709,7 @@ class TinyStore(Store):
                 self._open_order = None
             self._open[place] = doc
             if self.due_rule is not None:
-                self._due[place] = self._due_of(report)
+                self._due[place] = self.due_at(report)
 
     def _facts(self, file: _File) -> _Facts:
         doc = self._session_doc(file)
@@ -2130,14 +2130,6 @@ class TinyStore(Store):
         self.due_rule = rule
         self._due.clear()
 
-    def _due_of(self, report: Report) -> datetime | None:
-        assert self.due_rule is not None
-        try:
-            return self.due_rule(report)
-        except Exception as exc:  # asked again, and seen failing, by the timers' own pass
-            log.warning("when a case next needs the timers is unknown (%s)", type(exc).__name__)
-            return _UNREADABLE
-
     async def reports_due(self, now: datetime) -> list[Report]:
         """The open cases whose timers are due, by `due_rule`: each case's
         answer is kept from its last write, so a pass copies only those due."""
@@ -2156,7 +2148,7 @@ class TinyStore(Store):
                             found.append(Report.model_validate(self._open_case(place)))
                         continue
                     report = Report.model_validate(self._open_case(place))
-                    when = self._due[place] = self._due_of(report)
+                    when = self._due[place] = self.due_at(report)
                     if when is not None and when <= now:
                         found.append(report)
             return found
