@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,9 +88,16 @@ class Harbour(Services):
         since = self._in_flight.get(event.event_id)
         return since is not None and datetime.now(UTC) - since < grace
 
+    @contextlib.asynccontextmanager
+    async def turn(self, person_key: str) -> AsyncIterator[None]:
+        """A person's turn, as each of her events holds it: in this process (in
+        order) and across every process sharing the store (`Store.person_turn`).
+        Work on her data outside her own events (a purge, an erasure) holds it too."""
+        async with self._locks.hold(person_key), self.store.person_turn(person_key):
+            yield
+
     async def handle(self, event: InboundEvent) -> list[Reply]:
-        """One event at a time for each person: in this process (in order),
-        and across every process sharing the store (`Store.person_turn`)."""
+        """One event at a time for each person (`turn`)."""
         async with self._locks.hold(event.person.key):
             try:
                 async with self.store.person_turn(event.person.key):

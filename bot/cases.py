@@ -136,6 +136,7 @@ def apply(
     if action is Action.CLOSE:
         report.status = ReportStatus.CLOSED
         report.closed_reason = what
+        report.closed_at = at
         report.log(at, "closed", key, what)
         return f"{report.reference} is closed."
     raise ValueError(f"unknown case action {action!r}")

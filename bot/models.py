@@ -287,6 +287,9 @@ class SummaryCard(BaseModel):
     title: str
     fields: tuple[SummaryField, ...]
     footer: str = ""
+    case: str | None = None
+    """The case this card shows (its reference), if it shows one: showing it
+    to someone is a view the case's audit records (`bot.privacy.audit`)."""
 
 
 class NoticeLevel(StrEnum):

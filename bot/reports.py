@@ -187,8 +187,21 @@ class Report(BaseModel):
     acknowledged_by: str | None = None
     claimed_by: str | None = None
     closed_reason: str | None = None
+    closed_at: datetime | None = Field(
+        default=None,
+        description="When it was closed: kept in clear, retention counts from it.",
+    )
     timeline: list[TimelineEntry] = Field(default_factory=list)
     checkins: list[CheckIn] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _closed_when(self) -> Report:
+        """Reports closed before `closed_at` existed (2026-12-02) were closed
+        when their timeline says."""
+        if self.status is ReportStatus.CLOSED and self.closed_at is None:
+            closings = [e.at for e in self.timeline if e.action == "closed"]
+            self.closed_at = closings[-1] if closings else self.filed_at
+        return self
 
     def log(self, at: datetime, action: str, actor: str | None = None, detail: str = "") -> None:
         self.timeline.append(TimelineEntry(at=at, actor=actor, action=action, detail=detail))

@@ -7,7 +7,7 @@ sealed value under the key `sealed` (`bot.privacy.keys`):
 
 * a report: in clear its reference, number, version, who filed it (a platform
   id, never a name), when, from which draft, its risk and status, and who
-  manages, acknowledged or claimed it (platform ids); sealed: the answers, the
+  manages, acknowledged or claimed it (platform ids), when it was closed; sealed: the answers, the
   risk reasons, updates, reflections, the timeline (notes are in it),
   check-ins (their notes), why it was closed;
 * a conversation: in clear whose it is and when it last changed; sealed: the
@@ -15,7 +15,8 @@ sealed value under the key `sealed` (`bot.privacy.keys`):
 * an event accepted from a platform (the inbox): in clear its type, id and
   person; sealed: what it says;
 * records of names and addresses (`people`, `contacts`, and danger raised
-  before a report, which names the worker): sealed whole.
+  before a report, which names the worker) and files waiting to be sent:
+  sealed whole.
 
 Delivery records, outbox events, the directory, leads and channels hold ids,
 statuses and times only: they stay in clear.
@@ -50,11 +51,19 @@ REPORT_CLEAR = frozenset(
         "kept_out",
         "acknowledged_by",
         "claimed_by",
+        "closed_at",
     }
 )
 SESSION_CLEAR = frozenset({"person", "updated_at"})
 EVENT_CLEAR = frozenset({"type", "event_id", "person"})
-SEALED_RECORDS = frozenset({RecordKind.PEOPLE, RecordKind.CONTACTS, RecordKind.DANGER_ALERTS})
+SEALED_RECORDS = frozenset(
+    {
+        RecordKind.PEOPLE,
+        RecordKind.CONTACTS,
+        RecordKind.DANGER_ALERTS,
+        RecordKind.OUTGOING_FILES,
+    }
+)
 
 
 class Sealer:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from bot.models import InboundEvent, PersonRef
+from bot.privacy.audit import AuditEntry
 from bot.reports import DomainEvent, Report
 from bot.session import Session
 
@@ -72,6 +73,14 @@ class RecordKind(StrEnum):
     """Alerts set aside because they could not be read or delivered at all."""
     KEY_CHECK = "key-check"
     """A value sealed with the key: a wrong key is found before anything is read."""
+    TALLIES = "tallies"
+    """Anonymous counts closed cases were reduced to when their retention ran
+    out (by quarter and category: no reference, id or word anyone wrote)."""
+    OUTGOING_FILES = "outgoing-files"
+    """A file on its way to a person that waits for her to accept it (Teams
+    asks first): sealed, forgotten once sent, declined or expired."""
+    PURGES = "purges"
+    """When the daily purge last ran, and what it removed (counts only)."""
 
 
 class StoreError(RuntimeError):
@@ -207,6 +216,79 @@ class Store(ABC):
         person's seen events tell which). Not those another live process
         accepted (`heartbeat`) unless older than `LIVE_GRACE`: it may still be
         answering them. (This process's own are `Harbour`'s to tell apart.)"""
+
+    # ------------------------------------------------------------------ audit
+    # Who viewed or acted on a case (`bot.privacy.audit`): one chain per case,
+    # kept with it and erased with it, and one store-wide chain (reference
+    # None) for what concerns no single case (an erasure, a purge, a rotation).
+    # Entries hold ids, action words and times only: kept in clear.
+
+    @abstractmethod
+    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Add `entry` at the end of its chain (`entry.reference`'s, or the
+        store-wide one), linked to the last entry (`bot.privacy.audit.link`),
+        in one durable write and atomically across processes: two appends never
+        take the same place. Returns the entry as stored (its `n`, `previous`
+        and `hash` set)."""
+
+    @abstractmethod
+    async def audit_chain(self, reference: str | None) -> list[AuditEntry]:
+        """A chain's entries in order: a case's, or the store-wide one (None).
+        Empty for a case that has none (or does not exist)."""
+
+    @abstractmethod
+    async def audit_chains(self) -> list[str | None]:
+        """Every chain there is: the store-wide one (None, if it has entries)
+        and each case with an audit, oldest first (for `harbour audit verify`)."""
+
+    @abstractmethod
+    async def trim_audit(self, before: datetime) -> int:
+        """Drop the store-wide chain's entries made before `before` (retention);
+        the first kept entry still names the hash of the one before it, so the
+        rest of the chain verifies. Returns how many were dropped."""
+
+    # ------------------------------------------------------------------ retention, erasure
+    # `bot.privacy.retention` decides what goes and when; these only find and
+    # erase, each in one durable write, and leave every index as if what they
+    # erased had never been stored.
+
+    @abstractmethod
+    async def references(self, *, closed_before: datetime | None = None) -> list[str]:
+        """Every stored report's reference, oldest first; with `closed_before`,
+        only the closed reports closed (`Report.closed_at`) before it. Reads the
+        index, not the reports."""
+
+    @abstractmethod
+    async def erase_report(self, reference: str) -> bool:
+        """Erase a report and everything kept with it: its delivery and channel
+        card records, its outbox events (pending or delivered), its audit chain
+        and its place in every index; a session still pointing at it is left to
+        its owner. False if there was no such report."""
+
+    @abstractmethod
+    async def idle_sessions(self, before: datetime) -> list[PersonRef]:
+        """People whose saved conversation (drafts, a question waiting) last
+        changed (`Session.updated_at`) before `before`."""
+
+    @abstractmethod
+    async def forget_person(self, person: PersonRef) -> None:
+        """Erase what the store keeps in a person's own name: her conversation,
+        the ids of events she sent, and events accepted from her not yet
+        answered. (Her reports and records are erased with the calls above and
+        `put_record(..., None)`.)"""
+
+    @abstractmethod
+    async def prune_delivered(self, before: datetime) -> int:
+        """Forget outbox events delivered before `before`, and delivery records
+        (`RecordKind.DELIVERIES`) that finished (sent, failed, dropped) before
+        it. Returns how many went."""
+
+    @abstractmethod
+    async def reseal(self) -> int:
+        """Write every sealed document again with the sealer's current key (the
+        last step of `harbour rotate-key`), copies kept to recover from damage
+        included, so the old key opens nothing any more. Returns how many
+        documents were written."""
 
     # ------------------------------------------------------------------ storage
 
