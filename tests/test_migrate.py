@@ -9,6 +9,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,8 @@ from bot.alerts.sender import Notifier
 from bot.app import Harbour
 from bot.config import Settings
 from bot.directory import Directory
-from bot.models import Platform
+from bot.models import Platform, TextMessage
+from bot.privacy.audit import AuditAction, AuditEntry, first_broken
 from bot.privacy.keys import load_ring
 from bot.privacy.sealing import Sealer
 from bot.store import PostgresStore, RecordKind, Store, TinyStore
@@ -197,6 +199,130 @@ async def test_a_damaged_copy_is_reported_by_count_and_reference(
     [reports] = [d for d in outcome.differences if d.startswith("reports:")]
     assert "1 different" in reports and first in reports and second not in reports
     assert "street" not in "".join(outcome.differences)
+
+
+async def _audit_and_inbox(data: Path, case: str, clock: Clock) -> list[TextMessage]:
+    """Add to the embedded store: audit entries (to a case's chain, and to a
+    store-wide chain whose oldest entries retention then trims) and events
+    accepted but not answered. The events, oldest first."""
+    store = TinyStore(data)
+    try:
+        for i, reference in enumerate([case, None, None, case, None]):
+            await store.append_audit(
+                AuditEntry(
+                    n=0,
+                    at=clock() + timedelta(minutes=i),
+                    actor="console:local:bob",
+                    action=AuditAction.VIEWED if reference else AuditAction.PURGED,
+                    reference=reference,
+                    surface="console",
+                )
+            )
+        assert await store.trim_audit(clock() + timedelta(minutes=2)) >= 1
+        accepted = [
+            TextMessage(event_id="carol-9", person=person("carol"), text="my street again"),
+            TextMessage(event_id="gina-1", person=person("gina"), text="hello"),
+        ]
+        for event in accepted:
+            await store.accept(event)
+        return accepted
+    finally:
+        await store.close()
+
+
+def _counts(summary: list[str]) -> dict[str, int]:
+    """The count of each kind in a migration's summary."""
+    return {
+        line[:32].strip(): int(line[32:])
+        for line in summary
+        if line.startswith("  ") and line[32:].strip().isdigit()
+    }
+
+
+async def test_audit_chains_and_accepted_events_are_copied_and_checked(
+    tmp_path: Path,
+    pg_url: str,
+    schema: str,
+    clock: Clock,
+    settings: Settings,
+    directory: Directory,
+) -> None:
+    data = tmp_path / "data"
+    first, _, _ = await _fill(data, clock, settings, directory)
+    accepted = await _audit_and_inbox(data, first, clock)
+
+    outcome = await migrate(data, pg_url, schema=schema)
+    assert outcome.differences == []
+    assert "street" not in "".join(outcome.summary)
+
+    tiny = TinyStore(data, sealer=sealer_of(data))
+    pg = await PostgresStore.open(pg_url, schema=schema, sealer=sealer_of(data))
+    try:
+        chains = await tiny.audit_chains()
+        assert chains[:1] == [None] and first in chains
+        assert await pg.audit_chains() == chains
+        entries = 0
+        for chain in chains:
+            copied = await pg.audit_chain(chain)
+            assert copied == await tiny.audit_chain(chain)  # the same hashes, verbatim
+            assert first_broken(copied, trimmed=chain is None) is None
+            entries += len(copied)
+        assert _counts(outcome.summary)["audit entries"] == entries
+        assert _counts(outcome.summary)["accepted events"] == 2
+        store_wide = await pg.audit_chain(None)
+        assert store_wide[0].n > 1  # trimmed before the copy: copied as it was
+        # Appending on PostgreSQL goes on from the copied chain.
+        following = await pg.append_audit(
+            AuditEntry(n=0, at=clock(), actor="harbour", action=AuditAction.PURGED)
+        )
+        assert following.n == store_wide[-1].n + 1
+        assert following.previous == store_wide[-1].hash
+
+        # The first Harbour on PostgreSQL finds the accepted events to answer, sealed at rest.
+        soon = datetime.now(UTC) + timedelta(seconds=5)
+        assert await pg.unhandled(older_than=soon) == accepted
+        async with pg._engine.connect() as conn:
+            docs = list(await conn.scalars(text("SELECT CAST(doc AS text) FROM inbox")))
+        assert len(docs) == 2 and not any("street" in doc for doc in docs)
+    finally:
+        await tiny.close()
+        await pg.close()
+
+
+async def test_a_damaged_audit_or_inbox_copy_is_reported(
+    tmp_path: Path,
+    pg_url: str,
+    schema: str,
+    clock: Clock,
+    settings: Settings,
+    directory: Directory,
+) -> None:
+    data = tmp_path / "data"
+    first, _, _ = await _fill(data, clock, settings, directory)
+    await _audit_and_inbox(data, first, clock)
+    assert (await migrate(data, pg_url, schema=schema)).differences == []
+    pg = await PostgresStore.open(pg_url, schema=schema, sealer=sealer_of(data))
+    tiny = TinyStore(data, sealer=sealer_of(data))
+    try:
+        async with pg._engine.begin() as conn:
+            await conn.execute(
+                text(
+                    'UPDATE audit SET doc = doc || \'{"actor": "someone"}\' '
+                    "WHERE chain = :chain AND n = 1"
+                ),
+                {"chain": first},
+            )
+            await conn.execute(text("DELETE FROM inbox WHERE event_id = 'gina-1'"))
+        source = await read_embedded(tiny)
+        outcome = await verify(source, pg)
+    finally:
+        await tiny.close()
+        await pg.close()
+    entries = sum(len(chain) for chain in source.audit.values())
+    assert sorted(outcome.differences) == [
+        "accepted events: 2 in the embedded store, 1 in PostgreSQL; 1 missing",
+        f"audit entries: {entries} in the embedded store, {entries} in PostgreSQL; 1 different",
+    ]
 
 
 async def test_a_running_harbour_is_named_and_nothing_is_copied(

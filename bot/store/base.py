@@ -91,6 +91,11 @@ class StoreLocked(StoreError):
     pass
 
 
+class GoneCase(StoreError):
+    """An audit entry about a case that is not stored (erased meanwhile, or
+    never was): nothing was written, so no chain outlives its case."""
+
+
 class StaleReport(StoreError):
     """A report was changed by someone else since this copy was read: nothing
     was written. Read it again and re-apply the change (`Store.update_report`)."""
@@ -229,7 +234,8 @@ class Store(ABC):
         store-wide one), linked to the last entry (`bot.privacy.audit.link`),
         in one durable write and atomically across processes: two appends never
         take the same place. Returns the entry as stored (its `n`, `previous`
-        and `hash` set)."""
+        and `hash` set). `GoneCase` if its case is not stored (an alert
+        delivered, say, just as the case was erased)."""
 
     @abstractmethod
     async def audit_chain(self, reference: str | None) -> list[AuditEntry]:
@@ -278,10 +284,11 @@ class Store(ABC):
         `put_record(..., None)`.)"""
 
     @abstractmethod
-    async def prune_delivered(self, before: datetime) -> int:
+    async def prune_delivered(self, before: datetime, *, dry_run: bool = False) -> int:
         """Forget outbox events delivered before `before`, and delivery records
         (`RecordKind.DELIVERIES`) that finished (sent, failed, dropped) before
-        it. Returns how many went."""
+        it. Returns how many went (with `dry_run`, how many would go: nothing
+        changes)."""
 
     @abstractmethod
     async def reseal(self) -> int:

@@ -11,7 +11,11 @@ database that already does is refused, never merged into):
   lately), keyed by the person inside the saved conversation (`Session.person`);
 * outbox events, pending and delivered;
 * records of every kind, dead letters included, in the order they were put;
-* the report number counter, per year, so numbering goes on where it stopped.
+* the report number counter, per year, so numbering goes on where it stopped;
+* the audit chains, each case's and the store-wide one, entry by entry as they
+  are (their hashes still link: `harbour audit verify` holds on the copy);
+* events accepted from a platform and not yet answered (the inbox), with when
+  they were accepted, so the first Harbour on PostgreSQL answers them.
 
 Then both stores are read again and compared kind by kind: the count and a
 checksum of the content of each. What differs is named by report references
@@ -20,13 +24,17 @@ and counts only, never content.
 Reading: the `Store` interface has no "every report" or "every person", so the
 listing comes from TinyStore's internals (its shards, people's files, records
 file and counter), read only, inside this module; each report is then read
-through `get_report`, dead letters and records through `records`, and pending
-events through `pending_events` (which, as when Harbour starts, sets aside an
-event that cannot be read as a dead letter before anything is copied).
+through `get_report`, dead letters and records through `records`, audit chains
+through `audit_chains` and `audit_chain`, and pending events through
+`pending_events` (which, as when Harbour starts, sets aside an event that cannot
+be read as a dead letter before anything is copied). Accepted events are read
+from people's files, as conversations are: `unhandled` would not say when each
+was accepted.
 
 Writing: straight into PostgresStore's tables through its engine (the table
 definitions in `bot.store.postgres`), as `Store` can neither keep a report's
-version, nor a delivered event, nor a counter ahead of the reports.
+version, nor a delivered event, nor a counter ahead of the reports, nor an
+audit entry as it was linked, nor when an event was accepted.
 """
 
 from __future__ import annotations
@@ -35,23 +43,31 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.models import InboundEvent, InboundEventField
+from bot.privacy.audit import AuditEntry
 from bot.privacy.sealing import Sealer
 from bot.privacy.setup import attach_key
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference
 from bot.session import Session
 from bot.store.base import RecordKind, StoreError, StoreLocked
 from bot.store.postgres import (
+    STORE_CHAIN,
     PostgresStore,
+    _chain,
+    _closed_at,
     _database_url,
+    audit,
     conversations,
+    inbox,
     outbox,
     record_table,
     report_drafts,
@@ -60,7 +76,15 @@ from bot.store.postgres import (
 )
 from bot.store.tiny import SESSION, TinyStore, _file_name
 
-HARBOUR_TABLES = ("reports", "conversations", "outbox", "records", "report_numbers")
+HARBOUR_TABLES = (
+    "reports",
+    "conversations",
+    "outbox",
+    "records",
+    "report_numbers",
+    "audit",
+    "inbox",
+)
 """The tables that must be empty before a copy (in this order in the refusal)."""
 
 
@@ -82,6 +106,10 @@ class Contents:
     """By kind, then key, in the order they were put."""
     numbers: dict[int, int] = field(default_factory=dict)
     """The last report number handed out, by year."""
+    audit: dict[str | None, list[AuditEntry]] = field(default_factory=dict)
+    """Each audit chain's entries in order, by case (None: the store-wide chain)."""
+    accepted: list[tuple[datetime, InboundEvent]] = field(default_factory=list)
+    """Events accepted and not yet answered, with when each was accepted, oldest first."""
     unnamed: int = 0
     """People's files holding only event ids, whose person could not be named
     (not copied: the ids only serve to ignore a platform's redelivery)."""
@@ -107,7 +135,22 @@ class Contents:
             label = "dead letters" if kind == RecordKind.DEAD_LETTERS else f"records: {kind}"
             found[label] = self.records.get(kind, {})
         found["report numbers"] = {str(year): last for year, last in self.numbers.items()}
+        found["audit entries"] = {
+            f"{chain or 'store-wide'} #{entry.n}": entry.model_dump(mode="json")
+            for chain, entries in self.audit.items()
+            for entry in entries
+        }
+        found["accepted events"] = {
+            f"{event.person.key} {event.event_id}": {
+                "at": at.astimezone(UTC).isoformat(),
+                "event": _EVENT.dump_python(event, mode="json"),
+            }
+            for at, event in self.accepted
+        }
         return found
+
+
+_EVENT: TypeAdapter[InboundEvent] = TypeAdapter(InboundEventField)
 
 
 def checksum(items: dict[str, Any]) -> str:
@@ -179,6 +222,18 @@ async def read_embedded(store: TinyStore) -> Contents:
                 found.unnamed += 1
             else:
                 found.conversations[key] = (None, seen)
+        for entry in file.table("inbox").all():
+            try:
+                accepted = datetime.fromisoformat(entry["at"])
+                event = _EVENT.validate_python(entry["event"])
+            except (KeyError, TypeError, ValueError):
+                raise _unreadable("an accepted event", file.label) from None
+            if accepted.tzinfo is None:
+                accepted = accepted.replace(tzinfo=UTC)
+            found.accepted.append((accepted, event))
+    found.accepted.sort(key=lambda accepted: accepted[0])
+    for chain in await store.audit_chains():
+        found.audit[chain] = await store.audit_chain(chain)
 
     for year in sorted({*store._counted, *store._max_seq}):
         found.numbers[year] = max(store._counted.get(year, 0), store._max_seq.get(year, 0))
@@ -241,6 +296,21 @@ async def read_postgres(store: PostgresStore) -> Contents:
             )
         rows = await conn.execute(select(report_numbers.c.year, report_numbers.c.last))
         found.numbers = {row.year: row.last for row in rows}
+        rows = await conn.execute(
+            select(audit.c.chain, audit.c.doc).order_by(audit.c.chain, audit.c.n)
+        )
+        for row in rows:
+            chain = None if row.chain == STORE_CHAIN else row.chain
+            found.audit.setdefault(chain, []).append(AuditEntry.model_validate(row.doc))
+        rows = await conn.execute(
+            select(inbox.c.person_key, inbox.c.at, inbox.c.doc).order_by(
+                inbox.c.at, inbox.c.person_key, inbox.c.event_id
+            )
+        )
+        found.accepted = [
+            (row.at, _EVENT.validate_python(store.sealer.event_in(row.person_key, row.doc)))
+            for row in rows
+        ]
     return found
 
 
@@ -282,6 +352,7 @@ async def write_postgres(store: PostgresStore, found: Contents) -> None:
                         "doc": store.sealer.report_out(r.model_dump(mode="json")),
                         # Looked at by the timers' first pass, which works out the rest.
                         "due_at": None if r.status is ReportStatus.CLOSED else r.filed_at,
+                        "closed_at": _closed_at(r),
                     }
                     for r in found.reports
                 ],
@@ -308,6 +379,7 @@ async def write_postgres(store: PostgresStore, found: Contents) -> None:
                             if session
                             else None
                         ),
+                        "session_at": session.updated_at if session else None,
                         "seen": seen,
                     }
                     for key, (session, seen) in found.conversations.items()
@@ -338,6 +410,29 @@ async def write_postgres(store: PostgresStore, found: Contents) -> None:
             await conn.execute(
                 insert(report_numbers),
                 [{"year": year, "last": last} for year, last in found.numbers.items()],
+            )
+        entries = [
+            {"chain": _chain(chain), "n": e.n, "at": e.at, "doc": e.model_dump(mode="json")}
+            for chain, chain_entries in found.audit.items()
+            for e in chain_entries
+        ]
+        if entries:
+            await conn.execute(insert(audit), entries)
+        if found.accepted:
+            await conn.execute(
+                insert(inbox),
+                [
+                    {
+                        "person_key": e.person.key,
+                        "event_id": e.event_id,
+                        "at": accepted,
+                        "doc": store.sealer.event_out(
+                            e.person.key, _EVENT.dump_python(e, mode="json")
+                        ),
+                        "instance": None,  # nobody's: the first Harbour to look answers it
+                    }
+                    for accepted, e in found.accepted
+                ],
             )
 
 

@@ -9,11 +9,13 @@ JSONB documents beside the columns their lookups need.
 Tables:
 
 * `conversations`: one row per person: their conversation (`session`, NULL
-  when there is none) and the ids of the last `SEEN_KEEP` events they sent
-  (`seen`, oldest first), so a step is one row written;
+  when there is none, and `session_at`, when it last changed: `Session.updated_at`)
+  and the ids of the last `SEEN_KEEP` events they sent (`seen`, oldest first),
+  so a step is one row written;
 * `reports`: one row per report, keyed by (`year`, `seq`), with its
-  `reference`, `reporter_key`, `filed_at`, `status`, `version` and `due_at`
+  `reference`, `reporter_key`, `filed_at`, `status`, `version`, `due_at`
   (when the timers next look at it, by the core's rule: `Store.index_due`)
+  and `closed_at` (when a closed one was closed: retention counts from it)
   beside the document (`doc`). `report_drafts` maps every draft a report consumed
   (`Report.consumed_drafts`) to it, one report per draft;
 * `report_numbers`: {year: the last number handed out}. Filing bumps it past
@@ -23,7 +25,10 @@ Tables:
   and, once delivered, `delivered_at`. Delivered rows stay as the record;
 * `records`: the small records by kind and key, in the order they were first
   put. Dead letters are records of kind `dead-letters`, as in the TinyStore,
-  with the document that was set aside;
+  with the document that was set aside. Delivery records are also found by
+  the event they are about (the start of their key: `records_by_event`);
+* `audit`: the audit chains (`bot.privacy.audit`), by `chain` (a case's
+  reference, or `STORE_CHAIN`) and place `n`, in clear (ids, words, times);
 * `writable_probe`: one row `check_writable` rewrites;
 * `leases`: who holds a duty only one process does at a time (the timers), and
   until when;
@@ -50,11 +55,14 @@ the conversation), the event id that caused it and its outbox events commit
 together or not at all. Filing takes a transaction-scoped advisory lock on its
 draft id, then the year's counter row: two processes filing the same draft get
 one report; two filing different drafts get consecutive numbers. `save_report`
-is an upsert that only replaces the version it read (`StaleReport` otherwise),
-so concurrent `update_report` callers re-read and re-apply instead of writing
-over each other. Marking events delivered, parking them and marking dead
-letters reported are single-row updates guarded by the state they change, so
-concurrent callers never lose each other's marks.
+only replaces the version it read (`StaleReport` otherwise, and after an
+erasure), so concurrent `update_report` callers re-read and re-apply instead of
+writing over each other. An audit append takes a transaction-scoped advisory
+lock on its chain, so two never take the same place. Marking events delivered,
+parking them and marking dead letters reported are single-row updates guarded
+by the state they change, so concurrent callers never lose each other's marks.
+`reseal` alone is many transactions (a batch each), each writing a document
+only if it is unchanged.
 
 Nothing in a statement's parameters is ever logged or put in an error's text
 (`hide_parameters`): they are what people reported.
@@ -67,8 +75,9 @@ import logging
 import os
 import re
 import socket
+import sys
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,8 +91,10 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    ColumnElement,
     Connection,
     DateTime,
+    Executable,
     ForeignKeyConstraint,
     Identity,
     Index,
@@ -92,15 +103,18 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    TextClause,
     and_,
     any_,
     bindparam,
     delete,
     func,
     literal,
+    literal_column,
     or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, distinct_on, insert
@@ -111,12 +125,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from bot.locks import KeyedLocks
 from bot.logs import log_failure
 from bot.models import InboundEvent, InboundEventField, PersonRef
-from bot.privacy.sealing import Sealer
+from bot.privacy.audit import AuditEntry, link
+from bot.privacy.keys import PREFIX as KEY_PREFIX
+from bot.privacy.sealing import SEALED, SEALED_RECORDS, Sealer
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
 from bot.store.base import (
     LIVE_GRACE,
     DeadLetter,
+    DueRule,
+    GoneCase,
     RecordKind,
     ReportFactory,
     StaleReport,
@@ -152,6 +170,14 @@ DEAD_LETTERS = RecordKind.DEAD_LETTERS
 OUTBOX = "outbox"
 """Where a dead letter was (`DeadLetter.where`): the outbox table."""
 
+STORE_CHAIN = ""
+"""The store-wide audit chain's name in the `audit` table (a case's chain is
+named by its reference, which is never empty)."""
+FINISHED_DELIVERIES = ("sent", "failed", "dropped")
+"""The statuses of a delivery record that is over (`bot.alerts.sender`)."""
+RESEAL_BATCH = 500
+"""How many documents `reseal` reads and writes in one transaction."""
+
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DRIVERS = ("postgresql", "postgres", "postgresql+asyncpg")
 
@@ -168,6 +194,8 @@ conversations = Table(
     Column("session", JSONB(none_as_null=True), nullable=True),
     Column("seen", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("session_at", DateTime(timezone=True), nullable=True),
+    Index("conversations_idle", "session_at", postgresql_where=text("session_at IS NOT NULL")),
 )
 
 reports = Table(
@@ -182,9 +210,11 @@ reports = Table(
     Column("version", Integer, nullable=False),
     Column("doc", JSONB, nullable=False),
     Column("due_at", DateTime(timezone=True), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
     PrimaryKeyConstraint("year", "seq"),
     Index("reports_by_reporter", "reporter_key", "filed_at"),
     Index("reports_due", "due_at", postgresql_where=text("status <> 'closed'")),
+    Index("reports_closed", "closed_at", postgresql_where=text("status = 'closed'")),
     Index(
         "reports_open",
         "year",
@@ -234,6 +264,14 @@ record_table = Table(
     PrimaryKeyConstraint("kind", "key"),
     Index("records_in_order", "kind", "n"),
 )
+EVENT_OF_DELIVERY = func.split_part(record_table.c.key, literal_column("':'"), literal_column("1"))
+"""The event a delivery record is about: its key is `<event id>:<platform>:<address>`
+(`bot.alerts.sender`), or `<event id>:receipt`."""
+Index(
+    "records_by_event",
+    EVENT_OF_DELIVERY,
+    postgresql_where=text(f"kind = '{RecordKind.DELIVERIES}'"),
+)
 
 leases = Table(
     "leases",
@@ -255,6 +293,16 @@ inbox = Table(
     Index("inbox_by_age", "at"),
 )
 
+audit = Table(
+    "audit",
+    metadata,
+    Column("chain", Text, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("doc", JSONB, nullable=False),
+    PrimaryKeyConstraint("chain", "n"),
+)
+
 writable_probe = Table(
     "writable_probe",
     metadata,
@@ -266,10 +314,11 @@ writable_probe = Table(
 
 _SAVE_SESSION_SEEN = text(
     """
-    INSERT INTO conversations AS c (person_key, session, seen)
-    VALUES (:key, :session, ARRAY[CAST(:event_id AS text)])
+    INSERT INTO conversations AS c (person_key, session, session_at, seen)
+    VALUES (:key, :session, :session_at, ARRAY[CAST(:event_id AS text)])
     ON CONFLICT (person_key) DO UPDATE SET
         session = excluded.session,
+        session_at = excluded.session_at,
         seen = CASE
             WHEN CAST(:event_id AS text) = ANY (c.seen) THEN c.seen
             ELSE (c.seen || CAST(:event_id AS text))
@@ -277,16 +326,24 @@ _SAVE_SESSION_SEEN = text(
         END,
         updated_at = now()
     """
-).bindparams(bindparam("session", type_=JSONB(none_as_null=True)))
+).bindparams(
+    bindparam("session", type_=JSONB(none_as_null=True)),
+    bindparam("session_at", type_=DateTime(timezone=True)),
+)
 """A person's conversation and the id of the event that changed it: the id is
 added (once) to her latest ids, and only the newest `SEEN_KEEP` are kept."""
 
 _SAVE_SESSION = text(
     """
-    INSERT INTO conversations AS c (person_key, session) VALUES (:key, :session)
-    ON CONFLICT (person_key) DO UPDATE SET session = excluded.session, updated_at = now()
+    INSERT INTO conversations AS c (person_key, session, session_at)
+    VALUES (:key, :session, :session_at)
+    ON CONFLICT (person_key) DO UPDATE SET
+        session = excluded.session, session_at = excluded.session_at, updated_at = now()
     """
-).bindparams(bindparam("session", type_=JSONB(none_as_null=True)))
+).bindparams(
+    bindparam("session", type_=JSONB(none_as_null=True)),
+    bindparam("session_at", type_=DateTime(timezone=True)),
+)
 
 _MARK_REPORTED = text(
     """
@@ -305,6 +362,62 @@ def _to_json(value: Any) -> str:
     rather than failing the whole write."""
     dumped = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return _NUL_ESCAPE.sub(r"\1\\ufffd", dumped) if "\\u0000" in dumped else dumped
+
+
+def _closed_at(report: Report) -> datetime | None:
+    """What the `closed_at` column keeps: when a closed report was closed. NULL
+    for an open one, and for a closed one that does not say (`references`
+    works it out from the report itself)."""
+    return report.closed_at if report.status is ReportStatus.CLOSED else None
+
+
+def _chain(reference: str | None) -> str:
+    """The name of an audit chain in the `audit` table: its case's reference
+    (as Harbour writes it, however it was typed), or `STORE_CHAIN`."""
+    if reference is None:
+        return STORE_CHAIN
+    parsed = parse_reference(reference)
+    return reference if parsed is None else format_reference(*parsed)
+
+
+def _audit_lock(chain: str) -> ColumnElement[int]:
+    """The key of the advisory lock appends to `chain` take turns on."""
+    return func.hashtextextended(f"audit:{chain}", 0)
+
+
+def _case_order(chain: str) -> tuple[int, int, str]:
+    """Cases in the order they were filed (a chain that names no report last)."""
+    year, seq = parse_reference(chain) or (sys.maxsize, 0)
+    return year, seq, chain
+
+
+def _time(value: str | None) -> datetime | None:
+    """A time a record holds (ISO 8601; without a zone, UTC), or None if it holds none."""
+    try:
+        found = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    return found.replace(tzinfo=UTC) if found and found.tzinfo is None else found
+
+
+def _reseal_statement(
+    table: Table, keys: tuple[Column[Any], ...], column: Column[Any]
+) -> TextClause:
+    """Write a batch of documents sealed again (`PostgresStore.reseal`): each
+    row, by its keys, only if its document is still the one read (its md5);
+    returns a row for each written."""
+    names = [key.name for key in keys]
+    arrays = ", ".join(f"CAST(:{key.name} AS {key.type.compile()}[])" for key in keys)
+    same = " AND ".join(f"t.{name} = v.{name}" for name in names)
+    return text(
+        f"""
+        UPDATE {table.name} AS t SET {column.name} = CAST(v.doc AS jsonb)
+        FROM unnest({arrays}, CAST(:stamp AS text[]), CAST(:doc AS text[]))
+            AS v({", ".join(names)}, stamp, doc)
+        WHERE {same} AND md5(CAST(t.{column.name} AS text)) = v.stamp
+        RETURNING 1
+        """
+    )
 
 
 def _database_url(url: str) -> URL:
@@ -348,6 +461,8 @@ class PostgresStore(Store):
         """Seals what people wrote on its way in (`bot.privacy.sealing`)."""
         self._turn_engine = turns or engine
         self._turns = KeyedLocks()
+        self._due_settled: DueRule | None = None
+        """The rule every open case's `due_at` was last worked out by (`reports_due`)."""
         self._closed = False
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         """This process, as its claims and leases name it."""
@@ -434,23 +549,26 @@ class PostgresStore(Store):
         session: Session | None,
         event_id: str | None,
     ) -> None:
+        kept = None if session is None or session.is_empty else session
         doc = (
             None
-            if session is None or session.is_empty
-            else self.sealer.session_out(person.key, session.model_dump(mode="json"))
+            if kept is None
+            else self.sealer.session_out(person.key, kept.model_dump(mode="json"))
         )
+        row = {
+            "key": person.key,
+            "session": doc,
+            "session_at": None if kept is None else kept.updated_at,
+        }
         if event_id is not None:
-            await conn.execute(
-                _SAVE_SESSION_SEEN,
-                {"key": person.key, "session": doc, "event_id": event_id, "keep": SEEN_KEEP},
-            )
+            await conn.execute(_SAVE_SESSION_SEEN, {**row, "event_id": event_id, "keep": SEEN_KEEP})
         elif doc is not None:
-            await conn.execute(_SAVE_SESSION, {"key": person.key, "session": doc})
+            await conn.execute(_SAVE_SESSION, row)
         else:  # nothing to keep: no row is made for it
             await conn.execute(
                 update(conversations)
                 .where(conversations.c.person_key == person.key)
-                .values(session=None, updated_at=func.now())
+                .values(session=None, session_at=None, updated_at=func.now())
             )
 
     @staticmethod
@@ -749,6 +867,7 @@ class PostgresStore(Store):
                         version=report.version,
                         doc=self.sealer.report_out(report.model_dump(mode="json")),
                         due_at=self._due(report),
+                        closed_at=_closed_at(report),
                     )
                 )
                 await self._consume(conn, report)
@@ -776,15 +895,31 @@ class PostgresStore(Store):
             "version": written.version,
             "doc": self.sealer.report_out(written.model_dump(mode="json")),
             "due_at": self._due(written),
+            "closed_at": _closed_at(written),
         }
-        stmt = insert(reports).values(row)
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[reports.c.year, reports.c.seq],
-            set_={name: stmt.excluded[name] for name in row if name not in ("year", "seq")},
-            where=reports.c.version == report.version,  # only over the version it was read at
-        ).returning(reports.c.version)
+        write: Executable
+        if report.version == 0:  # never stored: written unless a report took its place
+            stmt = insert(reports).values(row)
+            write = stmt.on_conflict_do_update(
+                index_elements=[reports.c.year, reports.c.seq],
+                set_={name: stmt.excluded[name] for name in row if name not in ("year", "seq")},
+                where=reports.c.version == report.version,
+            ).returning(reports.c.version)
+        else:
+            # Only over the version it was read at, and never back after an
+            # erasure (`erase_report`) that came in between.
+            write = (
+                update(reports)
+                .where(
+                    reports.c.year == written.year,
+                    reports.c.seq == written.seq,
+                    reports.c.version == report.version,
+                )
+                .values({name: value for name, value in row.items() if name not in ("year", "seq")})
+                .returning(reports.c.version)
+            )
         async with self._write() as conn:
-            if (await conn.execute(upsert)).one_or_none() is None:
+            if (await conn.execute(write)).one_or_none() is None:
                 raise StaleReport(f"{report.reference} changed since it was read")
             await self._consume(conn, written)
             await self._queue(conn, events)
@@ -835,15 +970,19 @@ class PostgresStore(Store):
         rule = self.due_rule
         if rule is None:
             return await self.open_reports()
+        query = (
+            select(reports.c.year, reports.c.seq, reports.c.version, reports.c.due_at)
+            .add_columns(reports.c.doc)
+            .where(reports.c.status != ReportStatus.CLOSED.value)
+            .order_by(reports.c.year, reports.c.seq)
+        )
+        if self._due_settled is rule:
+            query = query.where(reports.c.due_at <= now)
+        # Else the first pass under this rule: every open case is asked again,
+        # so a rule that now answers sooner (shorter escalation settings) is not
+        # left waiting for a time worked out under the old one.
         async with self._read() as conn:
-            rows = (
-                await conn.execute(
-                    select(reports.c.year, reports.c.seq, reports.c.version, reports.c.due_at)
-                    .add_columns(reports.c.doc)
-                    .where(reports.c.status != ReportStatus.CLOSED.value, reports.c.due_at <= now)
-                    .order_by(reports.c.year, reports.c.seq)
-                )
-            ).all()
+            rows = (await conn.execute(query)).all()
         due: list[Report] = []
         wrong: list[dict[str, Any]] = []
         for row in rows:
@@ -865,6 +1004,7 @@ class PostgresStore(Store):
                     .values(due_at=bindparam("due")),
                     wrong,
                 )
+        self._due_settled = rule
         return due
 
     # ------------------------------------------------------------------ outbox
@@ -989,6 +1129,288 @@ class PostgresStore(Store):
             return {
                 row.key: self.sealer.record_in(str(kind), row.key, dict(row.value)) for row in rows
             }
+
+    # ------------------------------------------------------------------ audit
+
+    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Read the chain's last entry, link `entry` after it and insert it, in
+        one transaction holding the chain's advisory lock: an append in another
+        process waits for this one to commit, then links after it."""
+        chain = _chain(entry.reference)
+        async with self._write() as conn:
+            await conn.execute(select(func.pg_advisory_xact_lock(_audit_lock(chain))))
+            if chain != STORE_CHAIN:
+                # Held until commit: an erasure waits, then takes this entry with the case.
+                stored = await conn.scalar(
+                    select(reports.c.reference)
+                    .where(reports.c.reference == chain)
+                    .with_for_update(key_share=True)
+                )
+                if stored is None:
+                    raise GoneCase(f"{chain} is not stored")
+            last = await conn.scalar(
+                select(audit.c.doc)
+                .where(audit.c.chain == chain)
+                .order_by(audit.c.n.desc())
+                .limit(1)
+            )
+            placed = link(entry, None if last is None else AuditEntry.model_validate(last))
+            await conn.execute(
+                insert(audit).values(
+                    chain=chain, n=placed.n, at=placed.at, doc=placed.model_dump(mode="json")
+                )
+            )
+        return placed
+
+    async def audit_chain(self, reference: str | None) -> list[AuditEntry]:
+        async with self._read() as conn:
+            docs = await conn.scalars(
+                select(audit.c.doc).where(audit.c.chain == _chain(reference)).order_by(audit.c.n)
+            )
+            return [AuditEntry.model_validate(doc) for doc in docs]
+
+    async def audit_chains(self) -> list[str | None]:
+        async with self._read() as conn:
+            chains = list(await conn.scalars(select(audit.c.chain).distinct()))
+        cases = sorted((c for c in chains if c != STORE_CHAIN), key=_case_order)
+        return [*([None] if STORE_CHAIN in chains else []), *cases]
+
+    async def trim_audit(self, before: datetime) -> int:
+        async with self._write() as conn:
+            # Not while an append is reading the last entry it links after.
+            await conn.execute(select(func.pg_advisory_xact_lock(_audit_lock(STORE_CHAIN))))
+            trimmed = await conn.execute(
+                delete(audit).where(audit.c.chain == STORE_CHAIN, audit.c.at < before)
+            )
+        return trimmed.rowcount
+
+    # ------------------------------------------------------------------ retention, erasure
+
+    async def references(self, *, closed_before: datetime | None = None) -> list[str]:
+        """From the columns. With `closed_before`, a closed report whose
+        `closed_at` column is NULL (closed before the column existed, sealed,
+        so the migration could not read when) is read once here: `Report`
+        works out when it was closed from its timeline, and the column is
+        filled in, so the next call finds it by the index alone."""
+        if closed_before is None:
+            async with self._read() as conn:
+                return list(
+                    await conn.scalars(
+                        select(reports.c.reference).order_by(reports.c.year, reports.c.seq)
+                    )
+                )
+        closed = reports.c.status == ReportStatus.CLOSED.value
+        async with self._read() as conn:
+            found = (
+                await conn.execute(
+                    select(reports.c.year, reports.c.seq, reports.c.reference).where(
+                        closed, reports.c.closed_at < closed_before
+                    )
+                )
+            ).all()
+            unknown = (
+                await conn.execute(
+                    select(reports.c.year, reports.c.seq, reports.c.version, reports.c.doc).where(
+                        closed, reports.c.closed_at.is_(None)
+                    )
+                )
+            ).all()
+        chosen = {(row.year, row.seq): row.reference for row in found}
+        learnt: list[dict[str, Any]] = []
+        for row in unknown:
+            report = self._report(row.doc, row.version)
+            if report.closed_at is None:
+                continue
+            learnt.append({"y": row.year, "s": row.seq, "v": row.version, "at": report.closed_at})
+            if report.closed_at < closed_before:
+                chosen[(row.year, row.seq)] = report.reference
+        if learnt:
+            async with self._write() as conn:
+                await conn.execute(
+                    update(reports)
+                    .where(
+                        reports.c.year == bindparam("y"),
+                        reports.c.seq == bindparam("s"),
+                        reports.c.version == bindparam("v"),  # not over a newer write
+                        reports.c.closed_at.is_(None),
+                    )
+                    .values(closed_at=bindparam("at")),
+                    learnt,
+                )
+        return [chosen[key] for key in sorted(chosen)]
+
+    async def erase_report(self, reference: str) -> bool:
+        """One transaction: the report (its drafts go with it, by the foreign
+        key), its outbox events, the delivery records of those events, its
+        channel card and its audit chain. A process delivering one of its
+        alerts at that moment may still record the delivery afterwards: ids,
+        statuses and times, no content, and `prune_delivered` takes it."""
+        parsed = parse_reference(reference)
+        if parsed is None:
+            return False
+        year, seq = parsed
+        async with self._write() as conn:
+            erased = await conn.scalar(
+                delete(reports)
+                .where(reports.c.year == year, reports.c.seq == seq)
+                .returning(reports.c.reference)
+            )
+            if erased is None:
+                return False
+            events = list(
+                await conn.scalars(
+                    delete(outbox).where(outbox.c.reference == erased).returning(outbox.c.id)
+                )
+            )
+            if events:
+                await conn.execute(
+                    delete(record_table).where(
+                        record_table.c.kind == str(RecordKind.DELIVERIES),
+                        EVENT_OF_DELIVERY.in_(events),
+                    )
+                )
+            await conn.execute(
+                delete(record_table).where(
+                    record_table.c.kind == str(RecordKind.CHANNEL_MESSAGES),
+                    record_table.c.key == erased,
+                )
+            )
+            await conn.execute(delete(audit).where(audit.c.chain == erased))
+        return True
+
+    async def idle_sessions(self, before: datetime) -> list[PersonRef]:
+        async with self._read() as conn:
+            people = await conn.scalars(
+                select(conversations.c.session["person"])
+                .where(conversations.c.session_at < before)
+                .order_by(conversations.c.session_at, conversations.c.person_key)
+            )
+            return [PersonRef.model_validate(person) for person in people]
+
+    async def forget_person(self, person: PersonRef) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                delete(conversations).where(conversations.c.person_key == person.key)
+            )
+            await conn.execute(delete(inbox).where(inbox.c.person_key == person.key))
+
+    async def prune_delivered(self, before: datetime, *, dry_run: bool = False) -> int:
+        """One transaction. A delivery record finished when it says (`at` once
+        sent, `failed_at` once given up on); one whose time cannot be read is
+        kept, as is one still under way."""
+        delivered = and_(outbox.c.delivered_at.is_not(None), outbox.c.delivered_at < before)
+        deliveries = record_table.c.kind == str(RecordKind.DELIVERIES)
+        finished = record_table.c.value["status"].astext.in_(FINISHED_DELIVERIES)
+        async with self._read() if dry_run else self._write() as conn:
+            if dry_run:
+                events = int(
+                    await conn.scalar(select(func.count()).select_from(outbox).where(delivered))
+                    or 0
+                )
+            else:
+                events = (await conn.execute(delete(outbox).where(delivered))).rowcount
+            rows = await conn.execute(
+                select(
+                    record_table.c.key,
+                    func.coalesce(
+                        record_table.c.value["at"].astext, record_table.c.value["failed_at"].astext
+                    ).label("at"),
+                ).where(deliveries, finished)
+            )
+            done = [row.key for row in rows if (at := _time(row.at)) is not None and at < before]
+            if dry_run or not done:
+                return events + len(done)
+            pruned = await conn.execute(
+                delete(record_table).where(
+                    deliveries,
+                    finished,
+                    record_table.c.key == any_(bindparam("keys", done, type_=ARRAY(Text))),
+                )
+            )
+        return events + pruned.rowcount
+
+    async def reseal(self) -> int:
+        """Table by table, `RESEAL_BATCH` rows a transaction, in key order (so
+        100,000 reports are never in memory at once): every sealed column's
+        document not yet sealed with the current key is opened and sealed
+        again, and written only if nobody wrote it meanwhile (whoever did
+        sealed it with the current key). Run it again after an interruption
+        and it goes on with what is left."""
+        sealer = self.sealer
+        written = await self._reseal(
+            reports,
+            (reports.c.year, reports.c.seq),
+            reports.c.doc,
+            lambda row: sealer.report_out(sealer.report_in(dict(row.doc))),
+        )
+        written += await self._reseal(
+            conversations,
+            (conversations.c.person_key,),
+            conversations.c.session,
+            lambda row: sealer.session_out(
+                row.person_key, sealer.session_in(row.person_key, dict(row.session))
+            ),
+        )
+        written += await self._reseal(
+            inbox,
+            (inbox.c.person_key, inbox.c.event_id),
+            inbox.c.doc,
+            lambda row: sealer.event_out(
+                row.person_key, sealer.event_in(row.person_key, dict(row.doc))
+            ),
+        )
+        written += await self._reseal(
+            record_table,
+            (record_table.c.kind, record_table.c.key),
+            record_table.c.value,
+            lambda row: sealer.record_out(
+                row.kind, row.key, sealer.record_in(row.kind, row.key, dict(row.value))
+            ),
+            record_table.c.kind.in_([str(kind) for kind in SEALED_RECORDS]),
+        )
+        return written
+
+    async def _reseal(
+        self,
+        table: Table,
+        keys: tuple[Column[Any], ...],
+        column: Column[Any],
+        again: Callable[[Any], dict[str, Any]],
+        *where: ColumnElement[bool],
+    ) -> int:
+        """Seal `column` of every row of `table` again (`reseal`); `again`
+        gives a row's document sealed with the current key."""
+        ring = self.sealer.ring
+        token = column[SEALED].astext
+        if ring is None:  # nothing can be sealed: only a sealed document is looked at (and refused)
+            stale = token.is_not(None)
+        else:
+            stale = or_(
+                token.is_(None), ~token.startswith(f"{KEY_PREFIX}.{ring.current}.", autoescape=True)
+            )
+        stamp = func.md5(column.cast(Text))
+        rewrite = _reseal_statement(table, keys, column)
+        written = 0
+        after: tuple[Any, ...] | None = None
+        while True:
+            query = select(*keys, column, stamp.label("stamp")).where(
+                column.is_not(None), stale, *where
+            )
+            if after is not None:
+                query = query.where(tuple_(*keys) > tuple_(*after))
+            async with self._write() as conn:
+                rows = (await conn.execute(query.order_by(*keys).limit(RESEAL_BATCH))).all()
+                if not rows:
+                    return written
+                changes: dict[str, list[Any]] = {key.name: [] for key in keys}
+                changes["stamp"], changes["doc"] = [], []
+                for row in rows:
+                    for key in keys:
+                        changes[key.name].append(row._mapping[key.name])
+                    changes["stamp"].append(row.stamp)
+                    changes["doc"].append(_to_json(again(row)))
+                written += len((await conn.execute(rewrite, changes)).all())
+            after = tuple(rows[-1]._mapping[key.name] for key in keys)
 
     # ------------------------------------------------------------------ health
 

@@ -39,13 +39,21 @@ Here instead:
     removed from `records.json` (a crash in between leaves them in both, and
     the next open finishes the move: a record already moved is never
     written over);
+  - each case's audit (who viewed or acted on it: `bot.privacy.audit`) is in
+    its deliveries file too (table `audit`: ids, action words and times, in
+    clear), so it is erased with the case; the store-wide audit (erasures,
+    purges, rotations) is `audit.json`;
 
 * only what is in use is read. At open the store reads `records.json`,
   `deliveries/no-report.json`, the counter and a small index of every shard
-  (`index/`: where each report is, whose it is, which drafts it consumed, the
-  open cases whole, the undelivered events); a shard, a deliveries file or a
-  person's file is read when first needed, on the store's thread, and the
-  most recently used few are kept parsed (`REPORT_FILES_KEPT`, `PEOPLE_KEPT`).
+  (`index/`: where each report is, whose it is, which drafts it consumed, when
+  it was closed, the open cases whole, the undelivered events and when the
+  oldest delivered one was; for each deliveries file when its oldest finished
+  delivery was; for each person's file when her conversation last changed
+  and whose it is: what retention looks for, found without reading them); a
+  shard, a deliveries file or a person's file is read when first needed, on
+  the store's thread, and the most recently used few are kept parsed
+  (`REPORT_FILES_KEPT`, `PEOPLE_KEPT`).
   The index is a cache, never the data: each entry names the file it was
   taken from by inode, size, modification time and the checksum in its stamp,
   and a file that does not match (written since, restored, edited by hand,
@@ -94,6 +102,14 @@ are written again, sealed, at the next write of the index (at the latest when
 the store closes). Their previous copies (`previous/`) stay as they were until
 the next write of the same file replaces them.
 
+Erasure leaves nothing of what it erased under the data directory: each file
+`erase_report` or `forget_person` rewrites has its previous copy replaced by
+its new version, and what the index held of it (a shard's open cases whole, a
+person's entry) is written again at once. `reseal` likewise writes every
+sealed document and every previous copy with the current key. Files set aside
+in `damaged/` are never read again and are left as they were for whoever looks
+into them: they are for a person to remove once looked at.
+
 The key comes after the store is opened (`bot.privacy.setup.attach_key` reads
 the key-check record, then sets `sealer`), or with it (`sealer=`). A store that
 holds a key-check record (it was sealed) and has no key yet opens only
@@ -137,12 +153,14 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from bot.models import InboundEvent, InboundEventField, PersonRef
+from bot.privacy.audit import AuditEntry, link
 from bot.privacy.sealing import SEALED, SEALED_RECORDS, Sealer
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
 from bot.store.base import (
     DeadLetter,
     DueRule,
+    GoneCase,
     RecordKind,
     ReportFactory,
     StaleReport,
@@ -155,6 +173,7 @@ from bot.store.base import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 SHARD_SIZE = 256
 SEEN_KEEP = 100
@@ -218,6 +237,16 @@ CASE_KINDS = (RecordKind.DELIVERIES, RecordKind.CHANNEL_MESSAGES)
 INDEX = "index"
 """The folder of the index (a cache, rebuilt from the files when it does not match them)."""
 INDEX_FORMAT = 1
+AUDIT = "audit"
+"""The table of a deliveries file holding the audit chains of its cases (kept
+and erased with them): one document per entry, in clear (ids, action words, times)."""
+STORE_AUDIT = "audit.json"
+"""The file of the store-wide audit chain (what concerns no single case)."""
+FINISHED = frozenset({"sent", "failed", "dropped"})
+"""The statuses of a delivery record that is done with (`prune_delivered`)."""
+RESEAL_TURN = 8
+"""Files rewritten per turn on the store's thread by `reseal` and read per turn
+by the scans (`prune_delivered`, `audit_chains`), so others' writes go on in between."""
 
 
 def make_private_dir(path: Path) -> None:
@@ -585,6 +614,11 @@ class AtomicJSONStorage(Storage):
     def loaded(self) -> bool:
         return self._data is not None
 
+    @property
+    def batching(self) -> bool:
+        """Whether writes are being held back for one write at the end of a batch."""
+        return self._depth > 0
+
     def read(self) -> dict[str, Any]:
         if self._data is None:
             stored = self._place.read() if self._place is not None else None
@@ -841,10 +875,11 @@ def _shard_entry_fits(entry: Any) -> bool:
         and entry.get("shard_size") == SHARD_SIZE
         and isinstance(entry.get("identity"), list)
         and isinstance(entry.get("reports"), list)
-        and all(isinstance(r, list) and len(r) == 6 for r in entry["reports"])
+        and all(isinstance(r, list) and len(r) == 7 for r in entry["reports"])
         and isinstance(entry.get("open"), dict)
         and isinstance(entry.get("pending"), list)
         and all(isinstance(p, list) and len(p) == 4 for p in entry["pending"])
+        and "delivered" in entry
     )
 
 
@@ -879,6 +914,82 @@ def _key_of(name: str) -> tuple[int, int] | None:
 def _index_name(label: str) -> str:
     """The index file of a shard: `reports/2026-0003.json` -> `reports-2026-0003.cache`."""
     return label.removesuffix(".json").replace("/", "-") + ".cache"
+
+
+def _when(value: Any) -> datetime | None:
+    """A time as stored (ISO text with its zone); None if there is none that reads."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def _row_in_clear(label: str, doc_id: int, doc: dict[str, Any], problem: StoreError) -> list[Any]:
+    """The index row of a report whose sealed part does not open with the key
+    (damaged, or sealed with a key the ring does not hold), from what it keeps
+    in clear: its number stays taken and its reference listed, it is left out
+    of the open cases (they are read whole), and reading it raises `problem`,
+    which names it. One such report never stops the others."""
+    try:
+        reporter = PersonRef.model_validate(doc.get("reporter")).key
+        reference, year, seq = str(doc["reference"]), int(doc["year"]), int(doc["seq"])
+    except (KeyError, TypeError, ValueError):
+        raise problem from None
+    closed = _when(doc.get("closed_at")) if doc.get("status") == ReportStatus.CLOSED else None
+    draft = doc.get("draft_id")
+    log.warning(
+        "%s: %s. It cannot be read, and is left out of the open cases, until its file is "
+        "restored from a backup (or the key that sealed it is given back)",
+        label,
+        problem,
+    )
+    return [
+        doc_id,
+        reference,
+        year,
+        seq,
+        reporter,
+        [draft] if isinstance(draft, str) else [],
+        closed.isoformat() if closed else None,
+    ]
+
+
+def _case(reference: Any) -> str | None:
+    """A case's reference as Harbour writes it (None for anything else)."""
+    parsed = parse_reference(reference) if isinstance(reference, str) else None
+    return format_reference(*parsed) if parsed else None
+
+
+def _finished_at(record: Any) -> datetime | None:
+    """When a delivery record was done with (sent, failed or dropped: the
+    sender's "at", else its last failure's "failed_at"); None if it is not
+    done, or says no time (such a record is kept)."""
+    if not isinstance(record, dict) or record.get("status") not in FINISHED:
+        return None
+    return _when(record.get("at")) or _when(record.get("failed_at"))
+
+
+def _oldest_delivery(file: _File) -> datetime | None:
+    """The oldest delivery of the events in a file's outbox (None: none delivered)."""
+    return min(
+        (at for _, doc in file.docs("outbox") if (at := _when(doc.get("delivered_at")))),
+        default=None,
+    )
+
+
+def _oldest_finish(file: _File) -> datetime | None:
+    """The oldest finish of the delivery records in a file (None: none finished)."""
+    return min(
+        (
+            at
+            for _, doc in file.docs(RecordKind.DELIVERIES)
+            if (at := _finished_at(doc.get("value")))
+        ),
+        default=None,
+    )
 
 
 @dataclass
@@ -938,6 +1049,20 @@ class TinyStore(Store):
         self._pending_docs: dict[str, dict[str, Any]] = {}
         """The same documents, as stored: listed without reading their files."""
         self._inbox_people: set[str] = set()  # names of people's files with accepted events
+        self._closed_at: dict[str, datetime] = {}
+        """When each closed report was closed, by reference (`references`)."""
+        self._sessions: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        """By person's file name, for each saved conversation: when it last
+        changed and whose it is (both kept in clear), for `idle_sessions`."""
+        self._sessions_unknown: set[str] = set()
+        """People's files the index vouched for without saying that (written
+        before 2026-12): read by the first `idle_sessions`, not at open."""
+        self._oldest_delivered: dict[tuple[int, int], datetime | None] = {}
+        """By shard: no later than the oldest delivery of an event still in its
+        outbox (None: none delivered; a shard not here: not known, read to find out)."""
+        self._oldest_finished: dict[tuple[int, int], datetime | None] = {}
+        """The same for each deliveries file: no later than its oldest finished
+        delivery record (`prune_delivered` reads only the files that may hold one to go)."""
         self._counted: dict[int, int] = {}  # the counter file, as on disk
         self._floor: dict[int, int] = {}  # numbers handed out before this process: never again
         self._order = itertools.count()
@@ -994,6 +1119,7 @@ class TinyStore(Store):
                 "the delivery records of alerts raised before a report (so they could be "
                 "sent again)",
             )
+            self._audit = self._file(STORE_AUDIT, "the store-wide audit of erasures and purges")
             self._counter = self._place(
                 COUNTER, "the record of which report numbers were handed out", fits=counts
             )
@@ -1083,10 +1209,20 @@ class TinyStore(Store):
             self._pending,
             self._pending_docs,
             self._entries,
+            self._closed_at,
+            self._sessions,
+            self._oldest_delivered,
+            self._oldest_finished,
         ):
             index.clear()
         self._open_order = None
-        for labels in (self._inbox_people, self._unindexed, self._fresh, self._clear_indexed):
+        for labels in (
+            self._inbox_people,
+            self._unindexed,
+            self._fresh,
+            self._clear_indexed,
+            self._sessions_unknown,
+        ):
             labels.clear()
         self._moving, self._homes, self._homes_from = set(), None, set()
 
@@ -1149,7 +1285,9 @@ class TinyStore(Store):
             if self.sealer.seals and not file.derived.get("sealed"):
                 self._seal_leftovers(file)
             yield
-        if file.place is not None and file is not self._records and file is not self._no_report:
+        if file.label.startswith("conversations/"):
+            self._note_session(file)
+        if file.place is not None and file not in (self._records, self._no_report, self._audit):
             self._unindexed.add(file.label)
             self._fresh.discard(file.label)
             self._entries.pop(file.label, None)
@@ -1213,8 +1351,10 @@ class TinyStore(Store):
         """A file was read from disk: one more in memory (the least recently used
         are forgotten after each call). One put back from its previous copy may
         hold other reports or alerts than the index says: indexed again."""
-        if file is self._records or file is self._no_report:
+        if file is self._records or file is self._no_report or file is self._audit:
             return  # always in memory
+        if file.label.startswith(f"{DELIVERIES}/") and file.shard is not None:
+            self._oldest_finished[file.shard] = _oldest_finish(file)
         files = self._people_files if file.shard is None else self._report_files
         files[file.label] = file
         files.move_to_end(file.label)
@@ -1357,6 +1497,7 @@ class TinyStore(Store):
             found = file.derived["ids"] = {
                 kind: {d["key"]: doc_id for doc_id, d in file.docs(kind)}
                 for kind in file.storage.read()
+                if kind != AUDIT
             }
         return found
 
@@ -1440,10 +1581,13 @@ class TinyStore(Store):
             file = self._deliveries(key)
             assert file.place is not None
             identity = file_identity(file.place.path)
-            if identity is None or known.get(file.label) != identity:
+            entry = known.get(file.label)
+            if identity is None or not isinstance(entry, list) or entry[:4] != identity:
                 file.storage.read()  # put back, or refused, if damaged
                 self._unindexed.add(file.label)
                 self._forget(file)
+            elif len(entry) == 5:  # (an entry written before 2026-12 does not say)
+                self._oldest_finished[key] = _when(entry[4])
 
     def _open_people(self, directory: Path) -> dict[str, list[str]]:
         """Index people's files; returns the ids of the drafts in each saved conversation."""
@@ -1455,9 +1599,18 @@ class TinyStore(Store):
         for name in sorted(self._person_names):
             entry = known.get(name)
             identity = file_identity(os.path.join(folder, name))
-            if isinstance(entry, list) and len(entry) == 5 and identity and entry[:4] == identity:
+            if (
+                isinstance(entry, list)
+                and len(entry) in (5, 7)
+                and identity
+                and entry[:4] == identity
+            ):
                 if entry[4]:
                     drafts[name] = list(entry[4])
+                if len(entry) == 5:
+                    self._sessions_unknown.add(name)
+                elif (at := _when(entry[5])) is not None and isinstance(entry[6], dict):
+                    self._sessions[name] = (at, entry[6])
                 continue
             file = self._person_by_name(name)
             facts = self._index_person(file)
@@ -1567,6 +1720,7 @@ class TinyStore(Store):
                 file.derived.pop("ids", None)
                 if home is not None:
                     self._delivery_keys.add(home)
+                    self._oldest_finished.pop(home, None)  # not known: worked out when next read
             if home is not None and not was_loaded:
                 self._forget(file)
         with self._writing(self._records):
@@ -1596,9 +1750,17 @@ class TinyStore(Store):
         if file.label.startswith("reports/"):
             return {"identity": identity, **self._summarise_shard(file)}
         if file.shard is not None:
-            return identity
+            if file.shard not in self._oldest_finished:
+                return identity
+            oldest = self._oldest_finished[file.shard]
+            return [*identity, oldest.isoformat() if oldest else None]
         facts = self._facts(file)
-        return None if facts.busy else [*identity, facts.drafts]
+        if facts.busy:
+            return None
+        saved = self._sessions.get(file.label.removeprefix("conversations/"))
+        if saved is None:
+            return [*identity, facts.drafts, None, None]
+        return [*identity, facts.drafts, saved[0].isoformat(), saved[1]]
 
     def _summarise_shard(self, file: _File) -> dict[str, Any]:
         reports, opened = [], {}
@@ -1606,6 +1768,11 @@ class TinyStore(Store):
         for doc_id, doc in file.docs("reports"):
             try:
                 report = Report.model_validate(sealer.report_in(doc))
+            except StoreError as problem:
+                if not sealer.seals:
+                    raise  # sealed, and no key: the store waits for it (`_finish_open`)
+                reports.append(_row_in_clear(file.label, doc_id, doc, problem))
+                continue
             except ValueError as exc:  # its message quotes the report: not shown
                 raise StoreError(
                     f"{file.label} holds a report this version of Harbour cannot read "
@@ -1613,8 +1780,17 @@ class TinyStore(Store):
                     "Harbour version that wrote it."
                 ) from None
             drafts = sorted(report.consumed_drafts())
+            closed = report.closed_at if report.status is ReportStatus.CLOSED else None
             reports.append(
-                [doc_id, report.reference, report.year, report.seq, report.reporter.key, drafts]
+                [
+                    doc_id,
+                    report.reference,
+                    report.year,
+                    report.seq,
+                    report.reporter.key,
+                    drafts,
+                    closed.isoformat() if closed else None,
+                ]
             )
             if report.status is not ReportStatus.CLOSED:
                 # The index holds open cases as the shard does: sealed (sealed
@@ -1623,11 +1799,13 @@ class TinyStore(Store):
                     opened[str(doc_id)] = dict(doc)
                 else:
                     opened[str(doc_id)] = sealer.report_out(report.model_dump(mode="json"))
+        oldest = _oldest_delivery(file)
         return {
             "shard_size": SHARD_SIZE,
             "reports": reports,
             "open": opened,
             "pending": self._undelivered(file),
+            "delivered": oldest.isoformat() if oldest else None,
         }
 
     def _undelivered(self, file: _File) -> list[list[Any]]:
@@ -1655,11 +1833,15 @@ class TinyStore(Store):
         key = shard.shard
         assert key is not None
         base, present, top = key[1] * SHARD_SIZE, 0, 0
-        for doc_id, reference, year, seq, reporter, drafts in entry["reports"]:
+        for doc_id, reference, year, seq, reporter, drafts, closed in entry["reports"]:
             if 0 <= doc_id - base < SHARD_SIZE:
                 present |= 1 << (doc_id - base)
             top = max(top, seq)
             self._index_fields(reference, year, seq, reporter, drafts)
+            if closed is not None:
+                self._closed_at[format_reference(key[0], doc_id)] = datetime.fromisoformat(closed)
+        delivered = entry["delivered"]
+        self._oldest_delivered[key] = datetime.fromisoformat(delivered) if delivered else None
         self._present[key] = present
         self._shard_max[key] = top
         for doc_id, doc in entry["open"].items():
@@ -1710,6 +1892,10 @@ class TinyStore(Store):
             self._open[place] = doc
             if self.due_rule is not None:
                 self._due[place] = self.due_at(report)
+        if report.status is ReportStatus.CLOSED and report.closed_at is not None:
+            self._closed_at[place] = report.closed_at
+        else:
+            self._closed_at.pop(place, None)
 
     def _facts(self, file: _File) -> _Facts:
         doc = self._session_doc(file)
@@ -1727,7 +1913,21 @@ class TinyStore(Store):
     def _index_person(self, file: _File) -> _Facts:
         self._index_pending(file, self._undelivered(file))
         self._inboxed(file)
+        self._note_session(file)
         return self._facts(file)
+
+    def _note_session(self, file: _File) -> None:
+        """Remember when a person's saved conversation last changed, and whose
+        it is (`idle_sessions`): read from its fields kept in clear, never opened."""
+        name = file.label.removeprefix("conversations/")
+        self._sessions_unknown.discard(name)
+        doc = file.table("session").get(doc_id=SESSION)
+        at = _when(doc.get("updated_at")) if doc else None
+        owner = doc.get("person") if doc else None
+        if at is None or not isinstance(owner, dict):
+            self._sessions.pop(name, None)
+        else:
+            self._sessions[name] = (at, owner)
 
     def _inboxed(self, file: _File) -> None:
         name = file.label.removeprefix("conversations/")
@@ -1761,6 +1961,8 @@ class TinyStore(Store):
         for reference in [r for r in self._open if inside(r)]:
             del self._open[reference]
             self._due.pop(reference, None)
+        for reference in [r for r in self._closed_at if inside(r)]:
+            del self._closed_at[reference]
         self._open_order = None
         self._present.pop(key, None)
         self._shard_max.pop(key, None)
@@ -1782,6 +1984,9 @@ class TinyStore(Store):
         self._present.clear()
         self._shard_max.clear()
         self._inbox_people.clear()
+        self._closed_at.clear()
+        self._sessions.clear()
+        self._oldest_delivered.clear()
         for key in sorted(self._shards):
             shard = self._shard_at(key)
             self._index_shard(shard, self._summarise_shard(shard))
@@ -2198,6 +2403,10 @@ class TinyStore(Store):
                         outbox.remove(doc_ids=doc_ids)
                     else:
                         outbox.update({"delivered_at": at.isoformat()}, doc_ids=doc_ids)
+                if file.shard in self._oldest_delivered:
+                    assert file.shard is not None
+                    oldest = self._oldest_delivered[file.shard]
+                    self._oldest_delivered[file.shard] = at if oldest is None else min(oldest, at)
             for event_id in event_ids:
                 self._pending.pop(event_id, None)
                 self._pending_docs.pop(event_id, None)
@@ -2288,6 +2497,15 @@ class TinyStore(Store):
                     ids[key] = table.insert(doc)
                 else:
                     _replace(table, found, doc)
+        if value is None and not file.storage.batching:
+            # Forgotten (an erasure): nor may its previous copy keep it. (Inside
+            # a larger write, whoever makes that write does this after it.)
+            self._settle_previous(file)
+        if kind == RecordKind.DELIVERIES and file.shard in self._oldest_finished:
+            assert file.shard is not None
+            finished, oldest = _finished_at(value), self._oldest_finished[file.shard]
+            if finished is not None and (oldest is None or finished < oldest):
+                self._oldest_finished[file.shard] = finished
 
     def _same_record(self, kind: str, key: str, stored: Any, value: dict[str, Any]) -> bool:
         """Whether the stored value of a record is `value`, as the sealer would
@@ -2499,6 +2717,531 @@ class TinyStore(Store):
             return found
 
         return [event for _, event in sorted(await self._run(collect), key=lambda p: p[0])]
+
+    # ------------------------------------------------------------------ audit
+
+    def _audit_file(self, reference: str | None) -> _File:
+        """The file a chain lives in: its case's deliveries file (erased with
+        the case), or the store-wide audit file (None)."""
+        if reference is None:
+            return self._audit
+        key = self._delivery_key(reference)
+        if key is None:
+            raise StoreError("an audit entry names a case by something that is not a reference")
+        return self._deliveries(key)
+
+    def _chains_in(self, file: _File) -> dict[str | None, list[int]]:
+        """The audit chains in a file, by case (None: the store-wide one): the
+        document ids of their entries, in order."""
+        found: dict[str | None, list[int]] | None = file.derived.get("audit")
+        if found is None:
+            chains: dict[str | None, list[tuple[int, int]]] = {}
+            for doc_id, doc in file.docs(AUDIT):
+                n = doc.get("n")
+                order = (n, doc_id) if isinstance(n, int) else (doc_id, doc_id)
+                chains.setdefault(_case(doc.get("reference")), []).append(order)
+            found = file.derived["audit"] = {
+                case: [doc_id for _, doc_id in sorted(orders)] for case, orders in chains.items()
+            }
+        return found
+
+    def _chain_ready(self, reference: str | None) -> bool:
+        """Whether a chain can be read without the disk."""
+        if self._dir is None:
+            return True
+        if reference is None:
+            return self._audit.loaded
+        key = self._delivery_key(reference)
+        found = self._delivery_files.get(key) if key else None
+        return key not in self._delivery_keys or (found is not None and found.loaded)
+
+    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Linked to the last entry of its chain and written in one write to the
+        chain's file; the store's one thread makes two appends take turns."""
+
+        def append() -> AuditEntry:
+            if entry.reference is not None:
+                number = parse_reference(entry.reference)
+                if number is None or not self._has_doc(*number):
+                    raise GoneCase(f"{entry.reference} is not stored")
+            file = self._audit_file(entry.reference)
+            case = _case(entry.reference)
+            chain = self._chains_in(file).get(case, [])
+            table = file.table(AUDIT)
+            last = AuditEntry.model_validate(table.get(doc_id=chain[-1])) if chain else None
+            placed = link(entry, last)
+            with self._writing(file):
+                doc_id = table.insert(placed.model_dump(mode="json"))
+            self._chains_in(file).setdefault(case, []).append(doc_id)
+            if file.shard is not None:
+                self._delivery_keys.add(file.shard)
+            return placed
+
+        return await self._run(append)
+
+    async def audit_chain(self, reference: str | None) -> list[AuditEntry]:
+        if reference is not None and self._delivery_key(reference) is None:
+            return []
+
+        def chain() -> list[AuditEntry]:
+            if reference is not None and self._delivery_key(reference) not in self._delivery_keys:
+                return []
+            file = self._audit_file(reference)
+            table = file.table(AUDIT)
+            return [
+                AuditEntry.model_validate(table.get(doc_id=doc_id))
+                for doc_id in self._chains_in(file).get(_case(reference), [])
+            ]
+
+        return await self._read(chain, lambda: self._chain_ready(reference))
+
+    async def audit_chains(self) -> list[str | None]:
+        """The store-wide chain, then every case with an audit: each deliveries
+        file is read (a few per turn, not kept), as verifying every chain reads
+        them all anyway."""
+        found: list[str | None] = []
+        if await self._read(
+            lambda: bool(self._chains_in(self._audit).get(None)),
+            lambda: self._chain_ready(None),
+        ):
+            found.append(None)
+        keys = await self._run(lambda: sorted(self._delivery_keys))
+        cases: list[str] = []
+        for start in range(0, len(keys), RESEAL_TURN):
+            turn = keys[start : start + RESEAL_TURN]
+
+            def read(turn: list[tuple[int, int]] = turn) -> list[str]:
+                return [
+                    case
+                    for key in turn
+                    for case, chain in self._chains_in(self._scanned(key)).items()
+                    if case is not None and chain
+                ]
+
+            cases.extend(await self._run(read))
+        return [*found, *sorted(cases, key=lambda r: parse_reference(r) or (0, 0))]
+
+    async def trim_audit(self, before: datetime) -> int:
+        """Drop the store-wide chain's entries from its start up to the first
+        made at or after `before` (one out of time order stops the trim there:
+        the rest must still link), and the previous copy that held them."""
+
+        def trim() -> int:
+            file = self._audit
+            chain = self._chains_in(file).get(None, [])
+            table = file.table(AUDIT)
+            dropped = []
+            for doc_id in chain:
+                doc = table.get(doc_id=doc_id)
+                at = _when(doc.get("at")) if doc else None
+                if at is None or at >= before:
+                    break
+                dropped.append(doc_id)
+            if not dropped:
+                return 0
+            with self._writing(file):
+                table.remove(doc_ids=dropped)
+            del chain[: len(dropped)]
+            self._settle_previous(file)
+            return len(dropped)
+
+        return await self._run(trim)
+
+    # ------------------------------------------------------------------ retention, erasure
+
+    def _settle_previous(self, file: _File) -> None:
+        """Make `file`'s previous copy the version just written, so the one
+        before it (holding what was just erased, or sealed with a retired key)
+        is gone from the data directory too."""
+        place = file.place
+        if place is None or place.previous is None:
+            return
+        keep_previous(place.path, place.previous)
+        sync_directory(place.previous.parent)
+
+    def _drop_shard_cache(self, shard: _File) -> None:
+        """Remove a shard's index file now (it holds its open cases whole): it
+        is written again from the shard at a later write of the index."""
+        if self._dir is None:
+            return
+        (self._dir / INDEX / _index_name(shard.label)).unlink(missing_ok=True)
+        self._entries.pop(shard.label, None)
+        self._unindexed.add(shard.label)
+        self._clear_indexed.discard(shard.label)
+
+    async def references(self, *, closed_before: datetime | None = None) -> list[str]:
+        def listed() -> list[str]:
+            if closed_before is not None:
+                closed = [r for r, at in self._closed_at.items() if at < closed_before]
+                return sorted(closed, key=lambda r: parse_reference(r) or (0, 0))
+            found = []
+            for (year, part), bits in sorted(self._present.items()):
+                base = part * SHARD_SIZE
+                while bits:
+                    lowest = bits & -bits
+                    found.append(format_reference(year, base + lowest.bit_length() - 1))
+                    bits ^= lowest
+            return found
+
+        return await self._read(listed)
+
+    async def erase_report(self, reference: str) -> bool:
+        """Erase a report and what is kept with it, each file in one write and
+        its previous copy replaced by the new version. The report goes last:
+        a crash part-way leaves it stored, and erasing it again finishes."""
+        parsed = parse_reference(reference)
+        if parsed is None:
+            return False
+        year, seq = parsed
+
+        def erase() -> bool:
+            if not self._has_doc(year, seq):
+                return False
+            self._erase(year, seq)
+            return True
+
+        return await self._run(erase)
+
+    def _erase(self, year: int, seq: int) -> None:
+        place = format_reference(year, seq)
+        shard = self._shard(year, seq)
+
+        def ours(reference: Any) -> bool:
+            return isinstance(reference, str) and parse_reference(reference) == (year, seq)
+
+        mine = [(doc_id, doc) for doc_id, doc in shard.docs("outbox") if ours(doc.get("reference"))]
+        outbox = [doc_id for doc_id, _ in mine]
+        events = {doc["id"] for _, doc in mine if isinstance(doc.get("id"), str)}
+        stored = shard.table("outbox")
+        queued = [  # its events queued with a person's step, in her file
+            (key, entry)
+            for key, entry in self._pending.items()
+            if entry[2] is not shard and ours(self._pending_docs.get(key, {}).get("reference"))
+        ]
+        events.update(key for key, _ in queued)
+        # Its events set aside as dead letters (they hold the event whole).
+        letters = {
+            str(doc.get("key")): value.get("id")
+            for _, doc in self._records.docs(DEAD_LETTERS)
+            if isinstance(value := doc.get("value"), dict)
+            and (
+                value.get("id") in events
+                or (isinstance(kept := value.get("document"), dict) and ours(kept.get("reference")))
+            )
+        }
+        events.update(i for i in letters.values() if isinstance(i, str))
+        # What is kept with the case: delivery records, its card, its audit.
+        home = self._delivery_key(place)
+        for file in [self._deliveries(home)] if home in self._delivery_keys else []:
+            self._erase_case_records(file, place, events)
+        self._erase_case_records(self._no_report, place, events)
+        if letters:
+            with self._writing(self._records):
+                for key in letters:
+                    self._put_in(self._records, DEAD_LETTERS, key, None)
+            self._settle_previous(self._records)
+        by_file: dict[int, tuple[_File, list[int]]] = {}
+        for _, (_, _, file, doc_id) in queued:
+            by_file.setdefault(id(file), (file, []))[1].append(doc_id)
+        for file, doc_ids in by_file.values():
+            with self._writing(file):
+                file.table("outbox").remove(doc_ids=doc_ids)
+            self._settle_previous(file)
+        for key, _ in queued:
+            self._pending.pop(key, None)
+            self._pending_docs.pop(key, None)
+        # The report and its outbox events, last.
+        with self._writing(shard):
+            shard.table("reports").remove(doc_ids=[seq])
+            if outbox:
+                stored.remove(doc_ids=outbox)
+        self._settle_previous(shard)
+        self._drop_shard_cache(shard)
+        gone = set(outbox)
+        for key in [k for k, e in self._pending.items() if e[2] is shard and e[3] in gone]:
+            del self._pending[key]
+            self._pending_docs.pop(key, None)
+        self._unindex(place, year, seq)
+
+    def _erase_case_records(self, file: _File, place: str, events: set[str]) -> None:
+        """Remove from `file` a case's delivery records (by its events' ids),
+        its card in the leads' channel and its audit chain."""
+        ids = self._record_ids(file)
+        gone = {
+            RecordKind.DELIVERIES: [
+                key for key in ids.get(RecordKind.DELIVERIES, {}) if key.partition(":")[0] in events
+            ],
+            RecordKind.CHANNEL_MESSAGES: [
+                key
+                for key in ids.get(RecordKind.CHANNEL_MESSAGES, {})
+                if parse_reference(key) == parse_reference(place)
+            ],
+        }
+        chain = self._chains_in(file).get(place, [])
+        if not chain and not any(gone.values()):
+            return
+        with self._writing(file):
+            for kind, keys in gone.items():
+                if keys:
+                    file.table(kind).remove(doc_ids=[ids[kind][key] for key in keys])
+            if chain:
+                file.table(AUDIT).remove(doc_ids=list(chain))
+        for kind, keys in gone.items():
+            for key in keys:
+                del ids[kind][key]
+        self._chains_in(file).pop(place, None)
+        self._settle_previous(file)
+
+    def _unindex(self, place: str, year: int, seq: int) -> None:
+        """Forget an erased report in every index. Its number is never handed
+        out again (the counter holds it; `_floor` too, for this process)."""
+        key = (year, seq // SHARD_SIZE)
+        self._present[key] = self._present.get(key, 0) & ~(1 << (seq - key[1] * SHARD_SIZE))
+        self._floor[year] = max(self._floor.get(year, 0), seq)
+        for refs in self._by_person.values():
+            if place in refs:
+                refs.remove(place)
+        self._from_draft = {d: r for d, r in self._from_draft.items() if r != place}
+        if self._open.pop(place, None) is not None:
+            self._open_order = None
+        self._due.pop(place, None)
+        self._closed_at.pop(place, None)
+
+    async def idle_sessions(self, before: datetime) -> list[PersonRef]:
+        """From what the store keeps of each saved conversation (its time and
+        owner, in clear): no file is read."""
+
+        def idle() -> list[PersonRef]:
+            found = sorted(
+                (saved for saved in self._sessions.values() if saved[0] < before),
+                key=lambda saved: saved[0],
+            )
+            return [PersonRef.model_validate(owner) for _, owner in found]
+
+        if self._sessions_unknown:  # once after an upgrade: those files are read
+            unknown = await self._run(lambda: sorted(self._sessions_unknown))
+            await self._in_turns(unknown, self._learn_session)
+        return await self._read(idle)
+
+    def _learn_session(self, name: str) -> int:
+        """Read a person's file the index vouched for without its conversation's
+        time, and have its entry written again with it."""
+        if name not in self._sessions_unknown:
+            return 0
+        file = self._person_by_name(name)
+        self._note_session(file)
+        if file.place is not None:
+            self._unindexed.add(file.label)
+            self._entries.pop(file.label, None)
+        return 1
+
+    async def forget_person(self, person: PersonRef) -> None:
+        """Her file goes whole, with its previous copy, and the index forgets it
+        now. Alerts raised before a report and not yet delivered (danger: ids
+        and times only) stay in it until delivered: then it holds nothing else."""
+        name = self._name(person.key)
+
+        def forget() -> None:
+            file = self._person_by_name(name)
+            label = file.label
+            waiting = any(d.get("delivered_at") is None for _, d in file.docs("outbox"))
+            if waiting:
+                with self._writing(file):
+                    for table in ("session", "seen", "inbox"):
+                        file.db.drop_table(table)
+                file.derived.clear()
+                self._settle_previous(file)
+                self._inboxed(file)
+            else:
+                if file.place is not None:
+                    file.place.path.unlink(missing_ok=True)
+                    sync_directory(file.place.path.parent)
+                    if file.place.previous is not None:
+                        file.place.previous.unlink(missing_ok=True)
+                        sync_directory(file.place.previous.parent)
+                file.unload()
+                self._live_people.pop(name, None)
+                self._people_files.pop(label, None)
+                self._person_names.discard(name)
+                self._inbox_people.discard(name)
+                self._sessions.pop(name, None)
+                self._sessions_unknown.discard(name)
+                self._fresh.discard(label)
+                self._unindexed.add(label)
+                self._entries[label] = None  # its entry leaves the index
+            self._lost_conversations.discard(label)
+            self._write_index()
+
+        await self._run(forget)
+
+    async def prune_delivered(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Reads only the shards and deliveries files that may hold something
+        to go (the index keeps, for each, when its oldest delivery was), a few
+        per turn on the store's thread."""
+
+        def candidates() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+            def due(
+                oldest: Mapping[tuple[int, int], datetime | None], key: tuple[int, int]
+            ) -> bool:
+                if key not in oldest:
+                    return True  # not known: read to find out
+                at = oldest[key]
+                return at is not None and at < before
+
+            shards = [k for k in sorted(self._shards) if due(self._oldest_delivered, k)]
+            files = [k for k in sorted(self._delivery_keys) if due(self._oldest_finished, k)]
+            return shards, files
+
+        shards, files = await self._run(candidates)
+        count = await self._in_turns(
+            shards, lambda k: self._prune_outbox(self._shard_at(k), before, dry_run)
+        )
+        count += await self._in_turns(
+            files, lambda k: self._prune_records(self._deliveries(k), before, dry_run)
+        )
+        return count + await self._run(
+            lambda: self._prune_records(self._no_report, before, dry_run)
+        )
+
+    async def _in_turns(self, items: Sequence[U], each: Callable[[U], int]) -> int:
+        """`each` of `items` on the store's thread, `RESEAL_TURN` per turn so
+        that others' calls go on in between; the sum of what they return."""
+        total = 0
+        for start in range(0, len(items), RESEAL_TURN):
+            turn = items[start : start + RESEAL_TURN]
+
+            def step(turn: Sequence[U] = turn) -> int:
+                return sum(each(item) for item in turn)
+
+            total += await self._run(step)
+        return total
+
+    def _prune_outbox(self, shard: _File, before: datetime, dry_run: bool) -> int:
+        assert shard.shard is not None
+        gone = [
+            doc_id
+            for doc_id, doc in shard.docs("outbox")
+            if (at := _when(doc.get("delivered_at"))) is not None and at < before
+        ]
+        if dry_run:
+            return len(gone)
+        if gone:
+            with self._writing(shard):
+                shard.table("outbox").remove(doc_ids=gone)
+        self._oldest_delivered[shard.shard] = _oldest_delivery(shard)
+        return len(gone)
+
+    def _prune_records(self, file: _File, before: datetime, dry_run: bool) -> int:
+        kind = RecordKind.DELIVERIES
+        gone = [
+            (str(doc.get("key")), doc_id)
+            for doc_id, doc in file.docs(kind)
+            if (at := _finished_at(doc.get("value"))) is not None and at < before
+        ]
+        if dry_run:
+            return len(gone)
+        if gone:
+            with self._writing(file):
+                file.table(kind).remove(doc_ids=[doc_id for _, doc_id in gone])
+            ids = self._record_ids(file).get(kind, {})
+            for key, _ in gone:
+                ids.pop(key, None)
+        if file.shard is not None:
+            self._oldest_finished[file.shard] = _oldest_finish(file)
+        return len(gone)
+
+    async def reseal(self) -> int:
+        """Every sealed document opened and sealed again with the current key,
+        file by file (a few per turn on the store's thread): `records.json`
+        (the key check too), every shard, every person's file; each file's
+        previous copy becomes its new version, the shards' index files go (they
+        hold open cases sealed; written again from the shards), and a previous
+        copy of a file no longer there is removed. A document that does not
+        open stops it (`StoreError`, naming the document): nothing is lost,
+        and the old key is still needed. Files set aside as damaged are left."""
+        if not self.sealer.seals:
+            return 0
+        count = await self._run(self._reseal_records)
+        shards = await self._run(lambda: sorted(self._shards))
+        count += await self._in_turns(shards, lambda k: self._reseal_shard(self._shard_at(k)))
+        people = await self._run(lambda: sorted(self._person_names | self._live_people.keys()))
+        count += await self._in_turns(
+            people, lambda name: self._reseal_person(self._person_by_name(name))
+        )
+        await self._run(self._reseal_leftovers)
+        return count
+
+    def _reseal_records(self) -> int:
+        file, sealer, ring = self._records, self.sealer, self.sealer.ring
+        assert ring is not None
+        count = 0
+        with self._writing(file):
+            for kind in SEALED_RECORDS:
+                table = file.table(kind)
+                for doc_id, doc in list(file.docs(kind)):
+                    value, key = doc.get("value"), str(doc.get("key", ""))
+                    if isinstance(value, dict):
+                        opened = sealer.record_in(kind, key, dict(value))
+                        _replace(
+                            table, doc_id, {**doc, "value": sealer.record_out(kind, key, opened)}
+                        )
+                        count += 1
+            table = file.table(RecordKind.KEY_CHECK)
+            for doc_id, doc in list(file.docs(RecordKind.KEY_CHECK)):
+                value = doc.get("value")
+                token = value.get("value") if isinstance(value, dict) else None
+                if isinstance(value, dict) and isinstance(token, str) and ring.opens_check(token):
+                    _replace(
+                        table, doc_id, {**doc, "value": {**value, "value": ring.check_value()}}
+                    )
+                    count += 1
+        self._settle_previous(file)
+        return count
+
+    def _reseal_shard(self, shard: _File) -> int:
+        assert shard.shard is not None
+        sealer, table = self.sealer, shard.table("reports")
+        docs = [(doc_id, dict(doc)) for doc_id, doc in shard.docs("reports")]
+        with self._writing(shard):
+            for doc_id, doc in docs:
+                _replace(table, doc_id, sealer.report_out(sealer.report_in(doc)))
+        self._settle_previous(shard)
+        for doc_id, _ in docs:  # open cases kept sealed as the index had them
+            place = format_reference(shard.shard[0], doc_id)
+            if SEALED in self._open.get(place, {}):
+                self._open[place] = dict(table.get(doc_id=doc_id) or {})
+        self._drop_shard_cache(shard)
+        return len(docs)
+
+    def _reseal_person(self, file: _File) -> int:
+        sealer, where, count = self.sealer, _conversation(file), 0
+        with self._writing(file):
+            for doc_id, doc in list(file.docs("session")):
+                opened = sealer.session_in(where, dict(doc))
+                _replace(file.table("session"), doc_id, sealer.session_out(where, opened))
+                count += 1
+            for doc_id, doc in list(file.docs("inbox")):
+                event = doc.get("event")
+                if isinstance(event, dict):
+                    opened = sealer.event_in(where, dict(event))
+                    sealed = {**doc, "event": sealer.event_out(where, opened)}
+                    _replace(file.table("inbox"), doc_id, sealed)
+                    count += 1
+        self._settle_previous(file)
+        return count
+
+    def _reseal_leftovers(self) -> None:
+        """Previous copies of files no longer there (nothing reads them), and
+        the index, written now."""
+        if self._dir is None:
+            return
+        kept = self._dir / PREVIOUS
+        for copy in kept.rglob("*.prev"):
+            original = self._dir / copy.relative_to(kept).with_suffix("")
+            if not original.exists():
+                copy.unlink(missing_ok=True)
+        self._reseal_index()
+        self._write_index()
 
     # ------------------------------------------------------------------ the rest
 
