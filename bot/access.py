@@ -18,7 +18,11 @@ The rules, as the README's "Who sees what" table states them:
   her own record (unless someone was in immediate danger).
 - A manager the worker kept out (she chose "only the safety leads") has no
   access at all, even if she is also a safety lead: she may be the problem.
-- Administrators change the directory; being one gives no access to cases.
+- Administrators change the directory; being one gives no access to cases,
+  only to the audit of those the safety leads may see (who looked and when,
+  never what the case says).
+- A case's audit (`audit HB-…`) is read by the safety leads, administrators
+  and the worker herself (who has seen her report); not by her manager.
 - Anyone else: the case does not exist (the same reply as a wrong reference,
   so references cannot be probed).
 """
@@ -50,6 +54,7 @@ class Action(StrEnum):
     UPDATE = "update"
     REFLECT = "reflect"
     SHARE = "share"
+    READ_AUDIT = "audit"
 
 
 class Role(StrEnum):
@@ -57,6 +62,7 @@ class Role(StrEnum):
     MANAGER = "manager"
     LEAD = "lead"
     EXCLUDED = "excluded"  # a manager the worker chose to keep out
+    ADMIN = "admin"  # reads the audit of a case the leads may see; nothing of the case
 
 
 class Refusal(StrEnum):
@@ -100,6 +106,7 @@ WHO_MAY: dict[Action, frozenset[Role]] = {
     Action.UPDATE: frozenset({Role.REPORTER}),
     Action.REFLECT: frozenset({Role.REPORTER}),
     Action.SHARE: frozenset({Role.REPORTER}),
+    Action.READ_AUDIT: frozenset({Role.REPORTER, Role.LEAD, Role.ADMIN}),
 }
 """Which roles may do each action (a person may hold several roles)."""
 
@@ -150,6 +157,8 @@ class Access:
             roles.add(Role.MANAGER)
         if self.directory.is_lead(person) and report.leads_may_see:
             roles.add(Role.LEAD)
+        if self.is_admin(person) and report.leads_may_see:
+            roles.add(Role.ADMIN)
         return frozenset(roles)
 
     # ------------------------------------------------------------------ decisions
@@ -157,7 +166,7 @@ class Access:
     def decide(self, person: PersonRef, action: Action, report: Report) -> Decision:
         """May this person do this to this case, and if not, why not."""
         roles = self.roles(person, report)
-        if not roles & WHO_MAY[Action.VIEW]:
+        if not roles & (WHO_MAY[Action.VIEW] | WHO_MAY[action]):
             return Decision(False, Refusal.NOT_FOUND)
         if not roles & WHO_MAY[action]:
             return Decision(False, Refusal.NOT_ALLOWED)

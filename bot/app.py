@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot.conversation import worker
 from bot.conversation.routes import ROUTES, Routes
-from bot.locks import KeyedLocks
 from bot.logs import log_failure
 from bot.models import (
     InboundEvent,
     Notice,
     NoticeLevel,
+    PersonRef,
     Reply,
 )
 from bot.outcome import Outcome
+from bot.privacy import trail
 from bot.reports import DomainEvent, Report
 from bot.services import Services
 from bot.session import Session
@@ -53,8 +53,8 @@ class Harbour(Services):
     def __init__(self, *args: Any, routes: Routes = ROUTES, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.routes = routes
-        self._locks = KeyedLocks()
-        self._names: dict[str, str] = {}  # display names already stored, to skip rewrites
+        # Display names stored today, to skip rewrites.
+        self._names: dict[str, tuple[str, date]] = {}
         # Events this process accepted and has not answered yet, with when: the
         # notifier's recovery leaves them to it (`in_flight`).
         self._in_flight: dict[str, datetime] = {}
@@ -88,16 +88,8 @@ class Harbour(Services):
         since = self._in_flight.get(event.event_id)
         return since is not None and datetime.now(UTC) - since < grace
 
-    @contextlib.asynccontextmanager
-    async def turn(self, person_key: str) -> AsyncIterator[None]:
-        """A person's turn, as each of her events holds it: in this process (in
-        order) and across every process sharing the store (`Store.person_turn`).
-        Work on her data outside her own events (a purge, an erasure) holds it too."""
-        async with self._locks.hold(person_key), self.store.person_turn(person_key):
-            yield
-
     async def handle(self, event: InboundEvent) -> list[Reply]:
-        """One event at a time for each person (`turn`)."""
+        """One event at a time for each person (`Services.turn`)."""
         async with self._locks.hold(event.person.key):
             try:
                 async with self.store.person_turn(event.person.key):
@@ -138,8 +130,23 @@ class Harbour(Services):
             return outcome.replies
         raise StoreError("the case kept changing while this event was handled")
 
+    async def _remember_name(self, person: PersonRef, name: str | None) -> None:
+        """Keep the name a platform gave, so managers read a name, not an id;
+        with when it was last seen (once a day at most), so retention can
+        forget the names of people Harbour no longer hears from."""
+        if not name:
+            return
+        today = self.clock().date()
+        if self._names.get(person.key) == (name, today):
+            return
+        await self.store.put_record(
+            RecordKind.PEOPLE, person.key, {"name": name, "at": self.clock().isoformat()}
+        )
+        self._names[person.key] = (name, today)
+
     async def _commit(self, event: InboundEvent, outcome: Outcome) -> None:
         person = event.person
+        filed: str | None = None
         if outcome.file_from is not None:
             draft = outcome.file_from
             offer: list[Reply] = []
@@ -154,7 +161,7 @@ class Harbour(Services):
                     offer.extend(worker.reflect_offer(self, outcome.session, report).replies)
                 return report, events + outcome.events
 
-            filed = await self.store.file_report(
+            report = await self.store.file_report(
                 year=self.clock().year,
                 draft_id=draft.id,
                 make=make,
@@ -162,7 +169,8 @@ class Harbour(Services):
                 session=outcome.session,
                 event_id=event.event_id,
             )
-            outcome.replies[:0] = worker.filed_replies(self, filed) + offer
+            outcome.replies[:0] = worker.filed_replies(self, report) + offer
+            filed = report.reference
         elif outcome.report is not None:
             await self.store.save_report(
                 outcome.report,
@@ -175,9 +183,10 @@ class Harbour(Services):
             await self.store.save_session(
                 person, outcome.session, event_id=event.event_id, events=outcome.events
             )
-        if event.display_name and self._names.get(person.key) != event.display_name:
-            # Remembered so managers read a name, not an id.
-            await self.store.put_record(RecordKind.PEOPLE, person.key, {"name": event.display_name})
-            self._names[person.key] = event.display_name
+        await trail.record(
+            self.store,
+            trail.step_entries(person, self.clock(), outcome.replies, outcome.events, filed),
+        )
+        await self._remember_name(person, event.display_name)
         if outcome.events or outcome.file_from:
             self.outbox_has_news()

@@ -155,7 +155,10 @@ def case_card(report: Report, view: CaseView, tz: ZoneInfo) -> SummaryCard:
         if done:
             rows.append(SummaryField(label="What has been done", value="\n".join(done)))
         return SummaryCard(
-            title=f"{report.reference}, filed {day(report.filed_at, tz)}", fields=tuple(rows)
+            title=f"{report.reference}, filed {day(report.filed_at, tz)}",
+            fields=tuple(rows),
+            footer=f"To see who has opened it, say: audit {report.reference}",
+            case=report.reference,
         )
     if entries:
         rows.append(
@@ -169,6 +172,7 @@ def case_card(report: Report, view: CaseView, tz: ZoneInfo) -> SummaryCard:
         fields=tuple(rows),
         footer="Confidential: please don't forward or share this outside the people supporting "
         "the worker.",
+        case=report.reference,
     )
 
 
@@ -224,7 +228,6 @@ async def press(h: Services, session: Session, event: ChoiceMade) -> Outcome:
     text = apply(report, action, who, now)
     replies: list[Reply] = [alert_status(h, report, who, text)]
     if action is Action.CLAIM:
-        report.log(now, "viewed", who.key)
         replies.append(case_card(report, CaseView.CASE_TEAM, h.tz))
     kind = EventKind.ESCALATED if action is Action.ESCALATE else EventKind.CASE_CHANGED
     return Outcome(replies, session, [case_event(h, report, kind, action)], report=report)
@@ -483,8 +486,7 @@ async def cases(h: Services, session: Session, args: str) -> Outcome:
         view = h.access.view(who, report)
         if view is None:
             return refusal(h, session, report, who, Action.VIEW.value, NOT_A_CASE)
-        report.log(h.clock(), "viewed", who.key)
-        replies: list[Reply] = [case_card(report, view, h.tz)]
+        replies: list[Reply] = [case_card(report, view, h.tz)]  # a view: the audit records it
         options = action_options(h.access.actions(who, report))
         if options:
             # Asked like any one-off question, so it can be answered by button or by typing.
@@ -495,7 +497,7 @@ async def cases(h: Services, session: Session, args: str) -> Outcome:
                 options=list(options),
             )
             replies.append(pending_reply(session.pending))
-        return Outcome(replies, session, report=report)
+        return Outcome(replies, session)
     visible = [r for r in await h.store.open_reports() if h.access.decide(who, Action.LIST, r)]
     if not visible:
         return Outcome([Text(text="There are no open cases for you.")], session)
@@ -525,8 +527,14 @@ def whoami(h: Services, session: Session) -> Outcome:
 
 
 async def admin(h: Services, session: Session, args: str) -> Outcome:
-    """Directory changes in chat, for administrators (HARBOUR_ADMINS)."""
+    """Directory changes in chat, for administrators (HARBOUR_ADMINS), and
+    `admin erase <id>` (`bot.privacy.rights`, which answers non-administrators itself)."""
     who = session.person
+    subcommand, _, named = args.strip().partition(" ")
+    if subcommand.lower() == "erase":
+        from bot.privacy import rights  # erasure is a person's right, not a directory change
+
+        return await rights.erase_command(h, session, named)
     if not h.access.is_admin(who):
         return Outcome(
             [
@@ -544,6 +552,7 @@ async def admin(h: Services, session: Session, args: str) -> Outcome:
         text="admin: show the directory\n"
         "admin manager <worker id> <manager id>: set someone's manager\n"
         "admin lead add <id> / admin lead remove <id>: safety leads\n"
+        "admin erase <id>: erase everything Harbour holds about someone (asks first)\n"
         "The safety leads' channel: in that channel, say register safety-leads to Harbour.\n"
         f"Ids look like {example_id(who)} (whoami shows yours).",
     )

@@ -8,8 +8,9 @@ and their input, and return an `Outcome`; only `bot.app.Harbour` writes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from bot.engine import Draft
 from bot.flow import FlowContext
 from bot.guidance import Audience as GuidanceAudience
 from bot.guidance import GuidanceItem, Library
+from bot.locks import KeyedLocks
 from bot.models import PersonRef, Platform
 from bot.reports import DomainEvent, EventKind, Report, RiskLevel
 from bot.store import Store
@@ -58,6 +60,15 @@ class Services:
         self.directory = directory or Directory()
         self.access = Access(self.directory, admins)
         self.outbox_changed: asyncio.Event | None = None  # set by whoever delivers the outbox
+        self._locks = KeyedLocks()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, person_key: str) -> AsyncIterator[None]:
+        """A person's turn, as each of her events holds it: in this process (in
+        order) and across every process sharing the store (`Store.person_turn`).
+        Work on her data outside her own events (a purge, an erasure) holds it too."""
+        async with self._locks.hold(person_key), self.store.person_turn(person_key):
+            yield
 
     @property
     def tz(self) -> ZoneInfo:

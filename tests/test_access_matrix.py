@@ -69,7 +69,15 @@ CASE_TEAM = {
     Action.SCHEDULE_CHECKINS,
     Action.TAKE_TALK,
 }
-OWN = {Action.VIEW, Action.ANSWER_CHECKIN, Action.UPDATE, Action.REFLECT, Action.SHARE}
+OWN = {
+    Action.VIEW,
+    Action.ANSWER_CHECKIN,
+    Action.UPDATE,
+    Action.REFLECT,
+    Action.SHARE,
+    Action.READ_AUDIT,
+}
+LEADS = CASE_TEAM | {Action.CLAIM, Action.READ_AUDIT}
 NOTHING: set[Action | str] = set()
 
 
@@ -94,16 +102,18 @@ EXPECTED: dict[str, dict[str, set[Action | str]]] = {
     # The manager named at filing, only if she chose to tell her manager.
     "her manager": _by_audience(CASE_TEAM | {Action.ESCALATE}, NOTHING, NOTHING, NOTHING),
     # Kept out means kept out, even when that manager is also a safety lead.
-    "her manager, also a lead": _by_audience(
-        CASE_TEAM | {Action.ESCALATE, Action.CLAIM}, NOTHING, NOTHING, NOTHING
-    ),
+    "her manager, also a lead": _by_audience(LEADS | {Action.ESCALATE}, NOTHING, NOTHING, NOTHING),
     "another manager": _everywhere(NOTHING),
     # The leads: unless she kept it as her own record, and always in danger.
-    "safety lead": _by_audience(
-        CASE_TEAM | {Action.CLAIM}, CASE_TEAM | {Action.CLAIM}, NOTHING, CASE_TEAM | {Action.CLAIM}
+    "safety lead": _by_audience(LEADS, LEADS, NOTHING, LEADS),
+    # Administrators run the directory; that gives no access to reports, only
+    # to the audit (who looked, never what) of those the leads may see.
+    "administrator": _by_audience(
+        {ADMIN_COMMANDS, Action.READ_AUDIT},
+        {ADMIN_COMMANDS, Action.READ_AUDIT},
+        {ADMIN_COMMANDS},
+        {ADMIN_COMMANDS, Action.READ_AUDIT},
     ),
-    # Administrators run the directory; that gives no access to reports.
-    "administrator": _everywhere({ADMIN_COMMANDS}),
     "stranger": _everywhere(NOTHING),
 }
 
@@ -124,6 +134,7 @@ WORDS: dict[Action | str, str] = {
     Action.UPDATE: "update",
     Action.REFLECT: "reflect",
     Action.SHARE: "share",
+    Action.READ_AUDIT: "read its audit",
     ADMIN_COMMANDS: "admin commands",
 }
 
@@ -429,6 +440,12 @@ async def try_share(w: World) -> bool:
     return _did(await w.report(), "shared", w.actor.person)
 
 
+async def try_audit(w: World) -> bool:
+    await w.actor.command("audit", w.ref)
+    said = w.actor.text()
+    return f"Audit of {w.ref}" in said or f"Who has seen {w.ref}" in said
+
+
 async def try_admin(w: World) -> bool:
     newcomer = w.actor.person.model_copy(update={"user": "newlead"})
     await w.actor.command("admin", f"lead add {newcomer.key}")
@@ -458,6 +475,7 @@ TRIES: dict[Action | str, Callable[[World], Awaitable[bool]]] = {
     Action.UPDATE: try_update,
     Action.REFLECT: try_reflect,
     Action.SHARE: try_share,
+    Action.READ_AUDIT: try_audit,
     ADMIN_COMMANDS: try_admin,
 }
 

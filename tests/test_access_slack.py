@@ -127,6 +127,11 @@ async def view(t: SlackTry) -> bool:
     return seen
 
 
+async def audit(t: SlackTry) -> bool:
+    said = await t.command(f"audit {t.w.ref}")
+    return f"Audit of {t.w.ref}" in said or f"Who has seen {t.w.ref}" in said
+
+
 async def listed(t: SlackTry) -> bool:
     return t.w.ref in await t.command("cases")
 
@@ -229,6 +234,7 @@ SLACK_TRIES: dict[Action | str, Callable[[SlackTry], Awaitable[bool]]] = {
     Action.UPDATE: update,
     Action.REFLECT: reflect,
     Action.SHARE: share,
+    Action.READ_AUDIT: audit,
     ADMIN_COMMANDS: admin,
 }
 

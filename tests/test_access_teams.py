@@ -168,6 +168,11 @@ async def view(t: TeamsTry) -> bool:
     return seen
 
 
+async def audit(t: TeamsTry) -> bool:
+    said = await t.say(f"audit {t.w.ref}")
+    return f"Audit of {t.w.ref}" in said or f"Who has seen {t.w.ref}" in said
+
+
 async def listed(t: TeamsTry) -> bool:
     return t.w.ref in await t.say("cases")
 
@@ -270,6 +275,7 @@ TEAMS_TRIES: dict[Action | str, Callable[[TeamsTry], Awaitable[bool]]] = {
     Action.UPDATE: update,
     Action.REFLECT: reflect,
     Action.SHARE: share,
+    Action.READ_AUDIT: audit,
     ADMIN_COMMANDS: admin,
 }
 

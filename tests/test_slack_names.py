@@ -80,7 +80,9 @@ async def test_the_managers_alert_names_her_by_her_display_name(h: SlackHarness)
     await file_by_pressing(h)
     assert "Alice Byrne reported online abuse" in managers_alert(h)
     assert "u0alice" not in managers_alert(h)  # not her handle
-    assert await h.store.get_record(RecordKind.PEOPLE, key(ALICE)) == {"name": "Alice Byrne"}
+    assert (await h.store.get_record(RecordKind.PEOPLE, key(ALICE)) or {}).get(
+        "name"
+    ) == "Alice Byrne"
 
 
 async def test_her_full_name_when_she_set_no_display_name_even_in_a_typed_report(
@@ -124,11 +126,13 @@ async def test_a_failed_lookup_is_tried_again_and_the_reply_still_goes_out(
     h.fake.users_info_error = "internal_error"
     await h.command(ALICE, "help", channel=f"D{ALICE}")
     assert "/report-abuse mine" in h.text_of(ALICE)  # answered all the same
-    assert await h.store.get_record(RecordKind.PEOPLE, key(ALICE)) == {"name": "u0alice"}
+    assert (await h.store.get_record(RecordKind.PEOPLE, key(ALICE)) or {}).get("name") == "u0alice"
     h.fake.users_info_error = ""
     await h.dm(ALICE, "help")
     assert asked_about(h) == [ALICE, ALICE]
-    assert await h.store.get_record(RecordKind.PEOPLE, key(ALICE)) == {"name": "Alice Byrne"}
+    assert (await h.store.get_record(RecordKind.PEOPLE, key(ALICE)) or {}).get(
+        "name"
+    ) == "Alice Byrne"
 
 
 async def test_each_person_is_looked_up_once_across_many_events(h: SlackHarness) -> None:
@@ -139,7 +143,7 @@ async def test_each_person_is_looked_up_once_across_many_events(h: SlackHarness)
     await h.command(BOB, "help", channel=f"D{BOB}")
     await h.dm(BOB, "mine")
     assert sorted(asked_about(h)) == [ALICE, BOB]
-    assert await h.store.get_record(RecordKind.PEOPLE, key(BOB)) == {"name": "Bob Nolan"}
+    assert (await h.store.get_record(RecordKind.PEOPLE, key(BOB)) or {}).get("name") == "Bob Nolan"
 
 
 async def test_names_kept_in_memory_are_bounded(
@@ -199,7 +203,9 @@ async def _acks_come_first(
     names = [name for name, _ in h.fake.calls]
     assert names.count("users.info") == 1
     assert names.index("users.info") < names.index("chat.postMessage")
-    assert await h.store.get_record(RecordKind.PEOPLE, key(ALICE)) == {"name": "Alice Byrne"}
+    assert (await h.store.get_record(RecordKind.PEOPLE, key(ALICE)) or {}).get(
+        "name"
+    ) == "Alice Byrne"
 
 
 def _dm(user: str, text: str) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from bot.models import (
     SummaryField,
     TextMessage,
 )
+from bot.privacy import trail
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.store import RecordKind
 from bot.store.base import LIVE_GRACE
@@ -91,6 +92,10 @@ class Outcome(StrEnum):
 
 def _note(text: str, level: NoticeLevel = NoticeLevel.WARNING, title: str = "") -> Notice:
     return Notice(level=level, title=title, text=text)
+
+
+RECOVER_AT_ONCE = 16
+"""How many people's interrupted steps recovery answers side by side."""
 
 
 class Notifier:
@@ -219,20 +224,36 @@ class Notifier:
         it was saved and where things stand. Each person hears it in her own
         conversation. Returns how many were recovered."""
         since = datetime.now(UTC) - self.recover_after
-        count = 0
+        by_person: dict[str, list[InboundEvent]] = {}
         for event in await self.store.unhandled(older_than=since):
-            if self.harbour.in_flight(event, LIVE_GRACE):
-                continue  # this process is still answering it
-            who = event.person
-            if await self.store.seen(who, event.event_id):
-                replies: list[Reply] = [INTERRUPTED, *await self._where_now(event)]
-            else:
-                replies = await self.harbour.handle(event)
-            to = Recipient(platform=who.platform, kind="person", address=who.key, role="worker")
-            if not replies or await self._send_quietly(to, replies):
-                await self.harbour.answered(event)
-            count += 1
-        return count
+            if not self.harbour.in_flight(event, LIVE_GRACE):  # else still being answered here
+                by_person.setdefault(event.person.key, []).append(event)
+        at_once = asyncio.Semaphore(RECOVER_AT_ONCE)
+
+        async def in_order(events: list[InboundEvent]) -> None:
+            # One person's steps in the order she sent them; people side by side,
+            # so a killed process's hundred conversations aren't answered one by one.
+            async with at_once:
+                for event in events:
+                    await self._recover_one(event)
+
+        outcomes = await asyncio.gather(
+            *(in_order(events) for events in by_person.values()), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                log_failure("answering a step a stopped process had accepted", outcome)
+        return sum(len(events) for events in by_person.values())
+
+    async def _recover_one(self, event: InboundEvent) -> None:
+        who = event.person
+        if await self.store.seen(who, event.event_id):
+            replies: list[Reply] = [INTERRUPTED, *await self._where_now(event)]
+        else:
+            replies = await self.harbour.handle(event)
+        to = Recipient(platform=who.platform, kind="person", address=who.key, role="worker")
+        if not replies or await self._send_quietly(to, replies):
+            await self.harbour.answered(event)
 
     async def _where_now(self, event: InboundEvent) -> list[Reply]:
         """For a step handled whose answer was lost: if it filed a report (one
@@ -403,6 +424,11 @@ class Notifier:
         )
         await self._log(report, now, "alert-sent", delivery)
         self._delivered_on[to.platform] = now
+        if report is not None:
+            # An alert that reached someone counts as a view in the case's audit.
+            await trail.record(
+                self.store, [trail.delivery_entry(to, report.reference, now, delivery.replies)]
+            )
         if record.get("worker_told") or (
             delivery.worker_expects
             and to.role != "worker"

@@ -31,6 +31,7 @@ class AuditAction(StrEnum):
     EXPORTED = "exported"
     ERASED = "erased"
     PURGED = "purged"
+    KEY_ROTATED = "key-rotated"
 
 
 class AuditEntry(BaseModel):
@@ -70,11 +71,16 @@ def link(entry: AuditEntry, after: AuditEntry | None) -> AuditEntry:
     return placed.model_copy(update={"hash": digest(placed)})
 
 
-def first_broken(entries: Sequence[AuditEntry]) -> int | None:
+def first_broken(entries: Sequence[AuditEntry], *, trimmed: bool = False) -> int | None:
     """The number (`n`, as it should be) of the first entry that does not hold,
-    or None if the whole chain holds."""
+    or None if the whole chain holds. A `trimmed` chain (the store-wide one,
+    whose oldest entries retention removes) is checked from its first kept
+    entry on; a case's chain is only ever removed whole, so it starts at 1."""
     previous = GENESIS
-    for expected, entry in enumerate(entries, start=1):
+    first = 1
+    if trimmed and entries:
+        first, previous = entries[0].n, entries[0].previous
+    for expected, entry in enumerate(entries, start=first):
         if entry.n != expected or entry.previous != previous or entry.hash != digest(entry):
             return expected
         previous = entry.hash
