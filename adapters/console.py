@@ -10,12 +10,15 @@ prints only the bot's replies on stdout, so a session can be scripted.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
+import tempfile
 import textwrap
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
 from bot import engine
@@ -31,6 +34,7 @@ from bot.models import (
     Command,
     Confirmation,
     ControlAction,
+    FileReply,
     Form,
     Notice,
     NoticeLevel,
@@ -305,7 +309,50 @@ def _render(reply: Reply) -> str:
         if reply.footer:
             lines.append(_wrap(reply.footer))
         return "\n".join(lines)
+    if isinstance(reply, FileReply):
+        return _wrap(reply.caption) + f"\n  (a file: {reply.name}, {reply.size:,} bytes)"
     raise TypeError(f"no console rendering for {type(reply).__name__}")
+
+
+def save_file(file: FileReply, folder: Path) -> Path:
+    """Write a file Harbour sent into `folder`, readable by this user alone
+    (the folder 0700, the file 0600), never over another file (a second one
+    of the same name gets a number). Returns where it is."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # an existing folder is made private too
+    stem, dot, suffix = file.name.rpartition(".")
+    if not dot:
+        stem, suffix = file.name, ""
+    for n in range(1, 1000):
+        name = file.name if n == 1 else f"{stem}-{n}{dot}{suffix}"
+        path = folder / name
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "wb") as out:
+            out.write(file.content)
+        return path
+    raise FileExistsError(f"{folder} already holds 999 files named like {file.name}")
+
+
+def saved(file: FileReply, folder: Path) -> str:
+    """Save a file (`save_file`) and say where, or that it could not be."""
+    try:
+        return f"  Saved where only you can open it: {save_file(file, folder)}"
+    except OSError as exc:
+        return (
+            f"  (I couldn't save the file in {folder}: {type(exc).__name__}. Nothing was written.)"
+        )
+
+
+def exports_folder() -> Path:
+    """Where a console chat writes the files Harbour sends, when not told: a
+    new private folder in the system's temporary directory. Not beside the
+    data directory: a file there would be an unsealed copy of what the store
+    seals, on the store's volume and in its backups, and neither erasure nor
+    retention (which know only the store) would ever remove it."""
+    return Path(tempfile.mkdtemp(prefix="harbour-files-"))
 
 
 def _waiting(harbour: Harbour, session: Session | None) -> tuple[list[str], Pressable | None]:
@@ -353,6 +400,7 @@ async def chat(
     stderr: TextIO | None = None,
     interactive: bool | None = None,
     alerts: ConsoleMessenger | None = None,
+    files: Path | None = None,
 ) -> None:
     """Run a chat until end of input (Ctrl-D) or `quit`.
 
@@ -362,7 +410,9 @@ async def chat(
     messenger printing this trial's alerts, that includes the buttons of the
     last alert printed for this person (a check-in, a case's actions) or, for
     a safety lead, for the leads' channel; but never while she is in the
-    middle of a draft, whose question her numbers answer.
+    middle of a draft, whose question her numbers answer. A file Harbour
+    sends (`mydata`) is written to `files` (else `exports_folder()`), for
+    this user alone, and where it is printed.
     """
     interactive = stdin.isatty() if interactive is None else interactive
     err = stderr or sys.stderr
@@ -416,6 +466,9 @@ async def chat(
         buttons = on_screen(replies) or above
         for reply in replies:
             print(render(reply), file=stdout)
+            if isinstance(reply, FileReply):
+                files = files or exports_folder()
+                print(saved(reply, files), file=stdout)
             print(file=stdout)
         stdout.flush()
 
@@ -430,8 +483,9 @@ class ConsoleMessenger:
     It keeps the buttons of each alert it prints, so the console chat of the
     person it was for can press them (`chat(..., alerts=...)`)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, files: Path | None = None) -> None:
         self.stream = stream
+        self.files = files  # where files it is given are written (`save_file`)
         self.sent = 0
         self._printed: list[tuple[str, Pressable | None]] = []  # (to whom, its buttons)
 
@@ -462,6 +516,9 @@ class ConsoleMessenger:
         print(heading, file=self.stream)
         for reply in replies:
             print(render(reply), file=self.stream)
+            if isinstance(reply, FileReply):
+                self.files = self.files or exports_folder()
+                print(saved(reply, self.files), file=self.stream)
             for shown in reply.replies if isinstance(reply, Refresh) else (reply,):
                 if isinstance(shown, ChoiceQuestion) and shown.id.startswith(CASE_QUESTION):
                     # The alert scrolls away; the case's buttons are always one command away.

@@ -334,6 +334,40 @@ Shown = Annotated[
 """A reply that is shown as it is."""
 
 
+class FileReply(BaseModel):
+    """A file for the person, sent into her private chat with Harbour (her own
+    data, an evidence pack). Each surface delivers it its own way: Slack
+    uploads it, Teams asks her to accept it first, the console writes it to a
+    private folder. `content` is never shown in a repr (it is what she told us)."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    type: Literal["file"] = "file"
+    name: str = Field(
+        min_length=1,
+        max_length=120,
+        pattern=r"^[\w][\w.-]*$",
+        description="The file's name: letters, digits, dots and dashes (no path).",
+    )
+    media_type: str = Field(min_length=1, max_length=100, description="e.g. application/json")
+    content: bytes = Field(repr=False)
+    caption: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="Harbour's words about what the file holds, shown with it.",
+    )
+    ask_again: str = Field(
+        default="",
+        max_length=100,
+        description="What to say to Harbour for another copy (e.g. mydata), told to her "
+        "when she declines it or it has expired.",
+    )
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
 class Refresh(BaseModel):
     """Shows `replies` in place of the private message the person just pressed
     a button on (a manager's alert after an action: its status now, and the
@@ -356,6 +390,7 @@ Reply = Annotated[
     | Confirmation
     | SummaryCard
     | Notice
+    | FileReply
     | Refresh,
     Field(discriminator="type"),
 ]

@@ -31,6 +31,7 @@ from bot.models import (
     Confirmation,
     Control,
     ControlAction,
+    FileReply,
     Form,
     FormSubmitted,
     Notice,
@@ -226,6 +227,21 @@ INSTANCES: dict[type[Any], dict[str, Reply]] = {
         "rtl": Notice(text=RTL),
     },
 }
+INSTANCES[FileReply] = {
+    "mydata": FileReply(
+        name="harbour-mydata-2026-03-02.json",
+        media_type="application/json",
+        content=b'{"reports": []}',
+        caption="Here is everything Harbour holds about you, in one file.",
+        ask_again="mydata",
+    ),
+    "markup and a long caption": FileReply(
+        name="evidence-HB-2026-0001.pdf",
+        media_type="application/pdf",
+        content=bytes(range(256)) * 40,
+        caption=(MARKUP + " " + EMOJI + " " + RTL + " ") * 6,
+    ),
+}
 SHOWN_TYPES: tuple[type[Any], ...] = get_args(get_args(Shown)[0])
 REPLY_TYPES: tuple[type[Any], ...] = get_args(get_args(Reply)[0])
 INSTANCES[Refresh] = {
@@ -252,7 +268,8 @@ def test_every_reply_type_has_instances_here() -> None:
     """A reply type added to `Reply` (or to what a Refresh shows) fails until
     it has instances here, and so until every surface renders it."""
     assert set(REPLY_TYPES) == set(INSTANCES), "add instances of the new reply type"
-    assert set(SHOWN_TYPES) == set(REPLY_TYPES) - {Refresh}
+    # A file is sent, never shown in place of a pressed message: no Refresh holds one.
+    assert set(SHOWN_TYPES) == set(REPLY_TYPES) - {Refresh, FileReply}
     for kind in SHOWN_TYPES:
         assert any(
             isinstance(r, Refresh) and isinstance(r.replies[0], kind)
@@ -284,6 +301,8 @@ def required_texts(reply: Reply, surface: str) -> list[str]:
             out += [r.prompt, r.confirm_label, r.deny_label]
         elif isinstance(r, SummaryCard):
             out += [r.title, r.footer, *(t for f in r.fields for t in (f.label, f.value))]
+        elif isinstance(r, FileReply):  # where it is not uploaded with its caption
+            out += [r.caption, r.name]
         elif isinstance(r, Form):
             asked = [r.focused] if surface == "console" else list(r.questions)
             if surface != "console" or r.starts_page:

@@ -5,7 +5,7 @@ Every listener calls `ack()` straight away (bolt runs with
 is made) and queues the real work for a few background workers: translate the
 payload into a core event, let `Harbour.handle` save and answer, then post the
 replies in the person's DM with the bot. The conversation never happens in a
-channel.
+channel, and a file for a person (`mydata`) is uploaded into her DM alone.
 
 People are named as they name themselves in Slack: the first time someone's
 event is handled (after its ack, never before), `users.info` gives her display
@@ -57,6 +57,7 @@ from bot.models import (
     Command,
     Control,
     ControlAction,
+    FileReply,
     Form,
     FormSubmitted,
     InboundEvent,
@@ -111,6 +112,9 @@ IN_CHANNEL_NOTE = (
 NOT_YOURS = (
     "That button belongs to someone else's private conversation, so I haven't done anything."
 )
+FILE_NOT_SENT = "I couldn't send you the file, so nothing was sent and nothing was shared."
+FILES_REFUSED = frozenset({"missing_scope", "not_allowed_token_type", "no_permission"})
+"""Upload errors that say the app may not send files at all (its setup, not this file)."""
 
 SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 """What a Slack channel id looks like (public C…, private G…)."""
@@ -689,12 +693,50 @@ class SlackAdapter:
         )
 
     async def _post(self, who: PersonRef, channel: str, replies: list[Reply]) -> None:
-        for blocks in render.messages(replies, who.user, forms_in_modals=self._forms_in_modals):
+        """Post the replies in her DM, then upload any file they carry there."""
+        shown = [r for r in replies if not isinstance(r, FileReply)]
+        for blocks in render.messages(shown, who.user, forms_in_modals=self._forms_in_modals):
             sent = await self.client.chat_postMessage(
-                channel=channel, blocks=blocks, text=render.fallback_text(replies)
+                channel=channel, blocks=blocks, text=render.fallback_text(shown)
             )
             if render.is_interactive(blocks):
                 self._live[who.key] = _Live(channel=channel, ts=str(sent["ts"]), blocks=blocks)
+        for file in (r for r in replies if isinstance(r, FileReply)):
+            await self._upload(who, channel, file)
+
+    async def _upload(self, who: PersonRef, channel: str, file: FileReply) -> None:
+        """Upload a file into her DM with Harbour (`files_upload_v2`: the DM's id
+        is the one `dm_channel` keeps), its caption as the message with it. If
+        Slack refuses, she is told plainly that nothing was sent, and why if it
+        is Harbour's setup (the `files:write` scope missing)."""
+        try:
+            await self.client.files_upload_v2(
+                channel=channel,
+                file=file.content,
+                filename=file.name,
+                title=file.name,
+                initial_comment=render.escape(file.caption),
+            )
+            return
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown"))
+            log.error("Slack refused a file upload: %s", error)
+        except Exception as exc:
+            error = ""
+            log_failure("uploading a file to Slack", exc)
+        text = FILE_NOT_SENT
+        if error in FILES_REFUSED:
+            text += (
+                " Harbour isn't allowed to send files here yet: please tell your Harbour "
+                "administrator (the Slack app needs the files:write permission)."
+            )
+        again = f" Say {file.ask_again} to try again." if file.ask_again else ""
+        note = Notice(level=NoticeLevel.WARNING, text=text + again)
+        await self.client.chat_postMessage(
+            channel=channel,
+            text=render.fallback_text([note]),
+            blocks=[b.to_dict() for b in render.reply_blocks(note, who.user)],
+        )
 
     async def _refuse(self, who: PersonRef, reason: str) -> None:
         text = NOT_YOURS if reason == "not-yours" else "I couldn't read that button press."
@@ -724,14 +766,20 @@ class SlackAdapter:
         channel = await self._channel_of(to)
         owner = person.user if person else SHARED
         metadata = _alert_metadata(key) if key else None
+        shown = [r for r in replies if not isinstance(r, FileReply)]
         sent: Any = None
-        for blocks in render.messages(replies, owner):
+        for blocks in render.messages(shown, owner):
             sent = await self.client.chat_postMessage(
                 channel=channel,
                 blocks=blocks,
-                text=render.fallback_text(replies),
+                text=render.fallback_text(shown),
                 metadata=metadata,
             )
+        for file in (r for r in replies if isinstance(r, FileReply)):
+            if person is None:  # a file is only ever for its person, in her DM
+                log.error("a file was addressed to a channel; it was not sent")
+                continue
+            await self._upload(person, channel, file)
         return f"{channel}|{sent['ts'] if sent else ''}"
 
     async def find_sent(self, to: Recipient, key: str, since: datetime) -> str | None:

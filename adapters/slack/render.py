@@ -50,6 +50,7 @@ from bot.models import (
     ChoiceQuestion,
     Confirmation,
     ControlAction,
+    FileReply,
     Form,
     Notice,
     NoticeLevel,
@@ -430,7 +431,27 @@ def reply_blocks(reply: Reply, owner: str) -> list[Block]:
         ]
     if isinstance(reply, SummaryCard):
         return _summary_blocks(reply)
+    if isinstance(reply, FileReply):
+        return file_blocks(reply)
     raise TypeError(f"no Block Kit rendering for {type(reply).__name__}")
+
+
+def file_blocks(file: FileReply) -> list[Block]:
+    """A file as a message says it, where it is not uploaded with it (the app
+    sends files with `files_upload_v2`): its caption, and its name and size."""
+    return [
+        *_plain_sections(file.caption),
+        ContextBlock(elements=[PlainTextObject(text=f"📎 {file.name} · {size_words(file.size)}")]),
+    ]
+
+
+def size_words(size: int) -> str:
+    """A file's size as people read it."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
 
 
 def messages(
@@ -519,6 +540,8 @@ def _what_it_is(replies: Sequence[Reply]) -> str:
     form = next((r for r in replies if isinstance(r, Form)), None)
     if form is not None:
         return _clip(f"Harbour: {form.title}", HEADER_TEXT)
+    if any(isinstance(r, FileReply) for r in replies):
+        return "Harbour has sent you a file"
     return "Harbour has replied"
 
 

@@ -13,7 +13,9 @@ how to post there. A button pressed there (a Claim on an alert) reaches the
 core like any other, but its answer goes to the presser's personal chat, never
 into the channel, and is never a refresh of the shared card. Alerts start a
 new post in the registered channel (never a reply in the thread it was
-registered from), and the notifier then edits that post in place.
+registered from), and the notifier then edits that post in place. A file for
+a person (`mydata`) is offered in her personal chat with a file consent card
+and put in her OneDrive once she accepts it (`_on_file_consent`).
 
 Every import of the Agents SDK stays inside adapters/teams.
 """
@@ -21,6 +23,7 @@ Every import of the Agents SDK stays inside adapters/teams.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import re
@@ -37,11 +40,13 @@ from microsoft_agents.activity import (
     Activity,
     ActivityTypes,
     AdaptiveCardInvokeResponse,
+    Attachment,
     ChannelAccount,
     ConversationAccount,
     ConversationParameters,
     ConversationReference,
 )
+from microsoft_agents.activity.teams import FileUploadInfo
 from microsoft_agents.hosting.aiohttp import (
     CloudAdapter,
     jwt_authorization_decorator,
@@ -69,10 +74,11 @@ from bot.alerts.messenger import SHARED, Recipient
 from bot.app import Harbour
 from bot.config import ConfigError
 from bot.conversation.session import help_for
-from bot.directory import Directory
+from bot.directory import Directory, parse_person
 from bot.logs import log_failure
 from bot.models import (
     ChannelRegistered,
+    FileReply,
     Notice,
     NoticeLevel,
     PersonRef,
@@ -82,6 +88,7 @@ from bot.models import (
     Shown,
     Text,
 )
+from bot.privacy import rights
 from bot.store import RecordKind, Store
 
 log = logging.getLogger(__name__)
@@ -120,6 +127,14 @@ NOT_ANSWERED = (
     "Harbour under Chat) and press the button again."
 )
 FAILED = "Something went wrong on my side. Please try again in a minute."
+FILE_DECLINED = "No problem: I haven't sent the file, and no copy of it is kept waiting."
+FILE_GONE = (
+    "That file is no longer waiting to be sent (a file waits a day, and goes once), so "
+    "nothing was sent. Ask me for it again whenever you like."
+)
+FILE_FAILED = (
+    "I couldn't send you the file, so nothing was sent. Please ask me for it again in a minute."
+)
 CHANNEL_WELCOME = (
     "Hello, I'm Harbour. People report online abuse to me privately, in their personal chat "
     "with me: nothing about a report is posted here. An administrator can make this channel "
@@ -360,6 +375,7 @@ class TeamsAdapter:
         app.activity(ActivityTypes.conversation_update)(self._on_conversation_update)
         app.activity(ActivityTypes.installation_update)(self._on_installation_update)
         app.adaptive_card.action_execute(re.compile(".*"))(self._on_execute)
+        app.invoke("fileConsent/invoke")(self._on_file_consent)
 
     async def _on_message(self, ctx: TurnContext, state: TurnState) -> None:
         activity = ctx.activity
@@ -648,9 +664,84 @@ class TeamsAdapter:
     # ------------------------------------------------------------------ sending
 
     async def _send(self, ctx: TurnContext, who: PersonRef, replies: Sequence[Reply]) -> None:
-        summary = fallback_text(replies)
-        for content in cards.cards(replies, who.user):
+        shown = [r for r in replies if not isinstance(r, FileReply)]
+        summary = fallback_text(shown)
+        for content in cards.cards(shown, who.user):
             await self._post_card(ctx, content, summary)
+        for file in (r for r in replies if isinstance(r, FileReply)):
+            await self._offer_file(ctx, who, file)
+
+    # ------------------------------------------------------------------ files
+
+    async def _offer_file(self, ctx: TurnContext, who: PersonRef, file: FileReply) -> None:
+        """Ask her to accept a file (Teams' file consent card). The file waits
+        for her answer in the store, sealed, for a day: any instance may
+        receive it (`_on_file_consent`)."""
+        token = await rights.keep_waiting_file(self.store, who, file, self.harbour.clock())
+        offer = Activity(
+            type=ActivityTypes.message,
+            attachments=[Attachment.model_validate(cards.file_consent(file, token))],
+        )
+        await send_with_retry(lambda: ctx.send_activity(offer))
+
+    async def _on_file_consent(self, ctx: TurnContext, state: TurnState) -> None:
+        """Her answer to a file consent card. Accepted: the file is put where
+        Teams said (its upload URL, with Content-Range), then shown as a file
+        card. Declined: she is told nothing was sent. Either way the waiting
+        file is forgotten, and Teams gets its invoke response (200)."""
+        activity = ctx.activity
+        who = translate.person_of(activity)
+        value = activity.value if isinstance(activity.value, dict) else {}
+        context = value.get("context")
+        token = str(context.get(cards.FILE_KEY) or "") if isinstance(context, dict) else ""
+        accepted = value.get("action") == "accept"
+        try:
+            waiting = await rights.take_waiting_file(self.store, token, who, self.harbour.clock())
+            if waiting is None:
+                await self._send(ctx, who, [Notice(text=FILE_GONE)])
+            elif not accepted:
+                again = (
+                    f" If you'd like it later, say {waiting.file.ask_again}."
+                    if waiting.file.ask_again
+                    else ""
+                )
+                await self._send(ctx, who, [Text(text=FILE_DECLINED + again)])
+            else:
+                info = FileUploadInfo.model_validate(value.get("uploadInfo") or {})
+                await self._upload(info, waiting.file)
+                shown = Activity(
+                    type=ActivityTypes.message,
+                    attachments=[
+                        Attachment.model_validate(
+                            cards.file_info(
+                                info.name, info.content_url, info.unique_id, info.file_type
+                            )
+                        )
+                    ],
+                )
+                await send_with_retry(lambda: ctx.send_activity(shown))
+        except Exception as exc:
+            log_failure("sending a file in Teams", exc)
+            with contextlib.suppress(Exception):
+                await self._send(ctx, who, [Notice(level=NoticeLevel.WARNING, text=FILE_FAILED)])
+        await ctx.send_activity(Activity(type=ActivityTypes.invoke_response, value={"status": 200}))
+
+    async def _upload(self, info: FileUploadInfo, file: FileReply) -> None:
+        """PUT the whole file to the upload session Teams opened for it (in her
+        OneDrive), in one range. In the local trial, only to this machine."""
+        if self.settings.local_trial and not _is_loopback_url(info.upload_url):
+            raise NotOnThisMachine(info.upload_url)
+        size = file.size
+        headers = {"Content-Range": f"bytes 0-{size - 1}/{size}"}
+
+        async def put() -> None:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.put(info.upload_url, data=file.content, headers=headers) as response,
+            ):
+                response.raise_for_status()
+
+        await send_with_retry(put)
 
     async def _post_card(
         self, ctx: TurnContext, content: dict[str, Any], summary: str | None = None
@@ -743,8 +834,14 @@ class TeamsAdapter:
             raise NoAddress(key)
         reference = ConversationReference.model_validate(known["reference"])
         owner = SHARED if shared else key.rsplit(":", 1)[-1]
-        contents = cards.cards(replies, owner)
-        summary = fallback_text(replies)
+        shown = [r for r in replies if not isinstance(r, FileReply)]
+        files = [r for r in replies if isinstance(r, FileReply)]
+        person = None if shared else parse_person(key)
+        if files and person is None:  # a file is only ever for its person, in her chat
+            log.error("Teams: a file was addressed to a channel; it was not sent")
+            files = []
+        contents = cards.cards(shown, owner)
+        summary = fallback_text(shown)
         channel = _stored_channel(known) if shared else None
         failure: list[BaseException] = []
         sent: list[str] = []
@@ -757,6 +854,9 @@ class TeamsAdapter:
                 for content in contents:
                     response = await self._post_card(ctx, content, summary)
                     sent.append(str(getattr(response, "id", "") or ""))
+                for file in files:
+                    assert person is not None
+                    await self._offer_file(ctx, person, file)
             except BaseException as exc:  # re-raised below, outside the SDK's turn
                 failure.append(exc)
 

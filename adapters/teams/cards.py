@@ -16,6 +16,7 @@ from bot.models import (
     ChoiceQuestion,
     Confirmation,
     ControlAction,
+    FileReply,
     Form,
     Notice,
     NoticeLevel,
@@ -29,6 +30,12 @@ from bot.models import (
 )
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+FILE_CONSENT_TYPE = "application/vnd.microsoft.teams.card.file.consent"
+FILE_INFO_TYPE = "application/vnd.microsoft.teams.card.file.info"
+FILE_KEY = "hbFile"
+"""The consent card's accept and decline contexts carry `{"hbFile": <token>}`,
+the key of the waiting file (`bot.privacy.rights.WaitingFile`)."""
+DESCRIPTION_LIMIT = 1000
 VERSION = "1.5"
 MAX_ACTIONS = 6
 FEW_BUTTONS = 6
@@ -260,6 +267,9 @@ def reply_parts(reply: Reply, owner: str) -> tuple[list[dict[str, Any]], list[di
         return [picker], [_execute("OK", data, style="positive", inputs=True)]
     if isinstance(reply, SummaryCard):
         return _summary(reply), []
+    if isinstance(reply, FileReply):
+        # Where a file is not offered with its consent card (`file_consent`): what it is.
+        return [plain(reply.caption), plain(f"📎 {reply.name}", isSubtle=True)], []
     raise TypeError(f"no Adaptive Card rendering for {type(reply).__name__}")
 
 
@@ -340,3 +350,31 @@ def invite(text: str, chat_url: str | None) -> dict[str, Any]:
 
 def is_interactive(content: dict[str, Any]) -> bool:
     return bool(content.get("actions"))
+
+
+def file_consent(file: FileReply, token: str) -> dict[str, Any]:
+    """The attachment that asks her to accept a file (Teams lets a bot send a
+    file in a personal chat only once she has): its name, size and caption;
+    her answer comes back as a `fileConsent/invoke` carrying `token`."""
+    context = {FILE_KEY: token}
+    return {
+        "contentType": FILE_CONSENT_TYPE,
+        "name": file.name,
+        "content": {
+            "description": file.caption[:DESCRIPTION_LIMIT],
+            "sizeInBytes": file.size,
+            "acceptContext": context,
+            "declineContext": context,
+        },
+    }
+
+
+def file_info(name: str, content_url: str, unique_id: str, file_type: str) -> dict[str, Any]:
+    """The attachment that shows a file now in her OneDrive (after she accepted
+    it and it was uploaded), as Teams' own file card."""
+    return {
+        "contentType": FILE_INFO_TYPE,
+        "name": name,
+        "contentUrl": content_url,
+        "content": {"uniqueId": unique_id, "fileType": file_type},
+    }

@@ -34,6 +34,7 @@ from bot.models import (
     TextMessage,
 )
 from bot.outcome import Outcome
+from bot.privacy import rights, trail
 from bot.reports import parse_reference
 from bot.services import Services
 from bot.session import PendingChoice, Session
@@ -308,6 +309,8 @@ ROUTES = Routes(
         "whoami": _whoami,
         "manager": _manager,
         "checkin": casework.checkin_command,
+        "audit": trail.audit_command,
+        "mydata": rights.mydata_command,
         "share": _share,
         "hello": _hello,
         "help": _help,
@@ -337,6 +340,10 @@ ROUTES = Routes(
         "whoami": "whoami",
         "manager": "manager",
         "checkin": "checkin",
+        "audit": "audit",
+        "seen": "audit",
+        "mydata": "mydata",
+        "my data": "mydata",
         "share": "share",
         "hi": "hello",
         "hello": "hello",
@@ -358,7 +365,7 @@ ROUTES = Routes(
         Ask.CHECKIN_NOTE: casework.checkin_note,
         Ask.NEXT_STEP: talk.answer_next_step,
     },
-    answer_prefixes={CASE_QUESTION: _case_question},
+    answer_prefixes={CASE_QUESTION: _case_question, rights.ERASE_QUESTION: rights.answer_erase},
     finishers={
         REPORT.id: worker.finish_report,
         UPDATE.id: worker.finish_about_report,

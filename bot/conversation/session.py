@@ -54,6 +54,7 @@ HELP_LINES = (
     ("cases", "managers and safety leads: the open cases you look after"),
     ("checkin <person> in 3 days", "managers: schedule private check-ins (or: tomorrow, cadence)"),
     ("whoami", "your Harbour id, for the team directory"),
+    ("mydata", "everything Harbour holds about you, as a file in this chat"),
     ("help", "show this list"),
 )
 

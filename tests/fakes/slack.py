@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -35,8 +36,15 @@ class FakeSlack:
         self.users_info_error = ""  # users.info answers this error, e.g. "missing_scope"
         self.users_info_gate: asyncio.Event | None = None  # users.info waits for it to be set
         self._sockets: list[web.WebSocketResponse] = []
+        # Uploads (files_upload_v2): the bytes posted to each upload URL, by file
+        # id, and the files completed into a conversation, in order.
+        self.uploaded: dict[str, bytes] = {}
+        self.files: list[dict[str, Any]] = []
+        self.errors: dict[str, str] = {}  # a method answers {"ok": false, "error": ...}
+        self._file_ids = itertools.count(1)
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/api/{method}", self._handle)  # conversations.history is a GET
         app.router.add_get("/link", self._socket_mode)
         app.router.add_post("/respond/{id}", self._respond)
@@ -75,6 +83,8 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "invalid_blocks"})
         if method == "users.info" and self.users_info_gate is not None:
             await self.users_info_gate.wait()
+        if method in self.errors:
+            return web.json_response({"ok": False, "error": self.errors[method]})
         if self.failures.get(method):
             status, headers = self.failures[method].pop(0)
             return web.json_response(
@@ -107,7 +117,39 @@ class FakeSlack:
             return web.json_response(self._history(params))
         if method == "users.info":
             return web.json_response(self._user(str(params.get("user") or "")))
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._file_ids):08d}"
+            url = str(self.server.make_url(f"/upload/{file_id}"))
+            return web.json_response({"ok": True, "upload_url": url, "file_id": file_id})
+        if method == "files.completeUploadExternal":
+            return web.json_response(self._complete(params))
         return web.json_response({"ok": True})
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """Step 2 of files_upload_v2: the file's bytes, posted to the URL step 1 gave."""
+        file_id = request.match_info["file_id"]
+        self.uploaded[file_id] = await request.read()
+        self.calls.append(("upload", {"file_id": file_id}))
+        return web.Response(text=f"OK - {len(self.uploaded[file_id])}")
+
+    def _complete(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Step 3: the uploaded files shared into a conversation, as Slack answers
+        (the files, each as uploaded; refused if a file was never uploaded)."""
+        listed = params.get("files")
+        files = json.loads(listed) if isinstance(listed, str) else listed or []
+        if any(f.get("id") not in self.uploaded for f in files):
+            return {"ok": False, "error": "file_not_found"}
+        for f in files:
+            self.files.append(
+                {
+                    "id": f["id"],
+                    "title": f.get("title"),
+                    "channel": params.get("channel_id"),
+                    "initial_comment": params.get("initial_comment"),
+                    "content": self.uploaded[f["id"]],
+                }
+            )
+        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
 
     def _user(self, user: str) -> dict[str, Any]:
         """users.info: the user, with the profile set in `profiles`; or the
@@ -216,6 +258,10 @@ class FakeSlack:
 
     def last_post(self) -> dict[str, Any]:
         return self.posts()[-1]
+
+    def files_in(self, channel: str) -> list[dict[str, Any]]:
+        """The files completed into a conversation (id, title, comment, content)."""
+        return [f for f in self.files if f["channel"] == channel]
 
     def responses(self) -> list[dict[str, Any]]:
         """What was posted to response URLs (only their poster sees these)."""

@@ -19,7 +19,12 @@ class FakeConnector:
         self.requests: list[dict[str, Any]] = []
         self.failures: list[tuple[int, dict[str, str]]] = []
         self._ids = itertools.count(1)
+        # Files put to an upload session (`upload_info`): by its id, the bytes and
+        # the request's Content-Range; `upload_failures` answers the next puts so.
+        self.uploads: dict[str, dict[str, Any]] = {}
+        self.upload_failures: list[int] = []
         app = web.Application()
+        app.router.add_put("/upload/{upload_id}", self._upload)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self.server = TestServer(app, host="127.0.0.1")
 
@@ -72,6 +77,29 @@ class FakeConnector:
             answer["activityId"] = f"activity-{next(self._ids)}"
         return answer
 
+    def upload_info(self, name: str, upload_id: str = "up-1") -> dict[str, str]:
+        """The `uploadInfo` Teams sends when a file consent card is accepted: an
+        upload session here (standing in for her OneDrive) and where the file will be."""
+        return {
+            "name": name,
+            "uploadUrl": str(self.server.make_url(f"/upload/{upload_id}")),
+            "contentUrl": f"https://contoso-my.sharepoint.example/personal/{upload_id}/{name}",
+            "uniqueId": f"unique-{upload_id}",
+            "fileType": name.rpartition(".")[2],
+        }
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload_id = request.match_info["upload_id"]
+        body = await request.read()
+        if self.upload_failures:
+            return web.json_response({"error": "busy"}, status=self.upload_failures.pop(0))
+        self.uploads[upload_id] = {
+            "content": body,
+            "range": request.headers.get("Content-Range"),
+            "length": request.headers.get("Content-Length"),
+        }
+        return web.json_response({"id": upload_id, "size": len(body)}, status=201)
+
     # ---------------------------------------------------------------- reading the record
 
     def created(self, channel: str | None = None) -> list[dict[str, Any]]:
@@ -98,6 +126,15 @@ class FakeConnector:
             and r["body"]
             and (conversation is None or f"/conversations/{conversation}/" in r["path"] + "/")
         ] + [c["activity"] for c in self.created(conversation) if c.get("activity")]
+
+    def attachments(self, conversation: str, content_type: str) -> list[dict[str, Any]]:
+        """Attachments of one type the bot sent to a conversation, in order."""
+        return [
+            a
+            for body in self.sent(conversation)
+            for a in body.get("attachments") or []
+            if a.get("contentType") == content_type
+        ]
 
     def cards(self, conversation: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -161,3 +198,21 @@ def mention(user: str) -> dict[str, Any]:
     """The `entities` entry Teams sends for `<at>Name</at>` in a message's text."""
     who = account(user)
     return {"type": "mention", "mentioned": who, "text": f"<at>{who['name']}</at>"}
+
+
+def file_consent(
+    service_url: str,
+    user: str,
+    action: str,
+    context: dict[str, Any],
+    upload_info: dict[str, str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A press on a file consent card: a `fileConsent/invoke` carrying the card's
+    accept or decline context, and on accept where to upload the file."""
+    value: dict[str, Any] = {"type": "fileUpload", "action": action, "context": context}
+    if upload_info is not None:
+        value["uploadInfo"] = upload_info
+    return activity(
+        service_url, user, kind="invoke", name="fileConsent/invoke", value=value, **fields
+    )
