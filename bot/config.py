@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.alerts.followups import EscalationTimes, public_holidays
@@ -29,6 +29,7 @@ from bot.guidance import (
     pack_code,
     pack_emergency,
 )
+from bot.privacy.retention import FOREVER, RULES, Category, Retention, parse_days
 
 EMERGENCY_NUMBERS = {code: pack_emergency(pack) for code, pack in builtin_packs().items()}
 """Emergency numbers by country, from the built-in country packs
@@ -138,6 +139,29 @@ class Settings(BaseSettings):
     directory: Path | None = Field(
         default=None, description="The team directory file (TOML): who manages whom, leads."
     )
+    # Retention (`bot.privacy.retention`): whole days, checked at start against
+    # each category's floor; "forever" only where a legal hold may need it.
+    keep_drafts_days: int = Field(
+        default=RULES[Category.DRAFTS].default_days,
+        description="Days an abandoned draft (a saved conversation nobody touched) is kept.",
+    )
+    keep_closed_cases_days: int | None = Field(
+        default=RULES[Category.CLOSED_CASES].default_days,
+        description=f"Days a closed case is kept after closing, then reduced to anonymous "
+        f"counts; {FOREVER!r} keeps closed cases without limit (a legal hold).",
+    )
+    keep_deliveries_days: int = Field(
+        default=RULES[Category.DELIVERIES].default_days,
+        description="Days delivery and outbox records are kept after delivery.",
+    )
+    keep_names_days: int = Field(
+        default=RULES[Category.NAMES].default_days,
+        description="Days a display name is kept after Harbour last saw the person.",
+    )
+    keep_audit_days: int | None = Field(
+        default=RULES[Category.AUDIT].default_days,
+        description=f"Days store-wide audit entries are kept; {FOREVER!r}: without limit.",
+    )
     admins: str = Field(
         default="",
         description="Comma-separated Harbour ids of administrators (platform:workspace:user, "
@@ -162,6 +186,16 @@ class Settings(BaseSettings):
                     "to see theirs)"
                 )
         return value
+
+    @field_validator(*(f"keep_{c.value}_days" for c in Category), mode="before")
+    @classmethod
+    def _days(cls, value: object, info: ValidationInfo) -> int | None:
+        category = Category(str(info.field_name).removeprefix("keep_").removesuffix("_days"))
+        return parse_days(category, value)
+
+    def retention(self) -> Retention:
+        """How long each category of data is kept (`bot.privacy.retention`)."""
+        return Retention.from_days({c: getattr(self, f"keep_{c.value}_days") for c in Category})
 
     @field_validator("country")
     @classmethod

@@ -194,14 +194,21 @@ class Report(BaseModel):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     checkins: list[CheckIn] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _closed_when(self) -> Report:
-        """Reports closed before `closed_at` existed (2026-12-02) were closed
-        when their timeline says."""
-        if self.status is ReportStatus.CLOSED and self.closed_at is None:
-            closings = [e.at for e in self.timeline if e.action == "closed"]
-            self.closed_at = closings[-1] if closings else self.filed_at
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _closed_when(cls, data: Any) -> Any:
+        """Reports stored closed before `closed_at` existed (2026-12-02) were
+        closed when their timeline says (or, failing that, when filed)."""
+        if not isinstance(data, dict) or "closed_at" in data:
+            return data
+        if data.get("status") != ReportStatus.CLOSED.value:
+            return data
+        closings = [
+            e.at if isinstance(e, TimelineEntry) else e.get("at")
+            for e in data.get("timeline") or ()
+            if (e.action if isinstance(e, TimelineEntry) else e.get("action")) == "closed"
+        ]
+        return {**data, "closed_at": closings[-1] if closings else data.get("filed_at")}
 
     def log(self, at: datetime, action: str, actor: str | None = None, detail: str = "") -> None:
         self.timeline.append(TimelineEntry(at=at, actor=actor, action=action, detail=detail))

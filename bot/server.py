@@ -36,6 +36,7 @@ from bot.guidance import Library
 from bot.logging_setup import set_format
 from bot.metrics import Metrics
 from bot.models import Platform
+from bot.privacy.retention import purge_daily
 from bot.store import Store
 from bot.team import reconcile_directory_file
 
@@ -147,6 +148,7 @@ async def run(
         log.info("directory file: a new manager for %s; earlier reports follow the rule", worker)
     freeze_long_lived()
     delivering = asyncio.create_task(server.notifier.run())
+    purging = asyncio.create_task(purge_daily(server.harbour, settings.retention()))
     if server.slack is not None and slack.use_socket_mode:
         await server.slack.connect_socket_mode()
         log.info("Slack: connected over Socket Mode")
@@ -172,6 +174,7 @@ async def run(
     finally:
         log.info("shutting down: finishing work already acknowledged")
         delivering.cancel()
+        purging.cancel()
         await runner.cleanup()
         if server.slack is not None:
             await server.slack.close()
