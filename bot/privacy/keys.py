@@ -64,13 +64,17 @@ class KeyRing:
     """Where the ring came from, for messages ("HARBOUR_KEY" or the file path)."""
 
     def __post_init__(self) -> None:
+        where = self.origin or "the key ring"
         if self.current not in self.keys:
-            raise KeyProblem(f"{self.origin or 'the key ring'}: its current key is not in it")
+            raise KeyProblem(
+                f"{where}: its current key ({self.current!r}) is not in it: restore the key "
+                "from your backup"
+            )
         for kid, key in self.keys.items():
             if len(key) != KEY_BYTES:
                 raise KeyProblem(
-                    f"{self.origin or 'the key ring'}: key {kid!r} is {len(key)} bytes, not "
-                    f"{KEY_BYTES}"
+                    f"{where}: key {kid!r} is {len(key)} bytes, not {KEY_BYTES} (it was cut "
+                    "short or changed): restore the key from your backup"
                 )
 
     # ------------------------------------------------------------------ sealing
@@ -126,6 +130,15 @@ class KeyRing:
         """This ring without its retired keys (after everything was resealed)."""
         return KeyRing({self.current: self.keys[self.current]}, self.current, self.origin)
 
+    def retired(self) -> KeyRing | None:
+        """The keys besides the current one, as a ring of their own (what a
+        rotation retires; the newest of them is its current), or None if there
+        are none."""
+        others = {kid: key for kid, key in self.keys.items() if kid != self.current}
+        if not others:
+            return None
+        return KeyRing(others, max(others), self.origin)
+
     # ------------------------------------------------------------------ as text
 
     def dumps(self) -> str:
@@ -142,18 +155,26 @@ class KeyRing:
 
     @classmethod
     def loads(cls, text: str, origin: str) -> KeyRing:
+        """The ring in `text` (as `dumps` writes it); `KeyProblem`, naming
+        `origin` and what is wrong (never a key), if it is not one."""
         try:
             data = json.loads(text)
-            keys = {
-                str(kid): base64.urlsafe_b64decode(str(value).encode())
-                for kid, value in data["keys"].items()
-            }
+            found = data["keys"].items()
             current = str(data["current"])
-        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise KeyProblem(
-                f"{origin} is not a Harbour key file (it should be the JSON Harbour wrote): "
-                "restore it from your backup"
+                f"{origin} is not a Harbour key ring (the JSON Harbour writes in its key "
+                "file): restore it from your backup"
             ) from None
+        keys: dict[str, bytes] = {}
+        for kid, value in found:
+            try:
+                keys[str(kid)] = base64.b64decode(str(value), altchars=b"-_", validate=True)
+            except (ValueError, binascii.Error):
+                raise KeyProblem(
+                    f"{origin}: key {kid!r} is not base64 (it was changed by hand, or damaged): "
+                    "restore the key from your backup"
+                ) from None
         return cls(keys, current, origin)
 
 
@@ -200,6 +221,36 @@ def write_key_file(path: Path, ring: KeyRing, *, replace: bool = True) -> bool:
     return True
 
 
+def read_key_file(path: Path) -> KeyRing:
+    """The ring in the key file `path`; `KeyProblem` naming the file if it
+    cannot be read or is not a key ring. One others may read is used, with a
+    warning (a secret mounted by an orchestrator often is)."""
+    try:
+        found = path.stat()
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise KeyProblem(
+            f"{path} is a directory, not a key file: set HARBOUR_KEY_FILE to the key file itself"
+        ) from None
+    except UnicodeDecodeError:
+        raise KeyProblem(
+            f"{path} is not a Harbour key file (not text): restore it from your backup"
+        ) from None
+    except OSError as exc:
+        raise KeyProblem(
+            f"Harbour cannot read its key file {path} ({exc.strerror or type(exc).__name__}): "
+            "it must be readable by the account that runs Harbour, and by no other"
+        ) from None
+    if found.st_mode & 0o077:
+        log.warning(
+            "The key file %s can be read by other accounts (mode %o): make it readable by "
+            "Harbour's account only (chmod 600).",
+            path,
+            found.st_mode & 0o777,
+        )
+    return KeyRing.loads(text, str(path))
+
+
 def load_ring(*, key: str, key_file: Path, data_dir: Path | None, fresh: bool) -> KeyRing:
     """The key ring Harbour runs with.
 
@@ -215,8 +266,8 @@ def load_ring(*, key: str, key_file: Path, data_dir: Path | None, fresh: bool) -
             f"HARBOUR_KEY_FILE ({key_file}) is inside the data directory ({data_dir}): keep "
             "the key apart from the data it protects (a copy of one must not give the other)"
         )
-    if key_file.is_file():
-        return KeyRing.loads(key_file.read_text(encoding="utf-8"), str(key_file))
+    if key_file.exists():
+        return read_key_file(key_file)
     if not fresh:
         raise KeyProblem(
             f"Harbour's data is sealed but there is no key: {key_file} is missing and "
@@ -225,7 +276,7 @@ def load_ring(*, key: str, key_file: Path, data_dir: Path | None, fresh: bool) -
         )
     ring = new_ring(str(key_file))
     if not write_key_file(key_file, ring, replace=False):  # another process made it first
-        return KeyRing.loads(key_file.read_text(encoding="utf-8"), str(key_file))
+        return read_key_file(key_file)
     log.warning(
         "A new encryption key was made at %s. BACK IT UP NOW, somewhere other than "
         "Harbour's data: without it nothing Harbour stores can be read, by anyone.",

@@ -33,13 +33,10 @@ async def attach_key(store: Store, *, key: str, key_file: Path, data_dir: Path |
             )
         found = await store.get_record(RecordKind.KEY_CHECK, CHECK)
     ring = load_ring(key=key, key_file=key_file, data_dir=data_dir, fresh=found is None)
-    if found is not None and not ring.opens_check(str(found.get("value", ""))):
-        raise KeyProblem(
-            f"the key in {ring.origin} is not the one this data was sealed with: was the "
-            "key file replaced? Restore the right one from your backup. Nothing was changed."
-        )
-    if found is None:
-        await store.put_record(RecordKind.KEY_CHECK, CHECK, {"value": ring.check_value()})
+    if found is not None:
+        _refuse_another_key(ring, found)
+    else:
+        await seal_check(store, ring)
         # Several instances starting on an empty database at once, each with a
         # key of its own, would seal with different keys: the last to write wins.
         kept = await store.get_record(RecordKind.KEY_CHECK, CHECK) or {}
@@ -50,3 +47,38 @@ async def attach_key(store: Store, *, key: str, key_file: Path, data_dir: Path |
             )
     store.sealer = Sealer(ring)
     return ring
+
+
+async def attach_ring(store: Store, ring: KeyRing) -> None:
+    """Let `store` seal with `ring`, which must open the data's check value
+    (`harbour rotate-key` gives a store the ring it rotates, then the new key
+    alone): else `KeyProblem`, before any record is read. Data never sealed
+    has no key to rotate: refused too."""
+    _refuse_another_key(ring, await sealed_check(store))
+    store.sealer = Sealer(ring)
+
+
+async def sealed_check(store: Store) -> dict[str, object]:
+    """The data's check value; `KeyProblem` if it has none (it was never
+    sealed: there is no key to rotate)."""
+    found = await store.get_record(RecordKind.KEY_CHECK, CHECK)
+    if found is None:
+        raise KeyProblem(
+            "this data was never sealed, so there is no key to rotate: start Harbour once "
+            "(it makes the key and seals what it writes), then rotate. Nothing was changed."
+        )
+    return found
+
+
+async def seal_check(store: Store, ring: KeyRing) -> None:
+    """Store the check value sealed with `ring`'s current key. After a rotation
+    has resealed everything, this makes the old key alone refused at start."""
+    await store.put_record(RecordKind.KEY_CHECK, CHECK, {"value": ring.check_value()})
+
+
+def _refuse_another_key(ring: KeyRing, found: dict[str, object]) -> None:
+    if not ring.opens_check(str(found.get("value", ""))):
+        raise KeyProblem(
+            f"the key in {ring.origin} is not the one this data was sealed with: was the "
+            "key file replaced? Restore the right one from your backup. Nothing was changed."
+        )
