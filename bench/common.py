@@ -183,7 +183,7 @@ async def serve_child(
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     if log:
-        from bot.cli import configure_logging
+        from bot.logging_setup import configure_logging
 
         configure_logging("INFO")  # as `harbour serve` does by default (stderr: a file)
     served = await start()

@@ -1,5 +1,7 @@
 """The `harbour` command line: `harbour chat` (a console chat on the embedded store),
-`harbour serve`, `harbour teams-package` and `harbour migrate` (embedded store to PostgreSQL)."""
+`harbour serve`, `harbour teams-package`, `harbour migrate` (embedded store to
+PostgreSQL), and for data protection `harbour audit` (check or print the audit
+of who looked at cases), `harbour purge` (retention) and `harbour rotate-key`."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.alerts.sender import Notifier
 from bot.app import Harbour
@@ -19,7 +22,9 @@ from bot.directory import load_directory as load_directory_file
 from bot.guidance import GuidanceError, Library
 from bot.logging_setup import configure_logging
 from bot.models import Platform
+from bot.privacy.retention import purge_daily
 from bot.privacy.setup import attach_key
+from bot.reports import format_reference, parse_reference
 from bot.store import MemoryStore, Store, StoreError, TinyStore
 from bot.team import apply_chat_changes, reconcile_directory_file
 
@@ -93,7 +98,7 @@ async def _chat(settings: Settings, user: str) -> None:
     from adapters.console import ConsoleMessenger, chat, console_person
 
     store = await open_store(settings)
-    notifier_task = None
+    notifier_task = purge_task = None
     try:
         harbour = Harbour(
             store,
@@ -110,11 +115,14 @@ async def _chat(settings: Settings, user: str) -> None:
             harbour, {Platform.CONSOLE: messenger}, escalation=settings.escalation()
         )
         notifier_task = asyncio.create_task(notifier.run(interval=1.0))
+        purge_task = asyncio.create_task(purge_daily(harbour, settings.retention()))
         await chat(harbour, console_person(user), alerts=messenger)
         await notifier.run_once()
     finally:
         if notifier_task is not None:
             notifier_task.cancel()
+        if purge_task is not None:
+            purge_task.cancel()
         await store.close()
 
 
@@ -145,7 +153,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     migrate_cmd.add_argument("--to", required=True, help="postgresql://user:password@host/db")
     migrate_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
+    audit_cmd = commands.add_parser(
+        "audit", help="check every case's audit (verify), or print one (show HB-…, or show store)"
+    )
+    audit_cmd.add_argument("what", choices=("verify", "show"))
+    audit_cmd.add_argument("reference", nargs="?", default=None, help="HB-… or 'store'")
+    audit_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
+    purge_cmd = commands.add_parser(
+        "purge", help="remove now what is past its retention (--dry-run: only count it)"
+    )
+    purge_cmd.add_argument(
+        "--dry-run", action="store_true", help="count what would go; change nothing"
+    )
+    purge_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
+    rotate_cmd = commands.add_parser(
+        "rotate-key", help="seal everything with a new key and retire the old one (Harbour stopped)"
+    )
+    rotate_cmd.add_argument(
+        "--finish",
+        action="store_true",
+        help="finish a rotation begun earlier (with HARBOUR_KEY: the second run)",
+    )
+    rotate_cmd.add_argument(
+        "--new-ring-out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with HARBOUR_KEY: where to write the key ring for your secret manager "
+        "(never over a file)",
+    )
+    rotate_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
     args = parser.parse_args(argv)
+    if args.command == "rotate-key":
+        return _rotate_key(args)
+    if args.command == "purge":
+        return _purge(args)
+    if args.command == "audit":
+        return _audit(args)
     if args.command == "teams-package":
         return _teams_package(args)
     if args.command == "migrate":
@@ -176,6 +220,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
     return 0
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    """`harbour rotate-key`: 0 when done, 1 when something did not read back with
+    the new key alone (both keys kept), 2 if refused (`bot.privacy.rotate`)."""
+    from bot.privacy.rotate import rotate_key
+
+    try:
+        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging("WARNING")
+    return asyncio.run(
+        rotate_key(
+            settings,
+            out=sys.stdout,
+            err=sys.stderr,
+            new_ring_out=args.new_ring_out,
+            finish=args.finish,
+        )
+    )
+
+
+def _purge(args: argparse.Namespace) -> int:
+    """`harbour purge [--dry-run]`: 0 done, 1 something could not be removed, 2 refused."""
+    from bot.privacy.retention import run_purge_command
+
+    try:
+        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging("WARNING")
+    return asyncio.run(run_purge_command(settings, dry_run=args.dry_run, out=sys.stdout))
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """`harbour audit verify`: 0 when every chain holds, 1 when one is broken;
+    `harbour audit show HB-…` (or `store`): the entries, ids as stored."""
+    from bot.privacy import trail
+
+    if args.what == "show" and not args.reference:
+        print("harbour: say which audit to show: a reference (HB-…) or 'store'", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging("WARNING")
+
+    async def run() -> int:
+        store = await open_store(settings)
+        try:
+            if args.what == "verify":
+                return 1 if await trail.verify(store, sys.stdout) else 0
+            if args.reference.lower() == "store":
+                return await trail.show(store, None, sys.stdout)
+            parsed = parse_reference(args.reference)
+            if parsed is None:
+                print(
+                    f"harbour: {args.reference!r} is not a reference (HB-2026-0001)",
+                    file=sys.stderr,
+                )
+                return 2
+            return await trail.show(store, format_reference(*parsed), sys.stdout)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except StoreError as exc:
+        print(f"harbour: {exc}", file=sys.stderr)
+        return 2
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -210,8 +329,6 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _teams_package(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from adapters.teams.package import PackageError, build_package
 
     try:
