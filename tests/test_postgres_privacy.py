@@ -6,6 +6,7 @@ sealed with the old key, checked in the tables themselves."""
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 import bot.store.postgres as postgres
 from bot.models import TextMessage
+from bot.privacy import trail
 from bot.privacy.audit import AuditAction, AuditEntry, first_broken
 from bot.privacy.keys import new_ring
 from bot.privacy.sealing import Sealer
@@ -451,3 +453,32 @@ async def test_a_rule_that_now_answers_sooner_is_asked_of_every_open_case(
     # Its stored time now follows the new rule, so later passes read only what is due.
     assert [r.reference for r in await after.reports_due(soon)] == [filed.reference]
     assert await after.reports_due(filed.filed_at + timedelta(minutes=30)) == []
+
+
+async def test_an_entry_changed_in_the_database_is_found_by_verify(
+    open_postgres: OpenPostgres,
+) -> None:
+    """Someone with the database edits who viewed a case: the chain no longer
+    holds from that entry, and `harbour audit verify`'s check names it; an
+    entry deleted is found the same way."""
+    store = await open_postgres()
+    filed = await file(store, ALICE, "d1")
+    for n in range(4):
+        await store.append_audit(entry(filed.reference, n))
+    async with store._write() as conn:
+        await conn.execute(
+            text(
+                "UPDATE audit SET doc = jsonb_set(doc, '{actor}', '\"U-SOMEONE-ELSE\"') "
+                "WHERE chain = :chain AND n = 3"
+            ),
+            {"chain": filed.reference},
+        )
+    out = io.StringIO()
+    assert await trail.verify(store, out) == 1
+    assert f"{filed.reference}: entry 3 has been changed" in out.getvalue()
+    async with store._write() as conn:
+        await conn.execute(
+            text("DELETE FROM audit WHERE chain = :chain AND n IN (2, 3)"),
+            {"chain": filed.reference},
+        )
+    assert first_broken(await store.audit_chain(filed.reference)) == 2
