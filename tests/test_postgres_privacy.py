@@ -94,7 +94,7 @@ async def test_two_processes_appending_to_one_chain_make_one_unbroken_chain(
     open_postgres: OpenPostgres,
 ) -> None:
     one, two = await open_postgres(), await open_postgres()
-    case = "HB-2026-0001"
+    case = (await file(one, ALICE, "d1")).reference
     appends = [
         store.append_audit(entry(reference, seconds=i))
         for i in range(20)
@@ -115,15 +115,16 @@ async def test_a_trimmed_store_wide_chain_goes_on_from_its_last_entry(
     open_postgres: OpenPostgres,
 ) -> None:
     store = await open_postgres()
+    case = (await file(store, ALICE, "d1")).reference
     for i in range(4):
         await store.append_audit(entry(None, seconds=i))
-    await store.append_audit(entry("HB-2026-0002"))
+    await store.append_audit(entry(case))
     assert await store.trim_audit(at(2)) == 2
     kept = await store.audit_chain(None)
     assert [e.n for e in kept] == [3, 4] and first_broken(kept, trimmed=True) is None
     following = await store.append_audit(entry(None, seconds=9))
     assert following.n == 5 and following.previous == kept[-1].hash
-    assert [e.n for e in await store.audit_chain("HB-2026-0002")] == [1]  # a case's is not trimmed
+    assert [e.n for e in await store.audit_chain(case)] == [1]  # a case's is not trimmed
 
 
 # --------------------------------------------------------------------------- the migration
