@@ -15,8 +15,8 @@ sealed value under the key `sealed` (`bot.privacy.keys`):
 * an event accepted from a platform (the inbox): in clear its type, id and
   person; sealed: what it says;
 * records of names and addresses (`people`, `contacts`, and danger raised
-  before a report, which names the worker) and files waiting to be sent:
-  sealed whole.
+  before a report, which names the worker), files waiting to be sent, and
+  Slack installations (their tokens): sealed whole.
 
 Delivery records, outbox events, the directory, leads and channels hold ids,
 statuses and times only: they stay in clear.
@@ -62,6 +62,7 @@ SEALED_RECORDS = frozenset(
         RecordKind.CONTACTS,
         RecordKind.DANGER_ALERTS,
         RecordKind.OUTGOING_FILES,
+        RecordKind.SLACK_INSTALLATIONS,
     }
 )
 

@@ -79,6 +79,10 @@ class RecordKind(StrEnum):
     OUTGOING_FILES = "outgoing-files"
     """A file on its way to a person that waits for her to accept it (Teams
     asks first): sealed, forgotten once sent, declined or expired."""
+    SLACK_INSTALLATIONS = "slack-installations"
+    """Each Slack workspace (or Enterprise Grid org) Harbour was installed in
+    through "Add to Slack": its bot token and ids, sealed; deleted when the app
+    is uninstalled or its tokens revoked."""
     PURGES = "purges"
     """When the daily purge last ran, and what it removed (counts only)."""
 
