@@ -854,6 +854,26 @@ async def test_a_dead_process_s_claims_lapse(open_postgres: OpenPostgres) -> Non
     assert await first.claim_events(LEASE) == []
 
 
+async def test_a_process_asks_before_each_send_whether_an_event_is_still_its_own(
+    open_postgres: OpenPostgres,
+) -> None:
+    """A batch that took longer than its lease: another process took one of
+    its events meanwhile, so the first leaves it rather than send it twice;
+    one still its own is renewed, and nobody can take it for another lease."""
+    first, second = await open_postgres(), await open_postgres()
+    slow = event(ALICE, reference="HB-2026-0001")
+    await first.save_session(ALICE, None, event_id="ev-1", events=[slow])
+    assert [e.id for e in await first.claim_events(timedelta(milliseconds=1))] == [slow.id]
+    assert await first.still_mine(slow.id, timedelta(milliseconds=1))
+    await asyncio.sleep(0.01)
+    assert [e.id for e in await second.claim_events(LEASE)] == [slow.id]
+    assert not await first.still_mine(slow.id, LEASE)
+    assert await second.claim_events(LEASE) == [slow], "renewing is claiming again"
+    assert await second.still_mine(slow.id, LEASE)
+    await second.mark_delivered([slow.id], at(0))
+    assert not await second.still_mine(slow.id, LEASE), "delivered: nobody's"
+
+
 async def test_two_processes_claiming_at_once_never_share_an_event(
     open_postgres: OpenPostgres,
 ) -> None:

@@ -176,6 +176,8 @@ class Notifier:
             ]:
                 for event in fresh:
                     tried.add(event.id)
+                    if not await self.store.still_mine(event.id, self.claim_lease):
+                        continue  # this batch took long: another process has it now
                     try:
                         finished = await self._deliver(event)
                     except Exception as exc:

@@ -160,6 +160,14 @@ class Store(ABC):
         claiming again; a process that dies lets them go when it runs out."""
         return await self.pending_events()
 
+    async def still_mine(self, event_id: str, lease: timedelta) -> bool:
+        """Renew this process's claim on one event right before delivering it,
+        for another `lease`: False if it is no longer this process's (its lease
+        ran out and another process took it, or it was delivered), and then it
+        is left alone. So a batch that took long cannot send an alert another
+        process is sending too."""
+        return True  # one process per embedded store
+
     async def heartbeat(self, lease: timedelta) -> None:
         """Say this process is alive for the next `lease`: the events it
         accepted are its own to answer meanwhile (`unhandled`)."""

@@ -708,6 +708,20 @@ class PostgresStore(Store):
                 await self._set_aside(row.id, unreadable_reason(exc), check=True)
         return found
 
+    async def still_mine(self, event_id: str, lease: timedelta) -> bool:
+        async with self._write() as conn:
+            renewed = await conn.scalar(
+                update(outbox)
+                .where(
+                    outbox.c.id == event_id,
+                    outbox.c.claimed_by == self.instance,
+                    outbox.c.delivered_at.is_(None),
+                )
+                .values(claimed_until=func.now() + lease)
+                .returning(outbox.c.id)
+            )
+        return renewed is not None
+
     async def heartbeat(self, lease: timedelta) -> None:
         await self.hold_lease(f"{ALIVE}{self.instance}", lease)
 
