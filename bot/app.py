@@ -9,7 +9,6 @@ handler decided, and only then returns the replies for the adapter to send.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -58,6 +57,10 @@ class Harbour(Services):
         # Events this process accepted and has not answered yet, with when: the
         # notifier's recovery leaves them to it (`in_flight`).
         self._in_flight: dict[str, datetime] = {}
+        # Events whose handling failed and whose person was told to try again,
+        # when the store could not forget them then: recovery drops them here
+        # rather than handle them later behind her back (`told_to_retry`).
+        self._told_to_retry: set[str] = set()
 
     async def accept(self, event: InboundEvent) -> None:
         """Keep an event before the platform is told it arrived, so a process
@@ -82,6 +85,15 @@ class Harbour(Services):
         self._in_flight.pop(event.event_id, None)
         await self.store.drop_accepted(event.person, event.event_id)
 
+    def told_to_retry(self, event: InboundEvent) -> bool:
+        """Whether this process told the person her step failed and to try
+        again (the store then failing too, so it could not forget the step)."""
+        return event.event_id in self._told_to_retry
+
+    async def forget_retried(self, event: InboundEvent) -> None:
+        await self.store.drop_accepted(event.person, event.event_id)
+        self._told_to_retry.discard(event.event_id)
+
     def in_flight(self, event: InboundEvent, grace: timedelta) -> bool:
         """Whether this process accepted the event less than `grace` ago and is
         still answering it (a backlog, a slow platform): not for recovery."""
@@ -96,9 +108,11 @@ class Harbour(Services):
                     return await self._handle_in_turn(event)
             except Exception as exc:
                 log_failure(f"handling a {event.type} event", exc)
-                with contextlib.suppress(Exception):
+                try:
                     # She is told to try again: it is not handled later behind her back.
                     await self.answered(event)
+                except Exception:
+                    self._told_to_retry.add(event.event_id)
                 return [
                     Notice(
                         level=NoticeLevel.ERROR,

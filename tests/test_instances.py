@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+
+import pytest
 
 from bot import team
 from bot.alerts.sender import INTERRUPTED, Notifier
@@ -16,7 +18,7 @@ from bot.app import Harbour
 from bot.config import Settings
 from bot.directory import Directory
 from bot.models import Notice, Platform, TextMessage
-from bot.store import Store
+from bot.store import MemoryStore, Store
 from tests.conftest import Chat, Clock, RecordingMessenger, person
 from tests.test_cases import file
 
@@ -159,3 +161,36 @@ async def test_a_step_a_live_process_is_still_answering_is_left_to_it(
     await busy_store.close()
     assert await here.recover() == 1
     assert messenger.to(alice.key) and not messenger.to(dan.key)
+
+
+async def test_a_step_she_was_told_to_retry_is_not_handled_later_behind_her_back(
+    clock: Clock, directory: Directory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Her step failed and the store failed too, so it could not be
+    forgotten: she was told to try again; recovery drops it rather than
+    apply it later (her retry is a step of its own)."""
+    store = MemoryStore()
+    harbour = process(store, clock, directory, "a")
+    chat = Chat(harbour, "alice")
+    await chat.command("report")
+    step = TextMessage(event_id="slack-ev-9", person=chat.person, text="no")
+    await harbour.accept(step)
+
+    async def down(*args: object, **kwargs: object) -> None:
+        raise OSError("database unreachable")
+
+    with monkeypatch.context() as broken:
+        broken.setattr(store, "save_session", down)
+        broken.setattr(store, "drop_accepted", down)
+        said = await harbour.handle(step)
+    assert any(isinstance(r, Notice) and "try again" in r.text for r in said)
+    assert [
+        e.event_id for e in await store.unhandled(older_than=datetime.now(UTC) + timedelta(days=1))
+    ] == ["slack-ev-9"]
+    messenger = RecordingMessenger()
+    notifier = Notifier(harbour, {Platform.CONSOLE: messenger}, recover_after=timedelta(0))
+    monkeypatch.setattr(harbour, "in_flight", lambda event, grace: False)
+    await notifier.recover()
+    assert messenger.to(chat.person.key) == []
+    assert not await store.seen(chat.person, "slack-ev-9")
+    assert await store.unhandled(older_than=datetime.now(UTC) + timedelta(days=1)) == []

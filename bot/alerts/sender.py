@@ -248,6 +248,9 @@ class Notifier:
         return sum(len(events) for events in by_person.values())
 
     async def _recover_one(self, event: InboundEvent) -> None:
+        if self.harbour.told_to_retry(event):
+            await self.harbour.forget_retried(event)  # she was told; her retry is its own step
+            return
         who = event.person
         if await self.store.seen(who, event.event_id):
             replies: list[Reply] = [INTERRUPTED, *await self._where_now(event)]
