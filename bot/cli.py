@@ -222,17 +222,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _tool_settings(args: argparse.Namespace) -> Settings | None:
+    """The settings a maintenance command runs with (`--data-dir` over
+    HARBOUR_DATA_DIR), with quiet logging; None (said on stderr) if they are bad."""
+    try:
+        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    configure_logging("WARNING")
+    return settings
+
+
 def _rotate_key(args: argparse.Namespace) -> int:
     """`harbour rotate-key`: 0 when done, 1 when something did not read back with
     the new key alone (both keys kept), 2 if refused (`bot.privacy.rotate`)."""
     from bot.privacy.rotate import rotate_key
 
-    try:
-        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = _tool_settings(args)
+    if settings is None:
         return 2
-    configure_logging("WARNING")
     return asyncio.run(
         rotate_key(
             settings,
@@ -248,12 +257,9 @@ def _purge(args: argparse.Namespace) -> int:
     """`harbour purge [--dry-run]`: 0 done, 1 something could not be removed, 2 refused."""
     from bot.privacy.retention import run_purge_command
 
-    try:
-        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = _tool_settings(args)
+    if settings is None:
         return 2
-    configure_logging("WARNING")
     return asyncio.run(run_purge_command(settings, dry_run=args.dry_run, out=sys.stdout))
 
 
@@ -265,12 +271,9 @@ def _audit(args: argparse.Namespace) -> int:
     if args.what == "show" and not args.reference:
         print("harbour: say which audit to show: a reference (HB-…) or 'store'", file=sys.stderr)
         return 2
-    try:
-        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = _tool_settings(args)
+    if settings is None:
         return 2
-    configure_logging("WARNING")
 
     async def run() -> int:
         store = await open_store(settings)
@@ -302,12 +305,9 @@ def _migrate(args: argparse.Namespace) -> int:
     from bot.store.migrate import migrate
     from bot.store.postgres import _database_url
 
-    try:
-        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = _tool_settings(args)
+    if settings is None:
         return 2
-    configure_logging("WARNING")
     try:
         where = (
             _database_url(args.to).set(drivername="postgresql").render_as_string(hide_password=True)
