@@ -272,6 +272,34 @@ async def test_an_administrator_cannot_erase_herself(harbour: Harbour) -> None:
     assert "You can't erase your own data" in admin.text()
 
 
+async def test_an_administrator_who_manages_her_learns_nothing_and_erases_nothing(
+    harbour: Harbour, store: Store, directory: Directory
+) -> None:
+    """Bob is Alice's manager and an administrator; she kept him out of her
+    report ("only the safety leads"): he may be the problem. He is refused as
+    her manager, learns nothing of the report, and it stays whole; and once
+    he no longer manages her, a report naming him still refuses him."""
+    harbour.access.admins = frozenset({ADMIN, BOB})
+    alice = Chat(harbour, "alice")
+    await alice.command("report")
+    await type_report(alice, [*TYPED_REPORT[:-1], ("audience", "2")])
+    await alice.say("yes")
+    [report] = await store.reports_by(alice.person)
+    assert report.kept_out == [BOB]
+    bob = Chat(harbour, "bob")
+    await bob.command("admin", f"erase {ALICE}")
+    said = bob.text()
+    assert "You manage (or managed)" in said and "Nothing was changed" in said
+    assert report.reference not in said and "every report" not in said
+    assert await store.get_report(report.reference) is not None
+    session = await store.load_session(bob.person)
+    assert session is None or session.pending is None, "no confirmation was asked"
+    directory.managers[ALICE] = [DAN]  # Bob no longer manages her
+    await bob.command("admin", f"erase {ALICE}")
+    assert "You manage (or managed)" in bob.text()
+    assert await store.get_report(report.reference) is not None
+
+
 # ------------------------------------------------------------------ admin erase: done
 
 
@@ -284,7 +312,7 @@ async def test_erase_shows_counts_and_cancel_keeps_everything(
     await admin.command("admin", f"erase {DAN}")
     [preview] = [r for r in admin.replies if isinstance(r, Notice)]
     assert preview.title == f"Erasing {DAN} removes"
-    assert "1 report(s) of theirs" in preview.text
+    assert "every report of theirs" in preview.text and "1 report" not in preview.text
     assert "their name and contact records\n" in preview.text + "\n"
     assert DAN_SAID not in admin.text() and "Dan Marker" not in admin.text()  # counts only
     await admin.choose("cancel")
@@ -304,7 +332,7 @@ async def test_erase_confirmed_removes_her_and_audits_counts_only(
     admin = Chat(harbour, "admin")
     await admin.command("admin", f"erase {DAN}")
     await admin.say("1")  # typed, as on the console: "Erase it all"
-    assert f"Done: {DAN} is erased. 1 report(s)" in admin.text()
+    assert f"Done: {DAN} is erased. Their reports" in admin.text()
     assert await store.get_report(ref) is None
     assert await store.reports_by(Chat(harbour, "dan").person) == []
     assert await store.load_session(Chat(harbour, "dan").person) is None
@@ -370,7 +398,7 @@ async def test_erasing_twice_and_after_an_interruption(
     monkeypatch.setattr(store, "update_report", real)
 
     await admin.command("admin", f"erase {BOB}")  # again: it finishes
-    assert "0 report(s) of theirs" in admin.text()
+    assert "every report of theirs" in admin.text()
     assert "1 case(s) or alert(s)" in admin.text()
     await admin.choose("erase")
     for ref in refs:
@@ -567,7 +595,7 @@ async def test_mydata_and_erase_on_every_store(
 
     admin = Chat(harbour, "admin")
     await admin.command("admin", f"erase {BOB}")
-    assert "1 report(s) of theirs" in admin.text()
+    assert "every report of theirs" in admin.text()
     await admin.choose("erase")
     assert f"Done: {BOB} is erased" in admin.text()
 

@@ -24,7 +24,7 @@ from bot.privacy.keys import KeyRing, new_ring
 from bot.privacy.sealing import Sealer
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.session import Session
-from bot.store import MemoryStore, RecordKind, Store, TinyStore
+from bot.store import MemoryStore, RecordKind, StaleReport, Store, TinyStore
 from bot.store.base import GoneCase
 from bot.store.postgres import PostgresStore
 from tests.store_helpers import Factory, at, draft, event, person, session
@@ -371,6 +371,29 @@ async def test_erasing_a_report_leaves_nothing_of_it(backend: Backend) -> None:
     # Its number is never handed out again.
     again, _ = await file_one(store, ALICE, "a2")
     assert again.reference == "HB-2026-0003"
+
+
+async def test_a_copy_read_before_an_erasure_is_never_written_back(backend: Backend) -> None:
+    """Someone's step (or an alert's timeline entry) read the case, then the
+    purge or an administrator erased it: the save is refused as stale, and
+    read again the case is gone, so nothing of it comes back."""
+    store = backend.store
+    filed, _ = await file_one(store, ALICE, "d1")
+    read = await store.get_report(filed.reference)
+    assert read is not None
+    assert await store.erase_report(filed.reference)
+    read.log(at(5), "note", BOB.key, "written after the erasure")
+    with pytest.raises(StaleReport):
+        await store.save_report(read)
+
+    def change(report: Report) -> list[DomainEvent]:
+        report.log(at(6), "alert-sent")
+        return []
+
+    assert await store.update_report(filed.reference, change) is None
+    assert await store.get_report(filed.reference) is None
+    assert await store.reports_by(ALICE) == []
+    assert filed.reference not in await store.references()
 
 
 async def test_no_audit_chain_outlives_its_case(backend: Backend) -> None:

@@ -417,7 +417,7 @@ async def erase_command(h: Services, session: Session, args: str) -> Outcome:
             f"{admin.platform.value}:{admin.workspace}:<someone> (whoami shows anyone their id)."
         )
         return Outcome([_say(text, NoticeLevel.WARNING)], session)
-    refused = _refusal(h, admin, person)
+    refused = await _refusal(h, admin, person)
     if refused is not None:
         return Outcome([refused], session)
     found = await survey(h, person)
@@ -442,7 +442,7 @@ async def erase_command(h: Services, session: Session, args: str) -> Outcome:
     return Outcome([_preview(h, person, found), pending_reply(session.pending)], session)
 
 
-def _refusal(h: Services, admin: PersonRef, person: PersonRef) -> Notice | None:
+async def _refusal(h: Services, admin: PersonRef, person: PersonRef) -> Notice | None:
     """Why this administrator may not erase this person now, if she may not."""
     prefix = h.command_prefix(admin)
     if person == admin:
@@ -459,13 +459,32 @@ def _refusal(h: Services, admin: PersonRef, person: PersonRef) -> Notice | None:
             "then erase them.",
             NoticeLevel.WARNING,
         )
+    if await _manages(h, admin, person):
+        return _say(
+            f"You manage (or managed) {person.key}, so another administrator must erase their "
+            "data: nobody erases records about their own team alone. Nothing was changed.",
+            NoticeLevel.WARNING,
+        )
     return None
+
+
+async def _manages(h: Services, admin: PersonRef, person: PersonRef) -> bool:
+    """Whether the administrator manages this person now, or was named (or
+    kept out) as her manager on a report of hers: a manager she kept out may
+    be the problem, and must neither learn of her reports nor erase them."""
+    if admin in h.access.current_managers(person):
+        return True
+    return any(
+        admin.key in report.managers or admin.key in report.kept_out
+        for report in await h.store.reports_by(person)
+    )
 
 
 def _preview(h: Services, person: PersonRef, found: Erasable) -> Notice:
     kinds = {kind for kind, _ in found.records}
     lines = [
-        f"• {len(found.reports)} report(s) of theirs, with their alerts, check-ins and audit",
+        # No count: an administrator has no access to reports, not even to how many.
+        "• every report of theirs, with its alerts, check-ins and audit",
         f"• their conversation with Harbour{' (drafts included)' if found.conversation else ': none kept'}",
         f"• their name and contact records{'' if kinds & {RecordKind.PEOPLE, RecordKind.CONTACTS} else ': none kept'}",
     ]
@@ -507,14 +526,13 @@ async def answer_erase(
             [_say("Only Harbour administrators can erase someone's data.", NoticeLevel.WARNING)],
             session,
         )
-    refused = _refusal(h, admin, person)  # a lead named since she was asked
+    refused = await _refusal(h, admin, person)  # a lead named since she was asked
     if refused is not None:
         return Outcome([refused], session)
     done = await erase_person(h, person, by=admin)
     text = (
-        f"Done: {person.key} is erased. {done.reports} report(s) of theirs and "
-        f"{done.records} record(s) about them are gone, and {done.cases} case(s) of other "
-        f'people now say "{ERASED}" where they named them.'
+        f"Done: {person.key} is erased. Their reports and the records about them are gone, "
+        f'and {done.cases} case(s) of other people now say "{ERASED}" where they named them.'
     )
     return Outcome([_say(text, NoticeLevel.SUCCESS)], session)
 

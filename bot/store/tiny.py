@@ -2289,6 +2289,9 @@ class TinyStore(Store):
             stored = reports.get(doc_id=report.seq)
             if stored is not None and stored.get("version", 0) != report.version:
                 raise StaleReport(f"{report.reference} changed since it was read")
+            if stored is None and report.version > 0:
+                # It was stored, and erased since it was read: never written back.
+                raise StaleReport(f"{report.reference} was erased since it was read")
             written = report.model_copy(update={"version": report.version + 1})
             doc = written.model_dump(mode="json")
             with self._writing(shard):
