@@ -293,6 +293,28 @@ async def test_a_closed_case_goes_at_its_retention_counted_from_closing(
     assert await store.audit_chain(reference) == []
 
 
+async def test_a_closed_case_added_to_since_waits_for_its_own_time(
+    harbour: Harbour, store: Store, clock: Clock
+) -> None:
+    """She added to a closed case (or its team wrote a note) after its time
+    came: the purge leaves it, with what was added and any alert about it,
+    until retention has passed since then."""
+    filed = clock.now
+    closed = filed + 40 * DAY
+    reference = await closed_case(store, ALICE, filed=filed, closed=closed)
+    noted = closed + 2190 * DAY + DAY
+
+    def note(report: Report) -> list[DomainEvent]:
+        apply(report, Action.NOTE, BOB, noted, note="Called her again.")
+        return []
+
+    await store.update_report(reference, note)
+    kept = await purge(harbour, RETENTION, now=noted + SECOND)
+    assert kept.cases == 0 and await store.get_report(reference) is not None
+    gone = await purge(harbour, RETENTION, now=noted + 2190 * DAY + SECOND)
+    assert gone.cases == 1 and await store.get_report(reference) is None
+
+
 async def test_an_open_case_is_never_erased_however_old(
     harbour: Harbour, store: Store, clock: Clock
 ) -> None:

@@ -260,6 +260,19 @@ async def test_trimming_the_store_audit_keeps_the_rest_verifiable(backend: Backe
         assert await store.audit_chain(None) == [*kept, later]
 
 
+async def test_an_entry_out_of_time_order_stops_a_trim(backend: Backend) -> None:
+    """Instances' clocks differ: an entry older than the one before it. A trim
+    removes from the start of the chain up to the first entry not older than
+    its limit, never from the middle, so what is kept still links."""
+    store = backend.store
+    first = await store.append_audit(entry(None, 1, AuditAction.PURGED, "harbour"))
+    second = await store.append_audit(entry(None, 5, AuditAction.PURGED, "harbour"))
+    behind = await store.append_audit(entry(None, 2, AuditAction.ERASED, "harbour"))
+    assert await store.trim_audit(at(3)) == 1
+    assert await store.audit_chain(None) == [second, behind]
+    assert links([second, behind], after=first.hash)
+
+
 # --------------------------------------------------------------------------- references
 
 

@@ -429,12 +429,15 @@ async def _cases(
 
 
 def _past(report: Report | None, before: datetime) -> TypeGuard[Report]:
-    """Whether a report read back is (still) a case closed before `before`."""
+    """Whether a report read back is (still) a case closed before `before`,
+    with nothing added to it since (a worker may still update a closed case,
+    and its team add a note): that waits for its own time, alerts and all."""
     return (
         report is not None
         and report.status is ReportStatus.CLOSED
         and report.closed_at is not None
         and report.closed_at < before
+        and last_activity(report) < before
     )
 
 
@@ -465,6 +468,15 @@ async def _deliveries(
     except Exception as exc:
         failures.note("removing old delivery records", exc)
         return 0
+
+
+def last_activity(report: Report) -> datetime:
+    """When anything was last added to a case: filed, an update, a timeline
+    entry (notes, actions, alerts), a check-in answered or sent."""
+    times = [report.filed_at, *(u.at for u in report.updates), *(e.at for e in report.timeline)]
+    for checkin in report.checkins:
+        times += [t for t in (checkin.sent_at, checkin.answered_at) if t is not None]
+    return max(times)
 
 
 def last_seen(record: dict[str, Any]) -> datetime | None:

@@ -1193,8 +1193,22 @@ class PostgresStore(Store):
         async with self._write() as conn:
             # Not while an append is reading the last entry it links after.
             await conn.execute(select(func.pg_advisory_xact_lock(_audit_lock(STORE_CHAIN))))
+            # From the start of the chain up to the first entry not older: an
+            # entry out of time order (another instance's clock) stops it, so
+            # what is kept still links entry to entry.
+            first_kept = (
+                select(func.min(audit.c.n))
+                .where(audit.c.chain == STORE_CHAIN, audit.c.at >= before)
+                .scalar_subquery()
+            )
+            past_the_end = (
+                select(func.max(audit.c.n) + 1).where(audit.c.chain == STORE_CHAIN)
+            ).scalar_subquery()
             trimmed = await conn.execute(
-                delete(audit).where(audit.c.chain == STORE_CHAIN, audit.c.at < before)
+                delete(audit).where(
+                    audit.c.chain == STORE_CHAIN,
+                    audit.c.n < func.coalesce(first_kept, past_the_end),
+                )
             )
         return trimmed.rowcount
 
