@@ -41,7 +41,7 @@ from bot.models import (
     Text,
 )
 from bot.outcome import Outcome
-from bot.reports import CaseChange, DomainEvent, EventKind, Report, ReportStatus
+from bot.reports import CaseChange, DomainEvent, EventKind, Report, ReportStatus, parse_reference
 from bot.services import Services
 from bot.session import PendingChoice, Session
 from bot.store import RecordKind
@@ -310,9 +310,19 @@ async def finish(h: Services, session: Session, draft: Draft) -> Outcome:
     now = h.clock()
     answers = CASE_FLOWS[action].typed(draft.answers)
     if action is Action.SCHEDULE_CHECKINS:
+        was_stopped = checkins.stopped(report)
         added = checkins.schedule(report, answers.what or "1", who.key, now, h.ids())
         when = ", ".join(local(c.due, h.tz) for c in added)
-        text = f"Check-ins for {report.reference} scheduled: {when}. I'll tell you how they answer."
+        text = (
+            f"Check-ins for {report.reference} scheduled: {when}. They go out in working hours, "
+            "so one due outside them waits for the next working morning. I'll tell you how they "
+            "answer."
+        )
+        if was_stopped:
+            text += (
+                " They had asked for no more check-ins on this case: these turn them back on, so "
+                "please make sure that's what they want. They can stop them again at any time."
+            )
         return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)
     what = choice_words(CASE_FLOWS[action], answers)
     text = apply(report, action, who, now, what, answers.note or "")
@@ -342,9 +352,15 @@ async def checkin_press(h: Services, session: Session, event: ChoiceMade) -> Out
         return refusal(h, session, report, who, action.value, decision)
     now = h.clock()
     if answering:
-        text, events = checkins.answer(report, checkin_id, value, now)
+        said = checkins.choice(value)
+        if session.pending is not None and session.pending.question == event.question:
+            session.pending = None  # "when shall I ask again?" is answered, by button or typing
+        if said is checkins.Choice.NOT_NOW:
+            return _when_again(h, session, report, checkin_id)
+        text, events = checkins.answer(report, checkin_id, value, now, h.tz)
         replies: list[Reply] = [Notice(level=NoticeLevel.SUCCESS, text=text)]
-        if events:
+        answered = [e for e in events if e.kind is EventKind.CHECKIN_ANSWERED]
+        if answered:
             session.pending = PendingChoice(
                 question=Ask.CHECKIN_NOTE.value,
                 kind="text",
@@ -354,7 +370,7 @@ async def checkin_press(h: Services, session: Session, event: ChoiceMade) -> Out
                 options=[],
                 context={
                     "reference": report.reference,
-                    "checkin": checkin_id,
+                    "checkin": answered[0].checkin_id or checkin_id,
                     "asked_at": now.isoformat(),
                 },
             )
@@ -370,22 +386,66 @@ async def checkin_press(h: Services, session: Session, event: ChoiceMade) -> Out
     return Outcome([Refresh(replies=(asked, Notice(text=text)))], session, report=report)
 
 
-TYPED_CHECKIN_WORDS: dict[str, frozenset[str]] = {
-    "talk": frozenset(
+async def when_again_answer(
+    h: Services, session: Session, pending: PendingChoice, value: str
+) -> Outcome:
+    """A typed answer to "When shall I ask again?": as if its button was pressed."""
+    press = ChoiceMade(
+        event_id=f"pending:{pending.token}:{value}",
+        person=session.person,
+        question=pending.question,
+        values=(value,),
+        token=pending.token,
+    )
+    return await checkin_press(h, session, press)
+
+
+def _when_again(h: Services, session: Session, report: Report, checkin_id: str) -> Outcome:
+    """She said "Not now": ask when to ask again (or to stop), as a one-off
+    question so a typed number answers it on every surface. Nothing changes
+    until she says."""
+    if checkins.waiting(report, checkin_id) is None:
+        return Outcome([Notice(text=checkins.ALREADY_ANSWERED)], session)
+    session.pending = PendingChoice(
+        question=f"{checkins.CHECKIN_QUESTION}{report.reference}:{checkin_id}",
+        token=checkin_id,
+        prompt=checkins.WHEN_AGAIN_PROMPT,
+        options=list(checkins.WHEN_AGAIN),
+    )
+    return Outcome([pending_reply(session.pending)], session)
+
+
+TYPED_CHECKIN_WORDS: dict[checkins.Choice, frozenset[str]] = {
+    checkins.Choice.TALK: frozenset(
         {"talk", "talk now", "need to talk", "i need to talk", "i need to talk now",
          "i need to talk to someone", "can we talk", "i want to talk"}
     ),
-    "affected": frozenset(
+    checkins.Choice.AFFECTED: frozenset(
         {"still affected", "i'm still affected", "im still affected", "affected", "not great",
          "not ok", "not okay", "not good", "not fine", "struggling", "i'm struggling",
          "im struggling", "not really"}
     ),
-    "ok": frozenset(
+    checkins.Choice.OK: frozenset(
         {"ok", "okay", "i'm ok", "im ok", "i am ok", "i'm okay", "im okay", "doing ok",
          "doing okay", "i'm doing ok", "im doing ok", "i'm doing okay", "fine", "i'm fine",
          "im fine", "all good", "good", "i'm good", "im good"}
     ),
-    "snooze": frozenset({"ask me tomorrow", "ask tomorrow", "later", "not today"}),
+    checkins.Choice.NOT_NOW: frozenset({"not now", "not right now", "later"}),
+    checkins.Choice.LATER_TODAY: frozenset(
+        {"later today", "ask me later today", "ask me later", "in a few hours"}
+    ),
+    checkins.Choice.TOMORROW_MORNING: frozenset(
+        {"ask me tomorrow", "ask tomorrow", "not today", "tomorrow morning",
+         "ask me tomorrow morning", "ask me in the morning"}
+    ),
+    checkins.Choice.IN_A_FEW_DAYS: frozenset(
+        {"in a few days", "ask me in a few days", "in a couple of days", "ask me next week"}
+    ),
+    checkins.Choice.STOP: frozenset(
+        {"stop these check-ins", "stop these checkins", "stop check-ins", "stop checkins",
+         "stop the check-ins", "stop the checkins", "no more check-ins", "no more checkins",
+         "please stop the check-ins", "please stop these check-ins"}
+    ),
 }  # fmt: skip
 """Typed answers to a check-in, as whole messages only: an answer that says
 more ("I'm not doing ok") is never matched to a part of it."""
@@ -399,8 +459,11 @@ async def typed_checkin_answer(
     of its answers (its label, or a phrase above), and with `sent_after`, only
     a check-in sent since then (not an older one she missed)."""
     typed = " ".join(text.casefold().replace("’", "'").split()).strip(".!")
-    value = typed_option(typed, checkins.ANSWERS) if not typed.isdigit() else None
-    value = value or next((v for v, said in TYPED_CHECKIN_WORDS.items() if typed in said), None)
+    labels = (*checkins.ANSWERS, *checkins.WHEN_AGAIN)
+    value = typed_option(typed, labels) if not typed.isdigit() else None
+    value = value or next(
+        (v.value for v, said in TYPED_CHECKIN_WORDS.items() if typed in said), None
+    )
     if value is None:
         return None  # not an answer: nothing to look up
     person = session.person
@@ -636,9 +699,12 @@ def manager_from_text(text: str, person: PersonRef) -> PersonRef | None:
 
 
 async def checkin_command(h: Services, session: Session, args: str) -> Outcome:
-    """`checkin <worker id> [tomorrow | in 3 days | in 2 weeks | friday | cadence]`."""
+    """`checkin <worker id> [tomorrow | in 3 days | in 2 weeks | friday | cadence]`;
+    `checkin on|off HB-…` is the worker's own switch (`checkins_switch`)."""
     who = session.person
     worker_id, said = [*args.split(maxsplit=1), "", ""][:2]
+    if worker_id.casefold() in SWITCH_WORDS:
+        return await checkins_switch(h, session, args)
     worker = parse_person(worker_id) if worker_id else None
     if worker is None:
         return Outcome(
@@ -666,10 +732,63 @@ async def checkin_command(h: Services, session: Session, args: str) -> Outcome:
             [Notice(text="I couldn't find an open case of theirs that you look after.")], session
         )
     report = cases[-1]
+    was_stopped = checkins.stopped(report)
     added = checkins.schedule(report, when.cadence, who.key, now, h.ids())
     dates = "; ".join(local(c.due, tz) for c in added)
-    text = f"Check-ins for {report.reference} scheduled: {dates}. I'll tell you how they answer."
+    text = (
+        f"Check-ins for {report.reference} scheduled: {dates}. They go out in working hours, "
+        "so one due outside them waits for the next working morning. I'll tell you how they "
+        "answer."
+    )
+    if was_stopped:
+        text += (
+            " They had asked for no more check-ins on this case: these turn them back on, so "
+            "please make sure that's what they want. They can stop them again at any time."
+        )
     return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)
+
+
+SWITCH_WORDS = {"on": True, "off": False, "stop": False}
+"""`checkins on HB-…` / `checkins off HB-…` (or `stop`): the worker's switch."""
+
+
+async def checkins_switch(h: Services, session: Session, args: str) -> Outcome:
+    """`checkins off HB-…` stops the check-ins on her case; `checkins on HB-…`
+    brings back the ones still to come. Hers alone: the case team schedules new
+    ones instead (which she can ask for)."""
+    who = session.person
+    words = args.split()
+    turn = next((SWITCH_WORDS[w.casefold()] for w in words if w.casefold() in SWITCH_WORDS), None)
+    ref = next((w for w in words if parse_reference(w) is not None), None)
+    if turn is None or ref is None:
+        text = (
+            "Say checkins off followed by your report's reference to stop its check-ins (for "
+            "example checkins off HB-2026-0042), or checkins on with the reference to have them "
+            "again. Say mine to see your references."
+        )
+        return Outcome([Notice(level=NoticeLevel.WARNING, text=text)], session)
+    report = await h.store.get_report(ref)
+    if report is None:
+        return refusal(h, session, None, who, Action.ANSWER_CHECKIN.value, NOT_A_CASE)
+    seen = h.access.decide(who, Action.VIEW, report)
+    if not seen:
+        return refusal(h, session, report, who, Action.ANSWER_CHECKIN.value, seen)
+    decision = h.access.decide(who, Action.ANSWER_CHECKIN, report)
+    if decision.refusal is not Refusal.NOT_ALLOWED and not decision:
+        return refusal(h, session, report, who, Action.ANSWER_CHECKIN.value, decision)
+    if not decision:
+        report.log(h.clock(), "refused", who.key, Action.ANSWER_CHECKIN.value)
+        text = (
+            "Only the worker can stop or restart the check-ins on their case, so nothing was "
+            "changed. You can schedule new ones with checkin <their id> in 3 days."
+        )
+        return Outcome([Notice(level=NoticeLevel.WARNING, text=text)], session, report=report)
+    now = h.clock()
+    if turn:
+        text, events = checkins.turn_on(report, who.key, now)
+    else:
+        text, events = checkins.stop(report, who.key, now)
+    return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, events, report=report)
 
 
 async def checkin_note(h: Services, session: Session, pending: PendingChoice, note: str) -> Outcome:

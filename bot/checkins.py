@@ -5,10 +5,23 @@ ask for one check-in or a cadence (days 1, 3 and 7). The check-ins scheduled
 together are a series. Each is stored on the case, so it survives restarts; the
 notifier's regular pass moves it along:
 
-    scheduled --(due)--> sent --(answer)--> answered
+    scheduled --(due, in working hours)--> sent --(answer)--> answered
         |                  |--(a day after it was sent, no answer)--> missed (the manager is told)
+        |                  |--(she puts it off)--> scheduled again, for when she chose
         |                  \\--(a newer one of its series is sent)--> cancelled
-        \\--(the case is closed, or a newer one of its series is due too)--> cancelled
+        \\--(the case is closed, she stops them, or a newer one of its series is due too)--> cancelled
+
+They are sent only inside working hours in the organisation's time zone
+(`bot.alerts.followups.WorkingHours`: 09:00 to 17:00 on working days, public
+holidays off), so one due at 23:00 goes at the start of the next working day.
+The worker controls them: she answers, puts one off (later today, tomorrow
+morning, in a few days: no cap), or stops them on that case. Every third time
+the same check-in is put off, whoever scheduled it is told (never what she
+said), so an answer that never comes does not read as all being well. When she
+stops them, everything still to come on that case is cancelled and whoever
+scheduled them is told, kindly and without content; `checkins on HB-…` brings
+back the ones still to come, and a manager scheduling new ones (she can ask
+for them) turns them on too.
 
 A series has at most one question open at a time. After downtime, only the
 latest check-in due in a series is sent, marked late; the earlier ones are
@@ -17,22 +30,59 @@ cancelled unsent and an unanswered earlier question is superseded, each with a
 manager at most one "missed" notice, a day after it was actually sent.
 Answering a superseded question answers the series' open one. "Need to talk
 now" reaches the manager at once, and the safety leads if the manager has not
-taken it within `TALK_WAIT`. Closing the case cancels what is still scheduled.
+taken it within `TALK_WAIT`, at any hour. Closing the case cancels what is
+still scheduled.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bot.models import Option
 from bot.reports import CheckIn, DomainEvent, EventKind, Report, ReportStatus
+
+if TYPE_CHECKING:
+    from bot.alerts.followups import WorkingHours
 
 CHECKIN_QUESTION = "checkin:"
 TALK_QUESTION = "talk:"
 ANSWER_WAIT = timedelta(days=1)
 TALK_WAIT = timedelta(minutes=30)
 LATE_AFTER = timedelta(minutes=5)
-MAX_SNOOZES = 2
+OPENS = time(9, 0)
+"""When a working day starts in the organisation's time zone: check-ins held
+back overnight go then."""
+CLOSES = time(17, 0)
+"""When it ends: nothing is sent from then until the next working day opens."""
+LATER_TODAY = timedelta(hours=3)
+A_FEW_DAYS = 3
+TELL_EVERY = 3
+"""Every this many times one check-in is put off, whoever scheduled it is told."""
+
+
+class Choice(StrEnum):
+    """What the worker can say to a check-in (its buttons' values)."""
+
+    OK = "ok"
+    AFFECTED = "affected"
+    TALK = "talk"
+    NOT_NOW = "not-now"
+    """Asks her when to ask again (`WHEN_AGAIN`)."""
+    LATER_TODAY = "later-today"
+    TOMORROW_MORNING = "tomorrow-morning"
+    IN_A_FEW_DAYS = "few-days"
+    STOP = "stop"
+    SNOOZE = "snooze"
+    """The one "Ask me tomorrow" button of check-ins sent before 2026-12: tomorrow morning."""
+
+
+PUT_OFF = frozenset(
+    {Choice.LATER_TODAY, Choice.TOMORROW_MORNING, Choice.IN_A_FEW_DAYS, Choice.SNOOZE}
+)
 
 CADENCES = (
     Option(value="1", label="Tomorrow"),
@@ -41,16 +91,34 @@ CADENCES = (
     Option(value="1,3,7", label="Days 1, 3 and 7"),
 )
 ANSWERS = (
-    Option(value="ok", label="I'm doing OK"),
-    Option(value="affected", label="Still affected"),
-    Option(value="talk", label="I need to talk now"),
-    Option(value="snooze", label="Ask me tomorrow"),
+    Option(value=Choice.OK.value, label="I'm doing OK"),
+    Option(value=Choice.AFFECTED.value, label="Still affected"),
+    Option(value=Choice.TALK.value, label="I need to talk now"),
+    Option(value=Choice.NOT_NOW.value, label="Not now"),
+    Option(value=Choice.STOP.value, label="Stop these check-ins"),
+)
+WHEN_AGAIN = (
+    Option(value=Choice.LATER_TODAY.value, label="Later today"),
+    Option(value=Choice.TOMORROW_MORNING.value, label="Tomorrow morning"),
+    Option(value=Choice.IN_A_FEW_DAYS.value, label="In a few days"),
+    Option(value=Choice.STOP.value, label="Stop these check-ins"),
+)
+"""Asked after "Not now": when to ask again, or not at all."""
+WHEN_AGAIN_PROMPT = (
+    "That's fine. When shall I ask again? Or, if you'd rather not have these check-ins, I can "
+    "stop them."
 )
 ANSWER_WORDS = {
     "ok": "is doing OK",
     "affected": "is still affected",
     "talk": "needs to talk now",
 }
+STOPPED = "checkins-stopped"
+"""Timeline entry: she stopped the check-ins (detail: the ids it cancelled)."""
+TURNED_ON = "checkins-on"
+"""Timeline entry: she turned them back on."""
+SCHEDULED = "checkins-scheduled"
+"""Timeline entry: someone scheduled check-ins (which turns them on again too)."""
 
 
 def schedule(report: Report, cadence: str, by: str, now: datetime, new_id: str) -> list[CheckIn]:
@@ -60,7 +128,7 @@ def schedule(report: Report, cadence: str, by: str, now: datetime, new_id: str) 
         for n, days in enumerate(cadence.split(","))
     ]
     report.checkins.extend(added)
-    report.log(now, "checkins-scheduled", by, cadence)
+    report.log(now, SCHEDULED, by, cadence)
     return added
 
 
@@ -92,7 +160,7 @@ def _supersede(report: Report, checkin: CheckIn, now: datetime) -> None:
 
 
 def _advance_series(
-    report: Report, series: list[CheckIn], now: datetime, closed: bool
+    report: Report, series: list[CheckIn], now: datetime, closed: bool, hours: WorkingHours
 ) -> list[DomainEvent]:
     events: list[DomainEvent] = []
     due = sorted(
@@ -103,13 +171,14 @@ def _advance_series(
             if checkin.state == "scheduled":
                 checkin.state = "cancelled"
                 report.log(now, "checkin-cancelled", None, "the case was closed")
-    elif due:
+    elif due and hours.open_at(now) == now:
         *earlier, latest = due
         for checkin in earlier:
             _supersede(report, checkin, now)
         latest.state = "sent"
         latest.sent_at = now
-        latest.late = now - latest.due > LATE_AFTER
+        # Held back overnight is on time: late means Harbour was down when it could have gone.
+        latest.late = now - hours.open_at(latest.due) > LATE_AFTER
         report.log(now, "checkin-sent", None, "late" if latest.late else "")
         events.append(_event(report, EventKind.CHECKIN_DUE, now, latest))
     # One open question per series: the one sent last (older stored data may hold several).
@@ -125,14 +194,23 @@ def _advance_series(
     return events
 
 
-def next_due(report: Report) -> datetime | None:
+def office_hours() -> WorkingHours:
+    """Working hours when the caller names none: `EscalationTimes`' defaults
+    (Dublin, Irish holidays). The notifier passes the organisation's own."""
+    from bot.alerts.followups import WorkingHours  # that module's clock imports this one
+
+    return WorkingHours()
+
+
+def next_due(report: Report, hours: WorkingHours | None = None) -> datetime | None:
     """When `advance` next has something to do on this case (None: nothing as
-    it stands): a check-in to send, one unanswered for a day, or a "need to
-    talk" nobody took in time."""
+    it stands): a check-in to send (at the first working moment from when it
+    is due), one unanswered for a day, or a "need to talk" nobody took in time."""
+    hours = hours or office_hours()
     found: list[datetime] = []
     for checkin in report.checkins:
         if checkin.state == "scheduled":
-            found.append(checkin.due)
+            found.append(hours.open_at(checkin.due))
         elif checkin.state == "sent":
             found.append(_sent_at(checkin) + ANSWER_WAIT)
         if (
@@ -149,13 +227,15 @@ def _talk_escalated(report: Report, checkin: CheckIn) -> bool:
     return any(e.action == "talk-escalated" and e.detail == checkin.id for e in report.timeline)
 
 
-def advance(report: Report, now: datetime) -> list[DomainEvent]:
-    """Move the case's check-ins along; returns the events for the notifier."""
+def advance(report: Report, now: datetime, hours: WorkingHours | None = None) -> list[DomainEvent]:
+    """Move the case's check-ins along; returns the events for the notifier.
+    Nothing is sent outside `hours`; a "need to talk" escalates at any hour."""
+    hours = hours or office_hours()
     closed = report.status is ReportStatus.CLOSED
     by_series: dict[str, list[CheckIn]] = {}
     for checkin in report.checkins:
         by_series.setdefault(_series_of(checkin.id), []).append(checkin)
-    events = [e for s in by_series.values() for e in _advance_series(report, s, now, closed)]
+    events = [e for s in by_series.values() for e in _advance_series(report, s, now, closed, hours)]
     for checkin in report.checkins:
         if (
             checkin.answer == "talk"
@@ -183,39 +263,162 @@ def _answerable(report: Report, checkin_id: str) -> CheckIn | None:
     return checkin
 
 
-def answer(
-    report: Report, checkin_id: str, value: str, now: datetime
-) -> tuple[str, list[DomainEvent]]:
-    """The worker answered a check-in; returns what to tell them, and events."""
+def waiting(report: Report, checkin_id: str) -> CheckIn | None:
+    """The check-in a choice about `checkin_id` is for, if it still waits for one."""
     checkin = _answerable(report, checkin_id)
-    if checkin is None or checkin.state not in ("sent", "missed"):
-        return "Thank you. That check-in has already been answered.", []
-    if value == "snooze":
-        if checkin.snoozes >= MAX_SNOOZES:
-            return "I can't put this one off again, but you don't have to answer it.", []
-        checkin.snoozes += 1
-        checkin.state = "scheduled"
-        checkin.due = now + timedelta(days=1)
-        report.log(now, "checkin-snoozed")
-        return "No problem: I'll ask again tomorrow.", []
-    if value not in ANSWER_WORDS:
+    return checkin if checkin is not None and checkin.state in ("sent", "missed") else None
+
+
+def choice(value: str) -> Choice | None:
+    try:
+        return Choice(value)
+    except ValueError:
+        return None
+
+
+ALREADY_ANSWERED = "Thank you. That check-in has already been answered."
+
+
+def answer(
+    report: Report, checkin_id: str, value: str, now: datetime, tz: ZoneInfo
+) -> tuple[str, list[DomainEvent]]:
+    """The worker answered a check-in, put it off or stopped them; returns what
+    to tell her, and events. `tz` is the organisation's time zone, where
+    "later today" and "tomorrow morning" are read."""
+    said = choice(value)
+    if said is Choice.STOP:
+        return stop(report, report.reporter.key, now)
+    checkin = waiting(report, checkin_id)
+    if checkin is None:
+        return ALREADY_ANSWERED, []
+    if said in PUT_OFF:
+        return put_off(report, checkin, said, now, tz)
+    if said not in (Choice.OK, Choice.AFFECTED, Choice.TALK):
         return "I couldn't read that answer.", []
     checkin.state = "answered"
-    checkin.answer = value  # type: ignore[assignment]
+    checkin.answer = said.value  # type: ignore[assignment]
     checkin.answered_at = now
-    report.log(now, "checkin-answered", report.reporter.key, value)
+    report.log(now, "checkin-answered", report.reporter.key, said.value)
     # Whoever scheduled it hears the answer (`bot.alerts.plan`): her manager, or
     # on a case she kept from her manager, the safety lead who asked.
-    who = "your manager" if checkin.by in report.managers else "the safety lead who asked"
+    who = _who_asked(report, checkin)
     reply = {
-        "ok": f"Thank you for letting me know. I'm passing that on to {who}.",
-        "affected": f"Thank you for telling me. I'm letting {who} know, so they can check in "
-        "with you.",
-        "talk": f"I'm telling {who} now that you need to talk. If they can't reach you soon, "
-        "the safety leads will be told too. If anyone is in danger, call the emergency "
+        Choice.OK: f"Thank you for letting me know. I'm passing that on to {who}.",
+        Choice.AFFECTED: f"Thank you for telling me. I'm letting {who} know, so they can check "
+        "in with you.",
+        Choice.TALK: f"I'm telling {who} now that you need to talk. If they can't reach you "
+        "soon, the safety leads will be told too. If anyone is in danger, call the emergency "
         "services first.",
-    }[value]
+    }[said]
     return reply, [_event(report, EventKind.CHECKIN_ANSWERED, now, checkin)]
+
+
+def _who_asked(report: Report, checkin: CheckIn) -> str:
+    return "your manager" if checkin.by in report.managers else "the safety lead who asked"
+
+
+def _morning(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, OPENS, tzinfo=tz).astimezone(UTC)
+
+
+def put_off(
+    report: Report, checkin: CheckIn, when: Choice, now: datetime, tz: ZoneInfo
+) -> tuple[str, list[DomainEvent]]:
+    """Ask again when she chose. The time is a wish the sending clock keeps to
+    working hours (so a weekend or holiday morning becomes the next working
+    one); every `TELL_EVERY`th time, whoever scheduled it hears it was put off."""
+    today = now.astimezone(tz).date()
+    if when is Choice.LATER_TODAY:
+        again = now + LATER_TODAY
+        there = again.astimezone(tz)
+        if there.date() == today and there.time() < CLOSES and today.weekday() < 5:
+            words = f"later today, around {there:%H:%M}"
+        else:
+            words = "at the start of the next working day, as the day is nearly over"
+    elif when is Choice.IN_A_FEW_DAYS:
+        again = _morning(today + timedelta(days=A_FEW_DAYS), tz)
+        words = "in a few days, on a working morning"
+    else:
+        again = _morning(today + timedelta(days=1), tz)
+        words = "tomorrow morning (or the next working morning, if tomorrow isn't one)"
+    checkin.snoozes += 1
+    checkin.state = "scheduled"
+    checkin.due = again
+    report.log(now, "checkin-snoozed", report.reporter.key, when.value)
+    text = (
+        f"No problem: I'll ask again {words}. You can stop these check-ins at any time by "
+        f"saying checkins off {report.reference}."
+    )
+    if checkin.snoozes % TELL_EVERY:
+        return text, []
+    # Only that it was put off, never anything she said: she isn't asked to explain.
+    return text, [_event(report, EventKind.CHECKIN_PUT_OFF, now, checkin)]
+
+
+def stopped(report: Report) -> bool:
+    """She stopped the check-ins on this case and nobody has turned them on since."""
+    last = next(
+        (
+            e.action
+            for e in reversed(report.timeline)
+            if e.action in (STOPPED, TURNED_ON, SCHEDULED)
+        ),
+        None,
+    )
+    return last == STOPPED
+
+
+def _still_to_come(checkins: Iterable[CheckIn]) -> list[CheckIn]:
+    return [c for c in checkins if c.state in ("scheduled", "sent", "missed")]
+
+
+def stop(report: Report, by: str, now: datetime) -> tuple[str, list[DomainEvent]]:
+    """She asked for no more check-ins on this case: cancel every one still to
+    come (and the question waiting), and tell whoever scheduled them."""
+    ref = report.reference
+    ending = _still_to_come(report.checkins)
+    if not ending:
+        return (
+            f"There are no check-ins waiting on {ref}, so there's nothing to stop. If any are "
+            f"scheduled later and you'd rather not have them, say checkins off {ref}.",
+            [],
+        )
+    for checkin in ending:
+        checkin.state = "cancelled"
+    report.log(now, STOPPED, by, ",".join(c.id for c in ending))
+    who = _who_asked(report, ending[-1])
+    text = (
+        f"Done: there will be no more check-ins about {ref}, and I've let {who} know you asked "
+        f"for that, nothing more. If you'd like them again, say checkins on {ref}, or ask your "
+        "manager."
+    )
+    return text, [_event(report, EventKind.CHECKINS_STOPPED, now, ending[-1])]
+
+
+def turn_on(report: Report, by: str, now: datetime) -> tuple[str, list[DomainEvent]]:
+    """She wants check-ins again: the ones her stop cancelled that are still
+    to come are scheduled again, and whoever scheduled them is told."""
+    ref = report.reference
+    if not stopped(report):
+        return f"Check-ins on {ref} are already on: nothing was changed.", []
+    entry = next(e for e in reversed(report.timeline) if e.action == STOPPED)
+    ids = set(entry.detail.split(","))
+    cancelled = [c for c in report.checkins if c.id in ids]
+    back = [c for c in cancelled if c.state == "cancelled" and c.due > now]
+    for checkin in back:
+        checkin.state = "scheduled"
+    report.log(now, TURNED_ON, by, ",".join(c.id for c in back))
+    about = back[0] if back else (cancelled[-1] if cancelled else None)
+    events = [_event(report, EventKind.CHECKINS_ON, now, about)] if about else []
+    who = _who_asked(report, about) if about else "your manager"
+    if back:
+        text = f"Check-ins on {ref} are back on: {len(back)} still to come. I've let {who} know."
+    else:
+        text = (
+            f"Check-ins on {ref} are on again. The ones planned have all passed, so I've let "
+            f"{who} know you'd welcome more."
+        )
+    return text, events
 
 
 def take_talk(report: Report, checkin_id: str, by: str, now: datetime) -> str:

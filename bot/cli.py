@@ -146,8 +146,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the bot's Entra app (client) id (default: from the environment)",
     )
     package_cmd.add_argument("--out", default="harbour-teams.zip", help="where to write the zip")
-    package_cmd.add_argument("--publisher-name", default="Your organisation")
-    package_cmd.add_argument("--publisher-url", default="https://harbour.example.org")
+    package_cmd.add_argument(
+        "--publisher-name", required=True, help="your organisation, as Teams names the developer"
+    )
+    package_cmd.add_argument(
+        "--privacy-url", required=True, help="your privacy policy (Harbour serves /privacy)"
+    )
+    package_cmd.add_argument(
+        "--terms-url", required=True, help="your terms of use (Harbour serves /terms)"
+    )
+    package_cmd.add_argument(
+        "--support-url", required=True, help="your support page (Harbour serves /support)"
+    )
     migrate_cmd = commands.add_parser(
         "migrate", help="copy the embedded store into PostgreSQL (Harbour stopped), and check it"
     )
@@ -336,7 +346,9 @@ def _teams_package(args: argparse.Namespace) -> int:
             args.client_id,
             Path(args.out),
             publisher_name=args.publisher_name,
-            publisher_url=args.publisher_url,
+            privacy_url=args.privacy_url,
+            terms_url=args.terms_url,
+            support_url=args.support_url,
         )
     except PackageError as exc:
         print(f"harbour: {exc}", file=sys.stderr)

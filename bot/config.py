@@ -74,6 +74,13 @@ class Settings(BaseSettings):
         default="tinydb", description="'memory' keeps nothing after the process stops."
     )
     organisation: str = Field(default="your organisation", min_length=1, max_length=100)
+    # The organisation's details on its public pages (/privacy, /terms, /support: bot/pages).
+    contact_email: str = Field(default="", max_length=200)
+    postal_address: str = Field(default="", max_length=300)
+    privacy_contact: str = Field(default="", max_length=300)
+    """Who to ask about personal data (empty: the contact email)."""
+    hosting: str = Field(default="", max_length=300)
+    """Where Harbour runs, in words (e.g. "in Ireland, on the agency's own servers")."""
     country: str = Field(
         default="IE",
         pattern=r"^[A-Za-z]{2}$",

@@ -348,22 +348,48 @@ def _keep_page(
     return _save(draft, updates, now) if updates else draft
 
 
+def _read_page(
+    flow: Flow[Any], draft: Draft, values: dict[str, str | list[str] | None]
+) -> tuple[list[Step[Any]], dict[str, Any], dict[str, Invalid]]:
+    """A submitted page read as the engine reads it: its steps, the answers
+    that are valid (as stored), and what is wrong with the others, by step id."""
+    page, _ = _position(flow, draft)
+    steps = [s for p, s in flow.visible(draft.answers) if p.id == page.id]
+    updates: dict[str, Any] = {}
+    problems: dict[str, Invalid] = {}
+    for step in steps:
+        value = parse_answer(step, _from_form(step, values.get(step.id)), flow.options_for(step))
+        if isinstance(value, Invalid):
+            problems[step.id] = value
+        else:
+            updates.update(flow.stored(step, value))
+    return steps, updates, problems
+
+
+def page_problems(flow: Flow[Any], draft: Draft, event: FormSubmitted) -> dict[str, str]:
+    """What is wrong on a submitted page of `flow`, by step id, in the words
+    its answer would get: for a platform that shows each beside its field
+    before the page is sent on (a Slack modal). {} if nothing, or if it is not
+    the page her draft is on (the engine then says so)."""
+    if draft.token != event.token:
+        return {}
+    page, _ = _position(flow, draft)
+    if event.form != page.id:
+        return {}
+    _, _, problems = _read_page(flow, draft, event.values)
+    return {step_id: invalid.message for step_id, invalid in problems.items()}
+
+
 def _answer_page(
     flow: Flow[Any], draft: Draft, event: FormSubmitted, now: datetime, ctx: FlowContext
 ) -> Transition:
     page, _ = _position(flow, draft)
     if event.form != page.id:
         return _stale(flow, draft, ctx)
-    steps = [s for p, s in flow.visible(draft.answers) if p.id == page.id]
-    updates: dict[str, Any] = {}
-    problems: list[str] = []
-    for step in steps:
-        raw = event.values.get(step.id)
-        value = parse_answer(step, _from_form(step, raw), flow.options_for(step))
-        if isinstance(value, Invalid):
-            problems.append(f"{step.prompt} — {value.message}")
-        else:
-            updates.update(flow.stored(step, value))
+    steps, updates, invalid = _read_page(flow, draft, event.values)
+    problems = [
+        f"{step.prompt} — {invalid[step.id].message}" for step in steps if step.id in invalid
+    ]
     if problems:
         text = "Some answers need another look:\n" + "\n".join(f"• {p}" for p in problems)
         # Keep what was valid, so a retry does not lose it.

@@ -259,6 +259,9 @@ class EventKind(StrEnum):
     CHECKIN_ANSWERED = "checkin_answered"
     CHECKIN_MISSED = "checkin_missed"
     CHECKIN_NOTE = "checkin_note"
+    CHECKIN_PUT_OFF = "checkin_put_off"
+    CHECKINS_STOPPED = "checkins_stopped"
+    CHECKINS_ON = "checkins_on"
     TALK_UNANSWERED = "talk_unanswered"
 
 
@@ -268,6 +271,9 @@ CHECKIN_EVENTS = frozenset(
         EventKind.CHECKIN_ANSWERED,
         EventKind.CHECKIN_MISSED,
         EventKind.CHECKIN_NOTE,
+        EventKind.CHECKIN_PUT_OFF,
+        EventKind.CHECKINS_STOPPED,
+        EventKind.CHECKINS_ON,
         EventKind.TALK_UNANSWERED,
     }
 )

@@ -36,6 +36,7 @@ from bot.guidance import Library
 from bot.logging_setup import set_format
 from bot.metrics import Metrics
 from bot.models import Platform
+from bot.pages import attach_documents, organisation_details
 from bot.privacy.retention import purge_daily
 from bot.store import Store
 from bot.team import reconcile_directory_file
@@ -98,6 +99,7 @@ def build(
     web_app = web.Application(client_max_size=1024**2, middlewares=[metrics.middleware])
     server = Server(web_app=web_app, harbour=harbour, metrics=metrics)
     web_app.router.add_get("/healthz", _health(server))
+    attach_documents(web_app, organisation_details(settings))
     metrics.attach(web_app)
     if slack.enabled:
         server.slack = SlackAdapter(harbour, slack)

@@ -4,9 +4,10 @@ counts from when it was actually sent."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot import checkins
+from bot.alerts.followups import DUBLIN
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from tests.store_helpers import T0, person, report
 
@@ -81,7 +82,7 @@ def test_answering_a_superseded_question_answers_the_open_one() -> None:
     first, _, seventh = checkins.schedule(r, "1,3,7", BOB, T0, "s1")
     checkins.advance(r, T0 + DAY)
     checkins.advance(r, T0 + 8 * DAY)
-    text, events = checkins.answer(r, first.id, "ok", T0 + 8 * DAY + MINUTE)
+    text, events = checkins.answer(r, first.id, "ok", T0 + 8 * DAY + MINUTE, DUBLIN)
     assert "passing that on" in text
     assert about(events) == [seventh.id] and seventh.state == "answered"
     assert first.state == "cancelled"
@@ -126,13 +127,16 @@ def test_an_on_time_cadence_still_sends_each_checkin() -> None:
 
 
 def test_a_snoozed_checkin_is_asked_again_and_closing_cancels_the_rest() -> None:
+    """The old "Ask me tomorrow" button (already in people's DMs) still works:
+    it asks again when the next morning's working hours open."""
     r = case()
     first, third, seventh = checkins.schedule(r, "1,3,7", BOB, T0, "s1")
     checkins.advance(r, T0 + DAY)
-    checkins.answer(r, first.id, "snooze", T0 + DAY + MINUTE)
-    assert checkins.advance(r, T0 + 2 * DAY) == []
-    assert about(checkins.advance(r, T0 + 2 * DAY + MINUTE)) == [first.id]
-    checkins.answer(r, first.id, "ok", T0 + 2 * DAY + 2 * MINUTE)
+    checkins.answer(r, first.id, "snooze", T0 + DAY + MINUTE, DUBLIN)
+    wednesday_9am = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)  # Dublin is on UTC in March
+    assert checkins.advance(r, wednesday_9am - MINUTE) == []
+    assert about(checkins.advance(r, wednesday_9am)) == [first.id]
+    checkins.answer(r, first.id, "ok", wednesday_9am + MINUTE, DUBLIN)
     r.status = ReportStatus.CLOSED
     assert checkins.advance(r, T0 + 8 * DAY) == []
     assert third.state == seventh.state == "cancelled" and skipped(r) == []

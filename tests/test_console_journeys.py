@@ -394,8 +394,10 @@ async def test_a_checkin_is_not_answered_by_a_number_meant_for_a_draft(
 
 async def test_a_checkin_snoozed(trial: Trial, store: Store) -> None:
     await schedule_checkin(trial)
-    out = await trial["alice"].say("4")
-    assert "I'll ask again tomorrow" in out
+    out = await trial["alice"].say("4")  # Not now
+    assert "When shall I ask again?" in out and "2. Tomorrow morning" in out
+    out = await trial["alice"].say("2")
+    assert "I'll ask again tomorrow morning" in out
     trial.clock.advance(days=1, minutes=1)
     assert "How are you doing?" in trial.alert_to(await trial.alerts(), ALICE)
     out = await trial["alice"].say("ask me tomorrow")

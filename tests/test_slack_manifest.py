@@ -43,6 +43,8 @@ def test_command_events_and_urls_match_the_server() -> None:
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
         "app_home_opened",
         "message.im",
+        "app_uninstalled",
+        "tokens_revoked",
     }
     urls = [
         command["url"],
@@ -61,5 +63,6 @@ def test_socket_mode_variant_differs_only_in_transport() -> None:
     assert "url" not in socket["features"]["slash_commands"][0]
     assert "request_url" not in socket["settings"]["event_subscriptions"]
     assert "request_url" not in socket["settings"]["interactivity"]
-    assert socket["oauth_config"] == http["oauth_config"]
+    assert socket["oauth_config"]["scopes"] == http["oauth_config"]["scopes"]
+    assert "redirect_urls" not in socket["oauth_config"]  # Add to Slack needs HTTPS
     assert socket["display_information"] == http["display_information"]

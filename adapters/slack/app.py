@@ -39,15 +39,24 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import render, translate
+from adapters.slack import home, render, translate
 from adapters.slack.config import SlackSettings
+from adapters.slack.install import (
+    INSTALL_PATH,
+    NOT_INSTALLED,
+    REDIRECT_PATH,
+    HarbourInstallationStore,
+    InstalledAuthorize,
+    InstallFlow,
+    install_flow,
+)
 from bot import engine
 from bot.alerts.messenger import SHARED, Recipient
 from bot.app import Harbour
 from bot.config import ConfigError
 from bot.conversation.worker import reports_card
 from bot.directory import Directory, parse_person
-from bot.engine import Draft
+from bot.engine import Draft, page_problems
 from bot.flow import REVIEW
 from bot.locks import KeyedLocks
 from bot.logs import log_failure
@@ -116,6 +125,18 @@ FILE_NOT_SENT = "I couldn't send you the file, so nothing was sent and nothing w
 FILES_REFUSED = frozenset({"missing_scope", "not_allowed_token_type", "no_permission"})
 """Upload errors that say the app may not send files at all (its setup, not this file)."""
 
+INSTALLED_CLIENT_SECONDS = 60.0
+"""How long a workspace's client (its token from the store) is reused before the
+store is read again: a workspace uninstalled through another instance stops
+being written to within this time (Slack refuses its revoked token anyway)."""
+TOKEN_GONE = frozenset({"invalid_auth", "token_revoked", "account_inactive", "not_authed"})
+"""Web API errors that say a workspace's token no longer works."""
+
+
+class NotInstalled(RuntimeError):
+    """Harbour has no installation (so no token) for this workspace."""
+
+
 SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 """What a Slack channel id looks like (public C…, private G…)."""
 
@@ -134,11 +155,12 @@ def check_leads_channel(directory: Directory) -> None:
         )
 
 
-def web_client(settings: SlackSettings) -> AsyncWebClient:
+def web_client(settings: SlackSettings, token: str | None = None) -> AsyncWebClient:
     """A Web API client that retries on rate limits (honouring Retry-After),
-    server errors and dropped connections, with backoff."""
+    server errors and dropped connections, with backoff; with the bot token
+    set, or `token` (a workspace's, installed with Add to Slack)."""
     return AsyncWebClient(
-        token=settings.bot_token,
+        token=token or settings.bot_token or None,
         base_url=settings.api_url,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
@@ -170,20 +192,39 @@ class SlackAdapter:
         self.client = client or web_client(settings)
         self._auth: AuthorizeResult | None = None
         self._auth_lock = asyncio.Lock()
+        # Installed with Add to Slack: each workspace's token is in the store.
+        self.installations = HarbourInstallationStore(harbour.store) if settings.installs else None
+        self._installed: dict[str, tuple[AsyncWebClient, float]] = {}  # by workspace
         # Bolt reads a client's token as a single-workspace token and, since
         # `authorize` is given too, warns at every start that it ignores it. The
         # token is for Harbour's own calls: bolt gets the client without it.
         token, self.client.token = self.client.token, None
-        self.app = AsyncApp(
-            client=self.client,
-            authorize=lambda team_id=None: self._authorize(),
-            signing_secret=settings.signing_secret or None,
-            request_verification_enabled=not settings.use_socket_mode,
-            process_before_response=True,
-            # A library logger (bolt logs payloads through it): under `slack_bolt`,
-            # so bot.logging_setup caps it and withholds what it quotes.
-            logger=logging.getLogger("slack_bolt.harbour"),
-        )
+        # A library logger (bolt logs payloads through it): under `slack_bolt`,
+        # so bot.logging_setup caps it and withholds what it quotes.
+        bolt_log = logging.getLogger("slack_bolt.harbour")
+        self.install: InstallFlow | None = None
+        if self.installations is not None:
+            self.install = install_flow(settings, self.installations, self.client)
+            self.app = AsyncApp(
+                client=self.client,
+                # bolt takes an AsyncAuthorize as it is (its hint names only functions).
+                authorize=InstalledAuthorize(self.installations),  # type: ignore[arg-type]
+                installation_store=self.installations,
+                oauth_flow=self.install,
+                signing_secret=settings.signing_secret,
+                process_before_response=True,
+                logger=bolt_log,
+                user_facing_authorize_error_message=NOT_INSTALLED,
+            )
+        else:
+            self.app = AsyncApp(
+                client=self.client,
+                authorize=lambda team_id=None: self._authorize(),
+                signing_secret=settings.signing_secret or None,
+                request_verification_enabled=not settings.use_socket_mode,
+                process_before_response=True,
+                logger=bolt_log,
+            )
         self.client.token = token
         self._backlog: asyncio.Queue[Coroutine[Any, Any, None]] | None = None
         self._workers: list[asyncio.Task[None]] = []
@@ -231,8 +272,22 @@ class SlackAdapter:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._no_acks_due.wait(), ACKS_FIRST_MAX_WAIT)
 
+    async def handle_install(self, request: web.Request) -> web.Response:
+        """GET /slack/install ("Add to Slack") and /slack/oauth_redirect (Slack
+        sends the installer back here): bolt's OAuth flow, Harbour's pages."""
+        assert self.install is not None
+        bolt_request = await to_bolt_request(request)
+        if request.path == REDIRECT_PATH:
+            answer = await self.install.handle_callback(bolt_request)
+        else:
+            answer = await self.install.handle_installation(bolt_request)
+        return await to_aiohttp_response(answer)
+
     def attach(self, web_app: web.Application, path: str = "/slack/events") -> None:
         web_app.router.add_post(path, self.handle_http)
+        if self.install is not None:
+            web_app.router.add_get(INSTALL_PATH, self.handle_install)
+            web_app.router.add_get(REDIRECT_PATH, self.handle_install)
         web_app.on_startup.append(lambda _: self.start())
         web_app.on_shutdown.append(lambda _: self.close())
 
@@ -243,6 +298,73 @@ class SlackAdapter:
         check_leads_channel(self.harbour.directory)
         if self.client.session is None:
             self.client.session = aiohttp.ClientSession()
+
+    async def api(self, workspace: str) -> AsyncWebClient:
+        """The Web API client for a workspace: with SLACK_BOT_TOKEN the one client;
+        installed with Add to Slack, one with that workspace's own token, read
+        from the store (and reused for a minute). Raises NotInstalled if Harbour
+        has no installation there (uninstalled, or never installed)."""
+        if self.installations is None:
+            return self.client
+        kept = self._installed.get(workspace)
+        if kept is not None and time.monotonic() - kept[1] < INSTALLED_CLIENT_SECONDS:
+            return kept[0]
+        token = await self.installations.bot_token(workspace)
+        if token is None:
+            self._installed.pop(workspace, None)
+            raise NotInstalled(workspace)
+        client = web_client(self.settings, token)
+        client.session = self.client.session
+        self._installed[workspace] = (client, time.monotonic())
+        return client
+
+    async def _workspace_of(self, channel: str) -> str:
+        """The workspace a channel is in, for an alert to it: remembered when the
+        channel was registered; else, with one workspace installed, that one."""
+        known = await self.harbour.store.get_record(RecordKind.CONTACTS, _channel_key(channel))
+        if known and isinstance(known.get("workspace"), str):
+            return str(known["workspace"])
+        assert self.installations is not None
+        installed = await self.installations.workspaces()
+        if len(installed) == 1:
+            return installed[0]
+        log.error(
+            "Harbour does not know which Slack workspace the safety leads' channel is in: an "
+            "administrator types `%s register safety-leads` in that channel to tell it",
+            self.settings.command,
+        )
+        raise NotInstalled(channel)
+
+    async def _workspace_for(self, to: Recipient) -> str:
+        person = parse_person(to.address) if to.kind == "person" else None
+        if person is not None:
+            return person.workspace
+        return await self._workspace_of(to.address) if self.installations is not None else ""
+
+    async def _api_for(self, to: Recipient) -> AsyncWebClient:
+        if self.installations is None:
+            return self.client
+        return await self.api(await self._workspace_for(to))
+
+    async def _forget_workspace(self, body: dict[str, Any], why: str) -> None:
+        """The app was uninstalled, or its bot token revoked: delete the
+        workspace's token at once. Its data stays in the store, under retention."""
+        team = str(body.get("team_id") or "")
+        enterprise = body.get("enterprise_id") or None
+        self._installed.pop(team, None)
+        if self.installations is None:
+            log.warning(
+                "Slack workspace %s: %s, so SLACK_BOT_TOKEN no longer works there", team, why
+            )
+            return
+        await self.installations.async_delete_all(enterprise_id=enterprise, team_id=team)
+        log.info("Slack workspace %s: %s; its bot token was deleted", team, why)
+
+    async def _bot_id(self, workspace: str) -> str | None:
+        if self.installations is None:
+            return (await self._authorize()).bot_id
+        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=workspace)
+        return bot.bot_id if bot is not None else None
 
     async def _authorize(self) -> AuthorizeResult:
         """Who the bot is, from one auth.test call shared by every request: bolt's
@@ -325,6 +447,11 @@ class SlackAdapter:
 
         @app.view(render.MODAL_CALLBACK)
         async def on_modal(ack: Any, body: dict[str, Any]) -> None:
+            errors = await self._modal_errors(body)
+            if errors:
+                # The modal stays open, what she typed kept, each message beside its field.
+                await ack(response_action="errors", errors=errors)
+                return
             await self._accept(lambda: [translate.modal_event(body).event])
             await ack()
             self._spawn(self._submit_modal(body))
@@ -336,6 +463,16 @@ class SlackAdapter:
             # bolt acknowledges an event when this returns: what it says is kept first.
             await self._accept(lambda: translate.message_events(body))
             self._spawn(self._work(who, lambda: translate.message_events(body)))
+
+        @app.event("app_uninstalled")
+        async def on_uninstalled(body: dict[str, Any]) -> None:
+            await self._forget_workspace(body, "the app was uninstalled")
+
+        @app.event("tokens_revoked")
+        async def on_tokens_revoked(body: dict[str, Any]) -> None:
+            tokens = (body.get("event") or {}).get("tokens") or {}
+            if tokens.get("bot"):  # Harbour holds no user tokens: only the bot's matter
+                await self._forget_workspace(body, "its bot token was revoked")
 
         @app.event("app_home_opened")
         async def on_home(body: dict[str, Any]) -> None:
@@ -378,6 +515,13 @@ class SlackAdapter:
         try:
             async with self._queues.hold(who.key):
                 replies = await self.harbour.handle(await self._named(event))
+                if self.leads_channel(self.harbour.directory) == event.channel:
+                    # Registered: alerts to it go with this workspace's token.
+                    await self.harbour.store.put_record(
+                        RecordKind.CONTACTS,
+                        _channel_key(event.channel),
+                        {"workspace": who.workspace},
+                    )
                 if not replies:
                     return
                 try:
@@ -413,11 +557,31 @@ class SlackAdapter:
                     event = _where_now(who, token, trigger, in_flow=draft is not None)
                     await self._work(who, lambda: [event])
                     return
-            await self.client.views_open(trigger_id=trigger, view=render.form_modal(form, who.user))
+            await (await self.api(who.workspace)).views_open(
+                trigger_id=trigger, view=render.form_modal(form, who.user)
+            )
         except SlackApiError as exc:
             log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
         except Exception as exc:
             log_failure("opening a form", exc)
+
+    async def _modal_errors(self, body: dict[str, Any]) -> dict[str, str]:
+        """What is wrong on a submitted modal page, by the block id of each field
+        (for `response_action: errors`), checked as the core will check it; {}
+        if nothing is, or the page is not the one her conversation is on (the
+        core then says so, after the ack)."""
+        try:
+            event = translate.modal_event(body).event
+            if not isinstance(event, FormSubmitted):
+                return {}
+            draft = await self._draft_now(event.person)
+            if draft is None or draft.flow not in FLOWS:
+                return {}
+            problems = page_problems(FLOWS[draft.flow], draft, event)
+            return {render.pack("q", event.token, step): said for step, said in problems.items()}
+        except Exception as exc:
+            log_failure("checking a submitted form", exc)
+            return {}
 
     async def _submit_modal(self, body: dict[str, Any]) -> None:
         try:
@@ -530,7 +694,7 @@ class SlackAdapter:
             answered = pressed or self._live.pop(who.key, None)
             if answered is not None:
                 self._live.pop(who.key, None)
-                await self.client.chat_update(
+                await (await self.api(who.workspace)).chat_update(
                     channel=answered.channel,
                     ts=answered.ts,
                     blocks=render.answered(answered.blocks, "Received"),
@@ -558,7 +722,7 @@ class SlackAdapter:
         """Show `shown` in place of the message just pressed. Its buttons are new,
         so a press on them is not taken for a second click on the old ones."""
         first, *more = render.messages(shown, who.user)
-        await self.client.chat_update(
+        await (await self.api(who.workspace)).chat_update(
             channel=pressed.channel,
             ts=pressed.ts,
             blocks=first,
@@ -566,7 +730,7 @@ class SlackAdapter:
         )
         self._pressed.pop(f"{pressed.ts}:{who.key}", None)
         for blocks in more:  # more than one message holds: the rest follows
-            await self.client.chat_postMessage(
+            await (await self.api(who.workspace)).chat_postMessage(
                 channel=pressed.channel, blocks=blocks, text=render.fallback_text(shown)
             )
 
@@ -590,8 +754,9 @@ class SlackAdapter:
             return self._names[who.key]
         if time.monotonic() < self._names_refused_until:
             return None
+        client = await self.api(who.workspace)
         try:
-            found = await self.client.users_info(user=who.user)
+            found = await client.users_info(user=who.user)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown"))
             refused = error in NAMES_REFUSED
@@ -696,7 +861,7 @@ class SlackAdapter:
         """Post the replies in her DM, then upload any file they carry there."""
         shown = [r for r in replies if not isinstance(r, FileReply)]
         for blocks in render.messages(shown, who.user, forms_in_modals=self._forms_in_modals):
-            sent = await self.client.chat_postMessage(
+            sent = await (await self.api(who.workspace)).chat_postMessage(
                 channel=channel, blocks=blocks, text=render.fallback_text(shown)
             )
             if render.is_interactive(blocks):
@@ -710,7 +875,7 @@ class SlackAdapter:
         Slack refuses, she is told plainly that nothing was sent, and why if it
         is Harbour's setup (the `files:write` scope missing)."""
         try:
-            await self.client.files_upload_v2(
+            await (await self.api(who.workspace)).files_upload_v2(
                 channel=channel,
                 file=file.content,
                 filename=file.name,
@@ -732,7 +897,7 @@ class SlackAdapter:
             )
         again = f" Say {file.ask_again} to try again." if file.ask_again else ""
         note = Notice(level=NoticeLevel.WARNING, text=text + again)
-        await self.client.chat_postMessage(
+        await (await self.api(who.workspace)).chat_postMessage(
             channel=channel,
             text=render.fallback_text([note]),
             blocks=[b.to_dict() for b in render.reply_blocks(note, who.user)],
@@ -742,7 +907,7 @@ class SlackAdapter:
         text = NOT_YOURS if reason == "not-yours" else "I couldn't read that button press."
         note = Notice(text=text, level=NoticeLevel.WARNING)
         try:
-            await self.client.chat_postMessage(
+            await (await self.api(who.workspace)).chat_postMessage(
                 channel=await self.dm_channel(who),
                 text=text,
                 blocks=[b.to_dict() for b in render.reply_blocks(note, who.user)],
@@ -768,8 +933,9 @@ class SlackAdapter:
         metadata = _alert_metadata(key) if key else None
         shown = [r for r in replies if not isinstance(r, FileReply)]
         sent: Any = None
+        client = await self._api_for(to)
         for blocks in render.messages(shown, owner):
-            sent = await self.client.chat_postMessage(
+            sent = await client.chat_postMessage(
                 channel=channel,
                 blocks=blocks,
                 text=render.fallback_text(shown),
@@ -786,10 +952,11 @@ class SlackAdapter:
         """The newest message this bot posted to `to` under `key` after `since`, as
         `send` returns it ("channel|ts"), or None. Slack errors propagate."""
         channel = await self._channel_of(to)
-        bot_id = (await self._authorize()).bot_id
+        client = await self._api_for(to)
+        bot_id = await self._bot_id(await self._workspace_for(to))
         cursor: str | None = None
         while True:
-            page = await self.client.conversations_history(
+            page = await client.conversations_history(
                 channel=channel,
                 oldest=str(since.timestamp()),
                 include_all_metadata=True,
@@ -814,7 +981,7 @@ class SlackAdapter:
         channel, _, ts = message.partition("|")
         owner = SHARED if to.kind == "channel" else to.address.rsplit(":", 1)[-1]
         blocks = render.messages(replies, owner)[0]
-        await self.client.chat_update(
+        await (await self._api_for(to)).chat_update(
             channel=channel, ts=ts, blocks=blocks, text=render.fallback_text(replies)
         )
 
@@ -826,7 +993,7 @@ class SlackAdapter:
             known = await self.harbour.store.get_record(RecordKind.CONTACTS, who.key) or {}
             channel = known.get("slack_dm")
             if not isinstance(channel, str) or not channel:
-                opened = await self.client.conversations_open(users=who.user)
+                opened = await (await self.api(who.workspace)).conversations_open(users=who.user)
                 channel = str(opened["channel"]["id"])
                 await self.harbour.store.put_record(
                     RecordKind.CONTACTS, who.key, {**known, "slack_dm": channel}
@@ -835,10 +1002,21 @@ class SlackAdapter:
         return channel
 
     async def _publish_home(self, who: PersonRef) -> None:
+        """Show her Home tab: with a welcome the first time she opens it, which
+        is remembered (in her contacts record) once Slack has shown it."""
         try:
-            card = await reports_card(self.harbour, who)
-            view = {"type": "home", "blocks": render.home_blocks(card, self.settings.command)}
-            await self.client.views_publish(user_id=who.user, view=view)
+            async with self._queues.hold(who.key):  # her contacts record: one writer at a time
+                card = await reports_card(self.harbour, who)
+                known = await self.harbour.store.get_record(RecordKind.CONTACTS, who.key) or {}
+                first_visit = not known.get(home.WELCOMED)
+                view = home.home_view(
+                    card, self.harbour.ctx, self.settings.command, first_visit=first_visit
+                )
+                await (await self.api(who.workspace)).views_publish(user_id=who.user, view=view)
+                if first_visit:
+                    await self.harbour.store.put_record(
+                        RecordKind.CONTACTS, who.key, {**known, home.WELCOMED: True}
+                    )
         except SlackApiError as exc:
             log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
         except Exception as exc:
@@ -862,6 +1040,11 @@ def _is_alert(message: dict[str, Any], key: str) -> bool:
     metadata = message.get("metadata") or {}
     payload = metadata.get("event_payload") or {}
     return bool(key) and metadata.get("event_type") == ALERT_EVENT and payload.get("key") == key
+
+
+def _channel_key(channel: str) -> str:
+    """Where the workspace a channel is in is remembered (in `RecordKind.CONTACTS`)."""
+    return f"slack-channel:{channel}"
 
 
 def _a_name(value: Any) -> str | None:

@@ -17,6 +17,15 @@ class SlackSettings(BaseSettings):
 
     bot_token: str = Field(default="", description="The bot token (xoxb-...).")
     signing_secret: str = Field(default="", description="Verifies requests over HTTP.")
+    client_id: str = Field(
+        default="", description="The app's client id: with the secret, Add to Slack installs."
+    )
+    client_secret: str = Field(default="", description="The app's client secret.")
+    redirect_uri: str = Field(
+        default="",
+        description="Where Slack sends the installer back (https://<server>/slack/oauth_redirect); "
+        "needed only if the app lists several redirect URLs.",
+    )
     app_token: str = Field(default="", description="App-level token (xapp-...) for Socket Mode.")
     socket_mode: bool | None = Field(
         default=None, description="Defaults to on when SLACK_APP_TOKEN is set."
@@ -34,7 +43,13 @@ class SlackSettings(BaseSettings):
 
     @property
     def enabled(self) -> bool:
-        return bool(self.bot_token)
+        return bool(self.bot_token) or self.installs
+
+    @property
+    def installs(self) -> bool:
+        """Installed with "Add to Slack" (OAuth), a token per workspace kept in the
+        store; with SLACK_BOT_TOKEN, one workspace and its token as set."""
+        return not self.bot_token and bool(self.client_id and self.client_secret)
 
     @property
     def use_socket_mode(self) -> bool:
@@ -61,8 +76,32 @@ class SlackSettings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value if value.endswith("/") else value + "/"
 
+    @field_validator("redirect_uri")
+    @classmethod
+    def _redirect_uri(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be an https:// address ending in /slack/oauth_redirect")
+        return value
+
     @model_validator(mode="after")
     def _complete(self) -> SlackSettings:
+        if bool(self.client_id) != bool(self.client_secret):
+            raise ValueError(
+                "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together (Basic Information > "
+                "App Credentials): set both for Add to Slack, or neither"
+            )
+        if self.installs:
+            if self.use_socket_mode:
+                raise ValueError(
+                    "Add to Slack (SLACK_CLIENT_ID) needs Harbour reachable over HTTPS, not "
+                    "Socket Mode: unset SLACK_APP_TOKEN, or use SLACK_BOT_TOKEN for one workspace"
+                )
+            if len(self.signing_secret) < 16:
+                raise ValueError(
+                    "SLACK_SIGNING_SECRET is needed with Add to Slack (Basic Information > "
+                    "App Credentials)"
+                )
+            return self
         if not self.bot_token:
             return self
         if self.use_socket_mode and not self.app_token:

@@ -129,6 +129,25 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+ACCESSIBILITY_LIMIT = 75
+"""Slack's limit on a button's `accessibility_label`."""
+CONTROL_SPOKEN = {
+    ControlAction.BACK: "Back: go to the previous page, answers kept",
+    ControlAction.SKIP: "Skip this optional question",
+    ControlAction.PAUSE: "Pause: keep this draft and finish it later",
+    ControlAction.CANCEL: "Cancel: discard this draft (I ask first)",
+    ControlAction.HELP: "Help: what you can say and do here",
+}
+"""What a screen reader says for each page control: the word on the button and
+what pressing it does."""
+
+
+def _spoken(label: str, about: str) -> str:
+    """A button's accessibility label: its own words, then what it answers, so a
+    screen reader user hears more than "OK" or "Yes" out of context."""
+    return _clip(f"{label}: {about}" if about else label, ACCESSIBILITY_LIMIT)
+
+
 def _chunks(text: str, size: int = CHUNK) -> list[str]:
     """Split long text at line or word boundaries into pieces Slack accepts."""
     pieces: list[str] = []
@@ -241,6 +260,7 @@ def _form_buttons(form: Form, owner: str, *, in_modal: bool) -> ActionsBlock:
             action_id=ACTION_OPEN,
             value=pack(owner, form.id, form.token),
             style="primary",
+            accessibility_label=_spoken("Answer these questions", f"opens “{form.title}”"),
         )
         if in_modal
         else ButtonElement(
@@ -248,6 +268,7 @@ def _form_buttons(form: Form, owner: str, *, in_modal: bool) -> ActionsBlock:
             action_id=ACTION_SUBMIT,
             value=pack(owner, form.id, form.token),
             style="primary",
+            accessibility_label=_spoken(form.submit_label, f"send your answers to “{form.title}”"),
         )
     )
     buttons = [first]
@@ -259,6 +280,7 @@ def _form_buttons(form: Form, owner: str, *, in_modal: bool) -> ActionsBlock:
                 text=control.label,
                 action_id=f"{ACTION_CONTROL}.{control.value}",
                 value=pack(owner, form.token),
+                accessibility_label=CONTROL_SPOKEN[control],
             )
         )
     return ActionsBlock(block_id=pack("a", form.token), elements=buttons)
@@ -312,6 +334,7 @@ def _several_choices(question: ChoiceQuestion, owner: str) -> list[Block]:
         action_id=ACTION_CHOICES,
         value=pack(owner, question.id, question.token),
         style="primary",
+        accessibility_label=_spoken("OK", f"send what you ticked for “{question.prompt}”"),
     )
     return [
         ActionsBlock(block_id=pack("q", question.token, question.id), elements=[ticks]),
@@ -330,6 +353,7 @@ def _choice_blocks(question: ChoiceQuestion, owner: str) -> list[Block]:
                 action_id=f"{ACTION_CHOICE}.{n}",
                 value=pack(owner, question.id, question.token, o.value),
                 style="primary" if n == 0 else None,
+                accessibility_label=_spoken(o.label, f"your answer to “{question.prompt}”"),
             )
             for n, o in enumerate(question.options)
         ]
@@ -365,11 +389,13 @@ def _confirmation_blocks(confirm: Confirmation, owner: str) -> list[Block]:
             value=pack(owner, confirm.id, confirm.token, "yes"),
             style="danger" if confirm.danger else "primary",
             confirm=dialog,
+            accessibility_label=_spoken(confirm.confirm_label, confirm.prompt),
         ),
         ButtonElement(
             text=_clip(confirm.deny_label, OPTION_TEXT),
             action_id=f"{ACTION_CHOICE}.no",
             value=pack(owner, confirm.id, confirm.token, "no"),
+            accessibility_label=_spoken(confirm.deny_label, confirm.prompt),
         ),
     ]
     return [
@@ -612,6 +638,7 @@ def home_blocks(card: SummaryCard | Text, command: str) -> list[dict[str, Any]]:
                     action_id=ACTION_HOME_REPORT,
                     value="report",
                     style="primary",
+                    accessibility_label="Start a private report in your messages with Harbour",
                 )
             ],
         ),

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import random
 import re
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
@@ -65,6 +66,7 @@ from microsoft_agents.hosting.core import (
     TurnContext,
     TurnState,
 )
+from microsoft_agents.hosting.core.app.typing_indicator import TypingIndicator, TypingOptions
 from yarl import URL
 
 from adapters.slack.render import fallback_text
@@ -73,7 +75,7 @@ from adapters.teams.config import HOW_TO_TURN_ON, LOCAL_TRIAL, TeamsSettings
 from bot.alerts.messenger import SHARED, Recipient
 from bot.app import Harbour
 from bot.config import ConfigError
-from bot.conversation.session import help_for
+from bot.conversation.session import HELP_LINES, help_for
 from bot.directory import Directory, parse_person
 from bot.logs import log_failure
 from bot.models import (
@@ -96,6 +98,12 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({412, 429, 500, 502, 503, 504})
 SEND_ATTEMPTS = 4
 MAX_WAIT = 10.0  # seconds, per wait: a Retry-After beyond this is capped
+TYPING_AFTER = 1.0
+"""Seconds a turn in the personal chat may take before Teams shows Harbour
+typing: the Store asks for an answer within 2 s or a typing indicator."""
+TYPING_EVERY = 3.0
+"""Seconds between typing activities while a slow turn goes on (Teams shows
+one for about three seconds)."""
 SAFETY_LEADS = "safety-leads:teams"
 """The leads' channel as the sender addresses it, and the key of its contact
 record (how to post there); the channel itself is directory.channels["teams"]."""
@@ -113,13 +121,29 @@ IN_CHANNEL = (
     "Reports to Harbour are private, so they only happen in your personal chat with me; "
     "nothing about them is ever posted here. Open the chat and say report, or help."
 )
-WELCOME = (
-    "Hello, I'm Harbour. If you're abused or harassed online because of your work, you can "
-    "report it to me here, privately: a few short pages of questions, each one skippable, and "
-    "you can pause and come back. I assess how serious it is, keep it under a reference, and "
-    "you choose who is told. Your organisation's administrator sets up who your manager is "
-    "and the safety leads' channel; until then I still keep your reports safe. "
-    "Say report to start, or help for everything I can do."
+WELCOME_TITLE = "Hello, I'm Harbour"
+WELCOME_INTRO = (
+    "If you're abused or harassed online because of your work, you can report it to me here, "
+    "privately: a few short pages of questions, each one skippable, and you can pause and come "
+    "back. I assess how serious it is, keep it under a reference, and you choose who is told."
+)
+CASE_TEAM_COMMANDS = frozenset({"cases", "checkin"})
+EXAMPLE_REFERENCE = re.compile(r"HB-\d{4}-\d+")
+"""Help's example reference: the welcome names the argument instead, so the
+first message holds nothing that reads like a real case."""
+"""Commands only managers and safety leads can use: named in their welcome only."""
+WELCOME_LIMITS = (
+    "What I can't do, and what to know:",
+    "• Reports happen only here, in your personal chat. The safety leads' channel only ever "
+    "sees a reference, the risk and the kind of abuse; the details go privately to the lead "
+    "who claims the case.",
+    "• Your organisation's administrator sets up who your manager is and the safety leads' "
+    "channel; until then I still keep your reports safe.",
+    "• Teams lets me message only people who have Harbour, so your manager and the safety leads "
+    "need it installed to be alerted; until they have it, alerts wait and the safety leads are "
+    "told one is not getting through.",
+    "• I'm not an emergency service: if anyone is in immediate danger, call the emergency "
+    "services first.",
 )
 ANSWERED_PRIVATELY = "I've answered you privately, in your personal chat with Harbour."
 NOT_ANSWERED = (
@@ -155,26 +179,42 @@ class DeliveryFailed(RuntimeError):
 
 
 async def send_with_retry(
-    send: Callable[[], Awaitable[Any]], *, attempts: int = SEND_ATTEMPTS, base: float = 0.5
+    send: Callable[[], Awaitable[Any]],
+    *,
+    attempts: int = SEND_ATTEMPTS,
+    base: float = 0.5,
+    jitter: random.Random | None = None,
 ) -> Any:
-    """Send, retrying throttling and server errors with backoff (honouring
-    Retry-After): the SDK itself never retries, so one 429 would lose a reply."""
+    """Send, retrying throttling and server errors with exponential backoff and
+    jitter (honouring Retry-After): the SDK itself never retries, so one 429 would
+    lose a reply, and instances retrying in step would be throttled again together."""
     for attempt in range(attempts):
         try:
             return await send()
         except aiohttp.ClientResponseError as exc:
             if exc.status not in RETRY_STATUSES or attempt == attempts - 1:
                 raise DeliveryFailed(f"Teams answered {exc.status}") from None
-            await asyncio.sleep(_wait(exc, base * 2**attempt))
+            await asyncio.sleep(retry_wait(exc, attempt, base, jitter or _JITTER))
     raise AssertionError("unreachable")
 
 
-def _wait(exc: aiohttp.ClientResponseError, backoff: float) -> float:
+_JITTER = random.Random()
+
+
+def retry_wait(
+    exc: aiohttp.ClientResponseError, attempt: int, base: float, jitter: random.Random
+) -> float:
+    """How long to wait before retry number `attempt + 1`: at least what Teams
+    asked for in Retry-After (capped at MAX_WAIT), else the exponential step; plus
+    a random part of up to half the step, so retries from several instances or
+    conversations spread out instead of arriving together."""
+    step = base * 2**attempt
     header = exc.headers.get("Retry-After") if exc.headers else None
     try:
-        return min(float(header), MAX_WAIT) if header else backoff
+        floor = min(float(header), MAX_WAIT) if header else step / 2
     except ValueError:
-        return backoff
+        floor = step / 2
+    return floor + jitter.uniform(0, step / 2)
 
 
 def _reference(activity: Activity) -> dict[str, Any]:
@@ -313,6 +353,7 @@ class TeamsAdapter:
             connections = MsalConnectionManager(**settings.sdk_config)
             self.auth_config = connections.get_default_connection_configuration()
         self._remembered: dict[str, tuple[object, ...]] = {}
+        self.typing_after = TYPING_AFTER
         self._migrated = False
         self.adapter = CloudAdapter(connection_manager=connections)
         self.adapter.on_turn_error = self._on_turn_error
@@ -408,8 +449,18 @@ class TeamsAdapter:
             elif shown:
                 await self._send(ctx, who, [Refresh(replies=tuple(shown))])
             return
-        for event in translate.message_events(activity):
-            await self._send(ctx, who, await self.harbour.handle(event))
+        async with self._typing(ctx):
+            for event in translate.message_events(activity):
+                await self._send(ctx, who, await self.harbour.handle(event))
+
+    def _typing(self, ctx: TurnContext) -> TypingIndicator:
+        """The SDK's typing indicator, shown only once a turn has taken
+        `typing_after` seconds, and stopped by the SDK as soon as a reply is sent
+        (never after one)."""
+        options = TypingOptions(
+            initial_delay_ms=int(self.typing_after * 1000), interval_ms=int(TYPING_EVERY * 1000)
+        )
+        return TypingIndicator(ctx, typing_options=options)
 
     async def _on_execute(
         self, ctx: TurnContext, state: TurnState, data: Any
@@ -542,7 +593,8 @@ class TeamsAdapter:
         if known.get("welcomed"):
             return
         if personal:
-            await self._send(ctx, translate.person_of(activity), [Text(text=WELCOME)])
+            who = translate.person_of(activity)
+            await self._send(ctx, who, [welcome(self.harbour.directory, who)])
         else:
             await self._post_card(ctx, cards.card([cards.plain(CHANNEL_WELCOME)]))
 
@@ -927,7 +979,27 @@ class TeamsAdapter:
 def _card_activity(content: dict[str, Any], summary: str | None = None) -> Activity:
     """A message holding one card. `summary` is what Teams shows in a
     notification instead of "Sent a card": what the message is, never its content."""
+    if summary:
+        # Shown by a Teams client that cannot render the card (an old mobile
+        # client, a screen reader's message list): the same words as the summary.
+        content = cards.Card({**content, "fallbackText": summary})
     activity: Activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
     if summary:
         activity.summary = summary
     return activity
+
+
+def welcome(directory: Directory, person: PersonRef) -> Notice:
+    """The first message in the personal chat, sent once: what Harbour is for,
+    every command this person can use (the case team's only for managers and
+    safety leads), how it is set up, and its limits."""
+    case_team = directory.is_lead(person) or any(
+        person.key in managers for managers in directory.managers.values()
+    )
+    commands = [
+        f"• {EXAMPLE_REFERENCE.sub('<reference>', command)} — {what}"
+        for command, what in HELP_LINES
+        if case_team or command.split()[0] not in CASE_TEAM_COMMANDS
+    ]
+    text = "\n".join([WELCOME_INTRO, "", "What you can say:", *commands, "", *WELCOME_LIMITS])
+    return Notice(title=WELCOME_TITLE, text=text)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -60,6 +60,39 @@ class EscalationTimes:
         if self.other:
             return since + self.other
         return add_working_day(since, tz=self.tz, country=self.country)
+
+    @property
+    def hours(self) -> WorkingHours:
+        """The working hours check-ins keep to, in the same zone and calendar."""
+        return WorkingHours(tz=self.tz, country=self.country)
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """When people are at work: `opens` to `closes` local time in `tz`, on days
+    that are not a weekend or a public holiday of `country`. Check-ins are sent
+    only then, so none arrives at night, at the weekend or on a holiday."""
+
+    tz: ZoneInfo = DUBLIN
+    country: str = "IE"
+    opens: time = checkins.OPENS
+    closes: time = checkins.CLOSES
+
+    def working_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in public_holidays(self.country, day.year)
+
+    def open_at(self, at: datetime) -> datetime:
+        """`at` itself if it falls in working hours; else when the next working
+        day opens (in UTC). `at` must be aware."""
+        there = at.astimezone(self.tz)
+        day = there.date()
+        if self.working_day(day) and self.opens <= there.time() < self.closes:
+            return at
+        if not (self.working_day(day) and there.time() < self.opens):
+            day += timedelta(days=1)
+        while not self.working_day(day):
+            day += timedelta(days=1)
+        return datetime.combine(day, self.opens, tzinfo=self.tz).astimezone(UTC)
 
 
 def add_working_day(start: datetime, *, tz: ZoneInfo = DUBLIN, country: str = "IE") -> datetime:
@@ -153,7 +186,7 @@ def timers_due(report: Report, times: EscalationTimes) -> datetime | None:
     stands. The stores index this, so a delivery pass reads only what is due."""
     found = _next(report, times)
     times_due = [found[0]] if found is not None else []
-    checkin = checkins.next_due(report)
+    checkin = checkins.next_due(report, times.hours)
     if checkin is not None:
         times_due.append(checkin)
     return min(times_due, default=None)

@@ -361,6 +361,26 @@ def _checkin_plan(event: DomainEvent, report: Report, reach: Reach) -> list[Deli
             "contact the worker yourself.",
         )
         return [Delivery(m, (note,), "missed check-in") for m in team]
+    if event.kind is EventKind.CHECKIN_PUT_OFF:
+        note = Notice(
+            level=NoticeLevel.WARNING,
+            text=f"The check-in about {ref} has been put off {checkin.snoozes} times, so the "
+            "worker hasn't said how they are for a while. That's their choice; you may want to "
+            "contact them yourself.",
+        )
+        return [Delivery(m, (note,), "check-in put off") for m in team]
+    if event.kind is EventKind.CHECKINS_STOPPED:
+        note = Notice(
+            text=f"The worker asked for no more check-ins about {ref}, so the ones still to "
+            "come are cancelled. They can turn them back on, or ask you to schedule more. You "
+            "can still contact them yourself if you're concerned.",
+        )
+        return [Delivery(m, (note,), "check-ins stopped") for m in team]
+    if event.kind is EventKind.CHECKINS_ON:
+        coming = any(c.state == "scheduled" for c in report.checkins)
+        more = "" if coming else " None are planned now: you can schedule more."
+        note = Notice(text=f"The worker turned check-ins about {ref} back on.{more}")
+        return [Delivery(m, (note,), "check-ins on") for m in team]
     if not reach.access.leads_told(report):
         return []
     note = Notice(

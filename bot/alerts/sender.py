@@ -208,7 +208,7 @@ class Notifier:
 
         def advance(report: Report) -> list[DomainEvent] | None:
             before = report.model_dump()
-            events = checkins.advance(report, now)
+            events = checkins.advance(report, now, self.escalation.hours)
             if not events and report.model_dump() == before:
                 return None  # nothing moved: no write
             moved.add(report.reference)

@@ -340,6 +340,7 @@ ROUTES = Routes(
         "whoami": "whoami",
         "manager": "manager",
         "checkin": "checkin",
+        "checkins": "checkin",
         "audit": "audit",
         "seen": "audit",
         "mydata": "mydata",
@@ -365,7 +366,11 @@ ROUTES = Routes(
         Ask.CHECKIN_NOTE: casework.checkin_note,
         Ask.NEXT_STEP: talk.answer_next_step,
     },
-    answer_prefixes={CASE_QUESTION: _case_question, rights.ERASE_QUESTION: rights.answer_erase},
+    answer_prefixes={
+        CASE_QUESTION: _case_question,
+        CHECKIN_QUESTION: casework.when_again_answer,
+        rights.ERASE_QUESTION: rights.answer_erase,
+    },
     finishers={
         REPORT.id: worker.finish_report,
         UPDATE.id: worker.finish_about_report,

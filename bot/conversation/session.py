@@ -53,6 +53,10 @@ HELP_LINES = (
     ("guidance", "practical guidance; add a topic or words, e.g. guidance evidence"),
     ("cases", "managers and safety leads: the open cases you look after"),
     ("checkin <person> in 3 days", "managers: schedule private check-ins (or: tomorrow, cadence)"),
+    (
+        "checkins off HB-…",
+        "no more check-ins about your report (checkins on HB-… brings them back)",
+    ),
     ("whoami", "your Harbour id, for the team directory"),
     ("mydata", "everything Harbour holds about you, as a file in this chat"),
     ("help", "show this list"),

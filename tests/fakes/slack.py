@@ -4,6 +4,7 @@ and helpers that sign requests the way Slack does."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import itertools
@@ -42,6 +43,15 @@ class FakeSlack:
         self.files: list[dict[str, Any]] = []
         self.errors: dict[str, str] = {}  # a method answers {"ok": false, "error": ...}
         self._file_ids = itertools.count(1)
+        # Add to Slack: the codes Slack would give an installer who approved
+        # (each accepted once by oauth.v2.access), and every bot token issued,
+        # with the workspace it belongs to (auth.test answers by token).
+        self.codes: dict[str, str] = {}  # code -> workspace
+        self.tokens: dict[str, str] = {}  # bot token -> workspace
+        self.revoked: set[str] = set()  # tokens no longer accepted (uninstalled)
+        self.tokens_used: list[tuple[str, str]] = []  # (method, token) of every call
+        self.client_id = ""
+        self.client_secret = ""
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_post("/upload/{file_id}", self._upload)
@@ -74,7 +84,14 @@ class FakeSlack:
                     params[key] = json.loads(params[key])
         if method == "chat.postMessage":
             params["_ts"] = self._next_ts()  # the ts this post is given
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        token = str(params.get("token") or bearer)
         self.calls.append((method, params))
+        self.tokens_used.append((method, token))
+        if token in self.revoked:
+            return web.json_response({"ok": False, "error": "token_revoked"})
+        if method == "oauth.v2.access":
+            return web.json_response(self._oauth_access(params, request.headers))
         if (
             self.reject_inputs
             and method == "chat.postMessage"
@@ -89,6 +106,11 @@ class FakeSlack:
             status, headers = self.failures[method].pop(0)
             return web.json_response(
                 {"ok": False, "error": "ratelimited"}, status=status, headers=headers
+            )
+        if method == "auth.test" and token in self.tokens:
+            team = self.tokens[token]
+            return web.json_response(
+                {"ok": True, "user_id": f"UBOT{team}", "bot_id": f"B{team}", "team_id": team}
             )
         if method == "auth.test":
             return web.json_response(
@@ -124,6 +146,43 @@ class FakeSlack:
         if method == "files.completeUploadExternal":
             return web.json_response(self._complete(params))
         return web.json_response({"ok": True})
+
+    def approve(self, workspace: str) -> str:
+        """An installer in `workspace` pressed Allow: the code Slack sends back."""
+        code = f"code-{workspace}-{next(self._file_ids)}"
+        self.codes[code] = workspace
+        return code
+
+    def _oauth_access(self, params: dict[str, Any], headers: Any) -> dict[str, Any]:
+        """oauth.v2.access: a code for a bot token, once; the app's client id and
+        secret checked (sent as HTTP Basic auth, or as parameters)."""
+        basic = headers.get("Authorization", "")
+        given = (params.get("client_id"), params.get("client_secret"))
+        if basic.startswith("Basic "):
+            user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
+            given = (user, password)
+        if given != (self.client_id, self.client_secret):
+            return {"ok": False, "error": "invalid_client_id"}
+        workspace = self.codes.pop(str(params.get("code")), None)
+        if workspace is None:
+            return {"ok": False, "error": "invalid_code"}
+        token = f"xoxb-{workspace}-{next(self._file_ids)}"
+        self.tokens[token] = workspace
+        return {
+            "ok": True,
+            "app_id": "A0HARBOUR",
+            "authed_user": {"id": f"UADMIN{workspace}"},
+            "scope": "chat:write,commands,im:history,im:write,users:read",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": f"UBOT{workspace}",
+            "team": {"id": workspace, "name": "Agency"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
+    def tokens_of(self, workspace: str) -> set[str]:
+        return {t for t, w in self.tokens.items() if w == workspace}
 
     async def _upload(self, request: web.Request) -> web.Response:
         """Step 2 of files_upload_v2: the file's bytes, posted to the URL step 1 gave."""
