@@ -1,7 +1,8 @@
 """The `harbour` command line: `harbour chat` (a console chat on the embedded store),
 `harbour serve`, `harbour teams-package`, `harbour migrate` (embedded store to
 PostgreSQL), and for data protection `harbour audit` (check or print the audit
-of who looked at cases), `harbour purge` (retention) and `harbour rotate-key`."""
+of who looked at cases), `harbour purge` (retention) and `harbour rotate-key`; and
+`harbour figures` (anonymised figures for the agency and researchers)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from bot.alerts.sender import Notifier
@@ -106,6 +108,7 @@ async def _chat(settings: Settings, user: str) -> None:
             library=load_guidance(settings),
             directory=await load_directory(settings, store),
             admins=settings.admin_ids,
+            figures=settings.figures_policy(),
         )
         await reconcile_directory_file(harbour, harbour.directory.file_managers)
         # In a trial, alerts to managers and safety leads are shown on stderr.
@@ -193,7 +196,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(never over a file)",
     )
     rotate_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
+    figures_cmd = commands.add_parser(
+        "figures", help="anonymised figures by quarter, with charts, CSV and JSON"
+    )
+    figures_cmd.add_argument("--from", dest="start", type=date.fromisoformat, required=True)
+    figures_cmd.add_argument("--to", dest="end", type=date.fromisoformat, required=True)
+    figures_cmd.add_argument(
+        "--out", type=Path, default=None, help="write charts, CSV, JSON and a data dictionary here"
+    )
+    figures_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
     args = parser.parse_args(argv)
+    if args.command == "figures":
+        return _figures(args)
     if args.command == "rotate-key":
         return _rotate_key(args)
     if args.command == "purge":
@@ -242,6 +256,26 @@ def _tool_settings(args: argparse.Namespace) -> Settings | None:
         return None
     configure_logging("WARNING")
     return settings
+
+
+def _figures(args: argparse.Namespace) -> int:
+    """`harbour figures --from … --to … [--out DIR]`: 0 done, 1 bad dates or folder,
+    2 the store could not be opened."""
+    from bot.figures.command import run_figures_command
+
+    settings = _tool_settings(args)
+    if settings is None:
+        return 2
+    return asyncio.run(
+        run_figures_command(
+            settings,
+            start=args.start,
+            end=args.end,
+            out_dir=args.out,
+            out=sys.stdout,
+            policy=settings.figures_policy(),
+        )
+    )
 
 
 def _rotate_key(args: argparse.Namespace) -> int:

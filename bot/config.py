@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.alerts.followups import EscalationTimes, public_holidays
 from bot.directory import PERSON_ID
+from bot.figures.compute import COUNT_ONLY_ME, MIN_TEAM_SIZE, SMALL_CELL, Policy
 from bot.flow import FlowContext
 from bot.guidance import (
     EMERGENCY_FALLBACK,
@@ -169,6 +170,23 @@ class Settings(BaseSettings):
         default=RULES[Category.AUDIT].default_days,
         description=f"Days store-wide audit entries are kept; {FOREVER!r}: without limit.",
     )
+    figures_small_cell: int = Field(
+        default=SMALL_CELL,
+        ge=3,
+        le=100,
+        description="Counts under this are shown as '<N' in figures (and more are hidden so "
+        "none can be worked out).",
+    )
+    figures_min_team_size: int = Field(
+        default=MIN_TEAM_SIZE,
+        ge=5,
+        le=100_000,
+        description="Figures for one team only for a team at least this size.",
+    )
+    figures_count_only_me: bool = Field(
+        default=COUNT_ONLY_ME,
+        description="Count reports a worker kept as her own record in the figures.",
+    )
     admins: str = Field(
         default="",
         description="Comma-separated Harbour ids of administrators (platform:workspace:user, "
@@ -199,6 +217,14 @@ class Settings(BaseSettings):
     def _days(cls, value: object, info: ValidationInfo) -> int | None:
         category = Category(str(info.field_name).removeprefix("keep_").removesuffix("_days"))
         return parse_days(category, value)
+
+    def figures_policy(self) -> Policy:
+        """What the figures may count and show (`bot.figures`)."""
+        return Policy(
+            small_cell=self.figures_small_cell,
+            min_team_size=self.figures_min_team_size,
+            count_only_me=self.figures_count_only_me,
+        )
 
     def retention(self) -> Retention:
         """How long each category of data is kept (`bot.privacy.retention`)."""

@@ -94,6 +94,7 @@ def build(
         library=library if library is not None else settings.guidance(),
         directory=directory,
         admins=settings.admin_ids,
+        figures=settings.figures_policy(),
     )
     metrics = Metrics()
     web_app = web.Application(client_max_size=1024**2, middlewares=[metrics.middleware])

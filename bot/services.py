@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.access import Access
 from bot.directory import Directory
 from bot.engine import Draft
+from bot.figures.compute import DEFAULT_POLICY, Policy
 from bot.flow import FlowContext
 from bot.guidance import Audience as GuidanceAudience
 from bot.guidance import GuidanceItem, Library
@@ -48,6 +49,7 @@ class Services:
         library: Library | None = None,
         directory: Directory | None = None,
         admins: frozenset[str] = frozenset(),
+        figures: Policy = DEFAULT_POLICY,
     ) -> None:
         """`command_prefixes` says how each adapter's people type a command, for
         help text (e.g. "/report-abuse " in Slack); replies are otherwise the same."""
@@ -59,6 +61,8 @@ class Services:
         self.library = library or Library([])
         self.directory = directory or Directory()
         self.access = Access(self.directory, admins)
+        self.figures = figures
+        """What the figures may count and show (HARBOUR_FIGURES_*)."""
         self.outbox_changed: asyncio.Event | None = None  # set by whoever delivers the outbox
         self._locks = KeyedLocks()
 

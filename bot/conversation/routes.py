@@ -21,6 +21,7 @@ from bot.checkins import CHECKIN_QUESTION, TALK_QUESTION
 from bot.conversation import talk, worker
 from bot.conversation.session import Ask, help_reply, pending_answer, pending_reply, with_current
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
+from bot.figures.command import figures_command
 from bot.flow import REVIEW
 from bot.models import (
     ChannelRegistered,
@@ -311,6 +312,7 @@ ROUTES = Routes(
         "checkin": casework.checkin_command,
         "audit": trail.audit_command,
         "mydata": rights.mydata_command,
+        "figures": figures_command,
         "share": _share,
         "hello": _hello,
         "help": _help,
@@ -345,6 +347,8 @@ ROUTES = Routes(
         "seen": "audit",
         "mydata": "mydata",
         "my data": "mydata",
+        "figures": "figures",
+        "statistics": "figures",
         "share": "share",
         "hi": "hello",
         "hello": "hello",
