@@ -1,7 +1,7 @@
 """Charts of the figures as PNG, with matplotlib's Agg renderer (no display).
 
 A chart draws only published figures: a suppressed count has no bar, and its
-place says "<5", so a picture shows nothing the table hides. matplotlib is
+place says "<5" (or "[c]"), so a picture shows nothing the table hides. matplotlib is
 imported when a chart is drawn (it takes a second), never at start.
 """
 
@@ -64,12 +64,12 @@ def _bars(figures: Figures, table: Table, title: str) -> bytes:
     axes = canvas.subplots()
     for n, q in enumerate(quarters):
         xs = [i + (n - (len(quarters) - 1) / 2) * width for i in range(len(labels))]
-        shown = [f.value for f in (by_row[row][q] for row in by_row)]
-        bars = axes.bar(xs, [v or 0 for v in shown], width, label=q)
-        for x, value in zip(xs, shown, strict=True):
-            if value is None:
+        shown = [by_row[row][q] for row in by_row]
+        bars = axes.bar(xs, [f.value or 0 for f in shown], width, label=q)
+        for x, figure in zip(xs, shown, strict=True):
+            if figure.value is None:
                 axes.annotate(
-                    f"<{figures.threshold}",
+                    figure.text,
                     (x, 0),
                     ha="center",
                     va="bottom",

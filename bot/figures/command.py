@@ -24,6 +24,7 @@ from bot.figures import charts, export
 from bot.figures.compute import (
     ALL,
     DEFAULT_POLICY,
+    HIDDEN,
     TABLES,
     Extra,
     Figures,
@@ -193,9 +194,9 @@ def headline(figures: Figures) -> SummaryCard:
         ),
     ]
     footer = (
-        f"Counts under {figures.threshold} show as <{figures.threshold}, and a few more are "
-        "hidden so they can't be worked out from the totals. No names, references or words "
-        "anyone wrote are in these figures."
+        f"Counts under {figures.threshold} show as <{figures.threshold}, and a few more "
+        f"({HIDDEN}) are hidden so they can't be worked out from the totals. No names, "
+        "references or words anyone wrote are in these figures."
     )
     if figures.team:
         footer += " One team: open and recently closed cases only."

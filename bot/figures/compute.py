@@ -257,16 +257,25 @@ def team_of(manager: str, managers: dict[str, list[str]]) -> frozenset[str]:
 # ---------------------------------------------------------------------- publishing
 
 
+HIDDEN = "[c]"
+"""How a count hidden only to protect a small one nearby is shown (it is the
+threshold or more: "<5" would be untrue of it)."""
+
+
 @dataclass(frozen=True)
 class Figure:
-    """One published count: its value, or None where it is suppressed."""
+    """One published count: its value, or None where it is suppressed: for
+    being small (`small`, shown "<5"), or to protect a small one (shown "[c]")."""
 
     value: int | None
     threshold: int
+    small: bool = True
 
     @property
     def text(self) -> str:
-        return f"<{self.threshold}" if self.value is None else str(self.value)
+        if self.value is not None:
+            return str(self.value)
+        return f"<{self.threshold}" if self.small else HIDDEN
 
 
 @dataclass(frozen=True)
@@ -325,7 +334,8 @@ def publish(counts: Counts, policy: Policy = DEFAULT_POLICY) -> Figures:
     hidden = suppress(values, sums, threshold)
 
     def figure(entry: Entry) -> Figure:
-        return Figure(None if entry in hidden else values[entry], threshold)
+        value = values[entry]
+        return Figure(None if entry in hidden else value, threshold, small=value < threshold)
 
     columns = (*counts.period.quarters, ALL)
     medians: dict[Timing, dict[str, Median]] = {}

@@ -13,7 +13,7 @@ import json
 from dataclasses import astuple, dataclass, fields
 from typing import Any
 
-from bot.figures.compute import ALL, MULTI, TABLES, Extra, Figures, Table, Timing, rows
+from bot.figures.compute import ALL, HIDDEN, MULTI, TABLES, Extra, Figures, Table, Timing, rows
 from bot.privacy.tally import UNLISTED, Measure
 
 MEANINGS: dict[Table | Timing, str] = {
@@ -119,15 +119,19 @@ def dictionary(figures: Figures) -> str:
         "- `measure`: what is counted (below).",
         "- `value`: one of the measure's values (below).",
         f"- `quarter`: e.g. 2026-Q1; `{ALL}` for every quarter in the file together.",
-        f"- `figure`: a count; `<{figures.threshold}` where it is suppressed; a median in hours "
+        f"- `figure`: a count; `<{figures.threshold}` where it is suppressed for being small, "
+        f"`{HIDDEN}` where it is hidden to protect a small one; a median in hours "
         "for the `median_hours_*` measures.",
         "",
         "## Privacy",
         "",
         f"- Any count under {figures.threshold}, zero included, is shown as "
         f"`<{figures.threshold}`.",
-        "- More counts are suppressed where a total would let a suppressed one be worked out "
-        "(secondary suppression), across every table in the file.",
+        f"- More counts are hidden (`{HIDDEN}`: these are {figures.threshold} or more) where a "
+        "total would let a suppressed one be worked out, by solving the sums or from what is "
+        "known of hidden counts (none is negative; one shown as "
+        f"`<{figures.threshold}` is at most {figures.threshold - 1}), across every table in "
+        "the file (secondary suppression).",
         f"- A median is shown only when at least {figures.threshold} cases had one.",
         "- Reports a worker kept as her own record are counted only where the organisation's "
         "policy says so.",

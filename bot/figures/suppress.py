@@ -11,7 +11,11 @@ solved for, whichever published tables are combined.
 
 A hidden count is determined exactly when its unit vector lies in the row space
 of the equations over the hidden counts: one reduced row echelon form over
-exact fractions answers that for all of them at once. Pure: no I/O.
+exact fractions answers that for all of them at once. Counts are also never
+negative, one shown as "<5" is at most 4, and one hidden to protect it ("[c]")
+is 5 or more: a sum whose hidden counts add up to the least or the most those
+allow gives them away too; one more count of that sum is hidden then
+(`pinned_by_bounds`). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -42,10 +46,21 @@ def suppress(
     hidden = {e for e, v in values.items() if v < threshold}
     order = {e: n for n, e in enumerate(values)}
     holding = {e: [i for i, q in enumerate(equations) if e in _members(q)] for e in values}
+    small = frozenset(hidden)
     while True:
         found = determined(hidden, equations)
         if not found:
-            return frozenset(hidden)
+            pinned = pinned_by_bounds(values, hidden, small, equations, threshold)
+            if not pinned:
+                return frozenset(hidden)
+            for equation in pinned:
+                shown = [e for e in equation.parts if e not in hidden]
+                # The smallest count still shown joins the hidden ones; if every
+                # part is hidden already, the total goes (it gave them away).
+                hidden.add(
+                    min(shown, key=lambda e: (values[e], order[e])) if shown else equation.total
+                )
+            continue
         # One more hidden beside each entry given away, in one pass: an entry
         # whose sums just gained a hidden one waits for the next pass.
         changed: set[int] = set()
@@ -61,6 +76,37 @@ def suppress(
             chosen = min(candidates, key=lambda e: (values[e], order[e]))
             hidden.add(chosen)
             changed.update(holding[chosen])
+
+
+def pinned_by_bounds(
+    values: Mapping[Entry, int],
+    hidden: set[Entry],
+    small: frozenset[Entry],
+    equations: Sequence[Equation],
+    threshold: int,
+) -> list[Equation]:
+    """The sums with a published total whose hidden parts a reader can pin
+    down from what she knows of them, without solving anything: none is
+    negative; one hidden for being small (`small`: shown "<5") is at most
+    threshold - 1; one hidden to protect it (shown "[c]") was published
+    otherwise, so at least the threshold. The hidden parts of a sum are pinned
+    when they add up to the least or the most those bounds allow: 0 (all
+    small ones 0), threshold - 1 for each when all are small, or the
+    threshold for each protecting one (and 0 for each small one)."""
+    pinned = []
+    for equation in equations:
+        if equation.total in hidden:
+            continue
+        parts = [e for e in equation.parts if e in hidden]
+        if not parts:
+            continue
+        total = sum(values[e] for e in parts)
+        protecting = sum(1 for e in parts if e not in small)
+        least = threshold * protecting
+        most = None if protecting else (threshold - 1) * len(parts)
+        if total in (least, most):
+            pinned.append(equation)
+    return pinned
 
 
 def determined(hidden: Iterable[Entry], equations: Sequence[Equation]) -> set[Entry]:
