@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot.evidence.log import EvidenceItem
 from bot.models import PersonRef
 
 
@@ -193,6 +194,14 @@ class Report(BaseModel):
     )
     timeline: list[TimelineEntry] = Field(default_factory=list)
     checkins: list[CheckIn] = Field(default_factory=list)
+    evidence: list[EvidenceItem] = Field(
+        default_factory=list,
+        description="The evidence log: a hash chain of what she kept (bot.evidence.log).",
+    )
+    pack_consent: list[str] = Field(
+        default_factory=list,
+        description="Who she agreed may have her evidence pack (person keys), besides her.",
+    )
 
     @model_validator(mode="before")
     @classmethod

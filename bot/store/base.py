@@ -309,6 +309,27 @@ class Store(ABC):
         included, so the old key opens nothing any more. Returns how many
         documents were written."""
 
+    # ------------------------------------------------------------------ evidence files
+    # The screenshots and documents a worker keeps as evidence on her case
+    # (`bot.evidence`): the bytes, sealed, by case and SHA-256; the log that
+    # names them is on the report.
+
+    @abstractmethod
+    async def put_evidence_file(self, reference: str, sha256: str, content: bytes) -> None:
+        """Keep a file of a case's evidence, sealed, by the SHA-256 of its bytes
+        (which the store checks: `StoreError` if they differ); the same file
+        twice is kept once. Erased with its case (`erase_report`), sealed again
+        by `reseal`. `GoneCase` if the case is not stored."""
+
+    @abstractmethod
+    async def get_evidence_file(self, reference: str, sha256: str) -> bytes | None:
+        """A kept file's bytes, or None if the case keeps no such file. A file
+        whose bytes no longer match their SHA-256 raises `StoreError`."""
+
+    @abstractmethod
+    async def evidence_files(self, reference: str) -> list[str]:
+        """The SHA-256 of every file kept for a case, in no particular order."""
+
     # ------------------------------------------------------------------ storage
 
     @abstractmethod
