@@ -32,7 +32,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bot.store.base import StoreError
+from bot.errors import StoreError
 
 log = logging.getLogger(__name__)
 
