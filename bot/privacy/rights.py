@@ -564,6 +564,24 @@ async def erase_person(h: Services, person: PersonRef, *, by: PersonRef) -> Eras
     key = person.key
     async with h.turn(key):
         found = await survey(h, person)
+        done = Erased(
+            reports=len(found.reports),
+            records=len(found.records),
+            cases=len(found.cases) + len(found.claimed_alerts),
+            events=len(found.events),
+        )
+        # Audited before anything goes: an erasure stopped half-way is on
+        # record, and the run that finishes it adds what was left.
+        await store.append_audit(
+            AuditEntry(
+                n=0,
+                at=h.clock(),
+                actor=by.key,
+                action=AuditAction.ERASED,
+                surface=by.platform.value,
+                detail=done.detail,
+            )
+        )
         if found.events:
             # Raised by a draft of hers (immediate danger) before any report:
             # no report erases them, and nobody is to be alerted about her now.
@@ -584,22 +602,6 @@ async def erase_person(h: Services, person: PersonRef, *, by: PersonRef) -> Eras
     for reference in found.cases:
         await store.update_report(reference, change)
     _forget_in_directory(h, key)
-    done = Erased(
-        reports=len(found.reports),
-        records=len(found.records),
-        cases=len(found.cases) + len(found.claimed_alerts),
-        events=len(found.events),
-    )
-    await store.append_audit(
-        AuditEntry(
-            n=0,
-            at=h.clock(),
-            actor=by.key,
-            action=AuditAction.ERASED,
-            surface=by.platform.value,
-            detail=done.detail,
-        )
-    )
     log.info("a person's data was erased (%s)", done.detail)
     return done
 
