@@ -4,7 +4,9 @@ API (the console's own test is in tests/test_figures.py)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -93,7 +95,7 @@ async def test_slack_refuses_a_worker_without_sending_anything(
 FORM = "application/x-www-form-urlencoded"
 
 
-async def test_teams_offers_each_file_and_uploads_the_chart_she_accepts() -> None:
+async def test_teams_shows_the_charts_and_offers_the_csv_she_accepts() -> None:
     fake = FakeConnector()
     url = await fake.start()
     admin = f"teams:{TENANT}:aad-admin"
@@ -107,16 +109,21 @@ async def test_teams_offers_each_file_and_uploads_the_chart_she_accepts() -> Non
     try:
         said = activity(url, "admin", text="figures 2026-01-01 2026-03-31")
         assert (await client.post("/api/messages", json=said)).status in (200, 201, 202)
+        # The charts are small pictures: shown in the chat, in cards of their own.
+        sent = json.dumps(fake.sent("a:admin-personal"))
+        assert "Figures, 2026-Q1" in sent
+        pictures = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", sent)
+        assert len(pictures) == 2
+        assert all(base64.b64decode(p).startswith(PNG_MAGIC) for p in pictures)
+        # The CSV is a file: offered, and uploaded once she accepts it.
         offers = fake.attachments("a:admin-personal", cards.FILE_CONSENT_TYPE)
-        assert [o["name"] for o in offers] == FILES
-        assert "Figures, 2026-Q1" in json.dumps(fake.sent("a:admin-personal"))
-
+        assert [o["name"] for o in offers] == [f for f in FILES if f.endswith(".csv")]
         context = offers[0]["content"]["acceptContext"]
-        info = fake.upload_info(FILES[0])
+        info = fake.upload_info(offers[0]["name"])
         accepted = file_consent(url, "admin", "accept", context, info)
         assert (await client.post("/api/messages", json=accepted)).status == 200
         [upload] = fake.uploads.values()
-        assert upload["content"].startswith(PNG_MAGIC)
+        assert upload["content"].startswith(b"measure,value,quarter,figure")
         assert len(upload["content"]) == offers[0]["content"]["sizeInBytes"]
     finally:
         await client.close()

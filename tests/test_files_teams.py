@@ -19,7 +19,7 @@ from adapters.teams import cards
 from adapters.teams.config import load_teams_settings
 from bot.app import Harbour
 from bot.config import Settings
-from bot.models import PersonRef, Platform, TextMessage
+from bot.models import FileReply, PersonRef, Platform, TextMessage
 from bot.privacy.audit import AuditAction
 from bot.server import Server, build
 from bot.store import MemoryStore, RecordKind, Store
@@ -178,3 +178,25 @@ async def test_an_upload_that_fails_says_so_and_answers_teams(t: Harness) -> Non
     assert response.status == 200
     assert t.fake.attachments(ALICE_CHAT, cards.FILE_INFO_TYPE) == []
     assert "I couldn't send you the file" in json.dumps(t.fake.cards(ALICE_CHAT)[-1])
+
+
+def test_a_small_picture_is_shown_in_the_chat_and_anything_else_is_offered() -> None:
+    """A chart (a small PNG) goes in a card as a data URI: Teams caps a bot's
+    message near 100 KB, so a larger picture, or any other file, is offered
+    with a consent card instead."""
+
+    def file(media_type: str, size: int) -> FileReply:
+        return FileReply(
+            name="f.png",
+            media_type=media_type,
+            content=b"\x89PNG" + b"0" * size,
+            caption="A chart.",
+        )
+
+    assert cards.shown_inline(file("image/png", 30_000))
+    assert not cards.shown_inline(file("image/png", 70_000))
+    assert not cards.shown_inline(file("application/pdf", 1_000))
+    shown = cards.image_card(file("image/png", 10))
+    [words, picture] = shown["body"]
+    assert picture["url"].startswith("data:image/png;base64,") and picture["altText"] == "A chart."
+    assert words["inlines"][0]["text"] == "A chart."

@@ -721,7 +721,10 @@ class TeamsAdapter:
         for content in cards.cards(shown, who.user):
             await self._post_card(ctx, content, summary)
         for file in (r for r in replies if isinstance(r, FileReply)):
-            await self._offer_file(ctx, who, file)
+            if cards.shown_inline(file):  # a chart: shown, not offered as a file
+                await self._post_card(ctx, cards.image_card(file), file.caption)
+            else:
+                await self._offer_file(ctx, who, file)
 
     # ------------------------------------------------------------------ files
 
@@ -908,7 +911,10 @@ class TeamsAdapter:
                     sent.append(str(getattr(response, "id", "") or ""))
                 for file in files:
                     assert person is not None
-                    await self._offer_file(ctx, person, file)
+                    if cards.shown_inline(file):
+                        await self._post_card(ctx, cards.image_card(file), file.caption)
+                    else:
+                        await self._offer_file(ctx, person, file)
             except BaseException as exc:  # re-raised below, outside the SDK's turn
                 failure.append(exc)
 

@@ -9,6 +9,7 @@ as Markdown, so a report cannot smuggle in links or formatting.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ FILE_KEY = "hbFile"
 the key of the waiting file (`bot.privacy.rights.WaitingFile`)."""
 DESCRIPTION_LIMIT = 1000
 VERSION = "1.5"
+ALT_TEXT_LIMIT = 300
 MAX_ACTIONS = 6
 FEW_BUTTONS = 6
 KEY = "hb"
@@ -350,6 +352,30 @@ def invite(text: str, chat_url: str | None) -> dict[str, Any]:
 
 def is_interactive(content: dict[str, Any]) -> bool:
     return bool(content.get("actions"))
+
+
+INLINE_IMAGE_BYTES = 60_000
+"""An image up to this size is shown in the chat itself, as an Adaptive Card
+image with a data URI, instead of being offered as a file: Teams caps a bot's
+message at about 100 KB (PLATFORM-NOTES-2 §6), and base64 adds a third."""
+INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif"})
+
+
+def shown_inline(file: FileReply) -> bool:
+    """Whether a file is a small picture shown in the chat (a chart), not
+    offered with a consent card (a document, a large screenshot)."""
+    return file.media_type in INLINE_IMAGE_TYPES and file.size <= INLINE_IMAGE_BYTES
+
+
+def image_card(file: FileReply) -> Card:
+    """A small picture, with its caption, in a card of its own."""
+    data = base64.b64encode(file.content).decode("ascii")
+    picture = {
+        "type": "Image",
+        "url": f"data:{file.media_type};base64,{data}",
+        "altText": file.caption[:ALT_TEXT_LIMIT],
+    }
+    return card([plain(file.caption), picture], [])
 
 
 def file_consent(file: FileReply, token: str) -> dict[str, Any]:
