@@ -18,7 +18,7 @@ import textwrap
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TextIO
 
 from bot import engine
@@ -28,6 +28,7 @@ from bot.cases import CASE_QUESTION
 from bot.conversation.routes import ROUTES
 from bot.conversation.session import pending_reply
 from bot.directory import Directory, console_name
+from bot.evidence.intake import EVIDENCE_MAX_BYTES
 from bot.models import (
     ChoiceMade,
     ChoiceQuestion,
@@ -35,6 +36,7 @@ from bot.models import (
     Confirmation,
     ControlAction,
     FileReply,
+    FilesShared,
     Form,
     Notice,
     NoticeLevel,
@@ -43,6 +45,7 @@ from bot.models import (
     Platform,
     Refresh,
     Reply,
+    SharedFile,
     SummaryCard,
     Text,
     TextMessage,
@@ -85,7 +88,8 @@ CONSOLE_HELP = Notice(
     title="In this console",
     text="On a question: back (the one before), skip (optional ones), pause (keep the draft "
     "for later), cancel (discard it). Name people as @name, e.g. checkin @carl in 3d. "
-    "quit (or Ctrl-D) leaves; a draft is kept.",
+    "Share a file (a screenshot) as file /path/to/it. quit (or Ctrl-D) leaves; a draft "
+    "is kept.",
 )
 
 
@@ -165,6 +169,42 @@ def to_event(line: str, person: PersonRef) -> Command | TextMessage:
                 event_id=event_id, person=person, name=name, args=args, display_name=person.user
             )
     return TextMessage(event_id=event_id, person=person, text=line, display_name=person.user)
+
+
+SHARE_WORD = "file"
+"""`file /path/to/shot.png`: share a file from this computer, as a Slack or
+Teams user shares one in her chat with Harbour."""
+
+
+def shared_file(line: str, person: PersonRef) -> FilesShared | str | None:
+    """`file <path>` -> the file shared, its bytes read now (in this turn,
+    never kept in an event inbox); a kind line if it can't be read; None if
+    the line shares nothing. Only a little past the limit is read: Harbour
+    refuses a larger file anyway, and a huge one is never loaded whole. A
+    path with spaces is quoted: file "~/My shots/a.png"."""
+    word, _, rest = line.strip().partition(" ")
+    rest = rest.strip()
+    quoted = len(rest) > 2 and rest[0] == rest[-1] and rest[0] in "\"'"
+    if word.casefold() != SHARE_WORD or not rest or (" " in rest and not quoted):
+        return None  # "file a complaint" is words, not a file
+    named = rest[1:-1] if quoted else rest
+    if not any(mark in named for mark in ("/", "\\", "~")) and not PurePath(named).suffix:
+        return None  # "File report" presses the button: a path has a folder or an ending
+    path = Path(named).expanduser()
+    try:
+        with path.open("rb") as f:
+            content = f.read(EVIDENCE_MAX_BYTES + 1)
+    except OSError as exc:
+        return (
+            f"(I couldn't open that file: {type(exc).__name__}. Nothing was shared; check "
+            "the path and try again.)"
+        )
+    return FilesShared(
+        event_id=uuid.uuid4().hex,
+        person=person,
+        files=(SharedFile(name=path.name, content=content),),
+        display_name=person.user,
+    )
 
 
 def _options_of(question: Pressable) -> list[tuple[str, str]]:
@@ -456,7 +496,15 @@ async def chat(
             continue
         session = await _session(harbour, person)
         buttons = alert_buttons(session) or buttons  # an alert printed since is the last shown
-        event = pressed(line, buttons, person) or with_people(to_event(line, person), session)
+        sharing = shared_file(line, person)
+        if isinstance(sharing, str):
+            print(sharing, file=stdout, flush=True)
+            continue
+        event: FilesShared | ChoiceMade | Command | TextMessage = (
+            sharing
+            or pressed(line, buttons, person)
+            or with_people(to_event(line, person), session)
+        )
         replies = list(await harbour.handle(event))
         word = (event.name if isinstance(event, Command) else typed).casefold()
         if word in HELP_WORDS and replies:

@@ -25,6 +25,7 @@ from bot.cases import (
 from bot.conversation.session import Ask, pending_reply, start, typed_option
 from bot.directory import describe, parse_person
 from bot.engine import Draft
+from bot.evidence.intake import evidence_counts
 from bot.models import (
     ChannelRegistered,
     ChoiceMade,
@@ -140,6 +141,8 @@ def case_card(report: Report, view: CaseView, tz: ZoneInfo) -> SummaryCard:
         rows.append(SummaryField(label="Links", value="\n".join(a.links)))
     if a.evidence:
         rows.append(SummaryField(label="Evidence kept", value=a.evidence))
+    if report.evidence:  # how much, never what: counts only
+        rows.append(SummaryField(label="Evidence log", value=evidence_counts(report)))
     if a.description:
         rows.append(SummaryField(label="In their words", value=a.description))
     shown = ("note", "action", "closed") if view is CaseView.CASE_TEAM else ("action", "closed")

@@ -2,7 +2,8 @@
 `harbour serve`, `harbour teams-package`, `harbour migrate` (embedded store to
 PostgreSQL), and for data protection `harbour audit` (check or print the audit
 of who looked at cases), `harbour purge` (retention) and `harbour rotate-key`; and
-`harbour figures` (anonymised figures for the agency and researchers)."""
+`harbour figures` (anonymised figures for the agency and researchers); `harbour
+export` and `harbour verify` (a case's evidence pack)."""
 
 from __future__ import annotations
 
@@ -205,7 +206,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", type=Path, default=None, help="write charts, CSV, JSON and a data dictionary here"
     )
     figures_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
+    export_cmd = commands.add_parser(
+        "export", help="a case's evidence pack (PDF), with the worker's agreement"
+    )
+    export_cmd.add_argument("reference", help="HB-…")
+    export_cmd.add_argument("--out", type=Path, required=True, help="where to write the PDF")
+    export_cmd.add_argument(
+        "--consent-from-worker",
+        action="store_true",
+        help="state that the worker agreed (written in the case's audit)",
+    )
+    export_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
+    verify_cmd = commands.add_parser(
+        "verify", help="re-check an evidence pack's hashes, files and pictures"
+    )
+    verify_cmd.add_argument("pack", type=Path, help="the pack (PDF)")
     args = parser.parse_args(argv)
+    if args.command == "export":
+        return _export(args)
+    if args.command == "verify":
+        from bot.evidence.export import run_verify
+
+        return asyncio.run(run_verify(args.pack, sys.stdout))
     if args.command == "figures":
         return _figures(args)
     if args.command == "rotate-key":
@@ -256,6 +278,25 @@ def _tool_settings(args: argparse.Namespace) -> Settings | None:
         return None
     configure_logging("WARNING")
     return settings
+
+
+def _export(args: argparse.Namespace) -> int:
+    """`harbour export HB-… --out pack.pdf --consent-from-worker`: 0 written,
+    1 refused, 2 the store could not be opened or the pack made."""
+    from bot.evidence.export import run_export
+
+    settings = _tool_settings(args)
+    if settings is None:
+        return 2
+    return asyncio.run(
+        run_export(
+            settings,
+            args.reference,
+            args.out,
+            _default_user(),
+            consent_from_worker=args.consent_from_worker,
+        )
+    )
 
 
 def _figures(args: argparse.Namespace) -> int:

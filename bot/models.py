@@ -137,10 +137,19 @@ class Control(_Event):
 
 
 class SharedFile(BaseModel):
+    """A file a person shared: a pointer to it on her platform (`url`) and,
+    where the adapter fetched it in the handler's turn (the console), its
+    bytes, which the core checks and keeps as evidence (`bot.evidence`)."""
+
     model_config = ConfigDict(frozen=True)
 
     name: str
     url: str | None = None
+    content: bytes | None = Field(default=None, repr=False, exclude=True)
+    """Never serialised: an event kept in the inbox before its ack
+    (`Store.accept`) carries no bytes, so none sit in the inbox."""
+    media_type: str | None = Field(default=None, max_length=100)
+    """What the platform says it is (a hint only: the core sniffs the bytes)."""
 
 
 class FilesShared(_Event):

@@ -198,6 +198,11 @@ class Report(BaseModel):
         default_factory=list,
         description="The evidence log: a hash chain of what she kept (bot.evidence.log).",
     )
+    counted_while_private: bool = Field(
+        default=False,
+        description="Kept as her own record, and she was told when she filed it that it is "
+        "counted, anonymously, in the agency's figures (HARBOUR_FIGURES_COUNT_ONLY_ME).",
+    )
     pack_consent: list[str] = Field(
         default_factory=list,
         description="Who she agreed may have her evidence pack (person keys), besides her.",

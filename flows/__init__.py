@@ -2,6 +2,7 @@
 
 from bot.flow import Flow
 from flows.case import CASE_ACTION, CASE_CHECKINS, CASE_CLOSE, CASE_NOTE
+from flows.evidence import EVIDENCE
 from flows.reflection import REFLECTION
 from flows.report import REPORT
 from flows.update import UPDATE
@@ -18,6 +19,17 @@ def _by_id(*flows: Flow) -> dict[str, Flow]:  # type: ignore[type-arg]
     return found
 
 
-FLOWS = _by_id(REPORT, REFLECTION, UPDATE, CASE_NOTE, CASE_ACTION, CASE_CLOSE, CASE_CHECKINS)
+FLOWS = _by_id(
+    REPORT, REFLECTION, UPDATE, EVIDENCE, CASE_NOTE, CASE_ACTION, CASE_CLOSE, CASE_CHECKINS
+)
 
-__all__ = ["CASE_ACTION", "CASE_CLOSE", "CASE_NOTE", "FLOWS", "REFLECTION", "REPORT", "UPDATE"]
+__all__ = [
+    "CASE_ACTION",
+    "CASE_CLOSE",
+    "CASE_NOTE",
+    "EVIDENCE",
+    "FLOWS",
+    "REFLECTION",
+    "REPORT",
+    "UPDATE",
+]

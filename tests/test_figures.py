@@ -55,7 +55,7 @@ from bot.reports import (
     UpdateAnswers,
 )
 from bot.store import MemoryStore, RecordKind, Store
-from tests.conftest import Chat, person
+from tests.conftest import TYPED_REPORT, Chat, person, type_report
 
 TZ = ZoneInfo("Europe/London")
 YEAR = Period.covering(date(2026, 1, 1), date(2026, 12, 31))
@@ -296,13 +296,36 @@ async def test_no_word_anyone_wrote_reaches_any_export(harbour: Harbour) -> None
 
 
 async def test_only_me_reports_are_counted_only_when_the_policy_says_so() -> None:
+    """And only those whose worker was told so when she filed them: one filed
+    before the organisation chose to count them is never counted."""
     store = MemoryStore()
-    for n in range(6):
-        await put(store, written(f"w{n}", datetime(2026, 5, 1 + n, tzinfo=UTC), Audience.ONLY_ME))
+    for n in range(8):
+        report = written(f"w{n}", datetime(2026, 5, 1 + n, tzinfo=UTC), Audience.ONLY_ME)
+        report.counted_while_private = n < 6
+        await put(store, report)
     assert (await figures_of(store)).reports[ALL].text == "<5"
     assert (await count(store, TZ, YEAR)).live == 0
     counted = await figures_of(store, Policy(count_only_me=True))
     assert counted.reports[ALL].value == 6
+
+
+async def test_she_is_told_at_filing_when_her_own_record_is_counted(harbour: Harbour) -> None:
+    harbour.figures = Policy(count_only_me=True)
+    chat = Chat(harbour, "alice")
+    await chat.command("report")
+    await type_report(chat, [*TYPED_REPORT[:-1], ("audience", "3")])
+    await chat.say("yes")
+    assert "counted, anonymously, in the agency's figures" in chat.text()
+    [report] = await harbour.store.reports_by(chat.person)
+    assert report.counted_while_private
+    harbour.figures = Policy()
+    other = Chat(harbour, "dan")
+    await other.command("report")
+    await type_report(other, [*TYPED_REPORT[:-1], ("audience", "3")])
+    await other.say("yes")
+    assert "agency's figures" not in other.text()
+    [kept] = await harbour.store.reports_by(other.person)
+    assert not kept.counted_while_private
 
 
 async def test_erased_cases_are_counted_once_through_their_tallies(harbour: Harbour) -> None:

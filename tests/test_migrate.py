@@ -4,6 +4,7 @@ a real PostgreSQL, equal kind by kind, and numbering goes on where it stopped.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import os
 import sys
@@ -323,6 +324,90 @@ async def test_a_damaged_audit_or_inbox_copy_is_reported(
         "accepted events: 2 in the embedded store, 1 in PostgreSQL; 1 missing",
         f"audit entries: {entries} in the embedded store, {entries} in PostgreSQL; 1 different",
     ]
+
+
+EVIDENCE = [b"a screenshot: my street, my car", os.urandom(1024 * 1024), b"a PDF of the posts"]
+"""Kept as evidence by `_keep_evidence`: two files on the first case, one on the second."""
+
+
+async def _keep_evidence(data: Path, first: str, second: str) -> list[str]:
+    """Evidence files on two cases of the embedded store: their SHA-256."""
+    store = TinyStore(data)
+    try:
+        for reference, content in zip([first, first, second], EVIDENCE, strict=True):
+            await store.put_evidence_file(reference, hashlib.sha256(content).hexdigest(), content)
+    finally:
+        await store.close()
+    return [hashlib.sha256(content).hexdigest() for content in EVIDENCE]
+
+
+async def test_evidence_files_are_copied_sealed_and_checked_by_hash(
+    tmp_path: Path,
+    pg_url: str,
+    schema: str,
+    clock: Clock,
+    settings: Settings,
+    directory: Directory,
+) -> None:
+    data = tmp_path / "data"
+    first, second, _ = await _fill(data, clock, settings, directory)
+    hashes = await _keep_evidence(data, first, second)
+
+    outcome = await migrate(data, pg_url, schema=schema)
+    assert outcome.differences == []
+    assert _counts(outcome.summary)["evidence files"] == 3
+
+    pg = await PostgresStore.open(pg_url, schema=schema, sealer=sealer_of(data))
+    tiny = TinyStore(data, sealer=sealer_of(data))
+    try:
+        assert sorted(await pg.evidence_files(first)) == sorted(hashes[:2])
+        assert await pg.evidence_files(second) == hashes[2:]
+        for reference, digest, content in zip(
+            [first, first, second], hashes, EVIDENCE, strict=True
+        ):
+            assert await pg.get_evidence_file(reference, digest) == content
+        async with pg._engine.begin() as conn:
+            rows = list(await conn.scalars(text("SELECT CAST(t AS text) FROM evidence_files t")))
+            assert len(rows) == 3 and not any(b"street".hex() in row for row in rows)  # sealed
+            await conn.execute(  # one file's bytes changed after the copy
+                text(
+                    "UPDATE evidence_files SET data = overlay(data placing 'x' from 50 for 1) "
+                    "WHERE sha256 = :digest"
+                ),
+                {"digest": hashes[2]},
+            )
+        outcome = await verify(await read_embedded(tiny), pg)
+    finally:
+        await tiny.close()
+        await pg.close()
+    assert outcome.differences == [
+        "evidence files: 3 in the embedded store, 3 in PostgreSQL; 1 different"
+    ]
+
+
+async def test_an_evidence_file_changed_on_disk_stops_the_copy(
+    tmp_path: Path,
+    pg_url: str,
+    schema: str,
+    clock: Clock,
+    settings: Settings,
+    directory: Directory,
+) -> None:
+    data = tmp_path / "data"
+    first, second, _ = await _fill(data, clock, settings, directory)
+    hashes = await _keep_evidence(data, first, second)
+    [changed] = data.glob(f"evidence/*/{hashes[0]}")
+    changed.write_bytes(changed.read_bytes().replace(b"street", b"STREET"))
+
+    with pytest.raises(MigrationRefused) as refused:
+        await migrate(data, pg_url, schema=schema)
+    assert first in str(refused.value) and hashes[0] in str(refused.value)
+    assert "street" not in str(refused.value).lower()
+    pg = await PostgresStore.open(pg_url, schema=schema, sealer=sealer_of(data))
+    try:
+        assert await pg.references() == []  # nothing was copied
+    finally:
+        await pg.close()
 
 
 async def test_a_running_harbour_is_named_and_nothing_is_copied(

@@ -261,7 +261,7 @@ async def test_the_migration_fills_in_when_closed_reports_were_closed(
         assert await store.load_session(ALICE) == waiting
         async with store._read() as conn:
             version = await conn.scalar(text(f"SELECT version_num FROM {postgres.VERSION_TABLE}"))
-        assert version == "0003"
+        assert version == "0004"
     finally:
         await store.close()
 

@@ -700,7 +700,7 @@ async def test_the_migrated_schema_is_the_one_the_queries_use(open_postgres: Ope
     async with store._read() as conn:
         assert await conn.run_sync(differences) == []
         version = await conn.scalar(text(f"SELECT version_num FROM {postgres.VERSION_TABLE}"))
-    assert version == "0003"
+    assert version == "0004"
     await store.close()
     await open_postgres()  # up to date: opening again changes nothing
 

@@ -21,6 +21,8 @@ from bot.checkins import CHECKIN_QUESTION, TALK_QUESTION
 from bot.conversation import talk, worker
 from bot.conversation.session import Ask, help_reply, pending_answer, pending_reply, with_current
 from bot.engine import CONTROL_WORDS, Draft, FlowEvent
+from bot.evidence import commands as evidence
+from bot.evidence.export import pack_command
 from bot.figures.command import figures_command
 from bot.flow import REVIEW
 from bot.models import (
@@ -31,7 +33,6 @@ from bot.models import (
     FilesShared,
     InboundEvent,
     Notice,
-    Text,
     TextMessage,
 )
 from bot.outcome import Outcome
@@ -40,7 +41,7 @@ from bot.reports import parse_reference
 from bot.services import Services
 from bot.session import PendingChoice, Session
 from bot.validation import clean_text
-from flows import FLOWS, REFLECTION, REPORT, UPDATE
+from flows import EVIDENCE, FLOWS, REFLECTION, REPORT, UPDATE
 
 H = TypeVar("H")
 NOTE_WAIT = timedelta(hours=1)
@@ -101,6 +102,8 @@ class Routes:
             button = self._by_prefix(self.buttons, event.question)
             if button is not None:
                 return await button(s, session, event)
+        if isinstance(event, FilesShared):  # checked and kept as evidence, or noted
+            return await evidence.files_shared(s, session, event)
         draft = session.active_draft
         in_flow = draft is not None and not draft.paused
         if isinstance(event, Command):
@@ -160,16 +163,6 @@ class Routes:
             if checkin is not None:
                 return checkin
             return await self.command(s, session, event.text)
-        if isinstance(event, FilesShared):
-            return Outcome(
-                [
-                    Text(
-                        text="To keep files with a report, start a report (or an update to "
-                        "one) first, then share them while it's open."
-                    )
-                ],
-                session,
-            )
         finished = Notice(
             text="That button belongs to a conversation that has already finished, so I've "
             "left everything as it was."
@@ -222,7 +215,7 @@ class Routes:
         if clean_text(text).casefold() in self.interruptions:
             return True
         name, args = self.parse(text)
-        return name in ("update", "reflect") and parse_reference(args) is not None
+        return name in ("update", "reflect", "evidence") and parse_reference(args) is not None
 
     async def _answer(
         self, s: Services, session: Session, pending: PendingChoice, value: str
@@ -313,7 +306,9 @@ ROUTES = Routes(
         "audit": trail.audit_command,
         "mydata": rights.mydata_command,
         "figures": figures_command,
+        "pack": pack_command,
         "share": _share,
+        "evidence": evidence.add_evidence,
         "hello": _hello,
         "help": _help,
     },
@@ -349,7 +344,11 @@ ROUTES = Routes(
         "my data": "mydata",
         "figures": "figures",
         "statistics": "figures",
+        "pack": "pack",
+        "evidence pack": "pack",
         "share": "share",
+        "add evidence": "evidence",
+        "evidence": "evidence",
         "hi": "hello",
         "hello": "hello",
         "hey": "hello",
@@ -379,6 +378,7 @@ ROUTES = Routes(
         REPORT.id: worker.finish_report,
         UPDATE.id: worker.finish_about_report,
         REFLECTION.id: worker.finish_about_report,
+        EVIDENCE.id: evidence.finish,
         **{flow_id: casework.finish for flow_id in casework.CASE_FLOW_IDS},
     },
     unknown=talk.plain_words,

@@ -58,6 +58,8 @@ HELP_LINES = (
         "no more check-ins about your report (checkins on HB-… brings them back)",
     ),
     ("whoami", "your Harbour id, for the team directory"),
+    ("add evidence HB-…", "keep a link, a screenshot or what you saw with your report"),
+    ("pack HB-…", "your evidence as one PDF, ready for the police or a platform"),
     ("mydata", "everything Harbour holds about you, as a file in this chat"),
     ("help", "show this list"),
 )

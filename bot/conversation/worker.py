@@ -7,6 +7,8 @@ Each function takes the services, her session and her input, and returns an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from itertools import count
 from typing import Any
 
 from bot import casework
@@ -22,6 +24,7 @@ from bot.conversation.session import (
     with_current,
 )
 from bot.engine import Draft
+from bot.evidence.intake import add_to_log, from_answers
 from bot.flow import Flow
 from bot.guidance import Audience as GuidanceAudience
 from bot.models import (
@@ -108,6 +111,9 @@ async def finish_about_report(s: Services, session: Session, draft: Draft) -> Ou
     before = report.risk
     if all(u.id != draft.id for u in report.updates):
         report.updates.append(ReportUpdate(id=draft.id, at=now, answers=update))
+        # Its links and files join the case's evidence log.
+        found = from_answers(update, by=report.reporter, at=now, ids=_item_ids(draft))
+        report.evidence = add_to_log(report.evidence, found)
     assessment = assess(
         report.answers, updates=[_as_report(report, u.answers) for u in report.updates]
     )
@@ -146,6 +152,10 @@ def make_report(
         risk_reasons=list(assessment.reasons),
         managers=[m.key for m in s.access.current_managers(person)],
     )
+    # Her links and files start the case's evidence log.
+    report.evidence = add_to_log([], from_answers(answers, by=person, at=now, ids=_item_ids(draft)))
+    # Counted in the figures only if she is told so now, as she files it.
+    report.counted_while_private = answers.audience is Audience.ONLY_ME and s.figures.count_only_me
     if answers.audience is Audience.LEADS_ONLY:
         # Remembered for good: a later change of manager or a share must not
         # let a manager she kept out back in as a safety lead.
@@ -265,7 +275,13 @@ def filed_replies(s: Services, report: Report) -> list[Reply]:
         Audience.LEADS_ONLY: "Your manager won't be told. The safety leads will get an "
         "alert with only the reference and how serious it is.",
         Audience.ONLY_ME: "It's kept as your own record: nobody else is told unless someone "
-        "is in immediate danger. You can share it later.",
+        "is in immediate danger. You can share it later."
+        + (
+            " It is counted, anonymously, in the agency's figures (how many reports, of "
+            "which kinds: never what you wrote or who you are)."
+            if report.counted_while_private
+            else ""
+        ),
     }[audience]
     replies: list[Reply] = [
         Notice(
@@ -522,6 +538,13 @@ async def share_button(s: Services, session: Session, event: ChoiceMade) -> Outc
     if event.values[:1] == ("share",):
         return await share(s, session, ref)
     return Outcome([Text(text=f"All right: {ref} stays as it is.")], session)
+
+
+def _item_ids(draft: Draft) -> Callable[[], str]:
+    """Ids for the evidence items a draft gives, the same each time it is
+    decided (a rerun after a stale write adds nothing twice)."""
+    numbers = count(1)
+    return lambda: f"{draft.id}.{next(numbers)}"
 
 
 def _as_report(report: Report, update: UpdateAnswers) -> ReportAnswers:

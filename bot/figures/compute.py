@@ -40,13 +40,13 @@ from bot.reports import AbuseKind, Audience, Report, ReportStatus, RiskLevel
 from bot.store.base import RecordKind, Store
 
 SMALL_CELL = 5
-"""Counts under this are shown as "<5" (setting HARBOUR_FIGURES_SMALL_CELL, to come)."""
+"""Counts under this are shown as "<5" (setting HARBOUR_FIGURES_SMALL_CELL)."""
 MIN_TEAM_SIZE = 10
 """Figures for one manager's team only when it has at least this many people
-(setting HARBOUR_FIGURES_MIN_TEAM_SIZE, to come)."""
+(setting HARBOUR_FIGURES_MIN_TEAM_SIZE)."""
 COUNT_ONLY_ME = False
 """Whether reports a worker kept as her own record ("only me") are counted
-(setting HARBOUR_FIGURES_COUNT_ONLY_ME, to come): not unless the organisation's
+(setting HARBOUR_FIGURES_COUNT_ONLY_ME): not unless the organisation's
 policy says so and workers were told when filing."""
 ALL = "all"
 """The column of totals over every quarter shown."""
@@ -243,8 +243,10 @@ async def count(
         at = quarter(report, tz)
         if at not in quarters or (team is not None and report.reporter.key not in team):
             continue
-        if report.answers.audience is Audience.ONLY_ME and not policy.count_only_me:
-            continue
+        if report.answers.audience is Audience.ONLY_ME and not (
+            policy.count_only_me and report.counted_while_private
+        ):
+            continue  # her own record: counted only if she was told so when she filed it
         counts.add_report(report, at, tz)
     return counts
 

@@ -110,6 +110,7 @@ class ReadBack:
     conversations: int = 0
     accepted: int = 0
     sealed_records: int = 0
+    evidence_files: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
     """The first few failures: the store's message (it names the record,
@@ -124,7 +125,8 @@ class ReadBack:
     def summary(self) -> str:
         return (
             f"{self.reports:,} reports, {self.conversations:,} saved conversations, "
-            f"{self.accepted:,} accepted events, {self.sealed_records:,} sealed records"
+            f"{self.accepted:,} accepted events, {self.sealed_records:,} sealed records, "
+            f"{self.evidence_files:,} evidence files"
         )
 
 
@@ -384,6 +386,12 @@ async def read_everything(store: Store) -> ReadBack:
                 read.reports += 1
         except Exception as exc:
             read.fail(f"report {reference}", exc)
+        for digest in await store.evidence_files(reference):
+            try:
+                if await store.get_evidence_file(reference, digest) is not None:
+                    read.evidence_files += 1
+            except Exception as exc:
+                read.fail(f"an evidence file of {reference} ({digest})", exc)
     for person in await store.idle_sessions(EVERYTHING):
         try:
             await store.load_session(person)

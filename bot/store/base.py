@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from bot.errors import StoreError as StoreError  # raised by every store: one class for all
 from bot.models import InboundEvent, PersonRef
 from bot.privacy.audit import AuditEntry
 from bot.reports import DomainEvent, Report
@@ -85,10 +86,6 @@ class RecordKind(StrEnum):
     is uninstalled or its tokens revoked."""
     PURGES = "purges"
     """When the daily purge last ran, and what it removed (counts only)."""
-
-
-class StoreError(RuntimeError):
-    """A storage problem the person running Harbour must act on."""
 
 
 class StoreLocked(StoreError):

@@ -15,11 +15,16 @@ database that already does is refused, never merged into):
 * the audit chains, each case's and the store-wide one, entry by entry as they
   are (their hashes still link: `harbour audit verify` holds on the copy);
 * events accepted from a platform and not yet answered (the inbox), with when
-  they were accepted, so the first Harbour on PostgreSQL answers them.
+  they were accepted, so the first Harbour on PostgreSQL answers them;
+* the files kept as evidence on each case, one at a time (a file may be 20 MB:
+  never all in memory at once), each read through `get_evidence_file` (which
+  refuses one whose bytes no longer match their SHA-256: then nothing is
+  copied) and sealed again with the key, bound to its case.
 
 Then both stores are read again and compared kind by kind: the count and a
 checksum of the content of each. What differs is named by report references
-and counts only, never content.
+and counts only, never content. Evidence files are compared by count and by
+the SHA-256 of each file's bytes as PostgreSQL gives them back.
 
 Reading: the `Store` interface has no "every report" or "every person", so the
 listing comes from TinyStore's internals (its shards, people's files, records
@@ -39,6 +44,7 @@ audit entry as it was linked, nor when an event was accepted.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Iterable
@@ -58,15 +64,17 @@ from bot.privacy.sealing import Sealer
 from bot.privacy.setup import attach_key
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference
 from bot.session import Session
-from bot.store.base import RecordKind, StoreError, StoreLocked
+from bot.store.base import RecordKind, Store, StoreError, StoreLocked
 from bot.store.postgres import (
     STORE_CHAIN,
     PostgresStore,
     _chain,
     _closed_at,
     _database_url,
+    _evidence_sealed,
     audit,
     conversations,
+    evidence_files,
     inbox,
     outbox,
     record_table,
@@ -84,6 +92,7 @@ HARBOUR_TABLES = (
     "report_numbers",
     "audit",
     "inbox",
+    "evidence_files",
 )
 """The tables that must be empty before a copy (in this order in the refusal)."""
 
@@ -110,6 +119,10 @@ class Contents:
     """Each audit chain's entries in order, by case (None: the store-wide chain)."""
     accepted: list[tuple[datetime, InboundEvent]] = field(default_factory=list)
     """Events accepted and not yet answered, with when each was accepted, oldest first."""
+    evidence: dict[str, str] = field(default_factory=dict)
+    """Each evidence file, by "<reference> <its SHA-256>": the SHA-256 of its
+    bytes (as read back: in the embedded store, the name `get_evidence_file`
+    checked them against)."""
     unnamed: int = 0
     """People's files holding only event ids, whose person could not be named
     (not copied: the ids only serve to ignore a platform's redelivery)."""
@@ -147,6 +160,7 @@ class Contents:
             }
             for at, event in self.accepted
         }
+        found["evidence files"] = dict(self.evidence)
         return found
 
 
@@ -235,6 +249,10 @@ async def read_embedded(store: TinyStore) -> Contents:
     for chain in await store.audit_chains():
         found.audit[chain] = await store.audit_chain(chain)
 
+    for report in found.reports:
+        for digest in sorted(await store.evidence_files(report.reference)):
+            found.evidence[f"{report.reference} {digest}"] = digest
+
     for year in sorted({*store._counted, *store._max_seq}):
         found.numbers[year] = max(store._counted.get(year, 0), store._max_seq.get(year, 0))
     return found
@@ -311,6 +329,21 @@ async def read_postgres(store: PostgresStore) -> Contents:
             (row.at, _EVENT.validate_python(store.sealer.event_in(row.person_key, row.doc)))
             for row in rows
         ]
+        files = (
+            await conn.execute(
+                select(evidence_files.c.reference, evidence_files.c.sha256).order_by(
+                    evidence_files.c.reference, evidence_files.c.sha256
+                )
+            )
+        ).all()
+    for row in files:  # one at a time, each opened and checked by the store
+        try:
+            content = await store.get_evidence_file(row.reference, row.sha256)
+        except StoreError:
+            content = None
+        found.evidence[f"{row.reference} {row.sha256}"] = (
+            "unreadable" if content is None else hashlib.sha256(content).hexdigest()
+        )
     return found
 
 
@@ -331,8 +364,11 @@ async def _refuse_if_used(conn: AsyncConnection) -> None:
         )
 
 
-async def write_postgres(store: PostgresStore, found: Contents) -> None:
-    """Copy `found` into the store's tables in one transaction, if they are empty."""
+async def write_postgres(store: PostgresStore, found: Contents, files: Store | None = None) -> None:
+    """Copy `found` into the store's tables in one transaction, if they are empty,
+    and its evidence files, read from `files` (the embedded store) one at a time."""
+    if found.evidence and files is None:
+        raise MigrationRefused("the evidence files were not given to the copy: nothing was written")
     async with store._engine.begin() as conn:
         # No Harbour on PostgreSQL may write while the copy is checked and made.
         await conn.execute(text(f"LOCK TABLE {', '.join(HARBOUR_TABLES)} IN EXCLUSIVE MODE"))
@@ -434,6 +470,33 @@ async def write_postgres(store: PostgresStore, found: Contents) -> None:
                     for accepted, e in found.accepted
                 ],
             )
+        if files is not None:
+            for key in found.evidence:
+                await _copy_evidence(conn, store, files, *key.split(" "))
+
+
+async def _copy_evidence(
+    conn: AsyncConnection, store: PostgresStore, files: Store, reference: str, digest: str
+) -> None:
+    """One evidence file, read (and checked) from `files` and sealed for `store`."""
+    try:
+        content = await files.get_evidence_file(reference, digest)
+    except StoreError:
+        content = None
+    if content is None:
+        raise MigrationRefused(
+            f"an evidence file of {reference} ({digest}) could not be read, or no longer "
+            "matches its SHA-256; nothing was copied. Restore the data directory from a "
+            "backup, or erase the case, then run harbour migrate again."
+        )
+    key_id, data = await asyncio.to_thread(
+        _evidence_sealed, store.sealer, reference, digest, content
+    )
+    await conn.execute(
+        insert(evidence_files).values(
+            reference=reference, sha256=digest, key_id=key_id, size=len(content), data=data
+        )
+    )
 
 
 # --------------------------------------------------------------------------- checking
@@ -511,18 +574,18 @@ async def migrate(
     (nothing written) or another `StoreError`."""
     _database_url(url)  # a bad URL is refused before the store is opened
     tiny = _open_embedded(data_dir)
-    try:
+    try:  # open (and locked) until the evidence files are copied
         beside = data_dir.with_name(f"{data_dir.name}.key")  # as Settings.key_path
         ring = await attach_key(tiny, key=key, key_file=key_file or beside, data_dir=data_dir)
         found = await read_embedded(tiny)
+        target = await PostgresStore.open(url, schema=schema, sealer=Sealer(ring))
+        try:
+            await write_postgres(target, found, tiny)
+            outcome = await verify(found, target)
+        finally:
+            await target.close()
     finally:
         await tiny.close()
-    target = await PostgresStore.open(url, schema=schema, sealer=Sealer(ring))
-    try:
-        await write_postgres(target, found)
-        outcome = await verify(found, target)
-    finally:
-        await target.close()
     for year, last in sorted(found.numbers.items()):
         outcome.summary.append(
             f"  the next report of {year} will be {format_reference(year, last + 1)}"

@@ -27,6 +27,10 @@ Tables:
   put. Dead letters are records of kind `dead-letters`, as in the TinyStore,
   with the document that was set aside. Delivery records are also found by
   the event they are about (the start of their key: `records_by_event`);
+* `evidence_files`: the files kept as evidence on a case, by its `reference`
+  and their `sha256`, with their `size` and `data`: the bytes sealed
+  (`Sealer.evidence_out`, as ASCII) by the key `key_id` names, or, with no
+  key (NULL), as they were given. Erased with their case (a foreign key);
 * `audit`: the audit chains (`bot.privacy.audit`), by `chain` (a case's
   reference, or `STORE_CHAIN`) and place `n`, in clear (ids, words, times);
 * `writable_probe`: one row `check_writable` rewrites;
@@ -70,6 +74,7 @@ Nothing in a statement's parameters is ever logged or put in an error's text
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -99,6 +104,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -127,7 +133,7 @@ from bot.logs import log_failure
 from bot.models import InboundEvent, InboundEventField, PersonRef
 from bot.privacy.audit import AuditEntry, link
 from bot.privacy.keys import PREFIX as KEY_PREFIX
-from bot.privacy.sealing import SEALED, SEALED_RECORDS, Sealer
+from bot.privacy.sealing import EVIDENCE_NAME, SEALED, SEALED_RECORDS, Sealer, check_evidence
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
 from bot.store.base import (
@@ -177,6 +183,8 @@ FINISHED_DELIVERIES = ("sent", "failed", "dropped")
 """The statuses of a delivery record that is over (`bot.alerts.sender`)."""
 RESEAL_BATCH = 500
 """How many documents `reseal` reads and writes in one transaction."""
+EVIDENCE_RESEAL_BATCH = 4
+"""How many evidence files (up to ~20 MB each) `reseal` reads and writes in one transaction."""
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DRIVERS = ("postgresql", "postgres", "postgresql+asyncpg")
@@ -303,6 +311,18 @@ audit = Table(
     PrimaryKeyConstraint("chain", "n"),
 )
 
+evidence_files = Table(
+    "evidence_files",
+    metadata,
+    Column("reference", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("key_id", Text, nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("reference", "sha256"),
+    ForeignKeyConstraint(["reference"], ["reports.reference"], ondelete="CASCADE"),
+)
+
 writable_probe = Table(
     "writable_probe",
     metadata,
@@ -418,6 +438,49 @@ def _reseal_statement(
         RETURNING 1
         """
     )
+
+
+def _evidence_sealed(
+    sealer: Sealer, place: str, sha256: str, content: bytes
+) -> tuple[str | None, bytes]:
+    """An evidence file's bytes checked against their SHA-256, then as the
+    `key_id` and `data` columns keep them: sealed, or with no key (None) as
+    they are."""
+    check_evidence(place, sha256, content)
+    token = sealer.evidence_out(place, sha256, content)
+    if token is None or sealer.ring is None:
+        return None, content
+    return sealer.ring.current, token.encode("ascii")
+
+
+def _evidence_opened(
+    sealer: Sealer, place: str, sha256: str, key_id: str | None, data: bytes
+) -> bytes:
+    """A stored evidence file's bytes, opened if sealed (not checked)."""
+    if key_id is None:
+        return bytes(data)
+    return sealer.evidence_in(place, sha256, bytes(data).decode("ascii", "replace"))
+
+
+def _evidence_content(
+    sealer: Sealer, place: str, sha256: str, key_id: str | None, data: bytes
+) -> bytes:
+    """A stored evidence file's bytes, opened and checked against their SHA-256."""
+    content = _evidence_opened(sealer, place, sha256, key_id, data)
+    check_evidence(place, sha256, content)
+    return content
+
+
+def _evidence_resealed(
+    sealer: Sealer, place: str, sha256: str, key_id: str | None, data: bytes
+) -> bytes:
+    """A stored evidence file sealed again with the current key (`reseal`), as `data` keeps it.
+    Its hash is not checked here: a changed file stays refused by `get`."""
+    token = sealer.evidence_out(
+        place, sha256, _evidence_opened(sealer, place, sha256, key_id, data)
+    )
+    assert token is not None  # only called with a key
+    return token.encode("ascii")
 
 
 def _database_url(url: str) -> URL:
@@ -1268,8 +1331,8 @@ class PostgresStore(Store):
         return [chosen[key] for key in sorted(chosen)]
 
     async def erase_report(self, reference: str) -> bool:
-        """One transaction: the report (its drafts go with it, by the foreign
-        key), its outbox events, the delivery records of those events, its
+        """One transaction: the report (its drafts and evidence files go with
+        it, by the foreign keys), its outbox events, the delivery records of those events, its
         channel card and its audit chain. A process delivering one of its
         alerts at that moment may still record the delivery afterwards: ids,
         statuses and times, no content, and `prune_delivered` takes it."""
@@ -1396,7 +1459,114 @@ class PostgresStore(Store):
             ),
             record_table.c.kind.in_([str(kind) for kind in SEALED_RECORDS]),
         )
-        return written
+        return written + await self._reseal_evidence()
+
+    async def _reseal_evidence(self) -> int:
+        """Every evidence file not sealed with the current key, sealed again,
+        `EVIDENCE_RESEAL_BATCH` a transaction, in key order; each written only
+        if nobody resealed it meanwhile (its `key_id` is still the one read)."""
+        sealer = self.sealer
+        ring = sealer.ring
+        if ring is None:
+            return 0
+        key = (evidence_files.c.reference, evidence_files.c.sha256)
+        stale = evidence_files.c.key_id.is_distinct_from(ring.current)
+        written = 0
+        after: tuple[str, str] | None = None
+        while True:
+            query = select(*key, evidence_files.c.key_id, evidence_files.c.data).where(stale)
+            if after is not None:
+                query = query.where(tuple_(*key) > tuple_(*after))
+            async with self._read() as conn:
+                rows = (await conn.execute(query.order_by(*key).limit(EVIDENCE_RESEAL_BATCH))).all()
+            if not rows:
+                return written
+            async with self._write() as conn:
+                for row in rows:
+                    data = await asyncio.to_thread(
+                        _evidence_resealed, sealer, row.reference, row.sha256, row.key_id, row.data
+                    )
+                    done = await conn.execute(
+                        update(evidence_files)
+                        .where(
+                            evidence_files.c.reference == row.reference,
+                            evidence_files.c.sha256 == row.sha256,
+                            evidence_files.c.key_id.is_not_distinct_from(row.key_id),
+                        )
+                        .values(key_id=ring.current, data=data)
+                    )
+                    written += done.rowcount
+            after = (rows[-1].reference, rows[-1].sha256)
+
+    # ------------------------------------------------------------------ evidence files
+
+    async def put_evidence_file(self, reference: str, sha256: str, content: bytes) -> None:
+        """One transaction, holding the case's row (`FOR KEY SHARE`) so an
+        erasure waits for it, or it for the erasure (then `GoneCase`).
+        Checking and sealing the bytes run off the event loop."""
+        parsed = parse_reference(reference)
+        if parsed is None:
+            raise GoneCase("evidence was given for a case reference Harbour does not recognise")
+        year, seq = parsed
+        key_id, data = await asyncio.to_thread(
+            _evidence_sealed, self.sealer, format_reference(year, seq), sha256, content
+        )
+        async with self._write() as conn:
+            stored = await conn.scalar(
+                select(reports.c.reference)
+                .where(reports.c.year == year, reports.c.seq == seq)
+                .with_for_update(key_share=True)
+            )
+            if stored is None:
+                raise GoneCase(
+                    f"{format_reference(year, seq)} is not stored: its evidence file was not kept"
+                )
+            await conn.execute(
+                insert(evidence_files)
+                .values(
+                    reference=stored,
+                    sha256=sha256,
+                    key_id=key_id,
+                    size=len(content),
+                    data=data,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[evidence_files.c.reference, evidence_files.c.sha256]
+                )
+            )
+
+    async def get_evidence_file(self, reference: str, sha256: str) -> bytes | None:
+        parsed = parse_reference(reference)
+        if parsed is None or not EVIDENCE_NAME.fullmatch(sha256):
+            return None
+        place = format_reference(*parsed)
+        sealer = self.sealer
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    select(evidence_files.c.key_id, evidence_files.c.data).where(
+                        evidence_files.c.reference == place, evidence_files.c.sha256 == sha256
+                    )
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        return await asyncio.to_thread(
+            _evidence_content, sealer, place, sha256, row.key_id, row.data
+        )
+
+    async def evidence_files(self, reference: str) -> list[str]:
+        parsed = parse_reference(reference)
+        if parsed is None:
+            return []
+        async with self._read() as conn:
+            return list(
+                await conn.scalars(
+                    select(evidence_files.c.sha256).where(
+                        evidence_files.c.reference == format_reference(*parsed)
+                    )
+                )
+            )
 
     async def _reseal(
         self,

@@ -44,6 +44,13 @@ Here instead:
     clear), so it is erased with the case; the store-wide audit (erasures,
     purges, rotations) is `audit.json`;
 
+* the files a worker keeps as evidence on her case (`put_evidence_file`) are
+  one file each, `evidence/2026-0001/<sha256>`, written once and atomically,
+  never read at open and never kept in memory: a header line says whether
+  the rest is the file as it was given (no key) or sealed (`Sealer.evidence_out`).
+  Their SHA-256 is their name and is checked at every read, so they need no
+  stamp or previous copy; `erase_report` removes the case's folder;
+
 * only what is in use is read. At open the store reads `records.json`,
   `deliveries/no-report.json`, the counter and a small index of every shard
   (`index/`: where each report is, whose it is, which drafts it consumed, when
@@ -154,7 +161,13 @@ from tinydb.table import Document, Table
 
 from bot.models import InboundEvent, InboundEventField, PersonRef
 from bot.privacy.audit import AuditEntry, link
-from bot.privacy.sealing import SEALED, SEALED_RECORDS, Sealer
+from bot.privacy.sealing import (
+    EVIDENCE_NAME,
+    SEALED,
+    SEALED_RECORDS,
+    Sealer,
+    check_evidence,
+)
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
 from bot.store.base import (
@@ -244,6 +257,11 @@ STORE_AUDIT = "audit.json"
 """The file of the store-wide audit chain (what concerns no single case)."""
 FINISHED = frozenset({"sent", "failed", "dropped"})
 """The statuses of a delivery record that is done with (`prune_delivered`)."""
+EVIDENCE = "evidence"
+"""The folder of the files kept as evidence, a folder per case in it."""
+EVIDENCE_CLEAR = b"harbour-evidence clear\n"
+EVIDENCE_SEALED = b"harbour-evidence sealed\n"
+"""The first line of a kept evidence file: what the rest of it is."""
 RESEAL_TURN = 8
 """Files rewritten per turn on the store's thread by `reseal` and read per turn
 by the scans (`prune_delivered`, `audit_chains`), so others' writes go on in between."""
@@ -315,15 +333,20 @@ def tighten(directory: Path) -> None:
 
 def atomic_write(path: Path, text: str) -> None:
     """Replace `path` with `text` so that a crash leaves the old or the new file."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves the old or the new file."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         # Created private, and made so before anything is written in case a
         # leftover of a failed write was there with a looser mode: at no moment
         # can another account read the content. The rename keeps the mode.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        with open(fd, "w", encoding="utf-8") as f:
+        with open(fd, "wb") as f:
             os.fchmod(fd, FILE_MODE)  # os.open's mode passes through the umask
-            f.write(text)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -1079,6 +1102,9 @@ class TinyStore(Store):
         self._moving: set[str] = set()
         self._homes: dict[str, tuple[int, int]] | None = None
         self._homes_from: set[str] = set()
+        self._evidence_kept: dict[str, dict[str, bytes]] = {}
+        """With no directory: each case's evidence files as a file would hold
+        them, by reference and SHA-256."""
         if directory is not None:
             make_private_dir(directory)
             make_private_dir(directory / "reports")
@@ -1108,6 +1134,8 @@ class TinyStore(Store):
                     *(directory / PREVIOUS / folder).glob(".*.tmp"),
                 ]:
                     leftover.unlink()  # a write that never completed; the real file is intact
+            for leftover in (directory / EVIDENCE).glob("*/.*.tmp"):
+                leftover.unlink()
         try:
             # Addresses, the team directory and dead letters change rarely next
             # to conversation steps: their own file keeps them out of people's files.
@@ -2953,6 +2981,7 @@ class TinyStore(Store):
         for key, _ in queued:
             self._pending.pop(key, None)
             self._pending_docs.pop(key, None)
+        self._drop_evidence(place)
         # The report and its outbox events, last.
         with self._writing(shard):
             shard.table("reports").remove(doc_ids=[seq])
@@ -3171,6 +3200,10 @@ class TinyStore(Store):
         count += await self._in_turns(
             people, lambda name: self._reseal_person(self._person_by_name(name))
         )
+        cases = await self._run(self._evidence_cases)
+        for place, sha256 in [(p, h) for p in cases for h in await self.evidence_files(p)]:
+            # One file a turn: a file may be 20 MB.
+            count += await self._run(functools.partial(self._reseal_evidence, place, sha256))
         await self._run(self._reseal_leftovers)
         return count
 
@@ -3245,6 +3278,122 @@ class TinyStore(Store):
                 copy.unlink(missing_ok=True)
         self._reseal_index()
         self._write_index()
+
+    # ------------------------------------------------------------------ evidence files
+    # Hashing and sealing run off the event loop and off the store's thread
+    # (hashlib and AES-GCM let go of the GIL); the store's thread only reads and
+    # writes the files, so one large file does not hold everyone else's step.
+
+    async def put_evidence_file(self, reference: str, sha256: str, content: bytes) -> None:
+        parsed = parse_reference(reference)
+        if parsed is None:
+            raise GoneCase("evidence was given for a case reference Harbour does not recognise")
+        place = format_reference(*parsed)
+        sealer = self.sealer
+        kept = await asyncio.to_thread(_evidence_form, sealer, place, sha256, content)
+
+        def keep() -> None:
+            if not self._has_doc(*parsed):
+                raise GoneCase(f"{place} is not stored: its evidence file was not kept")
+            if sha256 in self._evidence_names(place):
+                return  # the same bytes: kept once
+            self._write_evidence(
+                place,
+                sha256,
+                kept
+                if self.sealer is sealer
+                else _evidence_form(self.sealer, place, sha256, content),
+            )
+
+        await self._run(keep)
+
+    async def get_evidence_file(self, reference: str, sha256: str) -> bytes | None:
+        parsed = parse_reference(reference)
+        if parsed is None or not EVIDENCE_NAME.fullmatch(sha256):
+            return None
+        place = format_reference(*parsed)
+        # The sealer is taken with the bytes: a rotation finishing meanwhile
+        # retires the old key from the store's sealer, not from this one.
+        sealer, kept = await self._run(lambda: (self.sealer, self._read_evidence(place, sha256)))
+        if kept is None:
+            return None
+        return await asyncio.to_thread(_evidence_content, sealer, place, sha256, kept)
+
+    async def evidence_files(self, reference: str) -> list[str]:
+        parsed = parse_reference(reference)
+        if parsed is None:
+            return []
+        return await self._run(lambda: self._evidence_names(format_reference(*parsed)))
+
+    def _evidence_dir(self, place: str) -> Path:
+        assert self._dir is not None
+        year, seq = parse_reference(place) or (0, 0)
+        return self._dir / EVIDENCE / f"{year}-{seq:04d}"
+
+    def _evidence_names(self, place: str) -> list[str]:
+        if self._dir is None:
+            return list(self._evidence_kept.get(place, {}))
+        try:
+            names = os.listdir(self._evidence_dir(place))
+        except FileNotFoundError:
+            return []
+        return [name for name in names if EVIDENCE_NAME.fullmatch(name)]
+
+    def _read_evidence(self, place: str, sha256: str) -> bytes | None:
+        if self._dir is None:
+            return self._evidence_kept.get(place, {}).get(sha256)
+        try:
+            return (self._evidence_dir(place) / sha256).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _write_evidence(self, place: str, sha256: str, kept: bytes) -> None:
+        if self._dir is None:
+            self._evidence_kept.setdefault(place, {})[sha256] = kept
+            return
+        folder = self._evidence_dir(place)
+        make_private_dir(folder)
+        atomic_write_bytes(folder / sha256, kept)
+
+    def _drop_evidence(self, place: str) -> None:
+        """Remove a case's evidence files and their folder (`erase_report`)."""
+        if self._dir is None:
+            self._evidence_kept.pop(place, None)
+            return
+        folder = self._evidence_dir(place)
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return
+        for name in names:  # a temporary file left by a failed write too
+            (folder / name).unlink(missing_ok=True)
+        folder.rmdir()
+        sync_directory(folder.parent)
+
+    def _evidence_cases(self) -> list[str]:
+        """The reference of every case that keeps evidence files."""
+        if self._dir is None:
+            return [place for place, files in self._evidence_kept.items() if files]
+        try:
+            folders = os.listdir(self._dir / EVIDENCE)
+        except FileNotFoundError:
+            return []
+        found = []
+        for folder in folders:
+            year, _, seq = folder.partition("-")
+            if year.isdigit() and seq.isdigit():
+                found.append(format_reference(int(year), int(seq)))
+        return found
+
+    def _reseal_evidence(self, place: str, sha256: str) -> int:
+        """One evidence file sealed again with the current key (`reseal`).
+        Its hash is not checked here: a changed file stays refused by `get`."""
+        kept = self._read_evidence(place, sha256)
+        if kept is None:
+            return 0
+        content = _evidence_opened(self.sealer, place, sha256, kept)
+        self._write_evidence(place, sha256, _evidence_form(self.sealer, place, sha256, content))
+        return 1
 
     # ------------------------------------------------------------------ the rest
 
@@ -3388,6 +3537,34 @@ class _SeenIds(Mapping[str, dict[str, None]]):
 
     def __len__(self) -> int:
         return len(self._people)
+
+
+def _evidence_form(sealer: Sealer, place: str, sha256: str, content: bytes) -> bytes:
+    """An evidence file as the store keeps it, once its SHA-256 is checked:
+    a header line, then the bytes as they are (no key) or sealed."""
+    check_evidence(place, sha256, content)
+    token = sealer.evidence_out(place, sha256, content)
+    return EVIDENCE_CLEAR + content if token is None else EVIDENCE_SEALED + token.encode("ascii")
+
+
+def _evidence_opened(sealer: Sealer, place: str, sha256: str, kept: bytes) -> bytes:
+    """The bytes of a kept evidence file, opened if sealed (not checked)."""
+    if kept.startswith(EVIDENCE_CLEAR):
+        return kept[len(EVIDENCE_CLEAR) :]
+    if kept.startswith(EVIDENCE_SEALED):
+        token = kept[len(EVIDENCE_SEALED) :].decode("ascii", "replace")
+        return sealer.evidence_in(place, sha256, token)
+    raise StoreError(
+        f"an evidence file of {place} ({sha256}) is not one Harbour wrote: it was changed "
+        "or damaged"
+    )
+
+
+def _evidence_content(sealer: Sealer, place: str, sha256: str, kept: bytes) -> bytes:
+    """The bytes of a kept evidence file, opened and checked against its SHA-256."""
+    content = _evidence_opened(sealer, place, sha256, kept)
+    check_evidence(place, sha256, content)
+    return content
 
 
 class MemoryStore(TinyStore):
