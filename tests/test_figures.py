@@ -29,7 +29,6 @@ from bot.figures.compute import (
     ALL,
     MULTI,
     Counts,
-    Extra,
     Figure,
     Figures,
     Period,
@@ -291,7 +290,7 @@ async def test_no_word_anyone_wrote_reaches_any_export(harbour: Harbour) -> None
     counted = await count(harbour.store, TZ, YEAR, Policy())
     assert counted.tables[Measure.PLATFORMS]["unlisted"]["2026-Q1"] == 12
     assert counted.tables[Measure.POSTER]["unlisted"]["2026-Q1"] == 12
-    assert counted.tables[Extra.CHECKINS]["talk"]["2026-Q1"] == 12
+    assert counted.tables[Measure.CHECKINS]["talk"]["2026-Q1"] == 12
     assert figures.tables[Measure.PLATFORMS]["unlisted"]["2026-Q1"].value is None
 
 
@@ -348,9 +347,34 @@ async def test_erased_cases_are_counted_once_through_their_tallies(harbour: Harb
 
     assert (after.live, after.from_tallies) == (0, 8) and before.live == 8
     assert after.cases == before.cases
-    for measure in Measure:
+    for measure in Measure:  # check-in answers too
         assert after.tables[measure] == before.tables[measure], measure
+    assert after.tables[Measure.CHECKINS]["talk"]["2026-Q1"] == 8
     assert publish(after).reports[ALL].value == 8
+
+
+async def test_her_own_records_follow_the_same_rule_once_erased(harbour: Harbour) -> None:
+    """Erased, a report she kept as her own is counted apart ("2026-Q1:only-me"),
+    and only where the organisation counts them, if she was told it would be;
+    one she was never told about leaves no trace in the tallies."""
+    store = harbour.store
+    for n in range(9):
+        report = written(f"w{n}", datetime(2026, 2, 1 + n, tzinfo=UTC), Audience.ONLY_ME)
+        report.counted_while_private = n < 6
+        await put(store, report)
+    retention = Retention(
+        drafts=timedelta(days=30),
+        closed_cases=timedelta(days=30),
+        deliveries=timedelta(days=90),
+        names=timedelta(days=365),
+        audit=timedelta(days=3650),
+    )
+    await purge(harbour, retention, now=datetime(2026, 12, 1, tzinfo=UTC))
+    assert await store.references() == []
+    tallies = await store.records(RecordKind.TALLIES)
+    assert set(tallies) == {"2026-Q1:only-me"} and tallies["2026-Q1:only-me"]["cases"] == 6
+    assert (await count(store, TZ, YEAR)).from_tallies == 0
+    assert (await count(store, TZ, YEAR, Policy(count_only_me=True))).from_tallies == 6
 
 
 async def test_a_case_counted_in_a_tally_but_not_yet_erased_is_counted_once() -> None:

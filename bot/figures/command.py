@@ -183,7 +183,7 @@ def headline(figures: Figures) -> SummaryCard:
         SummaryField(label="Escalated", value=figures.tables[Measure.ESCALATED][YES][ALL].text),
         SummaryField(
             label="Check-ins answered 'need to talk'",
-            value=figures.tables[Extra.CHECKINS]["talk"][ALL].text,
+            value=figures.tables[Measure.CHECKINS]["talk"][ALL].text,
         ),
         SummaryField(
             label="Median hours to acknowledge",

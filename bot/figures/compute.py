@@ -25,14 +25,18 @@ from bot.figures.suppress import Entry, Equation, suppress
 from bot.privacy.tally import (
     ACKNOWLEDGE_BUCKETS,
     ALLOWED,
+    CHECKIN_ANSWERS,
     CLOSE_BUCKETS,
     LONGER,
     NEVER,
     NOT_CLOSED,
+    ONLY_ME,
     UNLISTED,
     Measure,
     Tally,
     case_values,
+    checkin_answers,
+    counts_in_figures,
     erase_mark,
     quarter,
 )
@@ -70,8 +74,6 @@ class Extra(StrEnum):
     """Tables besides the tally's measures."""
 
     REPORTS = "reports"
-    CHECKINS = "checkins"
-    """Check-in answers: doing OK, still affected, need to talk, or missed."""
 
 
 Table = Measure | Extra
@@ -85,10 +87,8 @@ class Timing(StrEnum):
     TO_CLOSE = "median_hours_to_close"
 
 
-MISSED = "missed"
-CHECKIN_ROWS = ("ok", "affected", "talk", MISSED)
 MULTI: frozenset[Table] = frozenset(
-    {Measure.KINDS, Measure.PLATFORMS, Measure.DETAILS_EXPOSED, Extra.CHECKINS}
+    {Measure.KINDS, Measure.PLATFORMS, Measure.DETAILS_EXPOSED, Measure.CHECKINS}
 )
 """Tables where one case may count in several rows (or none): their columns
 do not add up to the quarter's reports."""
@@ -102,7 +102,7 @@ TABLES: tuple[Table, ...] = (
     Measure.STATUS,
     Measure.TIME_TO_ACKNOWLEDGE,
     Measure.TIME_TO_CLOSE,
-    Extra.CHECKINS,
+    Measure.CHECKINS,
 )
 """Every table published besides the reports, in the order shown."""
 
@@ -124,7 +124,7 @@ def rows(table: Table) -> tuple[str, ...]:
             LONGER[Measure.TIME_TO_CLOSE],
             NOT_CLOSED,
         ],
-        Extra.CHECKINS: CHECKIN_ROWS,
+        Measure.CHECKINS: CHECKIN_ANSWERS,
     }
     if isinstance(table, Measure):
         known = [str(v) for v in ordered.get(table, sorted(ALLOWED[table]))]
@@ -195,10 +195,8 @@ class Counts:
         for measure, values in case_values(report, tz).items():
             for value in values:
                 self.add(measure, value, at)
-        for checkin in report.checkins:
-            answer = checkin.answer or (MISSED if checkin.state == MISSED else None)
-            if answer is not None:
-                self.add(Extra.CHECKINS, answer, at)
+        for answer in checkin_answers(report):
+            self.add(Measure.CHECKINS, answer, at)
         taken = next((e.at for e in report.timeline if e.action in ACKNOWLEDGING), None)
         for timing, when in ((Timing.TO_ACKNOWLEDGE, taken), (Timing.TO_CLOSE, report.closed_at)):
             if when is not None:
@@ -234,8 +232,11 @@ async def count(
         for key, record in (await store.records(RecordKind.TALLIES)).items():
             tally = Tally.model_validate(record)
             counted_in_tallies.update(tally.erasing)
-            if key in quarters:
-                counts.add_tally(tally, key)
+            at, _, kept_apart = key.partition(":")
+            if kept_apart == ONLY_ME and not policy.count_only_me:
+                continue  # her own records: only where the organisation counts them
+            if at in quarters:
+                counts.add_tally(tally, at)
     for reference in await store.references():
         report = await store.get_report(reference)
         if report is None or erase_mark(reference) in counted_in_tallies:
@@ -243,10 +244,9 @@ async def count(
         at = quarter(report, tz)
         if at not in quarters or (team is not None and report.reporter.key not in team):
             continue
-        if report.answers.audience is Audience.ONLY_ME and not (
-            policy.count_only_me and report.counted_while_private
-        ):
-            continue  # her own record: counted only if she was told so when she filed it
+        own = report.answers.audience is Audience.ONLY_ME
+        if not counts_in_figures(report) or (own and not policy.count_only_me):
+            continue  # her own record: where she was told, and the organisation counts them
         counts.add_report(report, at, tz)
     return counts
 

@@ -31,7 +31,7 @@ MEANINGS: dict[Table | Timing, str] = {
     Measure.STATUS: "Where the case stands now (or stood when it was erased).",
     Measure.TIME_TO_ACKNOWLEDGE: "From filing to the first acknowledgement or claim.",
     Measure.TIME_TO_CLOSE: "From filing to closing.",
-    Extra.CHECKINS: "Check-ins sent to workers about their cases, by answer: ok (doing OK), "
+    Measure.CHECKINS: "Check-ins sent to workers about their cases, by answer: ok (doing OK), "
     "affected (still affected), talk (need to talk), missed (no answer). Live cases only: "
     "an erased case's tally keeps no check-ins.",
     Timing.TO_ACKNOWLEDGE: "Median hours from filing to the first acknowledgement or claim, "

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeGuard
 from bot.logs import log_failure
 from bot.privacy.audit import AuditAction, AuditEntry
 from bot.privacy.rights import forget_expired_files
-from bot.privacy.tally import Tally, erase_mark, quarter
+from bot.privacy.tally import Tally, counts_in_figures, erase_mark, tally_key
 from bot.reports import Report, ReportStatus
 from bot.store.base import RecordKind, Store, StoreError
 
@@ -410,10 +410,16 @@ async def _cases(
                 report = await store.get_report(reference)  # as it is in her turn
                 if not _past(report, before):
                     continue
+                if not counts_in_figures(report):
+                    # Her own record, and she was never told it would be counted:
+                    # erased without a trace in the tallies.
+                    if await store.erase_report(reference):
+                        erased += 1
+                    continue
                 mark = erase_mark(reference)
                 counted_in = next((q for q, t in tallies.items() if mark in t.erasing), None)
                 if counted_in is None:
-                    counted_in = quarter(report, harbour.tz)
+                    counted_in = tally_key(report, harbour.tz)
                     tally = tallies.get(counted_in, Tally()).model_copy(deep=True)
                     tally.add(report, harbour.tz)
                     await store.put_record(RecordKind.TALLIES, counted_in, _dump(tally))

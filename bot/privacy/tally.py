@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from bot.alerts.followups import FOLLOW_UP_ENTRY
 from bot.models import Option
-from bot.reports import AbuseKind, Report, ReportStatus, RiskLevel
+from bot.reports import AbuseKind, Audience, Report, ReportStatus, RiskLevel
 from flows.report import POSTER_OPTIONS
 from flows.steps import DETAIL_OPTIONS, PLATFORM_OPTIONS
 
@@ -49,6 +49,9 @@ class Measure(StrEnum):
     TIME_TO_ACKNOWLEDGE = "time_to_acknowledge"
     """From filing to the first acknowledgement or claim."""
     TIME_TO_CLOSE = "time_to_close"
+    CHECKINS = "checkins"
+    """Each check-in's answer (doing OK, still affected, need to talk) or that
+    it was missed: counted per check-in, not per case."""
 
 
 ACKNOWLEDGE_BUCKETS: tuple[tuple[timedelta, str], ...] = (
@@ -64,6 +67,34 @@ CLOSE_BUCKETS: tuple[tuple[timedelta, str], ...] = (
     (timedelta(days=90), "30_to_90_days"),
 )
 LONGER = {Measure.TIME_TO_ACKNOWLEDGE: "over_7_days", Measure.TIME_TO_CLOSE: "over_90_days"}
+
+
+MISSED = "missed"
+CHECKIN_ANSWERS = ("ok", "affected", "talk", MISSED)
+"""What a check-in ends as, in the figures: its answer, or missed."""
+ONLY_ME = "only-me"
+"""The tally key's suffix for cases the worker kept as her own record (and
+was told would be counted): e.g. "2026-Q1:only-me", counted only where the
+organisation's policy counts them."""
+
+
+def counts_in_figures(report: Report) -> bool:
+    """Whether a case may be counted at all: not her own record unless she
+    was told, when she filed it, that it would be (`Report.counted_while_private`).
+    (Whether the organisation counts those it may is its policy's word.)"""
+    return report.answers.audience is not Audience.ONLY_ME or report.counted_while_private
+
+
+def tally_key(report: Report, tz: ZoneInfo) -> str:
+    """Which tally a case is counted in: its quarter, apart for her own records."""
+    own = report.answers.audience is Audience.ONLY_ME
+    return f"{quarter(report, tz)}:{ONLY_ME}" if own else quarter(report, tz)
+
+
+def checkin_answers(report: Report) -> list[str]:
+    """Each check-in's answer, or missed, once per check-in (those still to come: none)."""
+    found = [c.answer or (MISSED if c.state == MISSED else None) for c in report.checkins]
+    return [a if a in CHECKIN_ANSWERS else UNLISTED for a in found if a is not None]
 
 
 def _values(options: Iterable[Option]) -> frozenset[str]:
@@ -84,6 +115,7 @@ ALLOWED: dict[Measure, frozenset[str]] = {
     Measure.TIME_TO_CLOSE: frozenset(
         {b for _, b in CLOSE_BUCKETS} | {LONGER[Measure.TIME_TO_CLOSE], NOT_CLOSED}
     ),
+    Measure.CHECKINS: frozenset(CHECKIN_ANSWERS),
 }
 """Every value a tally may hold, by measure (besides `UNLISTED`)."""
 
@@ -102,9 +134,12 @@ class Tally(BaseModel):
     def add(self, report: Report, tz: ZoneInfo) -> None:
         """Count `report` in, and mark it as being erased."""
         self.cases += 1
-        for measure, values in case_values(report, tz).items():
+        values = {**case_values(report, tz), Measure.CHECKINS: checkin_answers(report)}
+        for measure, found in values.items():
+            if not found:
+                continue  # (no check-in answered yet)
             bucket = self.counts.setdefault(measure, {})
-            for value in values:
+            for value in found:
                 bucket[value] = bucket.get(value, 0) + 1
         self.erasing.append(erase_mark(report.reference))
 
