@@ -37,7 +37,7 @@ from bot.figures.compute import (
     publish,
 )
 from bot.figures.example import generated_reports
-from bot.figures.suppress import Entry, Equation, determined, suppress
+from bot.figures.suppress import Entry, Equation, determined, pinned_by_bounds, suppress
 from bot.models import FileReply, Notice, Reply, SummaryCard
 from bot.privacy.audit import AuditAction
 from bot.privacy.retention import Retention, purge
@@ -193,6 +193,20 @@ def test_small_counts_are_not_given_away_by_what_a_reader_knows_of_them() -> Non
     assert Figure(None, 5, small=False).text == "[c]" and Figure(None, 5).text == "<5"
 
 
+def test_bounds_read_across_several_sums_are_followed_too() -> None:
+    """No single sum gives `a` away: a + b = 5 says a is at least 1 (b is under
+    5), and a + c + d = 6 with d = 5 published says it is at most 1. A reader
+    with a pencil finds a = 1, and then b and c; so more is hidden until she can't."""
+    values: dict[Entry, int] = {"a": 1, "b": 4, "c": 0, "d": 5, "t1": 5, "t2": 6}
+    sums = [Equation(("a", "b"), "t1"), Equation(("a", "c", "d"), "t2")]
+    small = frozenset({"a", "b", "c"})
+    assert determined(small, sums) == set()
+    assert pinned_by_bounds(values, set(small), small, sums, 5) == {"a", "b", "c"}
+    hidden = suppress(values, sums, 5)
+    assert pinned_by_bounds(values, set(hidden), small, sums, 5) == set()
+    assert determined(hidden, sums) == set()
+
+
 def test_a_cell_joined_to_hidden_rectangles_by_one_line_is_still_found() -> None:
     """Two hidden cells in each row and column is not enough: a cell that is
     the only link between two groups can be solved for. The arithmetic knows."""
@@ -304,8 +318,8 @@ async def test_only_me_reports_are_counted_only_when_the_policy_says_so() -> Non
         await put(store, report)
     assert (await figures_of(store)).reports[ALL].text == "<5"
     assert (await count(store, TZ, YEAR)).live == 0
-    counted = await figures_of(store, Policy(count_only_me=True))
-    assert counted.reports[ALL].value == 6
+    counted = await count(store, TZ, YEAR, Policy(count_only_me=True))
+    assert (counted.live, sum(counted.cases.values())) == (6, 6)
 
 
 async def test_she_is_told_at_filing_when_her_own_record_is_counted(harbour: Harbour) -> None:
@@ -350,7 +364,8 @@ async def test_erased_cases_are_counted_once_through_their_tallies(harbour: Harb
     for measure in Measure:  # check-in answers too
         assert after.tables[measure] == before.tables[measure], measure
     assert after.tables[Measure.CHECKINS]["talk"]["2026-Q1"] == 8
-    assert publish(after).reports[ALL].value == 8
+    shown_after, shown_before = publish(after), publish(before)
+    assert (shown_after.reports, shown_after.tables) == (shown_before.reports, shown_before.tables)
 
 
 async def test_her_own_records_follow_the_same_rule_once_erased(harbour: Harbour) -> None:
@@ -500,7 +515,13 @@ async def test_a_team_too_small_is_refused_and_a_big_one_counted(harbour: Harbou
     said = await lead.say("figures 2026-01-01 2026-03-31 team console:local:erin")
     [card] = [r for r in said if isinstance(r, SummaryCard)]
     assert card.title.endswith("(one team)")
-    assert dict((f.label, f.value) for f in card.fields)["Reports"] == "10"
+    # Ten alike reports in one quarter: published, every breakdown would tell
+    # each one's answers, so even their number is hidden; counted, it is the team's.
+    team_keys = frozenset(w.key for w in team)
+    counted = await count(
+        harbour.store, TZ, Period.covering(date(2026, 1, 1), date(2026, 3, 31)), team=team_keys
+    )
+    assert counted.live == 10
 
 
 def test_dates_are_read_with_or_without_from_and_to() -> None:

@@ -13,13 +13,14 @@ A hidden count is determined exactly when its unit vector lies in the row space
 of the equations over the hidden counts: one reduced row echelon form over
 exact fractions answers that for all of them at once. Counts are also never
 negative, one shown as "<5" is at most 4, and one hidden to protect it ("[c]")
-is 5 or more: a sum whose hidden counts add up to the least or the most those
-allow gives them away too; one more count of that sum is hidden then
-(`pinned_by_bounds`). Pure: no I/O.
+is 5 or more: sums narrow those bounds, one another's too, and a count whose
+least and most possible values meet is given away as surely; one more count
+beside it is hidden then (`pinned_by_bounds`). Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -48,19 +49,11 @@ def suppress(
     holding = {e: [i for i, q in enumerate(equations) if e in _members(q)] for e in values}
     small = frozenset(hidden)
     while True:
-        found = determined(hidden, equations)
+        found = determined(hidden, equations) or pinned_by_bounds(
+            values, hidden, small, equations, threshold
+        )
         if not found:
-            pinned = pinned_by_bounds(values, hidden, small, equations, threshold)
-            if not pinned:
-                return frozenset(hidden)
-            for equation in pinned:
-                shown = [e for e in equation.parts if e not in hidden]
-                # The smallest count still shown joins the hidden ones; if every
-                # part is hidden already, the total goes (it gave them away).
-                hidden.add(
-                    min(shown, key=lambda e: (values[e], order[e])) if shown else equation.total
-                )
-            continue
+            return frozenset(hidden)
         # One more hidden beside each entry given away, in one pass: an entry
         # whose sums just gained a hidden one waits for the next pass.
         changed: set[int] = set()
@@ -84,29 +77,50 @@ def pinned_by_bounds(
     small: frozenset[Entry],
     equations: Sequence[Equation],
     threshold: int,
-) -> list[Equation]:
-    """The sums with a published total whose hidden parts a reader can pin
-    down from what she knows of them, without solving anything: none is
-    negative; one hidden for being small (`small`: shown "<5") is at most
-    threshold - 1; one hidden to protect it (shown "[c]") was published
-    otherwise, so at least the threshold. The hidden parts of a sum are pinned
-    when they add up to the least or the most those bounds allow: 0 (all
-    small ones 0), threshold - 1 for each when all are small, or the
-    threshold for each protecting one (and 0 for each small one)."""
-    pinned = []
-    for equation in equations:
-        if equation.total in hidden:
-            continue
-        parts = [e for e in equation.parts if e in hidden]
-        if not parts:
-            continue
-        total = sum(values[e] for e in parts)
-        protecting = sum(1 for e in parts if e not in small)
-        least = threshold * protecting
-        most = None if protecting else (threshold - 1) * len(parts)
-        if total in (least, most):
-            pinned.append(equation)
-    return pinned
+) -> set[Entry]:
+    """The hidden entries a reader can pin down from what she knows of them,
+    sum by sum: none is negative; one hidden for being small (`small`, shown
+    "<5") is at most threshold - 1; one hidden to protect it (shown "[c]") was
+    a published count, so at least the threshold. Each sum narrows the bounds
+    of its entries from the others', round after round, until nothing moves
+    (bounds propagation: what a careful reader with a pencil finds); an entry
+    whose lowest and highest possible values meet is given away."""
+    low: dict[Entry, float] = {}
+    high: dict[Entry, float] = {}
+    for entry, value in values.items():
+        if entry not in hidden:
+            low[entry] = high[entry] = value
+        elif entry in small:
+            low[entry], high[entry] = 0, threshold - 1
+        else:
+            low[entry], high[entry] = threshold, math.inf
+    for _ in range(PROPAGATION_ROUNDS):
+        moved = False
+        for equation in equations:
+            total, parts = equation.total, equation.parts
+            bounds = [
+                (total, sum(low[p] for p in parts), sum(high[p] for p in parts)),
+                *(
+                    (
+                        part,
+                        low[total] - sum(high[o] for o in parts if o != part),
+                        high[total] - sum(low[o] for o in parts if o != part),
+                    )
+                    for part in parts
+                ),
+            ]
+            for entry, least, most in bounds:
+                if least > low[entry]:
+                    low[entry], moved = least, True
+                if most < high[entry]:
+                    high[entry], moved = most, True
+        if not moved:
+            break
+    return {entry for entry in hidden if low[entry] == high[entry]}
+
+
+PROPAGATION_ROUNDS = 50
+"""Enough for any chain of sums a figures table has; more changes nothing."""
 
 
 def determined(hidden: Iterable[Entry], equations: Sequence[Equation]) -> set[Entry]:
