@@ -403,9 +403,10 @@ class Notifier:
             card = await self._card(report, to) if delivery.card is not Card.NONE else None
             if delivery.card is Card.EDIT_ONLY and card is None:
                 return Outcome.NOTHING
+            edited = False
             if card is not None and delivery.card is not Card.POST_NEW:
                 await messenger.update(to, card, delivery.replies)
-                ref = card
+                ref, edited = card, True
             else:
                 ref = await self._send_once(messenger, to, delivery.replies, key, record, now)
                 if delivery.card is not Card.NONE and report is not None:
@@ -429,8 +430,9 @@ class Notifier:
         )
         await self._log(report, now, "alert-sent", delivery)
         self._delivered_on[to.platform] = now
-        if report is not None:
-            # An alert that reached someone counts as a view in the case's audit.
+        if report is not None and not edited:
+            # An alert that reached someone counts as a view in the case's audit
+            # (a card edited in place to show where the case stands is not another).
             await trail.record(
                 self.store, [trail.delivery_entry(to, report.reference, now, delivery.replies)]
             )
