@@ -85,6 +85,7 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "conversations_history": frozenset({"im:history", "channels:history", "groups:history"}),
     "users_info": frozenset({"users:read"}),
     "files_upload_v2": frozenset({"files:write"}),
+    "files_info": frozenset({"files:read"}),
     "views_open": frozenset(),
     "views_publish": frozenset(),
     "views_update": frozenset(),
@@ -95,7 +96,11 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
 """The bot scope each Slack Web API method Harbour calls needs (Slack's method
 pages). A method called in code and missing here fails the test below: add it
 with its scope, and the scope to the manifest and SCOPES.md."""
-FEATURE_SCOPES = {"commands": "the slash command", "im:history": "message.im events"}
+FEATURE_SCOPES = {
+    "commands": "the slash command",
+    "im:history": "message.im events",
+    "files:read": "a shared file's bytes, from its url_private_download",
+}
 RESTRICTED = re.compile(
     r"^(read|post|client|search:read|identify|bot|admin(\..*)?|identity\..*|"
     r"workflow\.steps:execute|triggers:.*)$"

@@ -24,6 +24,7 @@ def test_scopes_are_the_minimum_and_each_is_explained() -> None:
         "channels:history",  # reading back an alert in a public safety leads' channel
         "chat:write",
         "commands",
+        "files:read",  # fetching a file she shares in her DM with Harbour, as evidence
         "files:write",  # sending a person the file she asked for (mydata), into her DM
         "groups:history",  # the same in a private one
         "im:history",

@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +39,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import home, render, translate
+from adapters.slack import files, home, render, translate
 from adapters.slack.config import SlackSettings
 from adapters.slack.install import (
     INSTALL_PATH,
@@ -57,6 +57,7 @@ from bot.config import ConfigError
 from bot.conversation.worker import reports_card
 from bot.directory import Directory, parse_person
 from bot.engine import Draft, page_problems
+from bot.evidence.intake import EVIDENCE_MAX_BYTES
 from bot.flow import REVIEW
 from bot.locks import KeyedLocks
 from bot.logs import log_failure
@@ -67,6 +68,7 @@ from bot.models import (
     Control,
     ControlAction,
     FileReply,
+    FilesShared,
     Form,
     FormSubmitted,
     InboundEvent,
@@ -75,6 +77,7 @@ from bot.models import (
     PersonRef,
     Refresh,
     Reply,
+    SharedFile,
     TextMessage,
     TextQuestion,
 )
@@ -462,7 +465,14 @@ class SlackAdapter:
             who = translate.person(body.get("team_id", ""), user)
             # bolt acknowledges an event when this returns: what it says is kept first.
             await self._accept(lambda: translate.message_events(body))
-            self._spawn(self._work(who, lambda: translate.message_events(body)))
+            # A shared file's bytes are fetched after the ack, in her turn.
+            self._spawn(
+                self._work(
+                    who,
+                    lambda: translate.message_events(body),
+                    fetch=lambda shared: self._with_contents(shared, body),
+                )
+            )
 
         @app.event("app_uninstalled")
         async def on_uninstalled(body: dict[str, Any]) -> None:
@@ -654,13 +664,17 @@ class SlackAdapter:
         events_from: Callable[[], list[InboundEvent]],
         *,
         source: _Live | None = None,
+        fetch: Callable[[FilesShared], Awaitable[FilesShared]] | None = None,
     ) -> None:
         """Translate, handle one person's events in order, and post the replies
-        in their DM. Nothing here is logged with its content."""
+        in their DM. Nothing here is logged with its content. `fetch` gives
+        files shared their bytes (in her turn, so her steps stay in order)."""
         try:
             async with self._queues.hold(who.key):
                 for event in events_from():
                     await self._acks_first()
+                    if fetch is not None and isinstance(event, FilesShared):
+                        event = await fetch(event)
                     event = await self._on_a_page(await self._named(event))
                     replies = await self.harbour.handle(event)
                     await self._acks_first()
@@ -673,6 +687,35 @@ class SlackAdapter:
             log.error("Slack API call failed: %s", exc.response.get("error", "unknown"))
         except Exception as exc:
             log_failure("a Slack conversation step", exc)
+
+    async def _with_contents(self, shared: FilesShared, body: dict[str, Any]) -> FilesShared:
+        """The files of a `file_share` message with their bytes, fetched from
+        Slack with the workspace's token (`files.fetch`). A file whose bytes
+        can't be had goes on as it came (its pointer, which the core keeps and
+        says so), so a failed download never loses the step."""
+        sources = translate.file_sources(body)
+        if len(sources) != len(shared.files):
+            return shared
+        given: list[SharedFile] = []
+        try:
+            client = await self.api(shared.person.workspace)
+            for file, source in zip(shared.files, sources, strict=True):
+                if source.details_withheld:
+                    source = await files.described(client, source)
+                content = await files.fetch(
+                    self.client.session,
+                    source,
+                    token=client.token,
+                    api_url=self.settings.api_url,
+                    max_bytes=EVIDENCE_MAX_BYTES,
+                    media_type=file.media_type,
+                )
+                given.append(
+                    file if content is None else file.model_copy(update={"content": content})
+                )
+        except Exception as exc:
+            log_failure("fetching a shared file from Slack", exc)
+        return shared.model_copy(update={"files": (*given, *shared.files[len(given) :])})
 
     async def _deliver(self, who: PersonRef, replies: list[Reply], source: _Live | None) -> None:
         channel = await self.dm_channel(who)

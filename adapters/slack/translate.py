@@ -231,16 +231,57 @@ def message_events(body: dict[str, Any]) -> list[InboundEvent]:
     who = person(body.get("team_id") or event.get("team") or "", event["user"])
     event_id = body.get("event_id") or f"msg:{event.get('ts', '')}"
     out: list[InboundEvent] = []
-    files = [
-        SharedFile(name=f.get("name") or f.get("title") or "file", url=f.get("permalink"))
-        for f in event.get("files") or []
-    ]
+    files = [_shared_file(f) for f in event.get("files") or []]
     if files:
         out.append(FilesShared(event_id=f"{event_id}:files", person=who, files=tuple(files)))
     text = with_person_ids(event.get("text") or "", who.workspace)
     if text.strip() or not files:
         out.append(TextMessage(event_id=event_id, person=who, text=text))
     return out
+
+
+MEDIA_TYPE_MAX = 100
+"""The longest media type kept (`SharedFile.media_type`); Slack's are far shorter."""
+
+
+def _shared_file(described: dict[str, Any]) -> SharedFile:
+    """One file of a `file_share` message, as the core is given it before its
+    bytes are fetched: its name, its permalink (the pointer kept if the bytes
+    can't be had) and what Slack says it is."""
+    mimetype = described.get("mimetype")
+    return SharedFile(
+        name=str(described.get("name") or described.get("title") or "file"),
+        url=described.get("permalink") or None,
+        media_type=mimetype
+        if isinstance(mimetype, str) and mimetype and len(mimetype) <= MEDIA_TYPE_MAX
+        else None,
+    )
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Where Slack keeps one shared file's bytes, as its message event says."""
+
+    file_id: str
+    download_url: str | None
+    """`url_private_download` (else `url_private`): fetched with the bot token."""
+    details_withheld: bool = False
+    """`file_access: check_file_info` (a file from another organisation, in
+    Slack Connect): the event leaves its addresses out, and `files.info` has them."""
+
+
+def file_source(described: dict[str, Any]) -> FileSource:
+    return FileSource(
+        file_id=str(described.get("id") or ""),
+        download_url=described.get("url_private_download") or described.get("url_private") or None,
+        details_withheld=described.get("file_access") == "check_file_info",
+    )
+
+
+def file_sources(body: dict[str, Any]) -> list[FileSource]:
+    """Where each file of a `file_share` message is, in the order
+    `message_events` gives them to the core."""
+    return [file_source(f) for f in (body.get("event") or {}).get("files") or []]
 
 
 def modal_event(body: dict[str, Any]) -> ActionEvent:

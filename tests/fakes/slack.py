@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -52,12 +52,21 @@ class FakeSlack:
         self.tokens_used: list[tuple[str, str]] = []  # (method, token) of every call
         self.client_id = ""
         self.client_secret = ""
+        # Files people shared in a DM (`share`): described as a file_share event
+        # describes them, their bytes served at `url_private_download` only to a
+        # token that may read files (else Slack's sign-in page, as Slack does).
+        self.shared: dict[str, dict[str, Any]] = {}  # file id -> the file as Slack describes it
+        self._shared_bytes: dict[str, bytes] = {}
+        self.file_readers = {"xoxb-test"}  # tokens with files:read (and every token issued)
+        self.download_status: dict[str, int] = {}  # file id -> HTTP status to answer instead
+        self.downloads: list[tuple[str, str]] = []  # (file id, Authorization header)
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/api/{method}", self._handle)  # conversations.history is a GET
         app.router.add_get("/link", self._socket_mode)
         app.router.add_post("/respond/{id}", self._respond)
+        app.router.add_get("/files-pri/{team_file}/download/{name}", self._download)
         self.server = TestServer(app, host="127.0.0.1")
 
     async def start(self) -> str:
@@ -145,6 +154,11 @@ class FakeSlack:
             return web.json_response({"ok": True, "upload_url": url, "file_id": file_id})
         if method == "files.completeUploadExternal":
             return web.json_response(self._complete(params))
+        if method == "files.info":
+            found = self.shared.get(str(params.get("file")))
+            return web.json_response(
+                {"ok": True, "file": found} if found else {"ok": False, "error": "file_not_found"}
+            )
         return web.json_response({"ok": True})
 
     def approve(self, workspace: str) -> str:
@@ -180,6 +194,48 @@ class FakeSlack:
             "enterprise": None,
             "is_enterprise_install": False,
         }
+
+    def share(
+        self, name: str, content: bytes, mimetype: str, *, size: int | None = None
+    ) -> dict[str, Any]:
+        """A file someone shared: the `files` entry of her file_share message.
+        `size` is what Slack declares (the bytes' length unless given)."""
+        file_id = f"F{next(self._file_ids):08d}"
+        private = f"/files-pri/{TEAM}-{file_id}/download/{quote(name)}"
+        described = {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rpartition(".")[2],
+            "size": len(content) if size is None else size,
+            "mode": "hosted",
+            "is_external": False,
+            "url_private": str(self.server.make_url(private.replace("/download", ""))),
+            "url_private_download": str(self.server.make_url(private)),
+            "permalink": f"https://agency.slack.com/files/U0ALICE/{file_id}/{quote(name)}",
+        }
+        self.shared[file_id] = described
+        self._shared_bytes[file_id] = content
+        return described
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """A shared file's bytes, to a bearer token that may read files. Slack
+        answers any other with its sign-in page (HTTP 200, HTML)."""
+        file_id = request.match_info["team_file"].rpartition("-")[2]
+        auth = request.headers.get("Authorization", "")
+        self.downloads.append((file_id, auth))
+        token = auth.removeprefix("Bearer ")
+        if token not in self.file_readers | set(self.tokens) or token in self.revoked:
+            return web.Response(
+                text="<html><body>Sign in to Slack</body></html>", content_type="text/html"
+            )
+        if file_id in self.download_status:
+            return web.Response(status=self.download_status[file_id], text="not here")
+        content = self._shared_bytes.get(file_id)
+        if content is None:
+            return web.Response(status=404, text="file_not_found")
+        return web.Response(body=content, content_type=self.shared[file_id]["mimetype"])
 
     def tokens_of(self, workspace: str) -> set[str]:
         return {t for t, w in self.tokens.items() if w == workspace}
