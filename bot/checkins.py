@@ -368,6 +368,13 @@ def stopped(report: Report) -> bool:
     return last == STOPPED
 
 
+def last_stopped(report: Report) -> list[CheckIn]:
+    """The check-ins her last stop cancelled (whoever scheduled them is told)."""
+    entry = next((e for e in reversed(report.timeline) if e.action == STOPPED), None)
+    ids = set(entry.detail.split(",")) if entry is not None else set()
+    return [c for c in report.checkins if c.id in ids]
+
+
 def _still_to_come(checkins: Iterable[CheckIn]) -> list[CheckIn]:
     return [c for c in checkins if c.state in ("scheduled", "sent", "missed")]
 
@@ -386,7 +393,11 @@ def stop(report: Report, by: str, now: datetime) -> tuple[str, list[DomainEvent]
     for checkin in ending:
         checkin.state = "cancelled"
     report.log(now, STOPPED, by, ",".join(c.id for c in ending))
-    who = _who_asked(report, ending[-1])
+    who = (
+        _who_asked(report, ending[-1])
+        if len({c.by for c in ending}) == 1
+        else "everyone who scheduled them"
+    )
     text = (
         f"Done: there will be no more check-ins about {ref}, and I've let {who} know you asked "
         f"for that, nothing more. If you'd like them again, say checkins on {ref}, or ask your "
@@ -401,9 +412,7 @@ def turn_on(report: Report, by: str, now: datetime) -> tuple[str, list[DomainEve
     ref = report.reference
     if not stopped(report):
         return f"Check-ins on {ref} are already on: nothing was changed.", []
-    entry = next(e for e in reversed(report.timeline) if e.action == STOPPED)
-    ids = set(entry.detail.split(","))
-    cancelled = [c for c in report.checkins if c.id in ids]
+    cancelled = last_stopped(report)
     back = [c for c in cancelled if c.state == "cancelled" and c.due > now]
     for checkin in back:
         checkin.state = "scheduled"

@@ -19,7 +19,7 @@ from bot.models import ChoiceMade, ChoiceQuestion, Notice, NoticeLevel, Reply
 from bot.store import Store
 from tests.conftest import TYPED_REPORT, Chat, Clock, RecordingMessenger, type_report
 
-ALICE, BOB = "console:local:alice", "console:local:bob"
+ALICE, BOB, CAROL = "console:local:alice", "console:local:bob", "console:local:carol"
 SECRETS = ("street", "facebook.com", "screenshots", "Posts naming me")
 
 
@@ -179,6 +179,22 @@ async def test_stop_cancels_every_checkin_and_tells_the_manager_kindly(
     assert not any(secret in said([told]) for secret in SECRETS)
     case.clock.advance(days=7)
     assert await case.sent_to(ALICE) == []  # nothing more comes
+
+
+async def test_a_stop_tells_everyone_who_scheduled_what_it_cancelled(
+    case: Case, store: Store
+) -> None:
+    """Her manager scheduled some, a safety lead others: stopping them all
+    tells both, so neither reads the silence as all being well."""
+    await case.schedule("in 3 days")
+    carol = Chat(case.harbour, "carol")
+    await carol.say(f"checkin {ALICE} tomorrow")
+    case.clock.advance(days=1, minutes=1)
+    asked = await case.checkin_arrives()
+    assert "everyone who scheduled them" in await case.press(asked, "stop")
+    await case.notifier.run_once()
+    for who in (BOB, CAROL):
+        assert "asked for no more check-ins" in said(case.messenger.to(who)), who
 
 
 async def test_she_turns_them_back_on_and_the_ones_still_to_come_return(

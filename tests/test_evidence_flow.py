@@ -10,12 +10,14 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from adapters.console import chat as console_chat
 from adapters.console import console_person, shared_file
 from bot.access import CaseView
 from bot.app import Harbour
 from bot.casework import case_card
+from bot.evidence import commands
 from bot.evidence.intake import EVIDENCE_MAX_BYTES, CheckedFile, RefusedFile, check_file, sniff
 from bot.evidence.log import file_digest, first_broken
 from bot.models import FilesShared, SharedFile
@@ -24,8 +26,16 @@ from bot.store import Store
 from tests.conftest import Chat, type_report
 
 REF = "HB-2026-0001"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(40))
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(30)
+
+
+def _picture(kind: str, size: tuple[int, int] = (12, 20)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (40, 90, 160)).save(out, format=kind)
+    return out.getvalue()
+
+
+PNG = _picture("PNG")
+JPEG = _picture("JPEG")
 PROGRAM = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + bytes(50)
 
 
@@ -286,7 +296,7 @@ async def test_a_file_shared_on_slack_or_teams_is_noted_but_not_yet_kept(
     await filed(chat)
     await chat.command("add", f"evidence {REF}")
     await chat.share("shot.png")  # a pointer only, as Slack and Teams send today
-    assert "can't yet keep a copy" in chat.text()
+    assert "couldn't fetch a copy" in chat.text()
     for _ in range(8):
         await chat.say("skip")
     await chat.say("yes")
@@ -361,3 +371,29 @@ def test_words_starting_with_file_are_not_a_file(tmp_path: Path) -> None:
     shot.write_bytes(PNG)
     shared = shared_file(f'file "{shot}"', alice)
     assert isinstance(shared, FilesShared) and shared.files[0].content == PNG
+
+
+def test_a_tiny_file_claiming_enormous_dimensions_is_refused_kindly() -> None:
+    """29 bytes of GIF saying 20,000 x 20,000 pixels: accepted, it would stop
+    every evidence pack of the case being drawn."""
+    bomb = b"GIF89a" + (20000).to_bytes(2, "little") * 2 + b"\x00\x00\x00" + b";" * 16
+    refused = check_file("huge.gif", bomb)
+    assert isinstance(refused, RefusedFile)
+    assert "million pixels" in refused.message and "Nothing else has changed" in refused.message
+    assert isinstance(check_file("big.png", _picture("PNG", (4000, 3000))), CheckedFile)
+
+
+async def test_a_case_keeps_at_most_its_files_and_says_so_kindly(
+    chat: Chat, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(commands, "MAX_FILES_PER_CASE", 2)
+    monkeypatch.setattr(commands, "FULL", commands.FULL.replace("30", "2"))
+    await filed(chat)
+    await chat.command("add", f"evidence {REF}")
+    for n in range(3):
+        await share_bytes(chat, f"shot{n}.png", _picture("PNG", (10 + n, 10)))
+    assert "already keeps 2 files" in chat.text()
+    assert len(await store.evidence_files(REF)) == 2
+    await share_bytes(chat, "shot0.png", _picture("PNG", (10, 10)))  # one it keeps already
+    assert "Kept shot0.png safely" in chat.text()
+    assert chat.focus() == "links", "her form is where she was"

@@ -517,6 +517,15 @@ async def test_an_administrator_registers_the_leads_channel(journey: Journey) ->
     )
     assert j.server.harbour.directory.channels["slack"] == "C0NEWLEADS"
     assert j.fake.posts("C0RANDOM1") == []
+    # Nor, typed in the leads' channel itself, may she change which
+    # workspace's token reaches it (a channel shared with another workspace).
+    kept = {"workspace": "T0OTHER"}  # as if the channel were shared from another workspace
+    await h.store.put_record(RecordKind.CONTACTS, "slack-channel:C0NEWLEADS", kept)
+    await h.command(
+        ALICE, "register safety-leads", channel="C0NEWLEADS", response_url=j.fake.response_url()
+    )
+    assert "Only Harbour administrators" in json.dumps(j.fake.responses()[-1])
+    assert await h.store.get_record(RecordKind.CONTACTS, "slack-channel:C0NEWLEADS") == kept
     # Alerts go to the new channel, without the report's content.
     await j.file_by_pressing()
     [card] = j.fake.posts("C0NEWLEADS")

@@ -525,8 +525,11 @@ class SlackAdapter:
         try:
             async with self._queues.hold(who.key):
                 replies = await self.harbour.handle(await self._named(event))
-                if self.leads_channel(self.harbour.directory) == event.channel:
-                    # Registered: alerts to it go with this workspace's token.
+                registered = self.leads_channel(self.harbour.directory) == event.channel
+                if registered and self.harbour.access.is_admin(who):
+                    # Registered, by one who may: alerts to it go with this
+                    # workspace's token (anyone else's attempt was refused, and
+                    # must not move the channel to another workspace's token).
                     await self.harbour.store.put_record(
                         RecordKind.CONTACTS,
                         _channel_key(event.channel),

@@ -57,9 +57,11 @@ from microsoft_agents.hosting.core import (
     AgentApplication,
     AgentAuthConfiguration,
     AnonymousTokenProvider,
+    AuthenticationConstants,
     CardFactory,
     ClaimsIdentity,
     ConnectionManager,
+    Connections,
     ConnectorClientBase,
     MemoryStorage,
     MessageFactory,
@@ -72,6 +74,7 @@ from yarl import URL
 from adapters.slack.render import fallback_text
 from adapters.teams import cards, translate
 from adapters.teams.config import HOW_TO_TURN_ON, LOCAL_TRIAL, TeamsSettings
+from adapters.teams.files import Fetched, fetch_all
 from bot.alerts.messenger import SHARED, Recipient
 from bot.app import Harbour
 from bot.config import ConfigError
@@ -81,6 +84,7 @@ from bot.logs import log_failure
 from bot.models import (
     ChannelRegistered,
     FileReply,
+    FilesShared,
     Notice,
     NoticeLevel,
     PersonRef,
@@ -316,6 +320,13 @@ def _is_loopback_url(url: object) -> bool:
     return parsed.scheme in ("http", "https") and _is_loopback_host(parsed.host)
 
 
+def _is_https_url(url: str) -> bool:
+    try:
+        return URL(url).scheme == "https"
+    except ValueError:
+        return False
+
+
 async def _service_url(request: web.Request) -> object:
     """The serviceUrl of the activity in the request body (None if there is none)."""
     try:
@@ -352,6 +363,7 @@ class TeamsAdapter:
 
             connections = MsalConnectionManager(**settings.sdk_config)
             self.auth_config = connections.get_default_connection_configuration()
+        self.connections: Connections = connections  # also the bot's token for a pasted picture
         self._remembered: dict[str, tuple[object, ...]] = {}
         self.typing_after = TYPING_AFTER
         self._migrated = False
@@ -451,7 +463,45 @@ class TeamsAdapter:
             return
         async with self._typing(ctx):
             for event in translate.message_events(activity):
-                await self._send(ctx, who, await self.harbour.handle(event))
+                if not isinstance(event, FilesShared):
+                    await self._send(ctx, who, await self.harbour.handle(event))
+                    continue
+                # Kept first (pointers only, never bytes): if this process dies
+                # while fetching, recovery answers the step from the inbox (the
+                # files noted, not kept) instead of her hearing nothing.
+                await self.harbour.accept(event)
+                fetched = await self._fetch_files(ctx)
+                # A file refused before fetching is said so here; the rest go to the core.
+                handed = event.model_copy(update={"files": tuple(fetched.files)})
+                replies = await self.harbour.handle(handed) if handed.files else []
+                await self._send(ctx, who, [*fetched.said, *replies])
+                await self.harbour.answered(event)
+
+    async def _fetch_files(self, ctx: TurnContext) -> Fetched:
+        """The files her message shares, with their bytes where Teams gives
+        them (`adapters.teams.files`), in her turn: the core checks and keeps
+        them. In the local trial only this machine is asked, without a token."""
+        activity = ctx.activity
+        try:
+            return await fetch_all(
+                translate.file_sources(activity),
+                may_fetch=_is_loopback_url if self.settings.local_trial else _is_https_url,
+                token=partial(self._bot_token, ctx),
+                service_url=activity.service_url,
+            )
+        except Exception as exc:  # never the step: the files go on as pointers
+            log_failure("fetching a file shared in Teams", exc)
+            return Fetched(files=[s.pointer for s in translate.file_sources(activity)])
+
+    async def _bot_token(self, ctx: TurnContext) -> str:
+        """The bot's token for the Bot Connector, as the SDK gets it for the
+        turn's own client (cached by MSAL); "" in the local trial."""
+        identity = ctx.identity or ClaimsIdentity({})
+        provider = self.connections.get_token_provider(identity, ctx.activity.service_url or "")
+        token: str = await provider.get_access_token(
+            AuthenticationConstants.AGENTS_SDK_SCOPE, identity.get_token_scope()
+        )
+        return token
 
     def _typing(self, ctx: TurnContext) -> TypingIndicator:
         """The SDK's typing indicator, shown only once a turn has taken

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from microsoft_agents.activity import Activity
+from microsoft_agents.activity import Activity, Attachment
 
 from adapters.teams.cards import KEY
 from bot.alerts.messenger import SHARED
@@ -23,6 +23,12 @@ from bot.models import (
 )
 
 CARD_TYPES = ("application/vnd.microsoft.card.", "text/html")
+FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
+"""A file shared in the personal chat: its `content.downloadUrl` is pre-authorised."""
+PASTED_PICTURE = "pasted picture"
+"""The name of a picture pasted into the chat (Teams gives it none). No
+ending: Teams' content type for it is a guess, and the core refuses a name
+whose ending says one type over bytes of another."""
 
 
 def tenant_of(activity: Activity) -> str:
@@ -146,16 +152,50 @@ def with_people(activity: Activity) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class FileSource:
+    """A file shared in the personal chat: the pointer the core keeps, and
+    where its bytes are. Never logged, never kept: `download_url` is a bearer
+    link (anyone holding it can read the file for a while)."""
+
+    pointer: SharedFile
+    download_url: str | None
+    with_token: bool = False
+    """A picture pasted into the chat: Teams serves it to the bot's token only.
+    A file's downloadUrl needs none, and must never be sent one."""
+
+
+def _file_source(attachment: Attachment) -> FileSource | None:
+    kind = attachment.content_type or ""
+    if not kind or kind.startswith(CARD_TYPES):
+        return None
+    if kind == FILE_DOWNLOAD_INFO:
+        info = attachment.content if isinstance(attachment.content, dict) else {}
+        url = info.get("downloadUrl")
+        ending = str(info.get("fileType") or "")
+        name = attachment.name or (f"file.{ending}" if ending.isalnum() else "file")
+        # The pointer is the file's place in her OneDrive, never the bearer link.
+        pointer = SharedFile(name=name, url=attachment.content_url)
+        return FileSource(pointer, str(url) if isinstance(url, str) and url else None)
+    if kind.startswith("image/"):
+        pointer = SharedFile(name=attachment.name or PASTED_PICTURE, url=attachment.content_url)
+        return FileSource(pointer, attachment.content_url or None, with_token=True)
+    return FileSource(SharedFile(name=attachment.name or "file", url=attachment.content_url), None)
+
+
+def file_sources(activity: Activity) -> list[FileSource]:
+    """The files a personal-chat message shares, in the order `message_events`
+    gives them to the core (cards and the message's own HTML are not files)."""
+    return [s for s in map(_file_source, activity.attachments or []) if s is not None]
+
+
 def message_events(activity: Activity) -> list[InboundEvent]:
-    """A personal-chat message -> events (typed text, shared files)."""
+    """A personal-chat message -> events (typed text, shared files: pointers
+    only; the adapter fetches their bytes in the turn, `adapters.teams.files`)."""
     who = person_of(activity)
     event_id = activity.id or ""
     out: list[InboundEvent] = []
-    files = [
-        SharedFile(name=a.name or "file", url=a.content_url)
-        for a in activity.attachments or []
-        if a.content_type and not a.content_type.startswith(CARD_TYPES)
-    ]
+    files = [source.pointer for source in file_sources(activity)]
     if files:
         out.append(FilesShared(event_id=f"{event_id}:files", person=who, files=tuple(files)))
     text = with_people(activity)

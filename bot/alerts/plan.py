@@ -314,10 +314,14 @@ def _checkin_plan(event: DomainEvent, report: Report, reach: Reach) -> list[Deli
         return []
     ref = report.reference
     # Whoever scheduled it hears the answers too (a safety lead, on a case kept
-    # from the manager), as long as they may still see the case.
-    scheduler = parse_person(checkin.by)
+    # from the manager), as long as they may still see the case; a stop is
+    # heard by whoever scheduled any of the check-ins it cancelled.
+    about = checkins.last_stopped(report) if event.kind is EventKind.CHECKINS_STOPPED else []
     team = reach.managers(report)
-    if scheduler is not None and reach.access.view(scheduler, report) is CaseView.CASE_TEAM:
+    for key in dict.fromkeys(c.by for c in [*about, checkin]):
+        scheduler = parse_person(key)
+        if scheduler is None or reach.access.view(scheduler, report) is not CaseView.CASE_TEAM:
+            continue
         role = "manager" if scheduler.key in report.managers else "safety lead"
         by = reach.person(scheduler, role)
         if by is not None and by.address not in {m.address for m in team}:

@@ -179,10 +179,20 @@ async def finish(s: Services, session: Session, draft: Draft) -> Outcome:
 
 def _not_kept_yet(names: list[str]) -> Notice:
     return Notice(
-        text=f"I've noted {', '.join(names)} with this, but I can't yet keep a copy of files "
-        "shared here, so please keep your own copy too. In the meantime a screenshot's "
-        "link and a few words on what it shows are kept."
+        text=f"I've noted {', '.join(names)} with this, but I couldn't fetch a copy to keep "
+        "just now. Please share it again in a minute so I can keep it safely, and keep "
+        "your own copy too."
     )
+
+
+MAX_FILES_PER_CASE = 30
+"""The most files one case keeps: each may be 10 MB, and its evidence pack
+holds them all at once (30 phone screenshots are a few tens of MB)."""
+FULL = (
+    "I can't keep {name}: this case already keeps "
+    f"{MAX_FILES_PER_CASE} files, as many as its evidence pack can hold. A link and a few words "
+    "on what it shows are kept as evidence too. Nothing else has changed."
+)
 
 
 async def files_shared(s: Services, session: Session, event: FilesShared) -> Outcome:
@@ -220,6 +230,12 @@ async def files_shared(s: Services, session: Session, event: FilesShared) -> Out
             replies.append(Notice(level=NoticeLevel.WARNING, text=checked.message))
             continue
         if flow is EVIDENCE and draft.subject:
+            held = await s.store.evidence_files(draft.subject)
+            if checked.file.sha256 not in held and len(held) >= MAX_FILES_PER_CASE:
+                replies.append(
+                    Notice(level=NoticeLevel.WARNING, text=FULL.format(name=checked.file.name))
+                )
+                continue
             await s.store.put_evidence_file(draft.subject, checked.file.sha256, checked.content)
             kept.append(checked.file)
             continue

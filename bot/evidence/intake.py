@@ -12,6 +12,7 @@ are checked directly.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,10 @@ from bot.reports import Report, ReportAnswers, UpdateAnswers
 from bot.validation import clean_text, normalise_link
 
 EVIDENCE_MAX_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+"""The most pixels a kept picture may have (an 8K screen is 33 million): a
+small file can claim enormous dimensions, and the pack draws every picture."""
+PICTURES_PILLOW_READS = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 """The largest file kept as evidence (10 MB; a setting to come)."""
 
 NAME_LIMIT = 255
@@ -92,6 +97,18 @@ class RefusedFile:
     message: str
 
 
+def too_large(name: str, max_bytes: int = EVIDENCE_MAX_BYTES) -> RefusedFile:
+    """A file larger than Harbour keeps (also when a platform says so before
+    it is downloaded)."""
+    shown = _file_name(name)
+    return RefusedFile(
+        shown,
+        f"{shown} is larger than I can keep: files up to {_megabytes(max_bytes)}. If it's a "
+        "screenshot, a smaller copy or a crop of the part that matters works well. "
+        "Nothing else has changed.",
+    )
+
+
 def check_file(
     name: str, content: bytes, max_bytes: int = EVIDENCE_MAX_BYTES
 ) -> CheckedFile | RefusedFile:
@@ -100,12 +117,7 @@ def check_file(
     if not content:
         return RefusedFile(shown, f"{shown} is empty, so there is nothing to keep.")
     if len(content) > max_bytes:
-        return RefusedFile(
-            shown,
-            f"{shown} is larger than I can keep: files up to "
-            f"{_megabytes(max_bytes)}. If it's a screenshot, a smaller copy or a crop of "
-            "the part that matters works well. Nothing else has changed.",
-        )
+        return too_large(name, max_bytes)
     media_type = sniff(content)
     ending = PurePath(shown).suffix.casefold()
     if media_type is None:
@@ -121,12 +133,32 @@ def check_file(
             f"else. I can keep {KINDS_ALLOWED}; please share the original file, or a "
             "screenshot. Nothing else has changed.",
         )
+    if media_type in PICTURES_PILLOW_READS and not _sensible_size(content):
+        return RefusedFile(
+            shown,
+            f"I can't keep {shown}: it says it is a picture of more than "
+            f"{MAX_PIXELS // 1_000_000} million pixels, far bigger than any screen. A screenshot "
+            "of it would work. Nothing else has changed.",
+        )
     return CheckedFile(
         EvidenceFile(
             name=shown, media_type=media_type, size=len(content), sha256=file_digest(content)
         ),
         content,
     )
+
+
+def _sensible_size(content: bytes) -> bool:
+    """Whether a picture's stated dimensions are within `MAX_PIXELS` (read from
+    its header: nothing is decoded)."""
+    from PIL import Image  # only when a picture is shared
+
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            width, height = image.size
+    except Exception:  # unreadable, or Pillow's own decompression-bomb refusal
+        return False
+    return width * height <= MAX_PIXELS
 
 
 def _file_name(name: str) -> str:

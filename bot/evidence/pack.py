@@ -202,8 +202,8 @@ def _picture(source: PackSource, item: EvidenceItem) -> bytes | None:
         with Image.open(io.BytesIO(content)) as image:
             out = io.BytesIO()
             image.save(out, format="PNG")
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
+        return None  # attached as kept, not drawn
     return out.getvalue()
 
 
@@ -213,7 +213,7 @@ def picture_pixels(content: bytes) -> bytes | None:
     try:
         with Image.open(io.BytesIO(content)) as image:
             return image.convert("RGBA").tobytes()
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
         return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -23,8 +24,13 @@ class FakeConnector:
         # the request's Content-Range; `upload_failures` answers the next puts so.
         self.uploads: dict[str, dict[str, Any]] = {}
         self.upload_failures: list[int] = []
+        # Files shared with the bot (`share`), by their path here, and each
+        # request for one: its path and the Authorization header it carried.
+        self.files: dict[str, ServedFile] = {}
+        self.file_requests: list[dict[str, str | None]] = []
         app = web.Application()
         app.router.add_put("/upload/{upload_id}", self._upload)
+        app.router.add_get("/files/{file_id}", self._file)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self.server = TestServer(app, host="127.0.0.1")
 
@@ -100,6 +106,47 @@ class FakeConnector:
         }
         return web.json_response({"id": upload_id, "size": len(body)}, status=201)
 
+    def share(
+        self,
+        file_id: str,
+        content: bytes,
+        *,
+        status: int = 200,
+        token: str | None = None,
+        declare_size: bool = True,
+        media_type: str = "application/octet-stream",
+        host: str = "127.0.0.1",
+    ) -> str:
+        """Serve `content` at a URL here, standing in for the pre-authorised
+        downloadUrl of a file in her OneDrive (no token) or, with `token`, a
+        picture pasted into the chat, which Teams serves to the bot's token
+        only (401 without it). `status` answers instead of the file (a 404, a
+        500); without `declare_size` it is sent chunked, with no Content-Length."""
+        self.files[file_id] = ServedFile(content, status, token, declare_size, media_type)
+        url = self.server.make_url(f"/files/{file_id}")
+        return str(url.with_host(host))
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        file_id = request.match_info["file_id"]
+        auth = request.headers.get("Authorization")
+        self.file_requests.append({"path": request.path, "auth": auth})
+        served = self.files.get(file_id)
+        if served is None:
+            return web.json_response({"error": "itemNotFound"}, status=404)
+        if served.token is not None and auth != f"Bearer {served.token}":
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        if served.status != 200:
+            return web.json_response({"error": "failed"}, status=served.status)
+        if served.declare_size:
+            return web.Response(body=served.content, content_type=served.media_type)
+        response = web.StreamResponse(headers={"Content-Type": served.media_type})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(served.content), 256 * 1024):
+            await response.write(served.content[start : start + 256 * 1024])
+        await response.write_eof()
+        return response
+
     # ---------------------------------------------------------------- reading the record
 
     def created(self, channel: str | None = None) -> list[dict[str, Any]]:
@@ -143,6 +190,39 @@ class FakeConnector:
             for a in body.get("attachments") or []
             if a.get("contentType") == "application/vnd.microsoft.card.adaptive"
         ]
+
+
+@dataclass(frozen=True)
+class ServedFile:
+    content: bytes
+    status: int
+    token: str | None
+    declare_size: bool
+    media_type: str
+
+
+def file_attachment(name: str, download_url: str) -> dict[str, Any]:
+    """A file shared in the personal chat, as Teams sends it: its place in her
+    OneDrive (contentUrl) and a pre-authorised downloadUrl."""
+    return {
+        "contentType": "application/vnd.microsoft.teams.file.download.info",
+        "contentUrl": f"https://contoso-my.sharepoint.example/personal/alice/Documents/{name}",
+        "name": name,
+        "content": {
+            "downloadUrl": download_url,
+            "uniqueId": "1150d938-8870-4044-9f2c-5bbdebc7b5f9",
+            "fileType": name.rpartition(".")[2],
+        },
+    }
+
+
+def pasted_picture(content_url: str, media_type: str = "image/*") -> list[dict[str, Any]]:
+    """A picture pasted into the chat, as Teams sends it: the picture (served
+    to the bot's token) and the message's HTML showing it."""
+    return [
+        {"contentType": media_type, "contentUrl": content_url},
+        {"contentType": "text/html", "content": f'<div><img src="{content_url}"></div>'},
+    ]
 
 
 def account(user: str) -> dict[str, str]:
