@@ -268,10 +268,14 @@ async def test_her_case_team_gets_it_only_once_she_agrees(harbour: Harbour, cloc
     assert "console:local:bob may now ask for the evidence pack" in said(agreed)
     report = await harbour.store.get_report(reference)
     assert report is not None and report.pack_consent == ["console:local:bob"]
-    assert [(e.actor, e.detail) for e in report.timeline if e.action == export.CONSENT_ENTRY] == [
+    assert [(e.actor, e.detail) for e in report.timeline if e.action == pack.CONSENT_ENTRY] == [
         (alice.person.key, "console:local:bob")
     ]
-    assert the_file(await bob.say(f"pack {reference}")).media_type == "application/pdf"
+    given = the_file(await bob.say(f"pack {reference}"))
+    assert given.media_type == "application/pdf"
+    # His copy does not tell him who else tried to see the case, nor whom else she told.
+    shown = text_of(given.content).lower()
+    assert "refused" not in shown and "pack consent" not in shown
     carol = Chat(harbour, "carol")  # a safety lead she did not agree to
     assert "is the worker's to give" in said(await carol.say(f"pack {reference}"))
     exported = [
@@ -345,7 +349,7 @@ async def test_harbour_export_and_verify_on_the_command_line(
         ]
         report = await store.get_report(reference)
         assert report is not None
-        assert [e.detail for e in report.timeline if e.action == export.CLI_ENTRY] == [
+        assert [e.detail for e in report.timeline if e.action == pack.CLI_ENTRY] == [
             "by admin-ann, her agreement stated"
         ]
     finally:

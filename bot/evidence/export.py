@@ -50,10 +50,6 @@ PACK = "pack"
 DETAIL = "evidence pack"
 """The audit's detail for a pack made."""
 CLI_DETAIL = "evidence pack, the worker's agreement stated on the command line"
-CONSENT_ENTRY = "pack-consent"
-"""The timeline entry for her agreement (detail: who may have the pack)."""
-CLI_ENTRY = "pack-exported"
-"""The timeline entry for an administrator's export (detail: who ran it)."""
 NOT_FOUND = (
     "I couldn't find a case with that reference that you can see, so nothing was sent. "
     "References look like HB-2026-0042."
@@ -169,7 +165,7 @@ async def _consent(h: Services, report: Report, her: PersonRef, other: PersonRef
         if other.key in stored.pack_consent:
             return None
         stored.pack_consent.append(other.key)
-        stored.log(now, CONSENT_ENTRY, her.key, other.key)
+        stored.log(now, pack.CONSENT_ENTRY, her.key, other.key)
         return []
 
     await h.store.update_report(report.reference, agree)
@@ -258,7 +254,7 @@ async def run_export(
         await _audit(store, by, "cli", reference, now, CLI_DETAIL)
 
         def note(stored: Report) -> list[DomainEvent]:
-            stored.log(now, CLI_ENTRY, None, f"by {by}, her agreement stated")
+            stored.log(now, pack.CLI_ENTRY, None, f"by {by}, her agreement stated")
             return []
 
         await store.update_report(reference, note)

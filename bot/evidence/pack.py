@@ -41,9 +41,15 @@ from flows.steps import PLATFORM_OPTIONS
 PACK_FORMAT = "harbour-evidence-pack/1"
 MANIFEST_NAME = "harbour-manifest.json"
 """The manifest's name among the PDF's attached files."""
-HIDDEN_ENTRIES = frozenset({"note", "checkin-note"})
-"""Timeline entries a pack leaves out: the case team's notes, and the words
-she added for her manager at a check-in (not evidence, and not theirs to pass on)."""
+CONSENT_ENTRY = "pack-consent"
+"""The timeline entry for her agreement (detail: who may have the pack)."""
+CLI_ENTRY = "pack-exported"
+"""The timeline entry for an administrator's export (detail: who ran it)."""
+HIDDEN_ENTRIES = frozenset({"note", "checkin-note", "refused", CONSENT_ENTRY, CLI_ENTRY})
+"""Timeline entries a pack leaves out: the case team's notes, the words she
+added for her manager at a check-in (not evidence, and not theirs to pass on),
+who tried to see the case and was refused, and whom else she gave her pack
+or who exported it (a pack her case team receives tells them none of that)."""
 ITEM_FIELDS: dict[str, str] = {
     "link": "Link",
     "platform": "Platform",
