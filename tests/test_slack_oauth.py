@@ -117,6 +117,7 @@ async def inst(tmp_path: Path) -> AsyncIterator[Installs]:
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         signing_secret=SIGNING_SECRET,
+        install_workspaces=f"{AGENCY}, {OTHER}",
         api_url=base_url,
         _env_file=None,
     )
@@ -270,6 +271,14 @@ def test_add_to_slack_asks_for_the_manifests_scopes() -> None:
             "not Socket Mode",
         ),
         ({"redirect_uri": "http://harbour.example.org/x"}, "SLACK_REDIRECT_URI"),
+        (
+            {
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "signing_secret": SIGNING_SECRET,
+            },
+            "SLACK_INSTALL_WORKSPACES",
+        ),
     ],
 )
 def test_incomplete_oauth_settings_stop_harbour_saying_what_to_set(
@@ -277,6 +286,16 @@ def test_incomplete_oauth_settings_stop_harbour_saying_what_to_set(
 ) -> None:
     with pytest.raises(ConfigError, match=named):
         load_slack_settings(_env_file=None, **settings)
+
+
+async def test_a_workspace_the_organisation_did_not_list_cannot_install(inst: Installs) -> None:
+    """Reports filed there would reach this organisation's safety leads: the
+    install is refused with a page saying why, and nothing is kept."""
+    stranger = "T0STRANGER"
+    state, cookie = await inst.start_install()
+    status, page, _ = await inst.come_back(state, inst.fake.approve(stranger), cookie)
+    assert status >= 400 and "serves only its organisation's own Slack workspaces" in page
+    assert await inst.store.get_record(RecordKind.SLACK_INSTALLATIONS, stranger) is None
 
 
 def test_a_bot_token_keeps_todays_single_workspace_mode() -> None:
@@ -293,5 +312,6 @@ def test_a_bot_token_keeps_todays_single_workspace_mode() -> None:
         signing_secret=SIGNING_SECRET,
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
+        install_workspaces=AGENCY,
     )
     assert oauth.enabled and oauth.installs

@@ -26,6 +26,11 @@ class SlackSettings(BaseSettings):
         description="Where Slack sends the installer back (https://<server>/slack/oauth_redirect); "
         "needed only if the app lists several redirect URLs.",
     )
+    install_workspaces: str = Field(
+        default="",
+        description="With Add to Slack: the workspaces (team ids T..., comma-separated) that "
+        "may install this Harbour; an install from any other is refused.",
+    )
     app_token: str = Field(default="", description="App-level token (xapp-...) for Socket Mode.")
     socket_mode: bool | None = Field(
         default=None, description="Defaults to on when SLACK_APP_TOKEN is set."
@@ -50,6 +55,10 @@ class SlackSettings(BaseSettings):
         """Installed with "Add to Slack" (OAuth), a token per workspace kept in the
         store; with SLACK_BOT_TOKEN, one workspace and its token as set."""
         return not self.bot_token and bool(self.client_id and self.client_secret)
+
+    @property
+    def install_workspace_ids(self) -> frozenset[str]:
+        return frozenset(w.strip() for w in self.install_workspaces.split(",") if w.strip())
 
     @property
     def use_socket_mode(self) -> bool:
@@ -100,6 +109,13 @@ class SlackSettings(BaseSettings):
                 raise ValueError(
                     "SLACK_SIGNING_SECRET is needed with Add to Slack (Basic Information > "
                     "App Credentials)"
+                )
+            if not self.install_workspace_ids:
+                raise ValueError(
+                    "SLACK_INSTALL_WORKSPACES is needed with Add to Slack: the ids (T...) of "
+                    "the workspaces that may install this Harbour, comma-separated. Reports "
+                    "filed in a workspace reach your safety leads, so strangers' workspaces "
+                    "must not be able to install it"
                 )
             return self
         if not self.bot_token:

@@ -28,6 +28,7 @@ from typing import Any
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.error import BoltError
 from slack_bolt.oauth.async_callback_options import (
     AsyncCallbackOptions,
     AsyncFailureArgs,
@@ -270,6 +271,14 @@ FAILURES = {
         "log says what went wrong).",
     ),
 }
+NOT_THIS_WORKSPACE = (
+    "Harbour can't be installed here",
+    "This Harbour serves only its organisation's own Slack workspaces, and this one isn't "
+    "among them, so nothing was installed. If it should be, ask whoever runs Harbour to add "
+    "this workspace (SLACK_INSTALL_WORKSPACES).",
+)
+"""The page for a workspace the organisation has not listed: reports filed
+there would reach its safety leads and count in its figures."""
 OTHER_FAILURE = (
     "Harbour wasn't installed",
     "Slack stopped the install before it finished, so nothing was installed.",
@@ -341,8 +350,12 @@ async def not_installed(args: AsyncFailureArgs) -> BoltResponse:
     the reason's name is logged, and only if it is one bolt or Slack define
     (the `error` query parameter could hold anything)."""
     reason = args.reason if args.reason in FAILURES else "other"
-    log.warning("A Slack install did not finish: %s", reason)
-    title, why = FAILURES.get(reason, OTHER_FAILURE)
+    if isinstance(args.error, WorkspaceNotListed):
+        log.warning("A Slack install was refused: workspace %s is not listed", args.error.team)
+        title, why = NOT_THIS_WORKSPACE
+    else:
+        log.warning("A Slack install did not finish: %s", reason)
+        title, why = FAILURES.get(reason, OTHER_FAILURE)
     text = page(
         title,
         why,
@@ -357,11 +370,30 @@ async def not_installed(args: AsyncFailureArgs) -> BoltResponse:
     )
 
 
+class WorkspaceNotListed(BoltError):
+    """An install from a workspace the organisation did not list: nothing is kept."""
+
+    def __init__(self, team: str) -> None:
+        super().__init__(f"workspace {team} is not in SLACK_INSTALL_WORKSPACES")
+        self.team = team
+
+
 class InstallFlow(AsyncOAuthFlow):
-    """bolt's OAuth flow with Harbour's own install page."""
+    """bolt's OAuth flow with Harbour's own install page, keeping only the
+    installs of the workspaces the organisation listed."""
+
+    workspaces: frozenset[str] = frozenset()
 
     async def build_install_page_html(self, url: str, request: AsyncBoltRequest) -> str:
         return install_page(url)
+
+    async def store_installation(
+        self, request: AsyncBoltRequest, installation: Installation
+    ) -> None:
+        team = installation.team_id or installation.enterprise_id or ""
+        if team not in self.workspaces:
+            raise WorkspaceNotListed(team)
+        await super().store_installation(request, installation)
 
 
 def install_flow(
@@ -388,6 +420,8 @@ def install_flow(
         state_expiration_seconds=STATE_LIFETIME_SECONDS,
         callback_options=AsyncCallbackOptions(success=installed, failure=not_installed),
     )
-    return InstallFlow(
+    flow = InstallFlow(
         client=client, logger=logging.getLogger("slack_bolt.harbour"), settings=oauth
     )
+    flow.workspaces = settings.install_workspace_ids
+    return flow
