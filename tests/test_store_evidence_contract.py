@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,71 +18,20 @@ from sqlalchemy import text
 
 from bot.privacy.keys import KeyRing, new_ring
 from bot.privacy.sealing import Sealer
-from bot.store import MemoryStore, Store, TinyStore
+from bot.store import Store, TinyStore
 from bot.store.base import GoneCase, StoreError
 from bot.store.postgres import PostgresStore
-from tests.test_store_privacy_contract import (
-    ALICE,
-    BOB,
-    MARKER,
-    Backend,
-    Open,
-    everything_stored,
-    file_one,
-    reopens,
-)
+from tests.test_store_privacy_contract import ALICE, BOB, MARKER, everything_stored, file_one
 
 if TYPE_CHECKING:  # imported by pytest_plugins below: an import here would come first
-    from tests.pg import OpenPostgres
+    from tests.store_backends import Backend
 
-pytest_plugins = ["tests.pg"]  # pg_url (one server for the session) and open_postgres
+pytest_plugins = ["tests.pg", "tests.store_backends"]  # PostgreSQL; kind, opener, backend
+reopens = pytest.mark.parametrize("kind", ["tiny", "postgres"], indirect=True)
 
 SCREENSHOT = f"A screenshot's text: {MARKER} posted my street name.".encode()
 BIG = os.urandom(5 * 1024 * 1024)
 """A 5 MB file: files up to ~20 MB must work on every store."""
-
-
-@pytest.fixture(params=["memory", "tiny", "postgres"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def opener(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Open:
-    """Opens the store of `kind` (as tests/test_store_privacy_contract.py does)."""
-    if kind == "postgres":
-        open_pg: OpenPostgres = request.getfixturevalue("open_postgres")
-
-        async def open_postgres(sealer: Sealer | None) -> Store:
-            store = await open_pg()
-            if sealer is not None:
-                store.sealer = sealer
-            return store
-
-        return open_postgres
-    if kind == "tiny":
-
-        async def open_tiny(sealer: Sealer | None) -> Store:
-            return TinyStore(tmp_path / "data", sealer=sealer)
-
-        return open_tiny
-    memory = MemoryStore()
-
-    async def open_memory(sealer: Sealer | None) -> Store:
-        if sealer is not None:
-            memory.sealer = sealer
-        return memory
-
-    return open_memory
-
-
-@pytest.fixture
-async def backend(kind: str, opener: Open) -> AsyncIterator[Backend]:
-    found = Backend(kind, opener)
-    await found.start()
-    yield found
-    for store in found.opened:
-        await store.close()
 
 
 def sha(content: bytes) -> str:

@@ -10,9 +10,8 @@ is about reopening.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -24,90 +23,24 @@ from bot.privacy.keys import KeyRing, new_ring
 from bot.privacy.sealing import Sealer
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.session import Session
-from bot.store import MemoryStore, RecordKind, StaleReport, Store, TinyStore
+from bot.store import RecordKind, StaleReport, Store, TinyStore
 from bot.store.base import GoneCase
 from bot.store.postgres import PostgresStore
 from tests.store_helpers import Factory, at, draft, event, person, session
 
 if TYPE_CHECKING:  # imported by pytest_plugins below: an import here would come first
-    from tests.pg import OpenPostgres
+    from tests.store_backends import Backend
 
-pytest_plugins = ["tests.pg"]  # pg_url (one server for the session) and open_postgres
+    pass
+
+pytest_plugins = ["tests.pg", "tests.store_backends"]  # PostgreSQL; kind, opener, backend
+reopens = pytest.mark.parametrize("kind", ["tiny", "postgres"], indirect=True)
 
 ALICE = person("U-ALICE")
 BOB = person("U-BOB")
 MARKER = "WOMBAT4417"
 """Typed into what is sealed, to look for it where it must not be."""
 
-Open = Callable[[Sealer | None], Awaitable[Store]]
-
-
-class Backend:
-    """One kind of store under test: `store` is the one open now; `reopen`
-    closes it and opens another on the same data (with another key, if
-    given), as a restart does. A memory store is kept: it only changes key."""
-
-    def __init__(self, kind: str, open_: Open) -> None:
-        self.kind = kind
-        self._open = open_
-        self.opened: list[Store] = []
-        self.store: Store
-
-    async def start(self, sealer: Sealer | None = None) -> Store:
-        self.store = await self._open(sealer)
-        if self.store not in self.opened:
-            self.opened.append(self.store)
-        return self.store
-
-    async def reopen(self, sealer: Sealer | None = None) -> Store:
-        if self.kind != "memory":
-            await self.store.close()
-        return await self.start(sealer)
-
-
-@pytest.fixture(params=["memory", "tiny", "postgres"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def opener(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Open:
-    if kind == "postgres":
-        open_pg: OpenPostgres = request.getfixturevalue("open_postgres")
-
-        async def open_postgres(sealer: Sealer | None) -> Store:
-            store = await open_pg()
-            if sealer is not None:
-                store.sealer = sealer
-            return store
-
-        return open_postgres
-    if kind == "tiny":
-
-        async def open_tiny(sealer: Sealer | None) -> Store:
-            return TinyStore(tmp_path / "data", sealer=sealer)
-
-        return open_tiny
-    memory = MemoryStore()
-
-    async def open_memory(sealer: Sealer | None) -> Store:
-        if sealer is not None:
-            memory.sealer = sealer
-        return memory
-
-    return open_memory
-
-
-@pytest.fixture
-async def backend(kind: str, opener: Open) -> AsyncIterator[Backend]:
-    found = Backend(kind, opener)
-    await found.start()
-    yield found
-    for store in found.opened:
-        await store.close()
-
-
-reopens = pytest.mark.parametrize("kind", ["tiny", "postgres"], indirect=True)
 """For tests about what is still there after a restart."""
 
 
