@@ -4,11 +4,12 @@ bolt app inside Harbour's aiohttp server, with a local fake Slack Web API."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import pytest
@@ -145,11 +146,18 @@ def find_button(message: dict[str, Any], prefix: str) -> dict[str, Any]:
     raise AssertionError(f"no button {prefix!r} in {message['blocks']!r}")
 
 
-@pytest.fixture
-async def h() -> AsyncIterator[SlackHarness]:
-    fake = FakeSlack()
+H = TypeVar("H", bound=SlackHarness)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    harness: type[H], fake: FakeSlack | None = None, store: Store | None = None
+) -> AsyncIterator[H]:
+    """Harbour serving one Slack workspace (its bot token) against `fake`, on
+    `store` (memory by default): what each Slack test module's `h` starts."""
+    fake = fake or FakeSlack()
     base_url = await fake.start()
-    store = MemoryStore()
+    store = store or MemoryStore()
     slack = SlackSettings(
         bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=base_url, _env_file=None
     )  # type: ignore[call-arg]
@@ -157,10 +165,16 @@ async def h() -> AsyncIterator[SlackHarness]:
     client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
     await client.start_server()
     try:
-        yield SlackHarness(fake, server, client, store)
+        yield harness(fake, server, client, store)
     finally:
         await client.close()
         await fake.close()
+
+
+@pytest.fixture
+async def h() -> AsyncIterator[SlackHarness]:
+    async with running(SlackHarness) as harness:
+        yield harness
 
 
 REPORT_PAGES: list[dict[str, Any]] = [

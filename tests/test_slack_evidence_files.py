@@ -16,10 +16,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.slack import files, render, translate
-from adapters.slack.config import SlackSettings
 from adapters.slack.translate import FileSource
 from bot.alerts.sender import Notifier
 from bot.config import Settings
@@ -27,10 +25,9 @@ from bot.evidence.intake import EVIDENCE_MAX_BYTES
 from bot.models import PersonRef, Platform, TextMessage
 from bot.reports import Report
 from bot.server import build
-from bot.store import MemoryStore
 from tests.conftest import TYPED_REPORT
-from tests.fakes.slack import SIGNING_SECRET, TEAM, FakeSlack, event_body
-from tests.test_slack import SlackHarness
+from tests.fakes.slack import TEAM, FakeSlack, event_body
+from tests.test_slack import SlackHarness, running
 
 ALICE = "U0ALICE"
 SECRET_NAME = "Posts naming me and my street.png"
@@ -87,20 +84,8 @@ class Evidence(SlackHarness):
 
 @pytest.fixture
 async def h() -> AsyncIterator[Evidence]:
-    fake = FakeSlack()
-    base_url = await fake.start()
-    store = MemoryStore()
-    slack = SlackSettings(
-        bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=base_url, _env_file=None
-    )  # type: ignore[call-arg]
-    server = build(Settings(_env_file=None), slack, store)  # type: ignore[call-arg]
-    client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
-    await client.start_server()
-    try:
-        yield Evidence(fake, server, client, store)
-    finally:
-        await client.close()
-        await fake.close()
+    async with running(Evidence) as harness:
+        yield harness
 
 
 async def test_a_png_shared_in_the_evidence_form_is_kept_with_its_fingerprint(

@@ -7,35 +7,19 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.slack import home
-from adapters.slack.config import SlackSettings
-from bot.config import Settings
-from bot.server import build
-from bot.store import MemoryStore, RecordKind
-from tests.fakes.slack import SIGNING_SECRET, TEAM, FakeSlack, event_body
-from tests.test_slack import SlackHarness
+from bot.store import RecordKind
+from tests.fakes.slack import TEAM, event_body
+from tests.test_slack import SlackHarness, running
 
 ALICE, BOB = "U0ALICE", "U0BOB"
 
 
 @pytest.fixture
 async def h() -> AsyncIterator[SlackHarness]:
-    fake = FakeSlack()
-    base_url = await fake.start()
-    store = MemoryStore()
-    slack = SlackSettings(
-        bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=base_url, _env_file=None
-    )  # type: ignore[call-arg]
-    server = build(Settings(_env_file=None), slack, store)  # type: ignore[call-arg]
-    client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
-    await client.start_server()
-    try:
-        yield SlackHarness(fake, server, client, store)
-    finally:
-        await client.close()
-        await fake.close()
+    async with running(SlackHarness) as harness:
+        yield harness
 
 
 async def open_home(h: SlackHarness, user: str) -> str:

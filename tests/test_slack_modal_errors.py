@@ -8,16 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.slack import render
-from adapters.slack.config import SlackSettings
-from bot.config import Settings
 from bot.models import PersonRef, Platform
-from bot.server import build
-from bot.store import MemoryStore
-from tests.fakes.slack import SIGNING_SECRET, TEAM, FakeSlack, interaction_body
-from tests.test_slack import FORM, REPORT_PAGES, SlackHarness, _state_for
+from tests.fakes.slack import TEAM, FakeSlack, interaction_body
+from tests.test_slack import FORM, REPORT_PAGES, SlackHarness, _state_for, running
 
 ALICE = "U0ALICE"
 LINKS_PAGE = 3  # platforms, links and evidence
@@ -27,19 +22,8 @@ LINKS_PAGE = 3  # platforms, links and evidence
 async def h() -> AsyncIterator[SlackHarness]:
     fake = FakeSlack()
     fake.reject_inputs = True  # every page is answered in a modal
-    base_url = await fake.start()
-    store = MemoryStore()
-    slack = SlackSettings(
-        bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=base_url, _env_file=None
-    )  # type: ignore[call-arg]
-    server = build(Settings(_env_file=None), slack, store)  # type: ignore[call-arg]
-    client = TestClient(TestServer(server.web_app, host="127.0.0.1"))
-    await client.start_server()
-    try:
-        yield SlackHarness(fake, server, client, store)
-    finally:
-        await client.close()
-        await fake.close()
+    async with running(SlackHarness, fake) as harness:
+        yield harness
 
 
 async def open_modal(h: SlackHarness) -> dict[str, Any]:
