@@ -10,6 +10,7 @@ import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 import bot.store.postgres as postgres
 from bot.models import TextMessage
-from bot.privacy import trail
+from bot.privacy import setup, trail
 from bot.privacy.audit import AuditAction, AuditEntry, first_broken
 from bot.privacy.keys import new_ring
 from bot.privacy.sealing import Sealer
@@ -483,3 +484,27 @@ async def test_an_entry_changed_in_the_database_is_found_by_verify(
             {"chain": filed.reference},
         )
     assert first_broken(await store.audit_chain(filed.reference)) == 2
+
+
+async def test_instances_starting_together_wait_for_one_to_set_the_key_up(
+    open_postgres: OpenPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three instances start on an empty database at once, as a deployment
+    does: one sets the key up, the others wait for it (they used to stop)."""
+    ring = new_ring("HARBOUR_KEY")
+    slow = setup.seal_check
+
+    async def slowly(store: Any, given: Any) -> None:
+        await asyncio.sleep(0.6)  # long enough for the others to find the lease held
+        await slow(store, given)
+
+    monkeypatch.setattr(setup, "seal_check", slowly)
+    stores = [await open_postgres() for _ in range(3)]
+    rings = await asyncio.gather(
+        *(
+            setup.attach_key(s, key=ring.dumps(), key_file=tmp_path / "unused.key", data_dir=None)
+            for s in stores
+        )
+    )
+    assert {r.current for r in rings} == {ring.current}
+    assert all(s.sealer.seals for s in stores)

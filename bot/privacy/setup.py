@@ -3,6 +3,7 @@ may start on the data it finds with the key it has."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from bot.store.base import RecordKind, Store
 CHECK = "current"
 SETUP = "key-setup"
 SETUP_LEASE = timedelta(minutes=1)
+SETUP_WAIT = 0.25
+"""How often an instance waiting for another to set the key up looks again (seconds)."""
 
 
 async def attach_key(store: Store, *, key: str, key_file: Path, data_dir: Path | None) -> KeyRing:
@@ -23,14 +26,21 @@ async def attach_key(store: Store, *, key: str, key_file: Path, data_dir: Path |
     record is read. A store never sealed (new, or written by an older Harbour)
     gets its check value now; a new install gets its key file made."""
     found = await store.get_record(RecordKind.KEY_CHECK, CHECK)
-    if found is None:
+    waited = 0.0
+    while found is None:
         # Setting up: one process at a time (several may start on an empty
-        # database together), and the check read again under the lease.
-        if not await store.hold_lease(SETUP, SETUP_LEASE):
+        # database together, as a deployment of several instances does); the
+        # others wait for it, and the check is read again under the lease.
+        if await store.hold_lease(SETUP, SETUP_LEASE):
+            found = await store.get_record(RecordKind.KEY_CHECK, CHECK)
+            break
+        if waited >= SETUP_LEASE.total_seconds():
             raise KeyProblem(
-                "another Harbour instance is setting up the key right now: start this one "
-                "again in a minute, with the same key (HARBOUR_KEY, or the same key file)"
+                "another Harbour instance has been setting up the key for a minute: start "
+                "this one again, with the same key (HARBOUR_KEY, or the same key file)"
             )
+        await asyncio.sleep(SETUP_WAIT)
+        waited += SETUP_WAIT
         found = await store.get_record(RecordKind.KEY_CHECK, CHECK)
     ring = load_ring(key=key, key_file=key_file, data_dir=data_dir, fresh=found is None)
     if found is not None:
