@@ -90,6 +90,7 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "views_publish": frozenset(),
     "views_update": frozenset(),
     "auth_test": frozenset(),
+    "auth_teams_list": frozenset(),  # an org-wide install's workspaces (no scope)
     "oauth_v2_access": frozenset(),
     "apps_uninstall": frozenset(),
 }

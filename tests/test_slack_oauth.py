@@ -14,10 +14,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from slack_sdk.oauth.installation_store import Installation
 
+from adapters.slack.app import NotInstalled
 from adapters.slack.config import load_slack_settings
 from adapters.slack.install import BOT_SCOPES, REDIRECT_PATH
+from bot.alerts.messenger import Recipient
 from bot.config import ConfigError, Settings
+from bot.models import Notice, Platform
 from bot.privacy.setup import attach_key
 from bot.server import Server, build
 from bot.store import RecordKind, Store, TinyStore
@@ -25,6 +29,7 @@ from tests.fakes.slack import SIGNING_SECRET, FakeSlack, signed_headers
 
 CLIENT_ID, CLIENT_SECRET = "1234.5678", "harbour-client-secret-0123456789"
 AGENCY, OTHER = "T0AGENCY", "T0OTHER"
+ORG, NORTH, SOUTH = "E0AGENCIES", "T0NORTH", "T0SOUTH"  # an Enterprise Grid org, two workspaces
 COOKIE = "slack-app-oauth-state"
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest" / "slack" / "manifest.json"
 
@@ -67,7 +72,7 @@ class Installs:
         status, page, _ = await self.come_back(state, self.fake.approve(workspace), cookie)
         assert status == 200, page
 
-    async def dm(self, workspace: str, user: str, text: str) -> Any:
+    async def dm(self, workspace: str, user: str, text: str, *, org: str | None = None) -> Any:
         event = {
             "type": "message",
             "channel_type": "im",
@@ -76,21 +81,61 @@ class Installs:
             "text": text,
             "ts": f"{time.time():.6f}",
         }
-        return await self.event(workspace, event)
+        return await self.event(workspace, event, org=org)
 
-    async def event(self, workspace: str, event: dict[str, Any]) -> Any:
-        body = json.dumps(
+    async def event(self, workspace: str, event: dict[str, Any], *, org: str | None = None) -> Any:
+        """An Events API delivery from a workspace; with `org`, as Slack sends it to
+        an org-wide install: the envelope names the workspace, and its
+        authorization names the org, no workspace, and is_enterprise_install."""
+        envelope: dict[str, Any] = {
+            "token": "unused",
+            "team_id": workspace,
+            "api_app_id": "A0HARBOUR",
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{time.monotonic_ns()}",
+            "event_time": int(time.time()),
+        }
+        if org is not None:
+            envelope["enterprise_id"] = org
+            envelope["is_ext_shared_channel"] = False
+            envelope["authorizations"] = [
+                {
+                    "enterprise_id": org,
+                    "team_id": None,
+                    "user_id": f"UBOT{org}",
+                    "is_bot": True,
+                    "is_enterprise_install": True,
+                }
+            ]
+        body = json.dumps(envelope)
+        headers = signed_headers(body, content_type="application/json")
+        response = await self.client.post("/slack/events", data=body, headers=headers)
+        await self.slack.drain()
+        return response
+
+    async def command(self, workspace: str, user: str, text: str, *, org: str) -> Any:
+        """/report-abuse typed in a workspace of an org that installed Harbour org-wide."""
+        body = urlencode(
             {
                 "token": "unused",
                 "team_id": workspace,
+                "team_domain": workspace.lower(),
+                "enterprise_id": org,
+                "enterprise_name": "Agencies",
+                "is_enterprise_install": "true",
+                "channel_id": f"D{user}",
+                "channel_name": "directmessage",
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": "/report-abuse",
+                "text": text,
                 "api_app_id": "A0HARBOUR",
-                "event": event,
-                "type": "event_callback",
-                "event_id": f"Ev{time.monotonic_ns()}",
-                "event_time": int(time.time()),
+                "response_url": "https://hooks.slack.invalid/commands/1",
+                "trigger_id": f"trigger-{time.monotonic_ns()}",
             }
         )
-        headers = signed_headers(body, content_type="application/json")
+        headers = signed_headers(body, content_type="application/x-www-form-urlencoded")
         response = await self.client.post("/slack/events", data=body, headers=headers)
         await self.slack.drain()
         return response
@@ -117,7 +162,7 @@ async def inst(tmp_path: Path) -> AsyncIterator[Installs]:
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         signing_secret=SIGNING_SECRET,
-        install_workspaces=f"{AGENCY}, {OTHER}",
+        install_workspaces=f"{AGENCY}, {OTHER}, {ORG}",
         api_url=base_url,
         _env_file=None,
     )
@@ -254,6 +299,7 @@ def test_add_to_slack_asks_for_the_manifests_scopes() -> None:
     ]
     events = manifest["settings"]["event_subscriptions"]["bot_events"]
     assert {"app_uninstalled", "tokens_revoked"} <= set(events)
+    assert manifest["settings"]["org_deploy_enabled"] is True  # org-wide installs offered
 
 
 @pytest.mark.parametrize(
@@ -279,6 +325,7 @@ def test_add_to_slack_asks_for_the_manifests_scopes() -> None:
             },
             "SLACK_INSTALL_WORKSPACES",
         ),
+        ({"install_workspaces": "T0AGENCY, agency.slack.com"}, "not a Slack id.*E\\.\\.\\."),
     ],
 )
 def test_incomplete_oauth_settings_stop_harbour_saying_what_to_set(
@@ -315,3 +362,139 @@ def test_a_bot_token_keeps_todays_single_workspace_mode() -> None:
         install_workspaces=AGENCY,
     )
     assert oauth.enabled and oauth.installs
+
+
+# ------------------------------------------------------- Enterprise Grid, org-wide
+
+
+async def test_an_org_wide_install_answers_every_workspace_of_the_org_with_its_token(
+    inst: Installs,
+) -> None:
+    inst.fake.org_teams[ORG] = [NORTH, SOUTH]  # the workspaces its administrator added it to
+    state, cookie = await inst.start_install()
+    status, page, _ = await inst.come_back(state, inst.fake.approve(ORG), cookie)
+    assert status == 200, page
+    assert "Harbour is installed for your organisation" in page
+    assert ORG in page and f"/manage/{ORG}/integrations/profile/A0HARBOUR/workspaces/add" in page
+    assert "xoxb-" not in page
+    [org_token] = inst.fake.tokens_of(ORG)
+    stored = await inst.store.records(RecordKind.SLACK_INSTALLATIONS)
+    assert set(stored) == {ORG}  # one installation, kept under the org
+    assert stored[ORG]["is_enterprise_install"] is True and stored[ORG]["team_id"] is None
+
+    # A DM in one workspace, a slash command in the other: both answered with the org's token.
+    await inst.dm(NORTH, "W0ALICE", "help", org=ORG)
+    response = await inst.command(SOUTH, "W0BRIAN", "help", org=ORG)
+    assert response.status == 200
+    assert inst.posts_to("W0ALICE") and set(inst.posts_to("W0ALICE")) == {org_token}
+    assert inst.posts_to("W0BRIAN") and set(inst.posts_to("W0BRIAN")) == {org_token}
+    # People keep their workspace in their key, as with workspace installs.
+    assert await inst.store.get_record(RecordKind.CONTACTS, f"slack:{NORTH}:W0ALICE") is not None
+    assert await inst.store.get_record(RecordKind.CONTACTS, f"slack:{SOUTH}:W0BRIAN") is not None
+
+    # Alerts: to someone who never wrote to Harbour, and to the leads' channel.
+    before = len(inst.fake.calls)
+    alert = [Notice(text="A new report needs a safety lead.")]
+    manager = Recipient(Platform.SLACK, "person", f"slack:{SOUTH}:W0CAROL", "manager")
+    await inst.slack.send(manager, alert, key="alert-1")
+    leads = Recipient(Platform.SLACK, "channel", "C0LEADS", "safety leads")
+    await inst.slack.send(leads, alert, key="alert-2")
+    posted = [
+        (params.get("channel"), token)
+        for (method, params), (_, token) in zip(
+            inst.fake.calls[before:], inst.fake.tokens_used[before:], strict=True
+        )
+        if method == "chat.postMessage"
+    ]
+    assert posted == [("DW0CAROL", org_token), ("C0LEADS", org_token)]
+
+
+async def test_a_workspace_the_org_did_not_add_harbour_to_is_not_answered(
+    inst: Installs,
+) -> None:
+    inst.fake.org_teams[ORG] = [NORTH]
+    await inst.install(ORG)
+    await inst.dm(SOUTH, "W0BRIAN", "help", org=ORG)
+    assert not inst.posts_to("W0BRIAN")
+    with pytest.raises(NotInstalled):
+        await inst.slack.api(SOUTH)
+
+
+async def test_an_org_or_a_workspace_of_it_not_listed_cannot_install(inst: Installs) -> None:
+    """Only the org's id listed allows an org-wide install; a workspace of a
+    listed org installing on its own needs its own id listed."""
+    state, cookie = await inst.start_install()
+    status, page, _ = await inst.come_back(state, inst.fake.approve("E0STRANGERS"), cookie)
+    assert status >= 400 and "this Enterprise Grid org isn't listed" in page
+    assert "(E...)" in page and "nothing was installed" in page
+    assert await inst.store.records(RecordKind.SLACK_INSTALLATIONS) == {}
+
+    state, cookie = await inst.start_install()
+    status, page, _ = await inst.come_back(state, inst.fake.approve(NORTH), cookie)
+    assert status >= 400 and "serves only its organisation's own Slack workspaces" in page
+    assert await inst.store.records(RecordKind.SLACK_INSTALLATIONS) == {}
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"type": "app_uninstalled"}, {"type": "tokens_revoked", "tokens": {"bot": [f"UBOT{ORG}"]}}],
+    ids=["uninstalled", "revoked"],
+)
+async def test_uninstalling_the_org_deletes_its_token_for_every_workspace(
+    inst: Installs, event: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    inst.fake.org_teams[ORG] = [NORTH, SOUTH]
+    await inst.install(ORG)
+    await inst.install(OTHER)
+    [org_token] = inst.fake.tokens_of(ORG)
+    await inst.dm(NORTH, "W0ALICE", "help", org=ORG)  # its client is now kept for reuse
+    assert inst.posts_to("W0ALICE")
+    caplog.set_level(logging.INFO)
+    response = await inst.event(NORTH, event, org=ORG)
+    assert response.status == 200
+    assert set(await inst.store.records(RecordKind.SLACK_INSTALLATIONS)) == {OTHER}
+    assert any(ORG in r.getMessage() and "deleted" in r.getMessage() for r in caplog.records)
+
+    before = len(inst.fake.calls)
+    await inst.dm(NORTH, "W0ALICE", "report", org=ORG)
+    await inst.dm(SOUTH, "W0BRIAN", "report", org=ORG)
+    assert all(token != org_token for _, token in inst.fake.tokens_used[before:])
+    assert not inst.posts_to("W0BRIAN")
+    with pytest.raises(NotInstalled):
+        await inst.slack.api(NORTH)
+    await inst.dm(OTHER, "U0CHRIS", "help")  # a workspace installed on its own carries on
+    assert inst.posts_to("U0CHRIS")
+
+
+async def test_a_request_for_the_org_install_uses_it_beside_a_workspaces_own(
+    inst: Installs,
+) -> None:
+    """A workspace of the org may also have installed Harbour on its own: what
+    Slack sends to the org-wide install is answered with the org's token, what
+    it sends to the workspace's install with the workspace's, and its people's
+    own messages (found by their workspace) with the workspace's."""
+    installations = inst.slack.installations
+    assert installations is not None
+    for team, org_wide in ((NORTH, False), (None, True)):
+        await installations.async_save(
+            Installation(
+                app_id="A0HARBOUR",
+                enterprise_id=ORG,
+                team_id=team,
+                bot_token=f"xoxb-{team or ORG}",
+                bot_id="B1",
+                bot_user_id="UBOT1",
+                user_id="W0ADMIN",
+                is_enterprise_install=org_wide,
+            )
+        )
+    assert set(await inst.store.records(RecordKind.SLACK_INSTALLATIONS)) == {NORTH, ORG}
+    to_org = await installations.async_find_bot(
+        enterprise_id=ORG, team_id=NORTH, is_enterprise_install=True
+    )
+    to_workspace = await installations.async_find_bot(
+        enterprise_id=ORG, team_id=NORTH, is_enterprise_install=False
+    )
+    assert to_org is not None and to_org.bot_token == f"xoxb-{ORG}"
+    assert to_workspace is not None and to_workspace.bot_token == f"xoxb-{NORTH}"
+    assert (await inst.slack.api(NORTH)).token == f"xoxb-{NORTH}"

@@ -31,12 +31,14 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import files, home, render, translate
@@ -198,6 +200,8 @@ class SlackAdapter:
         # Installed with Add to Slack: each workspace's token is in the store.
         self.installations = HarbourInstallationStore(harbour.store) if settings.installs else None
         self._installed: dict[str, tuple[AsyncWebClient, float]] = {}  # by workspace
+        # The workspaces each org-wide install reaches (auth.teams.list), by org, and when asked.
+        self._org_teams: dict[str, tuple[frozenset[str], float]] = {}
         # Bolt reads a client's token as a single-workspace token and, since
         # `authorize` is given too, warns at every start that it ignores it. The
         # token is for Harbour's own calls: bolt gets the client without it.
@@ -304,26 +308,70 @@ class SlackAdapter:
 
     async def api(self, workspace: str) -> AsyncWebClient:
         """The Web API client for a workspace: with SLACK_BOT_TOKEN the one client;
-        installed with Add to Slack, one with that workspace's own token, read
-        from the store (and reused for a minute). Raises NotInstalled if Harbour
-        has no installation there (uninstalled, or never installed)."""
+        installed with Add to Slack, one with the token of the installation that
+        serves it (its own, else its Enterprise Grid org's), read from the store
+        (and reused for a minute). Raises NotInstalled if Harbour has no
+        installation there (uninstalled, or never installed)."""
         if self.installations is None:
             return self.client
         kept = self._installed.get(workspace)
         if kept is not None and time.monotonic() - kept[1] < INSTALLED_CLIENT_SECONDS:
             return kept[0]
-        token = await self.installations.bot_token(workspace)
-        if token is None:
+        bot = await self._installation_for(workspace)
+        if bot is None:
             self._installed.pop(workspace, None)
             raise NotInstalled(workspace)
-        client = web_client(self.settings, token)
-        client.session = self.client.session
+        client = self._client_with(bot.bot_token)
         self._installed[workspace] = (client, time.monotonic())
         return client
 
+    def _client_with(self, token: str | None) -> AsyncWebClient:
+        client = web_client(self.settings, token)
+        client.session = self.client.session
+        return client
+
+    async def _installation_for(self, workspace: str) -> Bot | None:
+        """The installation that answers in a workspace: its own; else the
+        org-wide install of the Enterprise Grid org that added Harbour to it.
+        (A workspace's id is also what names its people, `slack:T...:U...`, so
+        the org is found from the workspace, not carried in every key.) An org's
+        own id (E...), where a channel was known only by the one installation,
+        finds that org's."""
+        assert self.installations is not None
+        own = await self.installations.kept_under(workspace)
+        if own is not None:
+            return own
+        for org in await self.installations.org_installs():
+            if workspace in await self._teams_of(org):
+                return org
+        return None
+
+    async def _teams_of(self, org: Bot) -> frozenset[str]:
+        """The workspaces an org-wide install reaches, as Slack lists them for
+        its token (`auth.teams.list`), asked again after a minute: an org
+        administrator adds Harbour to workspaces, or removes it, at any time."""
+        enterprise = org.enterprise_id or ""
+        kept = self._org_teams.get(enterprise)
+        if kept is not None and time.monotonic() - kept[1] < INSTALLED_CLIENT_SECONDS:
+            return kept[0]
+        teams: set[str] = set()
+        try:
+            async for listed in await self._client_with(org.bot_token).auth_teams_list(limit=200):
+                teams.update(str(team["id"]) for team in listed.get("teams") or [])
+        except SlackApiError as exc:
+            log.error(
+                "Slack org %s: its workspaces could not be listed: %s",
+                enterprise,
+                exc.response.get("error", "unknown"),
+            )
+        found = frozenset(teams)
+        self._org_teams[enterprise] = (found, time.monotonic())
+        return found
+
     async def _workspace_of(self, channel: str) -> str:
         """The workspace a channel is in, for an alert to it: remembered when the
-        channel was registered; else, with one workspace installed, that one."""
+        channel was registered; else, with one installation (a workspace's, or an
+        org's installed org-wide: its id then, E..., finds it), that one."""
         known = await self.harbour.store.get_record(RecordKind.CONTACTS, _channel_key(channel))
         if known and isinstance(known.get("workspace"), str):
             return str(known["workspace"])
@@ -349,24 +397,39 @@ class SlackAdapter:
             return self.client
         return await self.api(await self._workspace_for(to))
 
-    async def _forget_workspace(self, body: dict[str, Any], why: str) -> None:
-        """The app was uninstalled, or its bot token revoked: delete the
-        workspace's token at once. Its data stays in the store, under retention."""
-        team = str(body.get("team_id") or "")
-        enterprise = body.get("enterprise_id") or None
-        self._installed.pop(team, None)
+    async def _forget_workspace(
+        self, body: dict[str, Any], context: AsyncBoltContext, why: str
+    ) -> None:
+        """The app was uninstalled, or its bot token revoked: delete the token of
+        the installation Slack names at once (a workspace's, or an org-wide
+        one's: then every workspace of the org loses its answers). Its data
+        stays in the store, under retention."""
+        org = context.enterprise_id if context.is_enterprise_install else None
+        team = None if org else str(context.team_id or body.get("team_id") or "")
+        named = org or team or ""
+        kind = "org" if org else "workspace"
         if self.installations is None:
+            self._installed.pop(named, None)
             log.warning(
-                "Slack workspace %s: %s, so SLACK_BOT_TOKEN no longer works there", team, why
+                "Slack %s %s: %s, so SLACK_BOT_TOKEN no longer works there", kind, named, why
             )
             return
-        await self.installations.async_delete_all(enterprise_id=enterprise, team_id=team)
-        log.info("Slack workspace %s: %s; its bot token was deleted", team, why)
+        gone = await self.installations.async_find_bot(
+            enterprise_id=org, team_id=team, is_enterprise_install=org is not None
+        )
+        await self.installations.async_delete_all(enterprise_id=org, team_id=team)
+        # Every workspace answered with the deleted token stops being answered now.
+        for workspace, (client, _) in list(self._installed.items()):
+            if workspace == named or (gone is not None and client.token == gone.bot_token):
+                del self._installed[workspace]
+        if org:
+            self._org_teams.pop(org, None)
+        log.info("Slack %s %s: %s; its bot token was deleted", kind, named, why)
 
     async def _bot_id(self, workspace: str) -> str | None:
         if self.installations is None:
             return (await self._authorize()).bot_id
-        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=workspace)
+        bot = await self._installation_for(workspace)
         return bot.bot_id if bot is not None else None
 
     async def _authorize(self) -> AuthorizeResult:
@@ -475,14 +538,14 @@ class SlackAdapter:
             )
 
         @app.event("app_uninstalled")
-        async def on_uninstalled(body: dict[str, Any]) -> None:
-            await self._forget_workspace(body, "the app was uninstalled")
+        async def on_uninstalled(body: dict[str, Any], context: AsyncBoltContext) -> None:
+            await self._forget_workspace(body, context, "the app was uninstalled")
 
         @app.event("tokens_revoked")
-        async def on_tokens_revoked(body: dict[str, Any]) -> None:
+        async def on_tokens_revoked(body: dict[str, Any], context: AsyncBoltContext) -> None:
             tokens = (body.get("event") or {}).get("tokens") or {}
             if tokens.get("bot"):  # Harbour holds no user tokens: only the bot's matter
-                await self._forget_workspace(body, "its bot token was revoked")
+                await self._forget_workspace(body, context, "its bot token was revoked")
 
         @app.event("app_home_opened")
         async def on_home(body: dict[str, Any]) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.config import ConfigError
+
+SLACK_TEAM_OR_ORG_ID = re.compile(r"^[TE][A-Z0-9]{2,}$")
+"""A workspace's team id (T...) or an Enterprise Grid org's id (E...)."""
 
 
 class SlackSettings(BaseSettings):
@@ -28,8 +32,9 @@ class SlackSettings(BaseSettings):
     )
     install_workspaces: str = Field(
         default="",
-        description="With Add to Slack: the workspaces (team ids T..., comma-separated) that "
-        "may install this Harbour; an install from any other is refused.",
+        description="With Add to Slack: who may install this Harbour, comma-separated: "
+        "workspaces by their team id (T...), and Enterprise Grid orgs installing org-wide by "
+        "the org's id (E...); an install from any other is refused.",
     )
     app_token: str = Field(default="", description="App-level token (xapp-...) for Socket Mode.")
     socket_mode: bool | None = Field(
@@ -78,6 +83,18 @@ class SlackSettings(BaseSettings):
             raise ValueError("must be an app-level token starting with xapp-")
         return value
 
+    @field_validator("install_workspaces")
+    @classmethod
+    def _install_workspaces(cls, value: str) -> str:
+        for given in (w.strip() for w in value.split(",")):
+            if given and not SLACK_TEAM_OR_ORG_ID.match(given):
+                raise ValueError(
+                    f"{given!r} is not a Slack id: list workspaces by their team id (T...) and, "
+                    "for an Enterprise Grid org-wide install, the org's id (E...), "
+                    "comma-separated (names and URLs are not accepted)"
+                )
+        return value
+
     @field_validator("api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
@@ -112,8 +129,9 @@ class SlackSettings(BaseSettings):
                 )
             if not self.install_workspace_ids:
                 raise ValueError(
-                    "SLACK_INSTALL_WORKSPACES is needed with Add to Slack: the ids (T...) of "
-                    "the workspaces that may install this Harbour, comma-separated. Reports "
+                    "SLACK_INSTALL_WORKSPACES is needed with Add to Slack: the team ids (T...) "
+                    "of the workspaces that may install this Harbour and, for an Enterprise "
+                    "Grid org-wide install, the org's id (E...), comma-separated. Reports "
                     "filed in a workspace reach your safety leads, so strangers' workspaces "
                     "must not be able to install it"
                 )

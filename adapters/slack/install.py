@@ -3,18 +3,22 @@
 bolt runs the OAuth flow itself (`AsyncOAuthFlow`); Harbour gives it:
 
 - an installation store on Harbour's own `Store` (`RecordKind.SLACK_INSTALLATIONS`,
-  sealed at rest: a bot token is a secret), keyed by workspace, so every
-  instance on the same store (embedded or PostgreSQL) serves every workspace;
+  sealed at rest: a bot token is a secret), keyed by workspace (T...), or for an
+  Enterprise Grid org-wide install by the org (E...), so every instance on the
+  same store (embedded or PostgreSQL) serves every workspace;
 - the OAuth `state` as a signed, expiring token (slack_sdk's
   `StatelessOAuthStateStore`), so any instance can check a state another one
   issued with nothing stored; bolt also ties it to the installer's browser with
   a cookie it deletes once used, and Slack accepts each code once;
 - an authorize function that builds a workspace's identity from its stored
-  installation, without asking Slack (`auth.test`) on every request;
+  installation (its own, else its org's), without asking Slack (`auth.test`) on
+  every request;
 - its own install, success and failure pages, in Harbour's words.
 
-Only workspace installs are offered (the manifest's `org_deploy_enabled` is
-off), so an installation is found by its workspace (team) id alone.
+Both kinds of install are offered (the manifest's `org_deploy_enabled` is on):
+a workspace install answers in its workspace; an org-wide install, one token
+for the whole org, answers in every workspace of the org an org administrator
+added Harbour to. People are named by their workspace in both (`slack:T...:U...`).
 """
 
 from __future__ import annotations
@@ -101,7 +105,8 @@ def state_secret(settings: SlackSettings) -> str:
 
 class HarbourInstallationStore(AsyncInstallationStore):
     """bolt's installation store, on Harbour's store: one sealed record per
-    workspace, holding its bot (Harbour asks for no user token)."""
+    workspace, or per Enterprise Grid org installed org-wide, holding its bot
+    (Harbour asks for no user token)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -113,11 +118,13 @@ class HarbourInstallationStore(AsyncInstallationStore):
     async def async_save(self, installation: Installation) -> None:
         await self.async_save_bot(installation.to_bot())
         if installation.user_id:
-            record = await self.store.get_record(RecordKind.SLACK_INSTALLATIONS, _key(installation))
+            record = await self.store.get_record(
+                RecordKind.SLACK_INSTALLATIONS, installation_key(installation)
+            )
             if record is not None:
                 record["user_id"] = installation.user_id
                 await self.store.put_record(
-                    RecordKind.SLACK_INSTALLATIONS, _key(installation), record
+                    RecordKind.SLACK_INSTALLATIONS, installation_key(installation), record
                 )
 
     async def async_save_bot(self, bot: Bot) -> None:
@@ -125,8 +132,11 @@ class HarbourInstallationStore(AsyncInstallationStore):
         record: dict[str, Any] = {k: standard.get(k) for k in STORED_FIELDS}
         record["installed_at"] = bot.installed_at
         record["user_id"] = None
-        await self.store.put_record(RecordKind.SLACK_INSTALLATIONS, _key(bot), record)
-        log.info("Slack workspace %s: Harbour was installed", bot.team_id or bot.enterprise_id)
+        await self.store.put_record(RecordKind.SLACK_INSTALLATIONS, installation_key(bot), record)
+        if bot.is_enterprise_install:
+            log.info("Slack org %s: Harbour was installed org-wide", bot.enterprise_id)
+        else:
+            log.info("Slack workspace %s: Harbour was installed", bot.team_id)
 
     async def async_find_bot(
         self,
@@ -135,9 +145,22 @@ class HarbourInstallationStore(AsyncInstallationStore):
         team_id: str | None,
         is_enterprise_install: bool | None = False,
     ) -> Bot | None:
-        record = await self.store.get_record(
-            RecordKind.SLACK_INSTALLATIONS, team_id or enterprise_id or ""
-        )
+        """The workspace's own installation; else (or for a request Slack sent to
+        an org-wide install) its org's org-wide one."""
+        if team_id and not is_enterprise_install:
+            found = await self.kept_under(team_id)
+            if found is not None:
+                return found
+        if enterprise_id:
+            org = await self.kept_under(enterprise_id)
+            if org is not None and org.is_enterprise_install:
+                return org
+        return None
+
+    async def kept_under(self, key: str) -> Bot | None:
+        """The installation kept under a workspace's id (T...), or under an
+        org's id (E...) for an org-wide install; None if there is none."""
+        record = await self.store.get_record(RecordKind.SLACK_INSTALLATIONS, key)
         if not record or not record.get("bot_token"):
             return None
         return Bot(
@@ -160,7 +183,11 @@ class HarbourInstallationStore(AsyncInstallationStore):
         user_id: str | None = None,
         is_enterprise_install: bool | None = False,
     ) -> Installation | None:
-        bot = await self.async_find_bot(enterprise_id=enterprise_id, team_id=team_id)
+        bot = await self.async_find_bot(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            is_enterprise_install=is_enterprise_install,
+        )
         if bot is None:
             return None
         return Installation(
@@ -177,11 +204,14 @@ class HarbourInstallationStore(AsyncInstallationStore):
         )
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        """Delete the workspace's installation, or with no workspace given, the
+        org's org-wide one (never an org's for one of its workspaces: removing
+        Harbour from one workspace leaves the others their answers)."""
         key = team_id or enterprise_id or ""
         if await self.store.get_record(RecordKind.SLACK_INSTALLATIONS, key) is None:
             return
         await self.store.put_record(RecordKind.SLACK_INSTALLATIONS, key, None)
-        log.info("Slack workspace %s: its bot token was deleted", key)
+        log.info("Slack %s %s: its bot token was deleted", _kind_of(key), key)
 
     async def async_delete_installation(
         self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
@@ -191,23 +221,39 @@ class HarbourInstallationStore(AsyncInstallationStore):
             await self.async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
 
     async def bot_token(self, workspace: str) -> str | None:
-        """The bot token of an installed workspace, or None."""
-        bot = await self.async_find_bot(enterprise_id=None, team_id=workspace)
+        """The bot token of an installed workspace (or org, by its E id), or None."""
+        bot = await self.kept_under(workspace)
         return bot.bot_token if bot is not None else None
 
     async def workspaces(self) -> list[str]:
-        """Every workspace installed, by id."""
+        """Every installation, by id: workspaces (T...) and orgs installed org-wide (E...)."""
         return sorted(await self.store.records(RecordKind.SLACK_INSTALLATIONS))
 
+    async def org_installs(self) -> list[Bot]:
+        """Every Enterprise Grid org installed org-wide."""
+        found = [
+            await self.kept_under(key) for key in await self.workspaces() if key.startswith("E")
+        ]
+        return [bot for bot in found if bot is not None and bot.is_enterprise_install]
 
-def _key(found: Bot | Installation) -> str:
-    return found.team_id or found.enterprise_id or ""
+
+def installation_key(found: Bot | Installation) -> str:
+    """What an installation is kept under: its org (E...) if installed org-wide,
+    else its workspace (T...). Slack's ids never mix the two."""
+    if found.is_enterprise_install:
+        return found.enterprise_id or ""
+    return found.team_id or ""
+
+
+def _kind_of(key: str) -> str:
+    return "org" if key.startswith("E") else "workspace"
 
 
 class InstalledAuthorize(AsyncAuthorize):
-    """Who Harbour is in the workspace a request came from, from that workspace's
-    stored installation (bolt's own asks Slack again with `auth.test` for every
-    request). None when the workspace has no installation: bolt then refuses."""
+    """Who Harbour is in the workspace a request came from, from the stored
+    installation that serves it: the workspace's, or its org's org-wide one
+    (bolt's own asks Slack again with `auth.test` for every request). None when
+    neither is installed: bolt then refuses."""
 
     def __init__(self, installations: HarbourInstallationStore) -> None:
         self.installations = installations
@@ -223,7 +269,13 @@ class InstalledAuthorize(AsyncAuthorize):
         actor_team_id: str | None = None,
         actor_user_id: str | None = None,
     ) -> AuthorizeResult | None:
-        bot = await self.installations.async_find_bot(enterprise_id=enterprise_id, team_id=team_id)
+        # An event for an org-wide install names the org and no workspace; a
+        # command or a button names both, and says it is for the org's install.
+        bot = await self.installations.async_find_bot(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            is_enterprise_install=context.is_enterprise_install,
+        )
         if bot is None:
             return None
         return AuthorizeResult(
@@ -277,6 +329,12 @@ NOT_THIS_WORKSPACE = (
     "among them, so nothing was installed. If it should be, ask whoever runs Harbour to add "
     "this workspace (SLACK_INSTALL_WORKSPACES).",
 )
+NOT_THIS_ORG = (
+    "Harbour can't be installed here",
+    "This Harbour serves only its organisation's own Slack, and this Enterprise Grid org "
+    "isn't listed for an org-wide install, so nothing was installed. If it should be, ask "
+    "whoever runs Harbour to add the org's id (E...) to SLACK_INSTALL_WORKSPACES.",
+)
 """The page for a workspace the organisation has not listed: reports filed
 there would reach its safety leads and count in its figures."""
 OTHER_FAILURE = (
@@ -321,20 +379,10 @@ async def installed(args: AsyncSuccessArgs) -> BoltResponse:
     """The success page: what to do next, and the cookie that tied the state to
     this browser deleted (so the same link cannot be used again)."""
     found = args.installation
-    open_app = f"slack://app?team={found.team_id or ''}&id={found.app_id or ''}"
-    text = page(
-        "Harbour is installed",
-        "Harbour is now in your Slack workspace. Three things finish the setup:",
-        "1. Choose the safety leads' channel: invite Harbour to it (/invite @Harbour), then a "
-        "Harbour administrator types /report-abuse register safety-leads there. Alerts in it "
-        "only ever show a reference, how serious it is and the kind of abuse.",
-        "2. Tell whoever runs Harbour your workspace id, "
-        f"{found.team_id or found.enterprise_id}, so they can name managers and safety "
-        "leads in its team directory and its administrators (HARBOUR_ADMINS).",
-        "3. Tell staff: anyone can type /report-abuse in any channel or direct message; the "
-        "conversation continues privately in their direct messages with Harbour.",
-        link=(open_app, "Open Harbour in Slack"),
-    )
+    if found.is_enterprise_install:
+        text = _installed_org_wide(found)
+    else:
+        text = _installed_in_workspace(found)
     return BoltResponse(
         status=200,
         body=text,
@@ -345,14 +393,58 @@ async def installed(args: AsyncSuccessArgs) -> BoltResponse:
     )
 
 
+def _installed_in_workspace(found: Installation) -> str:
+    open_app = f"slack://app?team={found.team_id or ''}&id={found.app_id or ''}"
+    return page(
+        "Harbour is installed",
+        "Harbour is now in your Slack workspace. Three things finish the setup:",
+        "1. Choose the safety leads' channel: invite Harbour to it (/invite @Harbour), then a "
+        "Harbour administrator types /report-abuse register safety-leads there. Alerts in it "
+        "only ever show a reference, how serious it is and the kind of abuse.",
+        "2. Tell whoever runs Harbour your workspace id, "
+        f"{found.team_id}, so they can name managers and safety "
+        "leads in its team directory and its administrators (HARBOUR_ADMINS).",
+        "3. Tell staff: anyone can type /report-abuse in any channel or direct message; the "
+        "conversation continues privately in their direct messages with Harbour.",
+        link=(open_app, "Open Harbour in Slack"),
+    )
+
+
+def _installed_org_wide(found: Installation) -> str:
+    """An org-wide install is in no workspace yet: an org administrator adds it
+    to the workspaces that should have it (Slack's page, linked)."""
+    add_to_workspaces = (
+        f"https://app.slack.com/manage/{found.enterprise_id or ''}/integrations/profile/"
+        f"{found.app_id or ''}/workspaces/add"
+    )
+    return page(
+        "Harbour is installed for your organisation",
+        "Harbour is now installed for your whole Enterprise Grid organisation, with one "
+        "token for all of it. Four things finish the setup:",
+        "1. Add Harbour to the workspaces whose staff should use it (an org administrator "
+        "does this in Slack's admin pages: the button below opens them). Harbour answers in "
+        "every workspace it is added to, and in no other.",
+        "2. Choose the safety leads' channel: invite Harbour to it (/invite @Harbour), then a "
+        "Harbour administrator types /report-abuse register safety-leads there. Alerts in it "
+        "only ever show a reference, how serious it is and the kind of abuse.",
+        f"3. Tell whoever runs Harbour your organisation's id, {found.enterprise_id}, and the "
+        "ids (T...) of the workspaces you added Harbour to: people are named by the workspace "
+        "they are in, so its team directory and its administrators (HARBOUR_ADMINS) use those.",
+        "4. Tell staff: anyone can type /report-abuse in any channel or direct message; the "
+        "conversation continues privately in their direct messages with Harbour.",
+        link=(add_to_workspaces, "Add Harbour to workspaces"),
+    )
+
+
 async def not_installed(args: AsyncFailureArgs) -> BoltResponse:
     """A kind failure page that says what happened and how to try again. Only
     the reason's name is logged, and only if it is one bolt or Slack define
     (the `error` query parameter could hold anything)."""
     reason = args.reason if args.reason in FAILURES else "other"
     if isinstance(args.error, WorkspaceNotListed):
-        log.warning("A Slack install was refused: workspace %s is not listed", args.error.team)
-        title, why = NOT_THIS_WORKSPACE
+        kind = _kind_of(args.error.team)
+        log.warning("A Slack install was refused: %s %s is not listed", kind, args.error.team)
+        title, why = NOT_THIS_ORG if kind == "org" else NOT_THIS_WORKSPACE
     else:
         log.warning("A Slack install did not finish: %s", reason)
         title, why = FAILURES.get(reason, OTHER_FAILURE)
@@ -371,16 +463,19 @@ async def not_installed(args: AsyncFailureArgs) -> BoltResponse:
 
 
 class WorkspaceNotListed(BoltError):
-    """An install from a workspace the organisation did not list: nothing is kept."""
+    """An install from a workspace (or an org-wide one from an Enterprise Grid org)
+    the organisation did not list: nothing is kept."""
 
     def __init__(self, team: str) -> None:
-        super().__init__(f"workspace {team} is not in SLACK_INSTALL_WORKSPACES")
+        super().__init__(f"{_kind_of(team)} {team} is not in SLACK_INSTALL_WORKSPACES")
         self.team = team
 
 
 class InstallFlow(AsyncOAuthFlow):
     """bolt's OAuth flow with Harbour's own install page, keeping only the
-    installs of the workspaces the organisation listed."""
+    installs of the workspaces the organisation listed, and the org-wide ones
+    of the Enterprise Grid orgs it listed (an org's id does not let one of its
+    workspaces install on its own)."""
 
     workspaces: frozenset[str] = frozenset()
 
@@ -390,7 +485,7 @@ class InstallFlow(AsyncOAuthFlow):
     async def store_installation(
         self, request: AsyncBoltRequest, installation: Installation
     ) -> None:
-        team = installation.team_id or installation.enterprise_id or ""
+        team = installation_key(installation)
         if team not in self.workspaces:
             raise WorkspaceNotListed(team)
         await super().store_installation(request, installation)

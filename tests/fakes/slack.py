@@ -46,7 +46,10 @@ class FakeSlack:
         # Add to Slack: the codes Slack would give an installer who approved
         # (each accepted once by oauth.v2.access), and every bot token issued,
         # with the workspace it belongs to (auth.test answers by token).
-        self.codes: dict[str, str] = {}  # code -> workspace
+        self.codes: dict[str, str] = {}  # code -> workspace, or org (E...) installing org-wide
+        # Enterprise Grid: the workspaces an org administrator added the org-wide
+        # install to, by org (auth.teams.list answers them to the org's token).
+        self.org_teams: dict[str, list[str]] = {}
         self.tokens: dict[str, str] = {}  # bot token -> workspace
         self.revoked: set[str] = set()  # tokens no longer accepted (uninstalled)
         self.tokens_used: list[tuple[str, str]] = []  # (method, token) of every call
@@ -116,6 +119,14 @@ class FakeSlack:
             return web.json_response(
                 {"ok": False, "error": "ratelimited"}, status=status, headers=headers
             )
+        if method == "auth.teams.list":
+            org = self.tokens.get(token, "")
+            if org not in self.org_teams:
+                return web.json_response({"ok": False, "error": "not_allowed_token_type"})
+            teams = [{"id": team, "name": team} for team in self.org_teams[org]]
+            return web.json_response(
+                {"ok": True, "teams": teams, "response_metadata": {"next_cursor": ""}}
+            )
         if method == "auth.test" and token in self.tokens:
             team = self.tokens[token]
             return web.json_response(
@@ -162,7 +173,8 @@ class FakeSlack:
         return web.json_response({"ok": True})
 
     def approve(self, workspace: str) -> str:
-        """An installer in `workspace` pressed Allow: the code Slack sends back."""
+        """An installer in `workspace` pressed Allow: the code Slack sends back.
+        An org id (E...) installs org-wide, for the workspaces in `org_teams`."""
         code = f"code-{workspace}-{next(self._file_ids)}"
         self.codes[code] = workspace
         return code
@@ -182,6 +194,19 @@ class FakeSlack:
             return {"ok": False, "error": "invalid_code"}
         token = f"xoxb-{workspace}-{next(self._file_ids)}"
         self.tokens[token] = workspace
+        if workspace.startswith("E"):  # org-wide: Slack names the org and no workspace
+            return {
+                "ok": True,
+                "app_id": "A0HARBOUR",
+                "authed_user": {"id": f"WADMIN{workspace}"},
+                "scope": "chat:write,commands,im:history,im:write,users:read",
+                "token_type": "bot",
+                "access_token": token,
+                "bot_user_id": f"UBOT{workspace}",
+                "team": None,
+                "enterprise": {"id": workspace, "name": "Agencies"},
+                "is_enterprise_install": True,
+            }
         return {
             "ok": True,
             "app_id": "A0HARBOUR",
