@@ -17,6 +17,13 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "docs" / "screenshots" / "make.py"
 SHOTS = ["1-worker-files-a-report", "2-manager-and-leads-alerted", "3-audit", "4-figures"]
+PLAYGROUND_SHOTS = [
+    "playground-1-welcome",
+    "playground-2-report-begins",
+    "playground-3-what-happened",
+]
+"""Made in the Agents Playground by docs/screenshots/playground/shoot.mjs (Node.js and a
+browser, so not rerun here): the committed files are checked instead."""
 
 
 def _script() -> ModuleType:
@@ -52,10 +59,22 @@ def test_the_script_makes_a_png_of_each_store_size_for_each_shot(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shots"]  # no saved files left behind
 
 
-def test_the_committed_screenshots_are_the_four_shots_at_slacks_size() -> None:
+def test_the_committed_screenshots_are_the_console_shots_and_the_playground_shots() -> None:
     committed = sorted(p.name for p in SCRIPT.parent.glob("*.png"))
-    assert committed == [f"{shot}-1600x1000.png" for shot in SHOTS]
-    assert all((SCRIPT.parent / name).stat().st_size < 200_000 for name in committed)
+    console = [f"{shot}-1600x1000.png" for shot in SHOTS]
+    playground = [f"{shot}-1366x768.png" for shot in PLAYGROUND_SHOTS]
+    assert committed == sorted(console + playground)
+    assert all((SCRIPT.parent / name).stat().st_size < 200_000 for name in console)
+
+
+def test_the_committed_playground_screenshots_are_whole_pngs_at_the_teams_store_size() -> None:
+    for name in (f"{shot}-1366x768.png" for shot in PLAYGROUND_SHOTS):
+        path = SCRIPT.parent / name
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            assert (image.format, image.size) == ("PNG", (1366, 768))  # STORE-REVIEW.md T33
+        assert path.stat().st_size < 250_000
 
 
 async def test_the_windows_hold_what_the_console_printed(tmp_path: Path) -> None:
