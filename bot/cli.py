@@ -13,7 +13,7 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -130,20 +130,31 @@ async def _chat(settings: Settings, user: str) -> None:
         await store.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    """The command line: each subcommand says which function runs it (`run`)."""
+    top = argparse.ArgumentParser(
         prog="harbour",
         description="Harbour: support for staff abused online because of their work.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    chat_cmd = commands.add_parser("chat", help="chat with Harbour in this terminal")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    def command(
+        name: str, run: Callable[[argparse.Namespace], int], summary: str, *, data: bool = True
+    ) -> argparse.ArgumentParser:
+        found = commands.add_parser(name, help=summary)
+        found.set_defaults(run=run)
+        if data:
+            found.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
+        return found
+
+    chat_cmd = command("chat", _run_harbour, "chat with Harbour in this terminal")
     chat_cmd.add_argument("--user", default=None, help="who you are in the chat (default: you)")
-    chat_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
     chat_cmd.add_argument("--memory", action="store_true", help="keep nothing after exit")
-    serve_cmd = commands.add_parser("serve", help="serve Slack (and Teams) on PORT")
-    serve_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
+    serve_cmd = command("serve", _run_harbour, "serve Slack (and Teams) on PORT")
     serve_cmd.add_argument("--memory", action="store_true", help="keep nothing after exit")
-    package_cmd = commands.add_parser("teams-package", help="build the Teams app package (zip)")
+    package_cmd = command(
+        "teams-package", _teams_package, "build the Teams app package (zip)", data=False
+    )
     package_cmd.add_argument(
         "--client-id",
         default=os.environ.get("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID", ""),
@@ -162,26 +173,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     package_cmd.add_argument(
         "--support-url", required=True, help="your support page (Harbour serves /support)"
     )
-    migrate_cmd = commands.add_parser(
-        "migrate", help="copy the embedded store into PostgreSQL (Harbour stopped), and check it"
+    migrate_cmd = command(
+        "migrate",
+        _migrate,
+        "copy the embedded store into PostgreSQL (Harbour stopped), and check it",
     )
     migrate_cmd.add_argument("--to", required=True, help="postgresql://user:password@host/db")
-    migrate_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
-    audit_cmd = commands.add_parser(
-        "audit", help="check every case's audit (verify), or print one (show HB-…, or show store)"
+    audit_cmd = command(
+        "audit",
+        _audit,
+        "check every case's audit (verify), or print one (show HB-…, or show store)",
     )
     audit_cmd.add_argument("what", choices=("verify", "show"))
     audit_cmd.add_argument("reference", nargs="?", default=None, help="HB-… or 'store'")
-    audit_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
-    purge_cmd = commands.add_parser(
-        "purge", help="remove now what is past its retention (--dry-run: only count it)"
+    purge_cmd = command(
+        "purge", _purge, "remove now what is past its retention (--dry-run: only count it)"
     )
     purge_cmd.add_argument(
         "--dry-run", action="store_true", help="count what would go; change nothing"
     )
-    purge_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
-    rotate_cmd = commands.add_parser(
-        "rotate-key", help="seal everything with a new key and retire the old one (Harbour stopped)"
+    rotate_cmd = command(
+        "rotate-key",
+        _rotate_key,
+        "seal everything with a new key and retire the old one (Harbour stopped)",
     )
     rotate_cmd.add_argument(
         "--finish",
@@ -196,18 +210,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with HARBOUR_KEY: where to write the key ring for your secret manager "
         "(never over a file)",
     )
-    rotate_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
-    figures_cmd = commands.add_parser(
-        "figures", help="anonymised figures by quarter, with charts, CSV and JSON"
+    figures_cmd = command(
+        "figures", _figures, "anonymised figures by quarter, with charts, CSV and JSON"
     )
     figures_cmd.add_argument("--from", dest="start", type=date.fromisoformat, required=True)
     figures_cmd.add_argument("--to", dest="end", type=date.fromisoformat, required=True)
     figures_cmd.add_argument(
         "--out", type=Path, default=None, help="write charts, CSV, JSON and a data dictionary here"
     )
-    figures_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
-    export_cmd = commands.add_parser(
-        "export", help="a case's evidence pack (PDF), with the worker's agreement"
+    export_cmd = command(
+        "export", _export, "a case's evidence pack (PDF), with the worker's agreement"
     )
     export_cmd.add_argument("reference", help="HB-…")
     export_cmd.add_argument("--out", type=Path, required=True, help="where to write the PDF")
@@ -216,31 +228,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="state that the worker agreed (written in the case's audit)",
     )
-    export_cmd.add_argument("--data-dir", default=None, help="overrides HARBOUR_DATA_DIR")
-    verify_cmd = commands.add_parser(
-        "verify", help="re-check an evidence pack's hashes, files and pictures"
+    verify_cmd = command(
+        "verify", _verify, "re-check an evidence pack's hashes, files and pictures", data=False
     )
     verify_cmd.add_argument("pack", type=Path, help="the pack (PDF)")
-    args = parser.parse_args(argv)
-    if args.command == "export":
-        return _export(args)
-    if args.command == "verify":
-        from bot.evidence.export import run_verify
+    return top
 
-        return asyncio.run(run_verify(args.pack, sys.stdout))
-    if args.command == "figures":
-        return _figures(args)
-    if args.command == "rotate-key":
-        return _rotate_key(args)
-    if args.command == "purge":
-        return _purge(args)
-    if args.command == "audit":
-        return _audit(args)
-    if args.command == "teams-package":
-        return _teams_package(args)
-    if args.command == "migrate":
-        return _migrate(args)
 
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    return run(args)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """`harbour verify pack.pdf`: 0 all holds, 1 something is broken, 2 not a pack."""
+    from bot.evidence.export import run_verify
+
+    return asyncio.run(run_verify(args.pack, sys.stdout))
+
+
+def _run_harbour(args: argparse.Namespace) -> int:
+    """`harbour chat` and `harbour serve`: Harbour itself, on the settings' store."""
     overrides: dict[str, object] = {}
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
