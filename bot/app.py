@@ -91,7 +91,7 @@ class Harbour(Services):
         return event.event_id in self._told_to_retry
 
     async def forget_retried(self, event: InboundEvent) -> None:
-        await self.store.drop_accepted(event.person, event.event_id)
+        await self.answered(event)
         self._told_to_retry.discard(event.event_id)
 
     def in_flight(self, event: InboundEvent, grace: timedelta) -> bool:

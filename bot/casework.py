@@ -75,10 +75,18 @@ REFUSED = (
 
 
 def refusal(
-    h: Services, session: Session, report: Report | None, who: PersonRef, action: str, why: Decision
+    h: Services,
+    session: Session,
+    report: Report | None,
+    who: PersonRef,
+    action: str,
+    why: Decision,
+    *,
+    not_allowed: str = REFUSED,
 ) -> Outcome:
     """Say no kindly, change nothing, and write the refusal (without content) in
-    the case's timeline when it was about access."""
+    the case's timeline when it was about access. `not_allowed` is what one
+    who sees the case but may not do this is told."""
     if why.refusal in (Refusal.NOT_FOUND, Refusal.NOT_ALLOWED) and report is not None:
         report.log(h.clock(), "refused", who.key, action)
         keep: Report | None = report
@@ -87,7 +95,7 @@ def refusal(
     ref = report.reference if report is not None else "That case"
     text = {
         Refusal.NOT_FOUND: NOT_FOUND,
-        Refusal.NOT_ALLOWED: REFUSED,
+        Refusal.NOT_ALLOWED: not_allowed,
         Refusal.CLOSED: f"{ref} is already closed.",
         Refusal.ALREADY_CLAIMED: f"{ref} has already been claimed.",
         Refusal.ALREADY_ACKNOWLEDGED: f"{ref} has already been acknowledged.",
@@ -313,19 +321,7 @@ async def finish(h: Services, session: Session, draft: Draft) -> Outcome:
     now = h.clock()
     answers = CASE_FLOWS[action].typed(draft.answers)
     if action is Action.SCHEDULE_CHECKINS:
-        was_stopped = checkins.stopped(report)
-        added = checkins.schedule(report, answers.what or "1", who.key, now, h.ids())
-        when = ", ".join(local(c.due, h.tz) for c in added)
-        text = (
-            f"Check-ins for {report.reference} scheduled: {when}. They go out in working hours, "
-            "so one due outside them waits for the next working morning. I'll tell you how they "
-            "answer."
-        )
-        if was_stopped:
-            text += (
-                " They had asked for no more check-ins on this case: these turn them back on, so "
-                "please make sure that's what they want. They can stop them again at any time."
-            )
+        text = _schedule(h, report, answers.what or "1", who, now, between=", ")
         return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)
     what = choice_words(CASE_FLOWS[action], answers)
     text = apply(report, action, who, now, what, answers.note or "")
@@ -735,9 +731,18 @@ async def checkin_command(h: Services, session: Session, args: str) -> Outcome:
             [Notice(text="I couldn't find an open case of theirs that you look after.")], session
         )
     report = cases[-1]
+    text = _schedule(h, report, when.cadence, who, now, between="; ")
+    return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)
+
+
+def _schedule(
+    h: Services, report: Report, cadence: str, who: PersonRef, now: datetime, *, between: str
+) -> str:
+    """Schedule check-ins on `report`; what to tell whoever asked: when, that
+    they keep to working hours, and that they undo her stop if she made one."""
     was_stopped = checkins.stopped(report)
-    added = checkins.schedule(report, when.cadence, who.key, now, h.ids())
-    dates = "; ".join(local(c.due, tz) for c in added)
+    added = checkins.schedule(report, cadence, who.key, now, h.ids())
+    dates = between.join(local(c.due, h.tz) for c in added)
     text = (
         f"Check-ins for {report.reference} scheduled: {dates}. They go out in working hours, "
         "so one due outside them waits for the next working morning. I'll tell you how they "
@@ -748,7 +753,7 @@ async def checkin_command(h: Services, session: Session, args: str) -> Outcome:
             " They had asked for no more check-ins on this case: these turn them back on, so "
             "please make sure that's what they want. They can stop them again at any time."
         )
-    return Outcome([Notice(level=NoticeLevel.SUCCESS, text=text)], session, report=report)
+    return text
 
 
 SWITCH_WORDS = {"on": True, "off": False, "stop": False}
@@ -777,15 +782,13 @@ async def checkins_switch(h: Services, session: Session, args: str) -> Outcome:
     if not seen:
         return refusal(h, session, report, who, Action.ANSWER_CHECKIN.value, seen)
     decision = h.access.decide(who, Action.ANSWER_CHECKIN, report)
-    if decision.refusal is not Refusal.NOT_ALLOWED and not decision:
-        return refusal(h, session, report, who, Action.ANSWER_CHECKIN.value, decision)
     if not decision:
-        report.log(h.clock(), "refused", who.key, Action.ANSWER_CHECKIN.value)
-        text = (
+        only_hers = (
             "Only the worker can stop or restart the check-ins on their case, so nothing was "
             "changed. You can schedule new ones with checkin <their id> in 3 days."
         )
-        return Outcome([Notice(level=NoticeLevel.WARNING, text=text)], session, report=report)
+        action = Action.ANSWER_CHECKIN.value
+        return refusal(h, session, report, who, action, decision, not_allowed=only_hers)
     now = h.clock()
     if turn:
         text, events = checkins.turn_on(report, who.key, now)

@@ -79,7 +79,7 @@ class WorkingHours:
     closes: time = checkins.CLOSES
 
     def working_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in public_holidays(self.country, day.year)
+        return working_day(day, self.country)
 
     def open_at(self, at: datetime) -> datetime:
         """`at` itself if it falls in working hours; else when the next working
@@ -106,9 +106,14 @@ def add_working_day(start: datetime, *, tz: ZoneInfo = DUBLIN, country: str = "I
         raise ValueError("add_working_day needs an aware datetime")
     there = start.astimezone(tz)
     day = there.date() + timedelta(days=1)
-    while day.weekday() >= 5 or day in public_holidays(country, day.year):
+    while not working_day(day, country):
         day += timedelta(days=1)
     return datetime.combine(day, there.time(), tzinfo=tz).astimezone(UTC)
+
+
+def working_day(day: date, country: str) -> bool:
+    """Not a Saturday or Sunday, nor a public holiday of `country`."""
+    return day.weekday() < 5 and day not in public_holidays(country, day.year)
 
 
 @lru_cache(maxsize=32)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from bot.access import Action, Refusal
+from bot.access import Action
 from bot.directory import parse_person
 from bot.models import Notice, NoticeLevel, PersonRef, Refresh, Reply, SummaryCard, SummaryField
 from bot.outcome import Outcome
@@ -152,11 +152,9 @@ async def audit_command(h: Services, session: Session, args: str) -> Outcome:
     if report is None:
         return refusal(h, session, None, who, Action.READ_AUDIT.value, NOT_A_CASE)
     decision = h.access.decide(who, Action.READ_AUDIT, report)
-    if not decision:
-        refused = refusal(h, session, report, who, Action.READ_AUDIT.value, decision)
-        if decision.refusal is Refusal.NOT_ALLOWED:  # her manager: she knows the case exists
-            refused.replies = [Notice(level=NoticeLevel.WARNING, text=AUDIT_REFUSED)]
-        return refused
+    if not decision:  # her manager is told why: she knows the case exists
+        action = Action.READ_AUDIT.value
+        return refusal(h, session, report, who, action, decision, not_allowed=AUDIT_REFUSED)
     entries = await h.store.audit_chain(report.reference)
     names = await _names(h.store, {e.actor for e in entries})
     return Outcome([audit_card(h, report, who, entries, names)], session)
