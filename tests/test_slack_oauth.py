@@ -192,7 +192,7 @@ async def test_a_workspace_installs_and_is_answered_with_its_own_token(
     [access] = inst.fake.called("oauth.v2.access")
     assert access["code"].startswith(f"code-{AGENCY}")
 
-    stored = await inst.store.records(RecordKind.SLACK_INSTALLATIONS)
+    stored = await inst.store.records(RecordKind.INSTALLATIONS)
     assert stored[AGENCY]["bot_token"] == token
     assert stored[AGENCY]["bot_user_id"] == f"UBOT{AGENCY}"
     response = await inst.dm(AGENCY, "U0ALICE", "help")
@@ -237,7 +237,7 @@ async def test_a_bad_state_is_refused_kindly_and_installs_nothing(
     assert "install link can't be used" in page and "Nothing was installed" in page
     assert "Start again" in page and "/slack/install" in page
     assert not inst.fake.called("oauth.v2.access")
-    assert await inst.store.records(RecordKind.SLACK_INSTALLATIONS) == {}
+    assert await inst.store.records(RecordKind.INSTALLATIONS) == {}
 
 
 async def test_a_state_used_again_is_refused(inst: Installs) -> None:
@@ -258,7 +258,7 @@ async def test_declining_on_slack_says_nothing_was_installed(inst: Installs) -> 
     response = await inst.client.get(f"{REDIRECT_PATH}?error=access_denied&state=x")
     page = await response.text()
     assert "You chose not to allow Harbour" in page and "nothing was changed" in page
-    assert await inst.store.records(RecordKind.SLACK_INSTALLATIONS) == {}
+    assert await inst.store.records(RecordKind.INSTALLATIONS) == {}
 
 
 async def test_uninstalling_deletes_the_token_and_nothing_more_is_sent(
@@ -270,7 +270,7 @@ async def test_uninstalling_deletes_the_token_and_nothing_more_is_sent(
     caplog.set_level(logging.INFO)
     response = await inst.event(AGENCY, {"type": "app_uninstalled"})
     assert response.status == 200
-    assert set(await inst.store.records(RecordKind.SLACK_INSTALLATIONS)) == {OTHER}
+    assert set(await inst.store.records(RecordKind.INSTALLATIONS)) == {OTHER}
     assert any(AGENCY in r.getMessage() and "deleted" in r.getMessage() for r in caplog.records)
 
     before = len(inst.fake.calls)
@@ -286,9 +286,9 @@ async def test_a_revoked_bot_token_is_deleted_but_a_user_token_changes_nothing(
 ) -> None:
     await inst.install(AGENCY)
     await inst.event(AGENCY, {"type": "tokens_revoked", "tokens": {"oauth": ["U0ADMIN"]}})
-    assert set(await inst.store.records(RecordKind.SLACK_INSTALLATIONS)) == {AGENCY}
+    assert set(await inst.store.records(RecordKind.INSTALLATIONS)) == {AGENCY}
     await inst.event(AGENCY, {"type": "tokens_revoked", "tokens": {"bot": [f"UBOT{AGENCY}"]}})
-    assert await inst.store.records(RecordKind.SLACK_INSTALLATIONS) == {}
+    assert await inst.store.records(RecordKind.INSTALLATIONS) == {}
 
 
 def test_add_to_slack_asks_for_the_manifests_scopes() -> None:
@@ -342,7 +342,7 @@ async def test_a_workspace_the_organisation_did_not_list_cannot_install(inst: In
     state, cookie = await inst.start_install()
     status, page, _ = await inst.come_back(state, inst.fake.approve(stranger), cookie)
     assert status >= 400 and "serves only its organisation's own Slack workspaces" in page
-    assert await inst.store.get_record(RecordKind.SLACK_INSTALLATIONS, stranger) is None
+    assert await inst.store.get_record(RecordKind.INSTALLATIONS, stranger) is None
 
 
 def test_a_bot_token_keeps_todays_single_workspace_mode() -> None:
@@ -378,7 +378,7 @@ async def test_an_org_wide_install_answers_every_workspace_of_the_org_with_its_t
     assert ORG in page and f"/manage/{ORG}/integrations/profile/A0HARBOUR/workspaces/add" in page
     assert "xoxb-" not in page
     [org_token] = inst.fake.tokens_of(ORG)
-    stored = await inst.store.records(RecordKind.SLACK_INSTALLATIONS)
+    stored = await inst.store.records(RecordKind.INSTALLATIONS)
     assert set(stored) == {ORG}  # one installation, kept under the org
     assert stored[ORG]["is_enterprise_install"] is True and stored[ORG]["team_id"] is None
 
@@ -427,12 +427,12 @@ async def test_an_org_or_a_workspace_of_it_not_listed_cannot_install(inst: Insta
     status, page, _ = await inst.come_back(state, inst.fake.approve("E0STRANGERS"), cookie)
     assert status >= 400 and "this Enterprise Grid org isn't listed" in page
     assert "(E...)" in page and "nothing was installed" in page
-    assert await inst.store.records(RecordKind.SLACK_INSTALLATIONS) == {}
+    assert await inst.store.records(RecordKind.INSTALLATIONS) == {}
 
     state, cookie = await inst.start_install()
     status, page, _ = await inst.come_back(state, inst.fake.approve(NORTH), cookie)
     assert status >= 400 and "serves only its organisation's own Slack workspaces" in page
-    assert await inst.store.records(RecordKind.SLACK_INSTALLATIONS) == {}
+    assert await inst.store.records(RecordKind.INSTALLATIONS) == {}
 
 
 @pytest.mark.parametrize(
@@ -452,7 +452,7 @@ async def test_uninstalling_the_org_deletes_its_token_for_every_workspace(
     caplog.set_level(logging.INFO)
     response = await inst.event(NORTH, event, org=ORG)
     assert response.status == 200
-    assert set(await inst.store.records(RecordKind.SLACK_INSTALLATIONS)) == {OTHER}
+    assert set(await inst.store.records(RecordKind.INSTALLATIONS)) == {OTHER}
     assert any(ORG in r.getMessage() and "deleted" in r.getMessage() for r in caplog.records)
 
     before = len(inst.fake.calls)
@@ -488,7 +488,7 @@ async def test_a_request_for_the_org_install_uses_it_beside_a_workspaces_own(
                 is_enterprise_install=org_wide,
             )
         )
-    assert set(await inst.store.records(RecordKind.SLACK_INSTALLATIONS)) == {NORTH, ORG}
+    assert set(await inst.store.records(RecordKind.INSTALLATIONS)) == {NORTH, ORG}
     to_org = await installations.async_find_bot(
         enterprise_id=ORG, team_id=NORTH, is_enterprise_install=True
     )

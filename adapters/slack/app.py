@@ -134,8 +134,6 @@ INSTALLED_CLIENT_SECONDS = 60.0
 """How long a workspace's client (its token from the store) is reused before the
 store is read again: a workspace uninstalled through another instance stops
 being written to within this time (Slack refuses its revoked token anyway)."""
-TOKEN_GONE = frozenset({"invalid_auth", "token_revoked", "account_inactive", "not_authed"})
-"""Web API errors that say a workspace's token no longer works."""
 
 
 class NotInstalled(RuntimeError):
@@ -409,7 +407,6 @@ class SlackAdapter:
         named = org or team or ""
         kind = "org" if org else "workspace"
         if self.installations is None:
-            self._installed.pop(named, None)
             log.warning(
                 "Slack %s %s: %s, so SLACK_BOT_TOKEN no longer works there", kind, named, why
             )
@@ -417,7 +414,7 @@ class SlackAdapter:
         gone = await self.installations.async_find_bot(
             enterprise_id=org, team_id=team, is_enterprise_install=org is not None
         )
-        await self.installations.async_delete_all(enterprise_id=org, team_id=team)
+        await self.installations.async_delete_bot(enterprise_id=org, team_id=team)
         # Every workspace answered with the deleted token stops being answered now.
         for workspace, (client, _) in list(self._installed.items()):
             if workspace == named or (gone is not None and client.token == gone.bot_token):

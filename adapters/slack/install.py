@@ -2,7 +2,7 @@
 
 bolt runs the OAuth flow itself (`AsyncOAuthFlow`); Harbour gives it:
 
-- an installation store on Harbour's own `Store` (`RecordKind.SLACK_INSTALLATIONS`,
+- an installation store on Harbour's own `Store` (`RecordKind.INSTALLATIONS`,
   sealed at rest: a bot token is a secret), keyed by workspace (T...), or for an
   Enterprise Grid org-wide install by the org (E...), so every instance on the
   same store (embedded or PostgreSQL) serves every workspace;
@@ -116,23 +116,18 @@ class HarbourInstallationStore(AsyncInstallationStore):
         return log
 
     async def async_save(self, installation: Installation) -> None:
-        await self.async_save_bot(installation.to_bot())
-        if installation.user_id:
-            record = await self.store.get_record(
-                RecordKind.SLACK_INSTALLATIONS, installation_key(installation)
-            )
-            if record is not None:
-                record["user_id"] = installation.user_id
-                await self.store.put_record(
-                    RecordKind.SLACK_INSTALLATIONS, installation_key(installation), record
-                )
+        await self._put(installation.to_bot(), installation.user_id)
 
     async def async_save_bot(self, bot: Bot) -> None:
+        await self._put(bot, None)
+
+    async def _put(self, bot: Bot, user_id: str | None) -> None:
+        """One write of the sealed record: the bot, and who installed it."""
         standard = bot.to_dict_for_copying()
         record: dict[str, Any] = {k: standard.get(k) for k in STORED_FIELDS}
         record["installed_at"] = bot.installed_at
-        record["user_id"] = None
-        await self.store.put_record(RecordKind.SLACK_INSTALLATIONS, installation_key(bot), record)
+        record["user_id"] = user_id
+        await self.store.put_record(RecordKind.INSTALLATIONS, installation_key(bot), record)
         if bot.is_enterprise_install:
             log.info("Slack org %s: Harbour was installed org-wide", bot.enterprise_id)
         else:
@@ -160,7 +155,7 @@ class HarbourInstallationStore(AsyncInstallationStore):
     async def kept_under(self, key: str) -> Bot | None:
         """The installation kept under a workspace's id (T...), or under an
         org's id (E...) for an org-wide install; None if there is none."""
-        record = await self.store.get_record(RecordKind.SLACK_INSTALLATIONS, key)
+        record = await self.store.get_record(RecordKind.INSTALLATIONS, key)
         if not record or not record.get("bot_token"):
             return None
         return Bot(
@@ -208,9 +203,9 @@ class HarbourInstallationStore(AsyncInstallationStore):
         org's org-wide one (never an org's for one of its workspaces: removing
         Harbour from one workspace leaves the others their answers)."""
         key = team_id or enterprise_id or ""
-        if await self.store.get_record(RecordKind.SLACK_INSTALLATIONS, key) is None:
+        if await self.store.get_record(RecordKind.INSTALLATIONS, key) is None:
             return
-        await self.store.put_record(RecordKind.SLACK_INSTALLATIONS, key, None)
+        await self.store.put_record(RecordKind.INSTALLATIONS, key, None)
         log.info("Slack %s %s: its bot token was deleted", _kind_of(key), key)
 
     async def async_delete_installation(
@@ -220,14 +215,9 @@ class HarbourInstallationStore(AsyncInstallationStore):
         if user_id is None:
             await self.async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
 
-    async def bot_token(self, workspace: str) -> str | None:
-        """The bot token of an installed workspace (or org, by its E id), or None."""
-        bot = await self.kept_under(workspace)
-        return bot.bot_token if bot is not None else None
-
     async def workspaces(self) -> list[str]:
         """Every installation, by id: workspaces (T...) and orgs installed org-wide (E...)."""
-        return sorted(await self.store.records(RecordKind.SLACK_INSTALLATIONS))
+        return sorted(await self.store.records(RecordKind.INSTALLATIONS))
 
     async def org_installs(self) -> list[Bot]:
         """Every Enterprise Grid org installed org-wide."""

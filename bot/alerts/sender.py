@@ -54,7 +54,7 @@ from bot.models import (
 from bot.privacy import trail
 from bot.reports import DomainEvent, EventKind, Report, ReportStatus
 from bot.store import RecordKind
-from bot.store.base import LIVE_GRACE
+from bot.store.base import FINISHED_DELIVERIES, LIVE_GRACE
 from bot.when import local
 
 if TYPE_CHECKING:
@@ -379,7 +379,7 @@ class Notifier:
         key = f"{event.id}:{to.platform.value}:{to.address}"
         record = await self.store.get_record(RecordKind.DELIVERIES, key) or {}
         status = record.get("status")
-        if status in ("sent", "failed", "dropped"):
+        if status in FINISHED_DELIVERIES:
             self.retrying.pop(key, None)
             return Outcome.DONE_BEFORE
         now = self.harbour.clock()

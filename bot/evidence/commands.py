@@ -10,6 +10,7 @@ her consent (`Report.pack_consent`) is not offered yet.
 
 from __future__ import annotations
 
+import asyncio
 from itertools import count
 
 from bot import engine
@@ -220,23 +221,28 @@ async def files_shared(s: Services, session: Session, event: FilesShared) -> Out
     passed_on: list[SharedFile] = []
     pointers: list[str] = []
     kept: list[EvidenceFile] = []
+    keeping = flow is EVIDENCE and bool(draft.subject)
+    held = set(await s.store.evidence_files(draft.subject)) if keeping and draft.subject else set()
     for shared in event.files:
         if shared.content is None:
             passed_on.append(shared)
             pointers.append(shared.name)
             continue
-        checked = check_file(shared.name, shared.content, EVIDENCE_MAX_BYTES)
+        # Hashing and reading up to 10 MB: off the event loop.
+        checked = await asyncio.to_thread(
+            check_file, shared.name, shared.content, EVIDENCE_MAX_BYTES
+        )
         if not isinstance(checked, CheckedFile):
             replies.append(Notice(level=NoticeLevel.WARNING, text=checked.message))
             continue
-        if flow is EVIDENCE and draft.subject:
-            held = await s.store.evidence_files(draft.subject)
+        if keeping and draft.subject:
             if checked.file.sha256 not in held and len(held) >= MAX_FILES_PER_CASE:
                 replies.append(
                     Notice(level=NoticeLevel.WARNING, text=FULL.format(name=checked.file.name))
                 )
                 continue
             await s.store.put_evidence_file(draft.subject, checked.file.sha256, checked.content)
+            held.add(checked.file.sha256)
             kept.append(checked.file)
             continue
         # No case to keep it with yet (a report), or a form that keeps pointers only.

@@ -80,7 +80,7 @@ def parse_args(args: str) -> tuple[str, PersonRef | None] | str:
     if with_whom is None:
         return (
             f"I couldn't read {words[2]!r} as a Harbour id. Ask the person to say whoami: "
-            "it shows their id, like slack:T0123:U0456."
+            "it shows their id, to give here as it is."
         )
     return words[0].upper(), with_whom
 
@@ -183,7 +183,6 @@ async def _audit(
 ) -> None:
     await store.append_audit(
         AuditEntry(
-            n=0,
             at=at,
             actor=actor,
             action=AuditAction.EXPORTED,

@@ -15,14 +15,23 @@ Pure: no I/O.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-GENESIS = "0" * 64
-"""The `previous` of a case's first item."""
+from bot.chain import GENESIS, Chained, digest, first_broken, link
+
+__all__ = [
+    "GENESIS",
+    "EvidenceFile",
+    "EvidenceItem",
+    "append",
+    "digest",
+    "file_digest",
+    "first_broken",
+    "head",
+]
 
 
 class EvidenceFile(BaseModel):
@@ -37,14 +46,11 @@ class EvidenceFile(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-class EvidenceItem(BaseModel):
+class EvidenceItem(Chained):
     """One piece of evidence, as the worker gave it. Every field but the ids,
-    times and hashes is her own words (sealed at rest, never logged)."""
+    times and hashes is her own words (sealed at rest, never logged). `n`,
+    `previous` and `hash` are its place in the case's chain (`bot.chain`)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    n: int = 0
-    """Its place in the case's chain, from 1."""
     id: str
     added_at: datetime
     added_by: str
@@ -63,15 +69,6 @@ class EvidenceItem(BaseModel):
     """The platform's own reference, if she reported it there."""
     witnesses: str | None = None
     file: EvidenceFile | None = None
-    previous: str = GENESIS
-    hash: str = ""
-
-
-def digest(item: EvidenceItem) -> str:
-    """The hash of an item: everything in it but its own hash, canonical JSON."""
-    body = item.model_dump(mode="json", exclude={"hash"})
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def file_digest(content: bytes) -> str:
@@ -80,26 +77,7 @@ def file_digest(content: bytes) -> str:
 
 def append(log: Sequence[EvidenceItem], item: EvidenceItem) -> EvidenceItem:
     """`item` as the next link of `log`."""
-    last = log[-1] if log else None
-    placed = item.model_copy(
-        update={
-            "n": 1 if last is None else last.n + 1,
-            "previous": GENESIS if last is None else last.hash,
-            "hash": "",
-        }
-    )
-    return placed.model_copy(update={"hash": digest(placed)})
-
-
-def first_broken(log: Sequence[EvidenceItem]) -> int | None:
-    """The place (`n`, as it should be) of the first item that does not hold,
-    or None if the whole log holds."""
-    previous = GENESIS
-    for expected, item in enumerate(log, start=1):
-        if item.n != expected or item.previous != previous or item.hash != digest(item):
-            return expected
-        previous = item.hash
-    return None
+    return link(item, log[-1] if log else None)
 
 
 def head(log: Sequence[EvidenceItem]) -> str:

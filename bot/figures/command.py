@@ -36,7 +36,7 @@ from bot.figures.compute import (
 )
 from bot.models import FileReply, Notice, NoticeLevel, Reply, SummaryCard, SummaryField
 from bot.outcome import Outcome
-from bot.privacy.audit import AuditAction, AuditEntry
+from bot.privacy.audit import HARBOUR, AuditAction, AuditEntry
 from bot.privacy.tally import YES, Measure
 from bot.reports import RiskLevel
 from bot.store.base import Store, StoreError
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
 
 FIGURES = "figures"
 """The command's word, and the audit's detail for an export of figures."""
-HARBOUR = "harbour"
-"""The audit's actor for an export from the command line (whoever runs Harbour)."""
 REFUSED = "Figures are for the safety leads and Harbour's administrators, so nothing was shown."
 USAGE = (
     "Say figures for the last four quarters, or give the dates, e.g. "
@@ -206,9 +204,7 @@ def headline(figures: Figures) -> SummaryCard:
 
 async def _audit(store: Store, actor: str, surface: str, at: datetime) -> None:
     await store.append_audit(
-        AuditEntry(
-            n=0, at=at, actor=actor, action=AuditAction.EXPORTED, surface=surface, detail=FIGURES
-        )
+        AuditEntry(at=at, actor=actor, action=AuditAction.EXPORTED, surface=surface, detail=FIGURES)
     )
 
 

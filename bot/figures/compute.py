@@ -17,7 +17,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -251,14 +251,6 @@ async def count(
     return counts
 
 
-def team_of(manager: str, managers: dict[str, list[str]]) -> frozenset[str]:
-    """The people a manager manages (by person key), from the directory."""
-    return frozenset(worker for worker, keys in managers.items() if manager in keys)
-
-
-# ---------------------------------------------------------------------- publishing
-
-
 HIDDEN = "[c]"
 """How a count hidden only to protect a small one nearby is shown (it is the
 threshold or more: "<5" would be untrue of it)."""
@@ -358,8 +350,3 @@ def publish(counts: Counts, policy: Policy = DEFAULT_POLICY) -> Figures:
         },
         medians=medians,
     )
-
-
-def as_of(now: datetime, tz: ZoneInfo) -> date:
-    """Today in the organisation's time zone."""
-    return now.astimezone(tz).date()

@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TextIO, TypeGuard
 
 from bot.logs import log_failure
-from bot.privacy.audit import AuditAction, AuditEntry
+from bot.privacy.audit import HARBOUR, AuditAction, AuditEntry
 from bot.privacy.rights import forget_expired_files
 from bot.privacy.tally import Tally, counts_in_figures, erase_mark, tally_key
 from bot.reports import Report, ReportStatus
@@ -54,7 +54,6 @@ PURGE_LEASE_TIME = timedelta(hours=1)
 two processes never count cases at once."""
 LAST = "last"
 """The `RecordKind.PURGES` record of the last real run."""
-ACTOR = "harbour"
 
 
 class Category(StrEnum):
@@ -321,11 +320,10 @@ async def purge(
         log_failure("forgetting files nobody accepted", exc)
     await store.append_audit(
         AuditEntry(
-            n=0,
             at=now,
-            actor=ACTOR,
+            actor=HARBOUR,
             action=AuditAction.PURGED,
-            surface=ACTOR,
+            surface=HARBOUR,
             detail=counts.detail(),
         )
     )

@@ -302,7 +302,6 @@ async def mydata_command(h: Services, session: Session, args: str) -> Outcome:
     content = json.dumps(found.model_dump(mode="json"), indent=2, ensure_ascii=False)
     await h.store.append_audit(
         AuditEntry(
-            n=0,
             at=now,
             actor=who.key,
             action=AuditAction.EXPORTED,
@@ -574,7 +573,6 @@ async def erase_person(h: Services, person: PersonRef, *, by: PersonRef) -> Eras
         # record, and the run that finishes it adds what was left.
         await store.append_audit(
             AuditEntry(
-                n=0,
                 at=h.clock(),
                 actor=by.key,
                 action=AuditAction.ERASED,

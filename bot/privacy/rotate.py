@@ -53,7 +53,7 @@ from typing import TextIO
 from sqlalchemy import func, select
 
 from bot.config import Settings
-from bot.privacy.audit import AuditAction, AuditEntry
+from bot.privacy.audit import HARBOUR, AuditAction, AuditEntry
 from bot.privacy.keys import KeyProblem, KeyRing, load_ring, read_key_file, write_key_file
 from bot.privacy.sealing import SEALED_RECORDS, Sealer
 from bot.privacy.setup import attach_ring, seal_check, sealed_check
@@ -79,8 +79,6 @@ RENEW_EVERY_S = 60.0
 EVERYTHING = datetime(9999, 1, 1, tzinfo=UTC)
 """A time everything stored was last changed before."""
 SHOWN_FAILURES = 5
-ACTOR = "harbour"
-"""Who the audit names for the rotation: Harbour's own command line."""
 
 SECRET_STEPS = """\
 HARBOUR_KEY comes from your secret manager, which Harbour cannot write. Rotate in four steps:
@@ -332,9 +330,8 @@ async def _reseal(store: Store, ring: KeyRing, out: TextIO) -> None:
     await seal_check(store, ring)
     await store.append_audit(
         AuditEntry(
-            n=0,
             at=datetime.now(UTC),
-            actor=ACTOR,
+            actor=HARBOUR,
             action=AuditAction.KEY_ROTATED,
             surface="cli",
             detail=f"to key {ring.current}",

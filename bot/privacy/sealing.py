@@ -70,7 +70,7 @@ SEALED_RECORDS = frozenset(
         RecordKind.CONTACTS,
         RecordKind.DANGER_ALERTS,
         RecordKind.OUTGOING_FILES,
-        RecordKind.SLACK_INSTALLATIONS,
+        RecordKind.INSTALLATIONS,
     }
 )
 

@@ -25,7 +25,7 @@ from bot.access import Action
 from bot.directory import parse_person
 from bot.models import Notice, NoticeLevel, PersonRef, Refresh, Reply, SummaryCard, SummaryField
 from bot.outcome import Outcome
-from bot.privacy.audit import AuditAction, AuditEntry, first_broken
+from bot.privacy.audit import HARBOUR, AuditAction, AuditEntry, first_broken
 from bot.reports import DomainEvent, EventKind, Report
 from bot.store import RecordKind, Store
 from bot.store.base import GoneCase
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HARBOUR = "harbour"
-"""The actor when Harbour did something by itself."""
 AUDIT_REFUSED = (
     "A case's audit is read by the safety leads, Harbour's administrators and the worker "
     "herself, so nothing was shown."
@@ -114,7 +112,7 @@ def _entry(
     detail: str = "",
 ) -> AuditEntry:
     return AuditEntry(
-        n=0, at=at, actor=actor, action=action, reference=reference, surface=surface, detail=detail
+        at=at, actor=actor, action=action, reference=reference, surface=surface, detail=detail
     )
 
 

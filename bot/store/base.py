@@ -78,14 +78,20 @@ class RecordKind(StrEnum):
     """Anonymous counts closed cases were reduced to when their retention ran
     out (by quarter and category: no reference, id or word anyone wrote)."""
     OUTGOING_FILES = "outgoing-files"
-    """A file on its way to a person that waits for her to accept it (Teams
-    asks first): sealed, forgotten once sent, declined or expired."""
-    SLACK_INSTALLATIONS = "slack-installations"
-    """Each Slack workspace (or Enterprise Grid org) Harbour was installed in
-    through "Add to Slack": its bot token and ids, sealed; deleted when the app
-    is uninstalled or its tokens revoked."""
+    """A file on its way to a person that waits for her to accept it (where a
+    platform asks her first): sealed, forgotten once sent, declined or expired."""
+    INSTALLATIONS = "slack-installations"
+    """Each place a platform's own install flow put Harbour (a workspace, an
+    organisation), by its id: the token and ids the adapter was given, sealed;
+    deleted when it is uninstalled. (The stored name is its first platform's.)"""
     PURGES = "purges"
     """When the daily purge last ran, and what it removed (counts only)."""
+
+
+FINISHED_DELIVERIES = frozenset({"sent", "failed", "dropped"})
+"""The statuses of a delivery record (`RecordKind.DELIVERIES`) that is done
+with: nothing more is tried for it (`bot.alerts.sender`), and retention may
+forget it (`Store.prune_delivered`)."""
 
 
 class StoreLocked(StoreError):

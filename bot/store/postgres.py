@@ -137,6 +137,7 @@ from bot.privacy.sealing import EVIDENCE_NAME, SEALED, SEALED_RECORDS, Sealer, c
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
 from bot.store.base import (
+    FINISHED_DELIVERIES,
     LIVE_GRACE,
     DeadLetter,
     DueRule,
@@ -179,8 +180,6 @@ OUTBOX = "outbox"
 STORE_CHAIN = ""
 """The store-wide audit chain's name in the `audit` table (a case's chain is
 named by its reference, which is never empty)."""
-FINISHED_DELIVERIES = ("sent", "failed", "dropped")
-"""The statuses of a delivery record that is over (`bot.alerts.sender`)."""
 RESEAL_BATCH = 500
 """How many documents `reseal` reads and writes in one transaction."""
 EVIDENCE_RESEAL_BATCH = 4
@@ -1391,7 +1390,7 @@ class PostgresStore(Store):
         kept, as is one still under way."""
         delivered = and_(outbox.c.delivered_at.is_not(None), outbox.c.delivered_at < before)
         deliveries = record_table.c.kind == str(RecordKind.DELIVERIES)
-        finished = record_table.c.value["status"].astext.in_(FINISHED_DELIVERIES)
+        finished = record_table.c.value["status"].astext.in_(sorted(FINISHED_DELIVERIES))
         async with self._read() if dry_run else self._write() as conn:
             if dry_run:
                 events = int(

@@ -171,6 +171,7 @@ from bot.privacy.sealing import (
 from bot.reports import DomainEvent, Report, ReportStatus, format_reference, parse_reference
 from bot.session import Session
 from bot.store.base import (
+    FINISHED_DELIVERIES,
     DeadLetter,
     DueRule,
     GoneCase,
@@ -255,8 +256,6 @@ AUDIT = "audit"
 and erased with them): one document per entry, in clear (ids, action words, times)."""
 STORE_AUDIT = "audit.json"
 """The file of the store-wide audit chain (what concerns no single case)."""
-FINISHED = frozenset({"sent", "failed", "dropped"})
-"""The statuses of a delivery record that is done with (`prune_delivered`)."""
 EVIDENCE = "evidence"
 """The folder of the files kept as evidence, a folder per case in it."""
 EVIDENCE_CLEAR = b"harbour-evidence clear\n"
@@ -791,6 +790,7 @@ _UNREADABLE = datetime.min.replace(tzinfo=UTC)
 """When an outbox document with no readable time was raised: first, to be set aside at once."""
 
 _EVENTS: TypeAdapter[InboundEvent] = TypeAdapter(InboundEventField)
+"""Reads and writes an accepted event as it is kept in a person's inbox."""
 
 MANY_COPIES = 100
 """From this many reports copied at once, the cycle collector waits (`_copying`)."""
@@ -810,9 +810,6 @@ def _copying(count: int) -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-"""Reads and writes an accepted event as it is kept in a person's inbox."""
 
 
 # --------------------------------------------------------------------------- the index
@@ -990,7 +987,7 @@ def _finished_at(record: Any) -> datetime | None:
     """When a delivery record was done with (sent, failed or dropped: the
     sender's "at", else its last failure's "failed_at"); None if it is not
     done, or says no time (such a record is kept)."""
-    if not isinstance(record, dict) or record.get("status") not in FINISHED:
+    if not isinstance(record, dict) or record.get("status") not in FINISHED_DELIVERIES:
         return None
     return _when(record.get("at")) or _when(record.get("failed_at"))
 
