@@ -47,20 +47,26 @@ def load_guidance(settings: Settings) -> Library:
     return library
 
 
+async def keyless_store(settings: Settings) -> Store:
+    """The store the settings choose, before it is given its key (`open_store`
+    gives it; `harbour rotate-key` gives it the ring it rotates)."""
+    if settings.database_url:
+        from bot.store.postgres import PostgresStore  # only when asked: it loads SQLAlchemy
+
+        return await PostgresStore.open(settings.database_url)
+    if settings.store == "memory":
+        return MemoryStore()
+    return TinyStore(settings.data_dir)
+
+
 async def open_store(settings: Settings) -> Store:
     """The store the settings choose: PostgreSQL when HARBOUR_DATABASE_URL is
     set, else the embedded files in HARBOUR_DATA_DIR (or memory, for a trial),
     sealing with the key in HARBOUR_KEY_FILE (or HARBOUR_KEY): made on a fresh
     install, and refused clearly if it is missing or not the data's."""
-    store: Store
-    if settings.database_url:
-        from bot.store.postgres import PostgresStore  # only when asked: it loads SQLAlchemy
-
-        store = await PostgresStore.open(settings.database_url)
-    elif settings.store == "memory":
-        return MemoryStore()  # nothing reaches a disk: nothing to seal
-    else:
-        store = TinyStore(settings.data_dir)
+    store = await keyless_store(settings)
+    if isinstance(store, MemoryStore):
+        return store  # nothing reaches a disk: nothing to seal
     try:
         await attach_key(
             store,

@@ -771,12 +771,17 @@ class TeamsAdapter:
         for content in cards.cards(shown, who.user):
             await self._post_card(ctx, content, summary)
         for file in (r for r in replies if isinstance(r, FileReply)):
-            if cards.shown_inline(file):  # a chart: shown, not offered as a file
-                await self._post_card(ctx, cards.image_card(file), file.caption)
-            else:
-                await self._offer_file(ctx, who, file)
+            await self._send_file(ctx, who, file)
 
     # ------------------------------------------------------------------ files
+
+    async def _send_file(self, ctx: TurnContext, who: PersonRef, file: FileReply) -> None:
+        """A small picture (a chart) is shown in the chat; any other file is
+        offered with a consent card (`_offer_file`)."""
+        if cards.shown_inline(file):
+            await self._post_card(ctx, cards.image_card(file), file.caption)
+        else:
+            await self._offer_file(ctx, who, file)
 
     async def _offer_file(self, ctx: TurnContext, who: PersonRef, file: FileReply) -> None:
         """Ask her to accept a file (Teams' file consent card). The file waits
@@ -961,10 +966,7 @@ class TeamsAdapter:
                     sent.append(str(getattr(response, "id", "") or ""))
                 for file in files:
                     assert person is not None
-                    if cards.shown_inline(file):
-                        await self._post_card(ctx, cards.image_card(file), file.caption)
-                    else:
-                        await self._offer_file(ctx, person, file)
+                    await self._send_file(ctx, person, file)
             except BaseException as exc:  # re-raised below, outside the SDK's turn
                 failure.append(exc)
 

@@ -50,16 +50,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import func, select
-
 from bot.config import Settings
 from bot.privacy.audit import HARBOUR, AuditAction, AuditEntry
 from bot.privacy.keys import KeyProblem, KeyRing, load_ring, read_key_file, write_key_file
 from bot.privacy.sealing import SEALED_RECORDS, Sealer
 from bot.privacy.setup import attach_ring, seal_check, sealed_check
 from bot.store.base import RecordKind, Store, StoreError
-from bot.store.postgres import ALIVE, PostgresStore, leases
-from bot.store.tiny import TinyStore
 
 log = logging.getLogger(__name__)
 
@@ -171,18 +167,17 @@ async def rotate_key(
 
 
 def store_opener(settings: Settings) -> OpenStore:
-    """Opens the store the settings choose (as `bot.cli.open_store`), keyless:
-    the rotation gives it its key."""
+    """Opens the store the settings choose, keyless: the rotation gives it its key."""
 
     async def open_store() -> Store:
-        if settings.database_url:
-            return await PostgresStore.open(settings.database_url)
-        if not settings.data_dir.is_dir():
+        from bot.cli import keyless_store  # the command line's choice of store
+
+        if not settings.database_url and not settings.data_dir.is_dir():
             raise StoreError(
                 f"there is no data directory at {settings.data_dir}, so no key to rotate: "
                 "check HARBOUR_DATA_DIR"
             )
-        return TinyStore(settings.data_dir)
+        return await keyless_store(settings)
 
     return open_store
 
@@ -449,20 +444,9 @@ async def _renew(store: Store) -> None:
 
 
 async def live_instances(store: Store) -> tuple[int, timedelta]:
-    """How many other Harbour processes say they are alive on `store`'s data
-    (PostgreSQL's `alive:<instance>` leases), and how long until the last of
-    those leases runs out. An embedded store has none: its lock file refuses
-    a second process."""
-    if not isinstance(store, PostgresStore):
-        return 0, timedelta(0)
-    query = select(func.count(), func.max(leases.c.until) - func.now()).where(
-        leases.c.name.startswith(ALIVE),
-        leases.c.until > func.now(),
-        leases.c.owner != store.instance,
-    )
-    async with store._read() as conn:
-        count, wait = (await conn.execute(query)).one()
-    return int(count), wait or timedelta(0)
+    """How many other Harbour processes say they are alive on `store`'s data,
+    and how long until the last of them stops saying so (`Store.live_instances`)."""
+    return await store.live_instances()
 
 
 def _keep_retired(key_file: Path, retired: KeyRing) -> Path:

@@ -176,6 +176,11 @@ class Store(ABC):
         accepted are its own to answer meanwhile (`unhandled`)."""
         return  # one process per embedded store: nobody else to tell
 
+    async def live_instances(self) -> tuple[int, timedelta]:
+        """How many other processes say they are alive on this store (`heartbeat`),
+        and how long until the last of them stops saying so unless it renews."""
+        return 0, timedelta(0)  # one process per embedded store: its lock file refuses a second
+
     async def hold_lease(self, name: str, lease: timedelta) -> bool:
         """Whether this process holds the named duty (e.g. the timers) for the
         next `lease`: taken if nobody live holds it, renewed if it is ours."""

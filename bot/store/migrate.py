@@ -186,13 +186,8 @@ async def read_embedded(store: TinyStore) -> Contents:
     """Everything the embedded store holds (see the module's note on internals)."""
     found = Contents()
     pending = await store.pending_events()  # sets aside what cannot be read, as at a start
-    references = sorted(
-        (doc["year"], doc["seq"])
-        for shard in store._shards.values()
-        for doc in shard.table("reports").all()
-    )
-    for year, seq in references:
-        report = await store.get_report(format_reference(year, seq))
+    for reference in await store.references():  # from the index, oldest first
+        report = await store.get_report(reference)
         if report is not None:
             found.reports.append(report)
 
@@ -222,7 +217,7 @@ async def read_embedded(store: TinyStore) -> Contents:
     # against every person key the store knows.
     known = {_file_name(key): key for key in set(_person_keys(found)) if ":" in key}
     for name, file in sorted(store._people.items()):
-        seen = list(store._seen.get(name, {}))
+        seen = list(file.seen)
         saved = file.table("session").get(doc_id=SESSION)
         if saved is not None:
             try:

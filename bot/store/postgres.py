@@ -784,6 +784,16 @@ class PostgresStore(Store):
             )
         return renewed is not None
 
+    async def live_instances(self) -> tuple[int, timedelta]:
+        query = select(func.count(), func.max(leases.c.until) - func.now()).where(
+            leases.c.name.startswith(ALIVE),
+            leases.c.until > func.now(),
+            leases.c.owner != self.instance,
+        )
+        async with self._read() as conn:
+            count, wait = (await conn.execute(query)).one()
+        return int(count), wait or timedelta(0)
+
     async def heartbeat(self, lease: timedelta) -> None:
         await self.hold_lease(f"{ALIVE}{self.instance}", lease)
 

@@ -1490,11 +1490,6 @@ class TinyStore(Store):
         `bot.store.migrate`)."""
         return _OpenedPeople(self)
 
-    @property
-    def _seen(self) -> Mapping[str, dict[str, None]]:
-        """The event ids each person sent lately, by file name (read only)."""
-        return _SeenIds(self)
-
     def _seen_of(self, file: _File) -> dict[str, None]:
         found: dict[str, None] | None = file.derived.get("seen")
         if found is None:
@@ -3461,9 +3456,14 @@ class _OpenedFile:
     """A person's file as `bot.store.migrate` reads it: read only, with the
     conversation and the events accepted for the person opened."""
 
-    def __init__(self, file: _File, sealer: Sealer) -> None:
+    def __init__(self, file: _File, store: TinyStore) -> None:
         self._file = file
-        self._sealer = sealer
+        self._store = store
+
+    @property
+    def seen(self) -> dict[str, None]:
+        """The event ids the person sent lately, from this reading of her file."""
+        return self._store._seen_of(self._file)
 
     @property
     def label(self) -> str:
@@ -3475,7 +3475,7 @@ class _OpenedFile:
         return self._file.storage
 
     def table(self, name: str) -> _OpenedTable:
-        return _OpenedTable(self._file, name, self._sealer)
+        return _OpenedTable(self._file, name, self._store.sealer)
 
 
 class _OpenedTable:
@@ -3510,30 +3510,13 @@ class _OpenedPeople(Mapping[str, _OpenedFile]):
         self._store = store
 
     def __getitem__(self, name: str) -> _OpenedFile:
-        return _OpenedFile(self._files[name], self._store.sealer)
+        return _OpenedFile(self._files[name], self._store)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._files)
 
     def __len__(self) -> int:
         return len(self._files)
-
-
-class _SeenIds(Mapping[str, dict[str, None]]):
-    """The event ids each person sent lately, by file name (read only)."""
-
-    def __init__(self, store: TinyStore) -> None:
-        self._people = _PeopleFiles(store)
-        self._store = store
-
-    def __getitem__(self, name: str) -> dict[str, None]:
-        return self._store._seen_of(self._people[name])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._people)
-
-    def __len__(self) -> int:
-        return len(self._people)
 
 
 def _evidence_form(sealer: Sealer, place: str, sha256: str, content: bytes) -> bytes:
