@@ -19,8 +19,8 @@ from dataclasses import replace
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from yarl import URL
 
+from adapters.downloads import read_capped, token_may_go
 from adapters.slack.translate import FileSource
 
 log = logging.getLogger(__name__)
@@ -28,28 +28,17 @@ log = logging.getLogger(__name__)
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=20)
 """A screenshot of a few MB comes in seconds; a stalled download must not hold
 her conversation (her next steps wait behind it) for long."""
-CHUNK = 64 * 1024
 SLACK_FILE_DOMAINS = ("slack.com", "slack-gov.com")
 """Where Slack serves files (files.slack.com, and GovSlack's): the only hosts
 the bot token is sent to, besides the Web API's own (`api_url`)."""
 
 
 def may_send_token(url: str, api_url: str) -> bool:
-    """Whether `url` is Slack's, so the bot token may go with a request to it.
-    A file added from another service (`is_external`) has that service's
-    address: the token must never reach it."""
-    try:
-        target, api = URL(url), URL(api_url)
-    except ValueError:
-        return False
-    if not target.is_absolute() or not target.host:
-        return False
-    if (target.scheme, target.host, target.port) == (api.scheme, api.host, api.port):
-        return True  # the Web API's own host (a local one in tests)
-    host = target.host.casefold()
-    return target.scheme == "https" and any(
-        host == domain or host.endswith("." + domain) for domain in SLACK_FILE_DOMAINS
-    )
+    """Whether `url` is Slack's (its Web API's host, or where it serves files),
+    so the bot token may go with a request to it. A file added from another
+    service (`is_external`) has that service's address: the token must never
+    reach it."""
+    return token_may_go(url, api_url, SLACK_FILE_DOMAINS)
 
 
 async def described(client: AsyncWebClient, source: FileSource) -> FileSource:
@@ -115,13 +104,7 @@ async def fetch(
                     "the Slack app needs the files:read scope (add it and reinstall the app)"
                 )
                 return None
-            content = bytearray()
-            while len(content) <= max_bytes:
-                chunk = await response.content.read(min(CHUNK, max_bytes + 1 - len(content)))
-                if not chunk:
-                    break
-                content += chunk
-            return bytes(content)
+            return await read_capped(response, max_bytes)
     except (TimeoutError, aiohttp.ClientError) as exc:
         # The exception's text names the address: its type only.
         log.warning("fetching a shared file from Slack failed with %s", type(exc).__name__)

@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
-from yarl import URL
 
+from adapters.downloads import read_capped, token_may_go
 from adapters.teams.translate import FileSource
 from bot.evidence import intake
 from bot.evidence.intake import EVIDENCE_MAX_BYTES
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=5, sock_read=5)
 """Teams waits about 15 s for a turn's answer: a stalled download must give
 way well before that (she is then told the file was noted, not kept)."""
-CHUNK = 64 * 1024
 TEAMS_HOSTS = ("botframework.com", "trafficmanager.net", "asm.skype.com", "teams.microsoft.com")
 """Where Teams serves a pasted picture to the bot (besides the turn's own
 serviceUrl host): the only hosts the bot's token is ever sent to."""
@@ -65,23 +64,7 @@ def too_large(name: str, max_bytes: int = EVIDENCE_MAX_BYTES) -> Notice:
 def may_send_token(url: str, service_url: str | None) -> bool:
     """Whether the bot's token may go with a request to `url`: Teams' own
     hosts only (the turn's serviceUrl host, or where Teams keeps pasted pictures)."""
-    try:
-        target = URL(url)
-        service = URL(service_url or "")
-    except ValueError:
-        return False
-    if not target.is_absolute() or not target.host:
-        return False
-    if service.is_absolute() and (target.scheme, target.host, target.port) == (
-        service.scheme,
-        service.host,
-        service.port,
-    ):
-        return True
-    host = target.host.casefold()
-    return target.scheme == "https" and any(
-        host == domain or host.endswith("." + domain) for domain in TEAMS_HOSTS
-    )
+    return token_may_go(url, service_url, TEAMS_HOSTS)
 
 
 async def fetch(
@@ -107,14 +90,9 @@ async def fetch(
                 return None
             if response.content_length is not None and response.content_length > max_bytes:
                 return TooLarge()
-            content = bytearray()
-            while len(content) <= max_bytes:
-                chunk = await response.content.read(min(CHUNK, max_bytes + 1 - len(content)))
-                if not chunk:
-                    break
-                content += chunk
+            content = await read_capped(response, max_bytes)
             media_type = response.content_type
-            return bytes(content), media_type if 0 < len(media_type) <= 100 else None
+            return content, media_type if 0 < len(media_type) <= 100 else None
     except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
         # The exception's text names the address (a bearer link): its type only.
         log.warning("fetching a shared file from Teams failed with %s", type(exc).__name__)
